@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { TasklaneError } from '../errors.js';
+import { UsageError } from './args.js';
+import { serve } from './serve.js';
+
+type Command = (argv: string[]) => Promise<number | undefined>;
+
+/** Subcommands; each module adds its own entry. */
+const commands: Record<string, { run: Command; summary: string }> = {
+  serve: { run: serve, summary: 'start the server' },
+};
+
+function help(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)}${c.summary}`);
+  return `Usage: tasklane <command> [options]
+
+Commands:
+${lines.join('\n')}
+
+Options:
+  -h, --help      show help (also: tasklane <command> --help)
+  -v, --version   print the version`;
+}
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The CLI entry. Returns the exit code: 0 ok, 1 failure, 2 usage or configuration error. */
+export async function main(argv: string[]): Promise<number | undefined> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(`${help()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '-v' || name === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`tasklane: unknown command "${name}"; run tasklane --help\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tasklane ${name}: ${err.message}\n`);
+      return 2;
+    }
+    if (TasklaneError.isInstance(err) && err.code.startsWith('TL_ERR_CONFIG')) {
+      process.stderr.write(`tasklane ${name}: ${err.message}\n`);
+      return 2;
+    }
+    const msg = TasklaneError.isInstance(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`tasklane ${name}: ${msg}\n`);
+    return 1;
+  }
+}

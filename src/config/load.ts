@@ -1,0 +1,215 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { parse as parseYaml } from 'yaml';
+import type { ZodError } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, type ConfigInput, type ParsedConfig, type ProviderConfig } from './schema.js';
+import { resolveSecret } from './secrets.js';
+
+export interface ClientKey {
+  /** The key itself, or its sha256 hex digest when `hashed`. */
+  value: string;
+  hashed: boolean;
+  scopes: Array<'ai' | 'jobs:read' | 'jobs:write' | 'admin'>;
+}
+
+export interface ResolvedProvider extends Omit<ProviderConfig, 'apiKeys' | 'headers'> {
+  apiKeys: string[];
+  headers: Record<string, string>;
+}
+
+/** The configuration the runtime uses: defaults applied, secrets resolved, paths absolute. */
+export interface ResolvedConfig extends Omit<ParsedConfig, 'providers' | 'server'> {
+  server: Omit<ParsedConfig['server'], 'apiKeys'> & { apiKeys: ClientKey[] };
+  providers: Record<string, ResolvedProvider>;
+  /** Absolute data folder. */
+  dataDir: string;
+  /** Folder relative paths in the config are resolved from. */
+  baseDir: string;
+  /** The config file read, if any. */
+  file?: string;
+  /** Every secret value, for redaction. */
+  secrets: string[];
+}
+
+export interface LoadOptions {
+  /** Config file (JSON or YAML). Default: TASKLANE_CONFIG, else ./tasklane.config.{json,yaml,yml} if present. */
+  file?: string;
+  /** An inline config, used instead of a file. */
+  config?: ConfigInput;
+  /** Environment; default process.env. `.env` in cwd is read on top of it without changing it. */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Read `.env` from cwd. Default true. */
+  dotenv?: boolean;
+  /** Command-line overrides. */
+  overrides?: { host?: string; port?: number; data?: string };
+}
+
+const AUTO_PROVIDERS: Array<{ name: string; env: string; type: ProviderConfig['type']; baseURL: string }> = [
+  { name: 'openai', env: 'OPENAI_API_KEY', type: 'openai-compatible', baseURL: 'https://api.openai.com/v1' },
+  { name: 'groq', env: 'GROQ_API_KEY', type: 'openai-compatible', baseURL: 'https://api.groq.com/openai/v1' },
+  { name: 'openrouter', env: 'OPENROUTER_API_KEY', type: 'openai-compatible', baseURL: 'https://openrouter.ai/api/v1' },
+  { name: 'mistral', env: 'MISTRAL_API_KEY', type: 'openai-compatible', baseURL: 'https://api.mistral.ai/v1' },
+  { name: 'huggingface', env: 'HF_TOKEN', type: 'huggingface', baseURL: 'https://router.huggingface.co/v1' },
+];
+
+/** Loads, validates and resolves the configuration. Throws ConfigError naming the setting and the fix. */
+export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const env: NodeJS.ProcessEnv = { ...readDotenv(cwd, options.dotenv !== false), ...(options.env ?? process.env) };
+  let raw: unknown = options.config ?? {};
+  let file: string | undefined;
+  if (!options.config) {
+    file = options.file ?? env.TASKLANE_CONFIG ?? findDefaultFile(cwd);
+    if (file) {
+      file = resolve(cwd, file);
+      raw = readConfigFile(file);
+    }
+  }
+  const baseDir = file ? dirname(file) : cwd;
+  const where = file ?? 'the configuration';
+
+  const input = applyEnvAndOverrides(raw, env, options.overrides, where);
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throw zodToConfigError(parsed.error, where);
+  const config = parsed.data;
+
+  const secrets: string[] = [];
+  const secret = (value: string, setting: string): string => {
+    const resolved = resolveSecret(value, setting, env, baseDir);
+    secrets.push(resolved);
+    return resolved;
+  };
+
+  const providersInput = hasKey(raw, 'providers') ? config.providers : autoProviders(env);
+  const providers: Record<string, ResolvedProvider> = {};
+  for (const [name, p] of Object.entries(providersInput)) {
+    const apiKeys = p.apiKeys.map((k, i) => secret(k, `providers.${name}.apiKeys[${i}]`));
+    const headers: Record<string, string> = {};
+    for (const [h, v] of Object.entries(p.headers ?? {})) headers[h] = secret(v, `providers.${name}.headers.${h}`);
+    providers[name] = { ...p, apiKeys, headers };
+  }
+
+  for (const [alias, route] of Object.entries(config.models)) {
+    const targets = Array.isArray(route) ? route : route.targets;
+    targets.forEach((t, i) => {
+      if (!providers[t.provider]) {
+        throw new ConfigError(
+          `models.${alias}[${i}].provider: no provider named "${t.provider}"; add providers.${t.provider} or use one of: ${Object.keys(providers).join(', ') || '(none configured)'}`,
+          { details: { setting: `models.${alias}[${i}].provider` } },
+        );
+      }
+    });
+  }
+
+  const apiKeys: ClientKey[] = config.server.apiKeys.map((entry, i) => {
+    const k = typeof entry === 'string' ? { key: entry, scopes: undefined } : entry;
+    const value = resolveSecret(k.key, `server.apiKeys[${i}]`, env, baseDir);
+    const hashed = value.startsWith('sha256:');
+    if (hashed && !/^sha256:[0-9a-f]{64}$/i.test(value)) {
+      throw new ConfigError(`server.apiKeys[${i}]: a hashed key is "sha256:" followed by 64 hex digits; fix the value`, {
+        details: { setting: `server.apiKeys[${i}]` },
+      });
+    }
+    if (!hashed) secrets.push(value);
+    return { value: hashed ? value.slice(7).toLowerCase() : value, hashed, scopes: k.scopes ?? ['ai', 'jobs:read', 'jobs:write', 'admin'] };
+  });
+
+  const dataDir = isAbsolute(config.data) ? config.data : resolve(baseDir, config.data);
+  return { ...config, server: { ...config.server, apiKeys }, providers, dataDir, baseDir, file, secrets };
+}
+
+function readDotenv(cwd: string, enabled: boolean): Record<string, string> {
+  if (!enabled) return {};
+  const path = resolve(cwd, '.env');
+  if (!existsSync(path)) return {};
+  return parseDotenv(readFileSync(path));
+}
+
+function findDefaultFile(cwd: string): string | undefined {
+  for (const name of ['tasklane.config.json', 'tasklane.config.yaml', 'tasklane.config.yml']) {
+    if (existsSync(resolve(cwd, name))) return name;
+  }
+  return undefined;
+}
+
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check --config / TASKLANE_CONFIG`, {
+      code: 'TL_ERR_CONFIG_FILE',
+      details: { file },
+    });
+  }
+  try {
+    return /\.ya?ml$/i.test(file) ? parseYaml(text) ?? {} : JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`, {
+      code: 'TL_ERR_CONFIG_FILE',
+      details: { file },
+    });
+  }
+}
+
+function hasKey(value: unknown, key: string): boolean {
+  return typeof value === 'object' && value !== null && key in value;
+}
+
+function applyEnvAndOverrides(raw: unknown, env: NodeJS.ProcessEnv, overrides: LoadOptions['overrides'], where: string): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${where}: the configuration must be an object, e.g. { "server": { "port": 8080 } }`);
+  }
+  const out = structuredClone(raw) as Record<string, any>;
+  const server = (out.server = typeof out.server === 'object' && out.server !== null ? { ...out.server } : {});
+  if (env.TASKLANE_HOST) server.host = env.TASKLANE_HOST;
+  if (env.TASKLANE_PORT !== undefined && env.TASKLANE_PORT !== '') server.port = parsePort(env.TASKLANE_PORT, 'TASKLANE_PORT');
+  if (env.TASKLANE_DATA) out.data = env.TASKLANE_DATA;
+  if (overrides?.host !== undefined) server.host = overrides.host;
+  if (overrides?.port !== undefined) server.port = overrides.port;
+  if (overrides?.data !== undefined) out.data = overrides.data;
+  return out;
+}
+
+export function parsePort(text: string, setting: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > 65_535) {
+    throw new ConfigError(`${setting}: "${text}" is not a port; use a whole number from 0 to 65535 (0 picks a free port)`, {
+      details: { setting },
+    });
+  }
+  return n;
+}
+
+function autoProviders(env: NodeJS.ProcessEnv): Record<string, ProviderConfig> {
+  const out: Record<string, ProviderConfig> = {};
+  for (const p of AUTO_PROVIDERS) {
+    const keys: string[] = [];
+    if (env[p.env]) keys.push(`env:${p.env}`);
+    for (let i = 2; env[`${p.env}_${i}`]; i++) keys.push(`env:${p.env}_${i}`);
+    if (keys.length > 0) out[p.name] = { type: p.type, baseURL: p.baseURL, apiKeys: keys, prefill: false, connections: 64 };
+  }
+  if (env.OLLAMA_HOST) {
+    const host = /^https?:\/\//.test(env.OLLAMA_HOST) ? env.OLLAMA_HOST : `http://${env.OLLAMA_HOST}`;
+    out.ollama = { type: 'ollama', baseURL: host.replace(/\/$/, ''), apiKeys: [], prefill: true, connections: 64 };
+  }
+  return out;
+}
+
+function zodToConfigError(error: ZodError, where: string): ConfigError {
+  const issue = error.issues[0]!;
+  const setting = issue.path.join('.') || '(root)';
+  let problem = issue.message;
+  if (issue.code === 'unrecognized_keys') problem = `unknown setting ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  const fix =
+    issue.code === 'unrecognized_keys'
+      ? `remove it or check its spelling in ${where}`
+      : `fix ${setting} in ${where}`;
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem${error.issues.length > 2 ? 's' : ''})` : '';
+  return new ConfigError(`config ${setting}: ${problem}; ${fix}${more}`, {
+    details: { setting, issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+  });
+}

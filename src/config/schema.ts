@@ -1,0 +1,194 @@
+import { z } from 'zod';
+
+/**
+ * The configuration file's shape. Every option has its default here; units are in the name
+ * (`Ms`, `Bytes`). Secret values are written as `env:NAME` or `file:/path` and resolved at start.
+ */
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+export const laneSchema = z
+  .object({
+    /** 'loop' runs on the event loop (I/O-bound work); 'thread' in worker threads (blocking or CPU work). */
+    placement: z.enum(['loop', 'thread']),
+    /** How many tasks run at once. Minimum 1. */
+    concurrency: positiveInt,
+    /** How many tasks may wait; one more is rejected with LaneFullError. 0 = none may wait. */
+    maxQueue: nonNegativeInt,
+    /** Time from start of running to settle, in ms. Queue time does not count (see queueTimeoutMs). */
+    timeoutMs: positiveInt,
+    /** Longest wait in the queue, in ms; unset = as long as timeoutMs. */
+    queueTimeoutMs: positiveInt.optional(),
+    /** Heap limit of each worker thread, in MiB (thread lanes only). */
+    maxOldGenerationSizeMb: positiveInt.optional(),
+  })
+  .strict();
+
+export const timeoutsSchema = z
+  .object({
+    /** TCP + TLS connect, in ms. */
+    connectMs: positiveInt.default(5_000),
+    /** From request sent to the first body byte, in ms. */
+    firstByteMs: positiveInt.default(30_000),
+    /** Longest silence between two stream chunks, in ms. */
+    idleChunkMs: positiveInt.default(30_000),
+    /** Whole attempt, in ms. */
+    totalMs: positiveInt.default(120_000),
+  })
+  .strict();
+
+const secretList = z.array(z.string().min(1)).default([]);
+
+export const providerSchema = z
+  .object({
+    type: z.enum(['openai-compatible', 'ollama', 'huggingface']),
+    baseURL: z.string().url(),
+    /** Keys, each a literal or `env:NAME` / `file:/path`. */
+    apiKeys: secretList,
+    /** Models this provider serves (for /v1/models and `doctor`); optional. */
+    models: z.array(z.string()).optional(),
+    /** Whether the provider continues from an assistant prefill (mid-stream continuation). */
+    prefill: z.boolean().default(false),
+    /** Most calls in flight per key; unset = no limit. */
+    keyConcurrency: positiveInt.optional(),
+    /** Most keep-alive connections to this provider. */
+    connections: positiveInt.default(64),
+    timeouts: timeoutsSchema.partial().optional(),
+    /** Extra headers sent on every call (values may be env:/file: secrets). */
+    headers: z.record(z.string()).optional(),
+  })
+  .strict();
+
+export const targetSchema = z.object({ provider: z.string().min(1), model: z.string().min(1) }).strict();
+
+export const routeSchema = z.union([
+  z.array(targetSchema).min(1),
+  z
+    .object({
+      targets: z.array(targetSchema).min(1),
+      timeouts: timeoutsSchema.partial().optional(),
+      maxAttempts: positiveInt.optional(),
+      /** Continue a broken stream on the next target with the text already sent. */
+      continuation: z.boolean().default(false),
+    })
+    .strict(),
+]);
+
+export const aiSchema = z
+  .object({
+    /** Upstream attempts per request, across keys and targets. */
+    maxAttempts: positiveInt.default(4),
+    timeouts: timeoutsSchema.default({}),
+    backoff: z.object({ baseMs: nonNegativeInt.default(100), maxMs: nonNegativeInt.default(2_000) }).strict().default({}),
+    /** Cooldown of a key after a 429 without Retry-After, in ms. */
+    defaultCooldownMs: positiveInt.default(10_000),
+    breaker: z
+      .object({
+        /** Consecutive failures that open a target's breaker. */
+        failures: positiveInt.default(5),
+        /** Time open before one probe is let through, in ms. */
+        resetMs: positiveInt.default(30_000),
+      })
+      .strict()
+      .default({}),
+    cache: z
+      .object({
+        enabled: z.boolean().default(true),
+        ttlMs: positiveInt.default(300_000),
+        maxEntries: positiveInt.default(1_000),
+        /** 'memory' or 'redis' (needs store.engine = redis). */
+        backend: z.enum(['memory', 'redis']).default('memory'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
+export const storeSchema = z.discriminatedUnion('engine', [
+  z
+    .object({
+      engine: z.literal('sqlite'),
+      /** Database file; default `<data>/tasklane.db`. */
+      path: z.string().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      engine: z.literal('redis'),
+      url: z.string().default('redis://127.0.0.1:6379'),
+      prefix: z.string().default('tasklane'),
+    })
+    .strict(),
+]);
+
+export const jobsSchema = z
+  .object({
+    /** A claimed job's lease, in ms; renewed from the main thread every third of it. */
+    leaseMs: positiveInt.default(30_000),
+    /** How often idle workers look for work, in ms. */
+    pollMs: positiveInt.default(200),
+    /** Default attempts per job. */
+    maxAttempts: positiveInt.default(3),
+    /** Time a thread task may ignore a cancel before it is terminated, in ms. */
+    cancelGraceMs: positiveInt.default(2_000),
+    /** Run the worker loop in this process. */
+    worker: z.boolean().default(true),
+    /** Task modules to load at start (paths relative to the config file). */
+    modules: z.array(z.string()).default([]),
+  })
+  .strict()
+  .default({});
+
+export const serverSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8080),
+    /** Client keys (literal, `sha256:<hex>`, `env:NAME` or `file:/path`). None = loopback only. */
+    apiKeys: z
+      .array(
+        z.union([
+          z.string().min(1),
+          z.object({ key: z.string().min(1), scopes: z.array(z.enum(['ai', 'jobs:read', 'jobs:write', 'admin'])).optional() }).strict(),
+        ]),
+      )
+      .default([]),
+    /** Largest request body, in bytes. */
+    bodyLimitBytes: positiveInt.default(1_048_576),
+  })
+  .strict()
+  .default({});
+
+export const configSchema = z
+  .object({
+    server: serverSchema,
+    /** Folder for the embedded store and other files. */
+    data: z.string().default('./data'),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({}),
+    providers: z.record(providerSchema).default({}),
+    models: z.record(routeSchema).default({}),
+    ai: aiSchema,
+    lanes: z.record(laneSchema.partial()).default({}),
+    store: storeSchema.default({ engine: 'sqlite' }),
+    jobs: jobsSchema,
+    /** Register the built-in demo tasks (demo.progress, demo.cpu). */
+    demo: z.boolean().default(true),
+    /** Deadline of close(), in ms. */
+    closeDeadlineMs: positiveInt.default(10_000),
+  })
+  .strict();
+
+/** What a user writes: every field optional. */
+export type ConfigInput = z.input<typeof configSchema>;
+/** After defaults, before secrets are resolved. */
+export type ParsedConfig = z.output<typeof configSchema>;
+export type LaneConfig = z.output<typeof laneSchema>;
+export type ProviderConfig = z.output<typeof providerSchema>;
+export type TimeoutsConfig = z.output<typeof timeoutsSchema>;
+export type TargetConfig = z.output<typeof targetSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type StoreConfig = z.output<typeof storeSchema>;

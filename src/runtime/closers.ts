@@ -1,0 +1,73 @@
+/**
+ * The runtime's list of owners to close. Each resource registers one closer when it opens;
+ * `closeAll` runs them in reverse order, each bounded by what is left of one deadline, and
+ * resolves even if a closer hangs or throws (the report says which).
+ */
+
+export type Closer = () => unknown | Promise<unknown>;
+
+export interface CloseReport {
+  /** Total time taken, in ms. */
+  ms: number;
+  /** Closers that threw, with their error message. */
+  failed: Array<{ name: string; error: string }>;
+  /** Closers still running when the deadline passed. */
+  timedOut: string[];
+}
+
+export class Closers {
+  #entries: Array<{ name: string; close: Closer }> = [];
+
+  /** Registers a closer; returns a function that removes it (for resources closed early). */
+  add(name: string, close: Closer): () => void {
+    const entry = { name, close };
+    this.#entries.push(entry);
+    return () => {
+      const i = this.#entries.indexOf(entry);
+      if (i >= 0) this.#entries.splice(i, 1);
+    };
+  }
+
+  get size(): number {
+    return this.#entries.length;
+  }
+
+  async closeAll(deadlineMs: number): Promise<CloseReport> {
+    const start = performance.now();
+    const report: CloseReport = { ms: 0, failed: [], timedOut: [] };
+    const entries = this.#entries.splice(0).reverse();
+    for (const entry of entries) {
+      const left = deadlineMs - (performance.now() - start);
+      if (left <= 0) {
+        report.timedOut.push(entry.name);
+        continue;
+      }
+      const outcome = await runBounded(entry.close, left);
+      if (outcome === 'timeout') report.timedOut.push(entry.name);
+      else if (outcome !== 'ok') report.failed.push({ name: entry.name, error: outcome.error });
+    }
+    report.ms = performance.now() - start;
+    return report;
+  }
+}
+
+async function runBounded(close: Closer, ms: number): Promise<'ok' | 'timeout' | { error: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+    // unref: a hung closer must not keep the process alive after close() returned.
+    timer.unref();
+  });
+  try {
+    return await Promise.race([
+      Promise.resolve()
+        .then(close)
+        .then(() => 'ok' as const),
+      timeout,
+    ]);
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,30 @@
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LoopMonitor } from './loop-monitor.js';
+
+/** One Prometheus registry per runtime (never the global one), with process and loop figures. */
+export function createMetrics(loop: LoopMonitor): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tasklane_process_' });
+  const delay = new Gauge({
+    name: 'tasklane_loop_delay_ms',
+    help: 'Event-loop delay over the current window, in ms',
+    labelNames: ['quantile'],
+    registers: [registry],
+    collect() {
+      const s = loop.snapshot();
+      this.set({ quantile: '0.5' }, s.delayMs.p50);
+      this.set({ quantile: '0.99' }, s.delayMs.p99);
+      this.set({ quantile: '1' }, s.delayMs.max);
+    },
+  });
+  void delay;
+  new Gauge({
+    name: 'tasklane_loop_utilization',
+    help: 'Share of time the event loop was busy over the current window (0..1)',
+    registers: [registry],
+    collect() {
+      this.set(loop.snapshot().utilization);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,136 @@
+import { EventEmitter } from 'node:events';
+import type { Registry } from 'prom-client';
+import { loadConfig, makeScrubber, type LoadOptions, type ResolvedConfig } from '../config/index.js';
+import { ClosedError, TasklaneError } from '../errors.js';
+import { Closers, type CloseReport, type Closer } from './closers.js';
+import { createLogger, type Logger } from './logger.js';
+import { LoopMonitor } from './loop-monitor.js';
+import { createMetrics } from './metrics.js';
+
+export type RuntimeState = 'created' | 'starting' | 'started' | 'closing' | 'closed';
+
+export interface RuntimeOptions extends LoadOptions {
+  /** An already resolved configuration (skips loading). */
+  resolved?: ResolvedConfig;
+  /** Where log lines go; default stderr. */
+  logDestination?: { write(line: string): unknown };
+}
+
+export interface RuntimeEvents {
+  /** The state changed. */
+  state: [state: RuntimeState];
+  /** A listener or background step failed; the runtime carries on. */
+  error: [error: TasklaneError];
+}
+
+/**
+ * The object every part of tasklane hangs off. Nothing mutable lives at module level: two
+ * runtimes in one process share nothing. Build it with `createRuntime()`.
+ */
+export class Runtime extends EventEmitter<RuntimeEvents> {
+  readonly config: ResolvedConfig;
+  readonly log: Logger;
+  readonly loop: LoopMonitor;
+  readonly metrics: Registry;
+  /** Replaces every configured secret in a text with [redacted]. */
+  readonly scrub: (text: string) => string;
+  #closers = new Closers();
+  #starters: Array<{ name: string; start: () => unknown | Promise<unknown> }> = [];
+  #state: RuntimeState = 'created';
+  #closing?: Promise<CloseReport>;
+
+  constructor(config: ResolvedConfig, options: RuntimeOptions = {}) {
+    super();
+    this.config = config;
+    this.scrub = makeScrubber(config.secrets);
+    this.log = createLogger({ level: config.log.level, scrub: this.scrub, destination: options.logDestination as any });
+    this.loop = new LoopMonitor();
+    this.onClose('loop-monitor', () => this.loop.close());
+    this.metrics = createMetrics(this.loop);
+    this.onClose('metrics', () => this.metrics.clear());
+  }
+
+  get state(): RuntimeState {
+    return this.#state;
+  }
+
+  /** True once close() was called. */
+  get closing(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
+  }
+
+  /** Registers a closer; they run in reverse order of registration. Returns an unregister function. */
+  onClose(name: string, close: Closer): () => void {
+    if (this.closing) throw new ClosedError();
+    return this.#closers.add(name, close);
+  }
+
+  /** Registers a step to run on start(), in registration order. */
+  onStart(name: string, start: () => unknown | Promise<unknown>): void {
+    if (this.#state !== 'created') throw new TasklaneError('TL_ERR_RUNTIME_STATE', `cannot add start step "${name}" once the runtime has started`);
+    this.#starters.push({ name, start });
+  }
+
+  /** Throws ClosedError once close() was called; for APIs that accept new work. */
+  assertOpen(what = 'runtime'): void {
+    if (this.closing) throw new ClosedError(what);
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'created') return;
+    this.#setState('starting');
+    for (const step of this.#starters) await step.start();
+    this.#setState('started');
+  }
+
+  /**
+   * Closes everything this runtime opened, in reverse order, under one deadline. Idempotent:
+   * every call returns the same promise. Resolves even when a closer hangs (see the report).
+   */
+  close(options: { deadlineMs?: number } = {}): Promise<CloseReport> {
+    this.#closing ??= (async () => {
+      this.#setState('closing');
+      const report = await this.#closers.closeAll(options.deadlineMs ?? this.config.closeDeadlineMs);
+      if (report.failed.length || report.timedOut.length) {
+        this.log.warn({ failed: report.failed, timedOut: report.timedOut }, 'close finished with problems');
+      }
+      this.#setState('closed');
+      this.log.flush?.();
+      return report;
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Reports a background failure without throwing (a listener that throws never unwinds us). */
+  reportError(err: TasklaneError): void {
+    this.log.error({ err }, err.message);
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', err);
+      } catch (listenerErr) {
+        this.log.error({ err: listenerErr }, 'an error listener threw');
+      }
+    }
+  }
+
+  #setState(state: RuntimeState): void {
+    this.#state = state;
+    try {
+      this.emit('state', state);
+    } catch (err) {
+      this.log.error({ err }, 'a state listener threw');
+    }
+  }
+}
+
+/** Loads the configuration (unless given resolved) and builds a runtime. Call start() next. */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const config = options.resolved ?? loadConfig(options);
+  const runtime = new Runtime(config, options);
+  // Subsystems attach themselves here, in dependency order (closers run in reverse).
+  return runtime;
+}

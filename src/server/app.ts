@@ -1,0 +1,119 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { Counter, Histogram } from 'prom-client';
+import { TasklaneError, errorBody, toTasklaneError } from '../errors.js';
+import type { Runtime } from '../runtime/index.js';
+import { createAuthenticator, requireScope, type Principal, type Scope } from './auth.js';
+import { healthRoutes } from './routes/health.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+  interface FastifyContextConfig {
+    /** Route needs no client key (health, metrics, static assets). */
+    public?: boolean;
+  }
+}
+
+/** A readiness check: true when ready, false or a reason when not. */
+export type ReadinessCheck = () => boolean | string | Promise<boolean | string>;
+
+/** What every route plugin receives. */
+export interface ServerContext {
+  runtime: Runtime;
+  /** Named readiness checks that /readyz runs (the job store, Redis...). */
+  readiness: Map<string, ReadinessCheck>;
+  /** Throws 403 unless the request's key has the scope. */
+  requireScope(req: FastifyRequest, scope: Scope): void;
+}
+
+export type RoutePlugin = (app: FastifyInstance, ctx: ServerContext) => Promise<void>;
+
+export interface ServerOptions {
+  /** Extra route plugins, registered after the built-in ones (examples use this). */
+  routes?: RoutePlugin[];
+}
+
+/**
+ * Builds the Fastify app for a runtime. The app registers its own closer on the runtime, so
+ * runtime.close() closes the server first (closers run in reverse order).
+ */
+export async function buildServer(runtime: Runtime, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: runtime.config.server.bodyLimitBytes,
+    // Keep-alive sockets would hold close() open; they are closed with the server.
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
+  const authenticate = createAuthenticator(runtime.config.server.apiKeys);
+  const ctx: ServerContext = {
+    runtime,
+    readiness: new Map(),
+    requireScope: (req, scope) => requireScope(req.principal, scope),
+  };
+
+  const requests = new Counter({
+    name: 'tasklane_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [runtime.metrics],
+  });
+  const duration = new Histogram({
+    name: 'tasklane_http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [runtime.metrics],
+  });
+
+  app.decorateRequest('principal', null as unknown as Principal);
+  app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.config?.public) return;
+    req.principal = authenticate(req.headers.authorization);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((error, req, reply) => {
+    const err = fromFastifyError(error);
+    if (err.httpStatus >= 500) runtime.log.error({ err, url: req.url }, 'request failed');
+    const body = errorBody(err);
+    body.error.message = runtime.scrub(body.error.message);
+    if (err.code === 'TL_ERR_RATE_LIMITED' || err.code === 'TL_ERR_LANE_FULL') {
+      const retryAfterMs = Number(err.details.retryAfterMs ?? 1000);
+      reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+    }
+    return reply.code(err.httpStatus).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody(new TasklaneError('TL_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  });
+
+  await app.register(async (scope) => healthRoutes(scope, ctx));
+  for (const plugin of [...builtInRoutes, ...(options.routes ?? [])]) {
+    await app.register(async (scope) => plugin(scope, ctx));
+  }
+
+  runtime.onClose('http-server', () => app.close());
+  return app;
+}
+
+/** Route plugins of the subsystems; each subsystem adds its own here. */
+const builtInRoutes: RoutePlugin[] = [];
+
+function fromFastifyError(error: unknown): TasklaneError {
+  if (TasklaneError.isInstance(error)) return error;
+  const e = error as { code?: string; statusCode?: number; message?: string; validation?: unknown };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new TasklaneError('TL_ERR_BODY_TOO_LARGE', e.message);
+  if (e.validation || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode === 400)) {
+    return new TasklaneError('TL_ERR_VALIDATION', e.message ?? 'invalid request');
+  }
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return new TasklaneError('TL_ERR_VALIDATION', e.message ?? 'bad request', { httpStatus: e.statusCode });
+  }
+  return toTasklaneError(error);
+}

@@ -1,0 +1,79 @@
+/**
+ * The AI orchestrator's public shapes. Requests and responses follow OpenAI's chat completions
+ * wire format; `meta` says how the answer was served. Types only: nothing here runs.
+ */
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool' | 'developer';
+  content: string | null | Array<{ type: string; text?: string; [k: string]: unknown }>;
+  name?: string;
+  [k: string]: unknown;
+}
+
+/** An OpenAI chat completion request; `model` is an alias or `provider/model`. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  temperature?: number;
+  top_p?: number;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  stop?: string | string[];
+  seed?: number;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  [k: string]: unknown;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** An OpenAI chat completion response body. */
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: Array<{ index: number; message: { role: 'assistant'; content: string | null; [k: string]: unknown }; finish_reason: string | null }>;
+  usage?: Usage;
+}
+
+/** An OpenAI chat completion stream chunk. */
+export interface ChatChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: Array<{ index: number; delta: { role?: 'assistant'; content?: string | null; [k: string]: unknown }; finish_reason: string | null }>;
+  usage?: Usage | null;
+}
+
+/** How an answer was served. Never carries a key, only its index. */
+export interface AiMeta {
+  provider: string;
+  model: string;
+  keyIndex: number;
+  attempts: number;
+  latencyMs: number;
+  cache: 'hit' | 'miss' | 'bypass';
+  usage?: Usage;
+}
+
+export interface ChatResult {
+  completion: ChatCompletion;
+  meta: AiMeta;
+}
+
+export interface AiCallOptions {
+  signal?: AbortSignal;
+  /** Skip the response cache (as `cache-control: no-cache` does over HTTP). */
+  noCache?: boolean;
+}
+
+/** What code (a handler, a task on the loop or in a thread) calls to reach the models. */
+export interface AiClient {
+  chat(req: ChatRequest, options?: AiCallOptions): Promise<ChatResult>;
+}

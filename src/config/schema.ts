@@ -156,6 +156,18 @@ export const serverSchema = z
       .default([]),
     /** Largest request body, in bytes. */
     bodyLimitBytes: positiveInt.default(1_048_576),
+    /** Deepest nesting allowed in a JSON body. */
+    jsonMaxDepth: positiveInt.default(64),
+    /** Per-client-key token bucket; unset = no limit. Over it: 429 with Retry-After. */
+    rateLimit: z
+      .object({
+        /** Tokens added per second (sustained requests per second). */
+        perSecond: z.number().positive(),
+        /** Bucket size (largest burst). */
+        burst: positiveInt,
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .default({});

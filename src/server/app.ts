@@ -3,6 +3,7 @@ import { Counter, Histogram } from 'prom-client';
 import { TasklaneError, errorBody, toTasklaneError } from '../errors.js';
 import type { Runtime } from '../runtime/index.js';
 import { createAuthenticator, requireScope, type Principal, type Scope } from './auth.js';
+import { RateLimiter, parseJsonBounded } from './limits.js';
 import { healthRoutes } from './routes/health.js';
 
 declare module 'fastify' {
@@ -67,10 +68,26 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     registers: [runtime.metrics],
   });
 
+  const maxDepth = runtime.config.server.jsonMaxDepth;
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBounded(body as string, maxDepth));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  const rate = runtime.config.server.rateLimit;
+  const limiter = rate ? new RateLimiter(rate.perSecond, rate.burst) : undefined;
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.config?.public) return;
     req.principal = authenticate(req.headers.authorization);
+    if (limiter) {
+      const waitMs = limiter.take(String(req.principal.keyIndex));
+      if (waitMs > 0) throw new TasklaneError('TL_ERR_RATE_LIMITED', `too many requests for this key; retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } });
+    }
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createRuntime, listen, type ConfigInput, type Runtime, type Listening } from '../../src/index.js';
+import { createRuntime, listen, type ConfigInput, type Runtime, type Listening, type RoutePlugin } from '../../src/index.js';
 
 /** A temp folder removed by the returned function. */
 export function tempDir(prefix = 'tasklane-test-'): { dir: string; remove: () => void } {
@@ -52,8 +52,12 @@ export async function testRuntime(config: ConfigInput = {}, env: NodeJS.ProcessE
 }
 
 /** A runtime plus its HTTP server on a free loopback port. */
-export async function testServer(config: ConfigInput = {}, env: NodeJS.ProcessEnv = {}): Promise<TestRuntime & { server: Listening; url: string }> {
+export async function testServer(
+  config: ConfigInput = {},
+  env: NodeJS.ProcessEnv = {},
+  options: { routes?: RoutePlugin[] } = {},
+): Promise<TestRuntime & { server: Listening; url: string }> {
   const t = await testRuntime({ ...config, server: { port: 0, ...(config.server ?? {}) } }, env);
-  const server = await listen(t.runtime);
+  const server = await listen(t.runtime, options);
   return { ...t, server, url: server.url };
 }

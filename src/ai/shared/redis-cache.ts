@@ -40,6 +40,20 @@ export class RedisResponseCache<V = unknown> {
     }
   }
 
+  /** Drops every entry under this cache's prefix (SCAN + UNLINK, never a blocking KEYS). */
+  async clear(): Promise<void> {
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#redis.scan(cursor, 'MATCH', `${this.#prefix}:*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length) await this.#redis.unlink(...keys);
+      } while (cursor !== '0');
+    } catch (err) {
+      this.#onError(err as Error);
+    }
+  }
+
   async delete(key: string): Promise<void> {
     try {
       await this.#redis.del(this.#key(key));

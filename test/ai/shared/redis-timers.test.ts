@@ -2,6 +2,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisTimers } from '../../../src/ai/shared/redis-timers.js';
 import { RedisResponseCache } from '../../../src/ai/shared/redis-cache.js';
+import { RedisCooldownStore } from '../../../src/ai/shared/redis-cooldown-store.js';
+import { RedisBreakerBoard } from '../../../src/ai/shared/redis-breaker-board.js';
 import { deleteKeys, REDIS_URL, requireRedis, testPrefix } from '../../support/redis.js';
 
 const prefix = testPrefix('aishared');
@@ -81,6 +83,30 @@ describe('RedisTimers (shared cooldowns and breaker deadlines)', () => {
   });
 });
 
+describe('RedisCooldownStore and RedisBreakerBoard', () => {
+  it('a cooldown or an open breaker set in one process is seen by the other', async () => {
+    await requireRedis();
+    const { a, b, close } = await pair('stores');
+    try {
+      const ca = new RedisCooldownStore(a);
+      const cb = new RedisCooldownStore(b);
+      const until1 = Date.now() + 4_000;
+      ca.extend('groq', 1, until1);
+      expect(ca.get('groq', 1)).toBe(until1); // synchronous for the caller
+      await until(() => cb.get('groq', 1) === until1);
+      expect(cb.get('groq', 0)).toBe(0);
+      const ba = new RedisBreakerBoard(a);
+      const bb = new RedisBreakerBoard(b);
+      ba.open('groq/llama', until1);
+      await until(() => bb.openUntil('groq/llama') === until1);
+      bb.close('groq/llama');
+      await until(() => ba.openUntil('groq/llama') === 0);
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('RedisResponseCache', () => {
   it('shares entries between processes and expires them', async () => {
     await requireRedis();
@@ -96,6 +122,9 @@ describe('RedisResponseCache', () => {
       expect(await c2.get('h2')).toBeUndefined();
       await c2.delete('h1');
       expect(await c1.get('h1')).toBeUndefined();
+      await c1.set('h3', { text: 'x' });
+      await c2.clear();
+      expect(await c1.get('h3')).toBeUndefined();
     } finally {
       r1.disconnect();
       r2.disconnect();

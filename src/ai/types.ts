@@ -71,6 +71,10 @@ export interface AiCallOptions {
   signal?: AbortSignal;
   /** Skip the response cache (as `cache-control: no-cache` does over HTTP). */
   noCache?: boolean;
+  /** Budget of the whole request across attempts, in ms (as `x-tasklane-timeout-ms` over HTTP). */
+  timeoutMs?: number;
+  /** Shorter phase timeouts for each attempt; a request can only shorten the configured ones. */
+  timeouts?: { connectMs?: number; firstByteMs?: number; idleChunkMs?: number; totalMs?: number };
 }
 
 /** What code (a handler, a task on the loop or in a thread) calls to reach the models. */

@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { BreakerState } from './breaker.js';
+
+/** Label children cached per (provider, model, key index) so the hot path does no label lookups. */
+export interface KeyMetrics {
+  ok: Counter.Internal;
+  promptTokens: Counter.Internal;
+  completionTokens: Counter.Internal;
+  latency: Histogram.Internal<string>;
+}
+
+const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/** The orchestrator's Prometheus figures, registered on the runtime's registry. */
+export class AiMetrics {
+  readonly requests: Counter<string>;
+  readonly failures: Counter<string>;
+  readonly tokens: Counter<string>;
+  readonly latency: Histogram<string>;
+  readonly cooldowns: Counter<string>;
+  readonly disabledKeys: Gauge<string>;
+  readonly breaker: Gauge<string>;
+  readonly cache: Counter<string>;
+  readonly #children = new Map<string, KeyMetrics>();
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.requests = new Counter({ name: 'tasklane_ai_requests_total', help: 'Upstream calls that succeeded, by provider, model and key index', labelNames: ['provider', 'model', 'key_index'], registers });
+    this.failures = new Counter({ name: 'tasklane_ai_failures_total', help: 'Upstream calls that failed, by provider, model, key index and kind', labelNames: ['provider', 'model', 'key_index', 'kind'], registers });
+    this.tokens = new Counter({ name: 'tasklane_ai_tokens_total', help: 'Tokens used, by provider, model, key index and type (prompt, completion)', labelNames: ['provider', 'model', 'key_index', 'type'], registers });
+    this.latency = new Histogram({
+      name: 'tasklane_ai_upstream_latency_seconds',
+      help: 'Upstream call duration (to the full answer), by provider, model and key index',
+      labelNames: ['provider', 'model', 'key_index'],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.cooldowns = new Counter({ name: 'tasklane_ai_key_cooldowns_total', help: 'Times a key was cooled after a 429, by provider and key index', labelNames: ['provider', 'key_index'], registers });
+    this.disabledKeys = new Gauge({ name: 'tasklane_ai_key_disabled', help: '1 when a key was disabled after the provider refused it (401/403)', labelNames: ['provider', 'key_index'], registers });
+    this.breaker = new Gauge({ name: 'tasklane_ai_breaker_state', help: 'Circuit breaker per target: 0 closed, 1 half-open, 2 open', labelNames: ['provider', 'model'], registers });
+    this.cache = new Counter({ name: 'tasklane_ai_cache_total', help: 'Cache lookups by result (hit, miss, bypass)', labelNames: ['result'], registers });
+  }
+
+  forKey(provider: string, model: string, keyIndex: number): KeyMetrics {
+    const id = `${provider}\u0000${model}\u0000${keyIndex}`;
+    let m = this.#children.get(id);
+    if (!m) {
+      const key = String(keyIndex);
+      m = {
+        ok: this.requests.labels(provider, model, key),
+        promptTokens: this.tokens.labels(provider, model, key, 'prompt'),
+        completionTokens: this.tokens.labels(provider, model, key, 'completion'),
+        latency: this.latency.labels(provider, model, key),
+      };
+      if (this.#children.size < 10_000) this.#children.set(id, m);
+    }
+    return m;
+  }
+
+  breakerState(provider: string, model: string, state: BreakerState): void {
+    this.breaker.labels(provider, model).set(BREAKER_VALUE[state]);
+  }
+}

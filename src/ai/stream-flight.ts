@@ -1,0 +1,123 @@
+import { AbortError, type TasklaneError } from '../errors.js';
+import { abortReason } from './single-flight.js';
+import type { ChatChunk, Usage } from './types.js';
+
+/** Who is serving the stream, set when its first chunk goes out. */
+export interface StreamServer {
+  provider: string;
+  model: string;
+  keyIndex: number;
+  attempts: number;
+}
+
+/**
+ * One upstream stream fanned out to every caller that asked for the same thing. Chunks are kept
+ * so a caller that joins late replays them, the cache gets the whole answer, and a continuation
+ * knows the text already sent. `ready` settles at the first chunk (or the failure before it):
+ * until then nothing has reached any caller and the stream may still fail over.
+ */
+export class StreamFlight {
+  readonly chunks: ChatChunk[] = [];
+  readonly controller = new AbortController();
+  /** The text sent so far. */
+  text = '';
+  usage?: Usage;
+  finishReason?: string;
+  server?: StreamServer;
+  error?: TasklaneError;
+  done = false;
+  subscribers = 0;
+  readonly ready: Promise<void>;
+  #readyResolve!: () => void;
+  #readyReject!: (err: unknown) => void;
+  #wake?: { promise: Promise<void>; resolve: () => void };
+
+  constructor() {
+    this.ready = new Promise((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    // A failure before any subscriber looked is still theirs to see through `ready`.
+    this.ready.catch(() => {});
+  }
+
+  /** True once anything went out: from then on a failure is reported in-band. */
+  get committed(): boolean {
+    return this.chunks.length > 0;
+  }
+
+  push(chunk: ChatChunk): void {
+    this.chunks.push(chunk);
+    if (this.chunks.length === 1) this.#readyResolve();
+    this.#notify();
+  }
+
+  finish(reason: string, usage: Usage | undefined): void {
+    this.finishReason = reason;
+    this.usage = usage;
+    this.done = true;
+    this.#readyResolve();
+    this.#notify();
+  }
+
+  fail(err: TasklaneError): void {
+    if (this.done) return;
+    this.error = err;
+    this.done = true;
+    this.#readyReject(err);
+    this.#notify();
+  }
+
+  /** The chunks for one caller, from the first; usage chunk when asked. Leaving aborts the upstream if no one else listens. */
+  async *subscribe(signal: AbortSignal | undefined, includeUsage: boolean): AsyncGenerator<ChatChunk, void, undefined> {
+    this.subscribers++;
+    let i = 0;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw abortReason(signal);
+        if (i < this.chunks.length) {
+          yield this.chunks[i++]!;
+          continue;
+        }
+        if (this.done) {
+          if (this.error) throw this.error;
+          if (includeUsage && this.usage) yield usageChunk(this.chunks[0], this.usage);
+          return;
+        }
+        await this.#next(signal);
+      }
+    } finally {
+      if (--this.subscribers === 0 && !this.done) this.controller.abort(new AbortError('every caller of this stream went away'));
+    }
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    if (w) {
+      this.#wake = undefined;
+      w.resolve();
+    }
+  }
+
+  #next(signal: AbortSignal | undefined): Promise<void> {
+    if (!this.#wake) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#wake = { promise, resolve };
+    }
+    if (!signal) return this.#wake.promise;
+    const wake = this.#wake.promise;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(abortReason(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      wake.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+}
+
+export function usageChunk(first: ChatChunk | undefined, usage: Usage): ChatChunk {
+  return { id: first?.id ?? 'chatcmpl-tasklane', object: 'chat.completion.chunk', created: first?.created ?? Math.floor(Date.now() / 1000), model: first?.model ?? '', choices: [], usage };
+}

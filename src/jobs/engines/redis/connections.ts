@@ -1,0 +1,44 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * How the Redis engine connects. Commands from API calls fail after a couple of reconnect attempts
+ * (about a second) instead of waiting forever while Redis is down; the blocking reader and the
+ * subscriber wait for Redis to come back, as they must.
+ */
+export function retryDelay(times: number): number {
+  return Math.min(100 * 2 ** Math.min(times, 4), 1_000);
+}
+
+export interface RedisConnections {
+  /** Commands (records, events, indexes). */
+  commands: Redis;
+  /** XREAD BLOCK for live events; nothing else runs on it. */
+  blocking: Redis;
+  /** SUBSCRIBE for cancel requests. */
+  subscriber: Redis;
+}
+
+export function connect(url: string, onError: (err: Error, which: string) => void): RedisConnections {
+  const base: RedisOptions = { retryStrategy: retryDelay, connectTimeout: 5_000, lazyConnect: false };
+  const commands = new Redis(url, { ...base, maxRetriesPerRequest: 2, connectionName: 'tasklane:commands' });
+  const blocking = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:events' });
+  const subscriber = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:cancel' });
+  for (const [which, c] of Object.entries({ commands, blocking, subscriber })) c.on('error', (err: Error) => onError(err, which));
+  return { commands, blocking, subscriber };
+}
+
+/** QUIT with a bound; a connection that cannot say goodbye (Redis down) is dropped. */
+export async function quit(client: Redis, ms = 1_000): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([client.quit().catch(() => {}), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
+}

@@ -41,6 +41,9 @@ export class EventFollower {
   #wake?: () => void;
   #loop?: Promise<void>;
   #onError: (err: Error) => void;
+  /** Settles when close() is called: a command stuck on a dead connection must not hold the loop. */
+  #closedSignal: Promise<null>;
+  #signalClosed!: () => void;
 
   /**
    * @param blocking a connection used for nothing else (it sits in XREAD BLOCK); this class owns it.
@@ -51,6 +54,9 @@ export class EventFollower {
     this.#control = control;
     this.#keyOf = keyOf;
     this.#onError = onError;
+    this.#closedSignal = new Promise<null>((resolve) => {
+      this.#signalClosed = () => resolve(null);
+    });
     // A reconnect gets a new client id; re-read it so CLIENT UNBLOCK keeps reaching the reader.
     blocking.on('ready', () => {
       this.#clientId = undefined;
@@ -150,15 +156,24 @@ export class EventFollower {
       const ids = keys.map((k) => `${positions.get(k)!}-0`);
       let reply: Array<[string, RawEntry[]]> | null;
       try {
-        if (this.#clientId === undefined) this.#clientId = Number(await this.#blocking.client('ID'));
+        if (this.#clientId === undefined) {
+          const id = this.#blocking.client('ID');
+          id.catch(() => {});
+          const got = await Promise.race([id, this.#closedSignal]);
+          if (got === null) break;
+          this.#clientId = Number(got);
+        }
         this.#blocked = true;
-        reply = (await this.#blocking.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as Array<[string, RawEntry[]]> | null;
+        const read = this.#blocking.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids) as Promise<Array<[string, RawEntry[]]> | null>;
+        read.catch(() => {});
+        reply = await Promise.race([read, this.#closedSignal]);
+        if (this.#closed) break;
       } catch (err) {
         this.#blocked = false;
         if (this.#closed) break;
         this.#onError(err as Error);
         // Wait for the connection to come back rather than spin; ioredis reconnects on its own.
-        await new Promise((r) => setTimeout(r, 250).unref());
+        await Promise.race([new Promise((r) => setTimeout(r, 250).unref()), this.#closedSignal]);
         continue;
       } finally {
         this.#blocked = false;
@@ -177,6 +192,7 @@ export class EventFollower {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#signalClosed();
     for (const f of this.#followers) f.fail(new StoreError('TL_ERR_STORE_UNAVAILABLE', 'the job store is closing'));
     this.#wake?.();
     this.#blocking.disconnect();

@@ -1,0 +1,52 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisJobEngine } from '../../../../src/jobs/engines/redis/redis-engine.js';
+import { spawnRedis, type OwnRedis } from '../../../support/redis.js';
+
+async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('RedisJobEngine when Redis goes away', () => {
+  let redis: OwnRedis | undefined;
+  afterEach(async () => {
+    await redis?.kill();
+  });
+
+  it('reports not ready while Redis is down, recovers when it is back, and close() stays bounded', async () => {
+    redis = await spawnRedis();
+    const e = new RedisJobEngine({ url: redis.url, prefix: 'down', leaseMs: 2_000, worker: true, maxAttempts: 2, onError: () => {} });
+    await e.start();
+    expect(e.ready()).toBe(true);
+    const job = await e.enqueue('t', {});
+    const claim = await e.claim('w');
+    expect(claim?.job.id).toBe(job.id);
+    const followed: Promise<void> = (async () => {
+      const it = await e.subscribe(job.id, 0);
+      for await (const _ of it) {
+        // drain until close ends it
+      }
+    })();
+    await redis.kill();
+    await until(() => e.ready() !== true, 5_000);
+    expect(String(e.ready())).toMatch(/redis not connected/);
+    // An API call fails with a store error instead of hanging.
+    const t0 = Date.now();
+    await expect(e.enqueue('t', {})).rejects.toMatchObject({ code: 'TL_ERR_STORE_UNAVAILABLE' });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await redis.restart();
+    await until(() => e.ready() === true, 10_000);
+    expect((await e.enqueue('t', {})).state).toBe('queued');
+    // Down again, then close: every connection is let go within the bound.
+    await redis.kill();
+    await until(() => e.ready() !== true, 5_000);
+    const ended = expect(followed).rejects.toMatchObject({ code: 'TL_ERR_STORE_UNAVAILABLE' });
+    const c0 = Date.now();
+    await e.close();
+    expect(Date.now() - c0).toBeLessThan(8_000);
+    await ended;
+  }, 40_000);
+});

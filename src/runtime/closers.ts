@@ -4,7 +4,8 @@
  * resolves even if a closer hangs or throws (the report says which).
  */
 
-export type Closer = () => unknown | Promise<unknown>;
+/** A closer gets how much of the deadline is left (in ms), so that it can pace its own shutdown. */
+export type Closer = (info: { remainingMs: number }) => unknown | Promise<unknown>;
 
 export interface CloseReport {
   /** Total time taken, in ms. */
@@ -42,7 +43,7 @@ export class Closers {
         report.timedOut.push(entry.name);
         continue;
       }
-      const outcome = await runBounded(entry.close, left);
+      const outcome = await runBounded(() => entry.close({ remainingMs: left }), left);
       if (outcome === 'timeout') report.timedOut.push(entry.name);
       else if (outcome !== 'ok') report.failed.push({ name: entry.name, error: outcome.error });
     }
@@ -51,7 +52,7 @@ export class Closers {
   }
 }
 
-async function runBounded(close: Closer, ms: number): Promise<'ok' | 'timeout' | { error: string }> {
+async function runBounded(close: () => unknown, ms: number): Promise<'ok' | 'timeout' | { error: string }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ms);

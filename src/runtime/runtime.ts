@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 import { loadConfig, makeScrubber, type LoadOptions, type ResolvedConfig } from '../config/index.js';
 import { ClosedError, TasklaneError } from '../errors.js';
+import { Lanes } from '../lanes/lanes.js';
 import { Closers, type CloseReport, type Closer } from './closers.js';
 import { createLogger, type Logger } from './logger.js';
 import { LoopMonitor } from './loop-monitor.js';
@@ -34,6 +35,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly metrics: Registry;
   /** Replaces every configured secret in a text with [redacted]. */
   readonly scrub: (text: string) => string;
+  /** Named lanes with concurrency, queue bound, timeouts and placement (loop or threads). */
+  lanes!: Lanes;
   #closers = new Closers();
   #starters: Array<{ name: string; start: () => unknown | Promise<unknown> }> = [];
   #state: RuntimeState = 'created';
@@ -132,5 +135,6 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const config = options.resolved ?? loadConfig(options);
   const runtime = new Runtime(config, options);
   // Subsystems attach themselves here, in dependency order (closers run in reverse).
+  runtime.lanes = new Lanes(runtime);
   return runtime;
 }

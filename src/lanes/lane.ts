@@ -1,0 +1,355 @@
+/**
+ * One lane: a FIFO queue in front of at most `concurrency` running tasks, with a queue bound,
+ * queued and running timeouts, abort, and figures. Loop lanes call the work on the event loop;
+ * thread lanes hand it to their ThreadPool (created on first use).
+ */
+import { performance } from 'node:perf_hooks';
+import { ClosedError, LaneFullError, LaneTimeoutError, TasklaneError } from '../errors.js';
+import type { AiCallOptions, AiClient, ChatRequest } from '../ai/types.js';
+import type { ResourceScope } from '../resources/scope.js';
+import type { ResourceDef } from '../resources/resource.js';
+import { LaneCounters } from './lane-stats.js';
+import { importWork, isModuleRef, moduleUrl } from './module-ref.js';
+import { ThreadPool } from './thread-pool.js';
+import { abortReason, rebuildError, serializeTaskError, taskError } from './task-error.js';
+import type { LaneOptions, LaneStats, ModuleRef, RunOptions, WorkContext, WorkFn } from './types.js';
+
+/** What a lane needs from its owner (the Lanes registry on a runtime). */
+export interface LaneEnv {
+  ai(): AiClient;
+  /** Main-thread resources, for loop work. */
+  resources: ResourceScope;
+  reportError(err: unknown, what: string): void;
+  log(lane: string, msg: string, data: Record<string, unknown> | undefined, context: Record<string, unknown> | undefined): void;
+  /** Counts a settled task (metrics). */
+  count(lane: string, outcome: 'completed' | 'failed' | 'timed_out' | 'aborted' | 'rejected'): void;
+}
+
+type Target = { fn: WorkFn } | { url: string; export: string };
+
+interface Task {
+  id: number;
+  target: Target;
+  input: unknown;
+  opts: RunOptions;
+  state: 'queued' | 'running' | 'done';
+  enqueuedAt: number;
+  startedAt: number;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+  timer?: NodeJS.Timeout;
+  graceTimer?: NodeJS.Timeout;
+  controller?: AbortController;
+  kill?: AbortController;
+  stopping?: TasklaneError;
+  onAbort?: () => void;
+}
+
+export class Lane {
+  readonly name: string;
+  readonly options: Readonly<LaneOptions>;
+  readonly #env: LaneEnv;
+  readonly #counters = new LaneCounters();
+  #pool?: ThreadPool;
+  #queue: Array<Task | undefined> = [];
+  #head = 0;
+  #queued = 0;
+  #active = 0;
+  #running = new Set<Task>();
+  #nextId = 1;
+  #closed = false;
+  /** Set by stopAll: nothing queued may start any more. */
+  #halted = false;
+  #idle: Array<() => void> = [];
+
+  constructor(options: LaneOptions, env: LaneEnv) {
+    this.name = options.name;
+    this.options = Object.freeze({ ...options });
+    this.#env = env;
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /**
+   * Runs work in this lane. Resolves with its result or rejects with a TasklaneError: LaneFullError
+   * (queue full), LaneTimeoutError (queued or running too long), AbortError (signal), ClosedError,
+   * TL_ERR_LANE_THREAD_CRASHED, or what the work threw (TL_ERR_TASK_FAILED for plain errors).
+   */
+  run<O = unknown, I = unknown>(work: WorkFn<I, O> | ModuleRef, input: I, opts: RunOptions = {}): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      if (this.#closed) return reject(new ClosedError(`lane "${this.name}"`));
+      let target: Target;
+      try {
+        target = this.#target(work as WorkFn | ModuleRef);
+      } catch (err) {
+        return reject(err);
+      }
+      if (opts.signal?.aborted) {
+        this.#count('aborted');
+        return reject(abortReason(opts.signal));
+      }
+      const task: Task = {
+        id: this.#nextId++,
+        target,
+        input,
+        opts,
+        state: 'queued',
+        enqueuedAt: performance.now(),
+        startedAt: 0,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      };
+      if (this.#active < this.options.concurrency && this.#queued === 0) {
+        this.#listen(task);
+        this.#start(task);
+      } else if (this.#queued >= this.options.maxQueue) {
+        this.#count('rejected');
+        reject(new LaneFullError(this.name, this.options.maxQueue));
+      } else {
+        this.#listen(task);
+        this.#enqueue(task);
+      }
+    });
+  }
+
+  stats(): LaneStats {
+    return this.#counters.snapshot({
+      placement: this.options.placement,
+      concurrency: this.options.concurrency,
+      maxQueue: this.options.maxQueue,
+      active: this.#active,
+      queued: this.#queued,
+    });
+  }
+
+  /** Stops taking new work; queued and running work goes on. */
+  closeIntake(): void {
+    this.#closed = true;
+  }
+
+  /** Resolves when nothing runs or waits. */
+  idle(): Promise<void> {
+    if (this.#active === 0 && this.#queued === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Rejects everything queued and stops everything running (threads terminated at once). */
+  stopAll(reason: TasklaneError): void {
+    this.#closed = true;
+    this.#halted = true;
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const task = this.#queue[i];
+      if (task && task.state === 'queued') this.#dequeued(task, reason);
+    }
+    for (const task of [...this.#running]) this.#stop(task, reason, 0);
+  }
+
+  /** Closes the thread pool, if one was opened. */
+  async closeThreads(ms: number): Promise<void> {
+    await this.#pool?.close(ms);
+  }
+
+  #target(work: WorkFn | ModuleRef): Target {
+    if (typeof work === 'function') {
+      if (this.options.placement === 'thread') {
+        throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}" runs in threads: pass { module, export } (a module file a thread can import), not a function`, {
+          details: { lane: this.name },
+        });
+      }
+      return { fn: work };
+    }
+    if (!isModuleRef(work)) {
+      throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}": work must be a function or { module, export }`, { details: { lane: this.name } });
+    }
+    return { url: moduleUrl(work), export: work.export ?? 'default' };
+  }
+
+  #listen(task: Task): void {
+    const signal = task.opts.signal;
+    if (!signal) return;
+    task.onAbort = () => {
+      const reason = abortReason(signal);
+      if (task.state === 'queued') this.#dequeued(task, reason);
+      else if (task.state === 'running') this.#stop(task, reason, task.opts.abortGraceMs ?? 0);
+    };
+    signal.addEventListener('abort', task.onAbort, { once: true });
+  }
+
+  #enqueue(task: Task): void {
+    this.#queue.push(task);
+    this.#queued++;
+    const ms = this.options.queueTimeoutMs ?? this.options.timeoutMs;
+    // Ref'd on purpose: work in flight keeps the process alive until it settles (close() clears it).
+    task.timer = setTimeout(() => this.#dequeued(task, new LaneTimeoutError(this.name, ms, 'queued')), ms);
+  }
+
+  /** Takes a task out of the queue before it ran (timeout, abort, close). */
+  #dequeued(task: Task, reason: TasklaneError): void {
+    if (task.state !== 'queued') return;
+    this.#queued--;
+    // The slot stays in the array (skipped by #next) so removal is O(1).
+    this.#finish(task);
+    this.#count(reason.code === 'TL_ERR_LANE_TIMEOUT' ? 'timed_out' : 'aborted');
+    task.reject(reason);
+    this.#pump();
+  }
+
+  #next(): Task | undefined {
+    while (this.#head < this.#queue.length) {
+      const task = this.#queue[this.#head];
+      this.#queue[this.#head++] = undefined;
+      if (task && task.state === 'queued') {
+        this.#queued--;
+        return task;
+      }
+    }
+    return undefined;
+  }
+
+  #pump(): void {
+    while (!this.#halted && this.#active < this.options.concurrency && this.#queued > 0) {
+      const task = this.#next();
+      if (!task) break;
+      clearTimeout(task.timer);
+      this.#start(task);
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#active === 0 && this.#queued === 0 && this.#idle.length) {
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  #start(task: Task): void {
+    task.state = 'running';
+    task.startedAt = performance.now();
+    this.#active++;
+    this.#running.add(task);
+    this.#counters.recordWait(task.startedAt - task.enqueuedAt);
+    task.controller = new AbortController();
+    const timeoutMs = task.opts.timeoutMs ?? this.options.timeoutMs;
+    task.timer = setTimeout(() => this.#stop(task, new LaneTimeoutError(this.name, timeoutMs, 'running'), 0), timeoutMs);
+    const running = this.options.placement === 'thread' ? this.#runThread(task) : this.#runLoop(task);
+    running.then(
+      (value) => this.#settle(task, undefined, value),
+      (err) => this.#settle(task, err),
+    );
+  }
+
+  /** Stops a running task: on the loop it is abandoned at once; a thread gets `graceMs` to stop, then is terminated. */
+  #stop(task: Task, reason: TasklaneError, graceMs: number): void {
+    if (task.state !== 'running' || task.stopping) return;
+    task.stopping = reason;
+    task.controller!.abort(reason);
+    if (this.options.placement === 'loop') {
+      // A function on the loop cannot be terminated: the caller gets the reason now and the
+      // work sees ctx.signal aborted.
+      this.#settle(task, reason);
+    } else if (graceMs <= 0) {
+      task.kill!.abort(reason);
+    } else {
+      this.#pool?.abort(task.id, serializeTaskError(reason));
+      task.graceTimer = setTimeout(() => task.kill!.abort(reason), graceMs);
+      task.graceTimer.unref();
+    }
+  }
+
+  #settle(task: Task, err: unknown, value?: unknown): void {
+    if (task.state !== 'running') return;
+    this.#active--;
+    this.#running.delete(task);
+    this.#finish(task);
+    this.#counters.recordRun(performance.now() - task.startedAt);
+    if (task.stopping) {
+      this.#count(task.stopping.code === 'TL_ERR_LANE_TIMEOUT' ? 'timed_out' : 'aborted');
+      task.reject(task.stopping);
+    } else if (err !== undefined) {
+      this.#count('failed');
+      task.reject(taskError(err));
+    } else {
+      this.#count('completed');
+      task.resolve(value);
+    }
+    this.#pump();
+  }
+
+  #finish(task: Task): void {
+    task.state = 'done';
+    clearTimeout(task.timer);
+    clearTimeout(task.graceTimer);
+    if (task.onAbort) task.opts.signal!.removeEventListener('abort', task.onAbort);
+  }
+
+  #count(outcome: 'completed' | 'failed' | 'timed_out' | 'aborted' | 'rejected'): void {
+    const c = this.#counters;
+    if (outcome === 'completed') c.completed++;
+    else if (outcome === 'failed') c.failed++;
+    else if (outcome === 'timed_out') c.timedOut++;
+    else if (outcome === 'aborted') c.aborted++;
+    else c.rejected++;
+    this.#env.count(this.name, outcome);
+  }
+
+  async #runLoop(task: Task): Promise<unknown> {
+    const fn = 'fn' in task.target ? task.target.fn : await importWork(task.target.url, task.target.export);
+    return fn(task.input, this.#loopContext(task));
+  }
+
+  #loopContext(task: Task): WorkContext {
+    const signal = task.controller!.signal;
+    const { host, context } = task.opts;
+    const env = this.#env;
+    return {
+      ...context,
+      signal,
+      progress: (data: unknown) => {
+        try {
+          host?.progress?.(data);
+        } catch (err) {
+          env.reportError(err, `lane "${this.name}": host.progress threw`);
+        }
+      },
+      log: (msg: string, data?: Record<string, unknown>) => {
+        if (!host?.log) return env.log(this.name, msg, data, context);
+        try {
+          host.log(msg, data);
+        } catch (err) {
+          env.reportError(err, `lane "${this.name}": host.log threw`);
+        }
+      },
+      ai: {
+        chat: (req: ChatRequest, opts: AiCallOptions = {}) =>
+          Promise.resolve().then(() => env.ai().chat(req, { ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal })),
+      },
+      resource: <T>(nameOrDef: string | ResourceDef<T>) => env.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,
+    };
+  }
+
+  async #runThread(task: Task): Promise<unknown> {
+    if (!('url' in task.target)) throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}" runs in threads: pass { module, export }`);
+    const env = this.#env;
+    this.#pool ??= new ThreadPool({
+      lane: this.name,
+      threads: this.options.concurrency,
+      maxOldGenerationSizeMb: this.options.maxOldGenerationSizeMb,
+      ai: () => env.ai(),
+      reportError: (err, what) => env.reportError(err, what),
+      log: (msg, data, context) => env.log(this.name, msg, data, context),
+    });
+    task.kill = new AbortController();
+    const outcome = await this.#pool.run(
+      { id: task.id, lane: this.name, module: task.target.url, export: task.target.export, input: task.input, context: task.opts.context },
+      { host: task.opts.host, context: task.opts.context, signal: task.controller!.signal, kill: task.kill.signal },
+    );
+    if (!outcome.ok) throw rebuildError(outcome.error);
+    return outcome.value;
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * One thread lane's worker threads: a Piscina pool plus, per thread, the MessageChannel that its
+ * worker opened at start (progress, logs, AI calls, aborts and the resource close handshake).
+ */
+import { fileURLToPath } from 'node:url';
+import type { MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { TasklaneError, type SerializedError } from '../errors.js';
+import type { AiCallOptions, AiClient, ChatRequest } from '../ai/types.js';
+import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
+import { serializeTaskError } from './task-error.js';
+import type { ThreadHost } from './types.js';
+
+export interface ThreadPoolOptions {
+  lane: string;
+  threads: number;
+  maxOldGenerationSizeMb?: number;
+  /** The runtime's AI client, looked up at call time. */
+  ai(): AiClient;
+  /** Where a host callback that throws is reported (it must never unwind a port handler). */
+  reportError(err: unknown, what: string): void;
+  /** Logs a task's ctx.log when it has no host.log. */
+  log(msg: string, data: Record<string, unknown> | undefined, context: Record<string, unknown> | undefined): void;
+}
+
+interface ThreadRecord {
+  port: MessagePort;
+  syncFlag: Int32Array;
+  closed?: () => void;
+}
+
+interface TaskRecord {
+  host?: ThreadHost;
+  context?: Record<string, unknown>;
+  signal: AbortSignal;
+  received: number;
+  /** Resolves once `received` reaches the count the worker reported. */
+  drained?: { count: number; resolve(): void };
+  calls: Map<number, AbortController>;
+}
+
+/** Where the worker entry is: beside this file, as .ts under a TypeScript loader (tests) or .js once built. */
+function workerEntry(): { filename: string } {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    return { filename: fileURLToPath(new URL('./ts-worker.cjs', here)) };
+  }
+  return { filename: fileURLToPath(new URL('./worker-entry.js', here)) };
+}
+
+export class ThreadPool {
+  readonly #opts: ThreadPoolOptions;
+  readonly #piscina: Piscina;
+  readonly #threads = new Map<number, ThreadRecord>();
+  readonly #tasks = new Map<number, TaskRecord>();
+
+  constructor(opts: ThreadPoolOptions) {
+    this.#opts = opts;
+    const entry = workerEntry();
+    this.#piscina = new Piscina({
+      filename: entry.filename,
+      minThreads: 0,
+      maxThreads: opts.threads,
+      // Threads live until the lane closes, so that their resources are closed by the handshake
+      // below and not cut off by an idle termination.
+      idleTimeout: Infinity,
+      // The lane keeps its own queue (queued timeouts, stats, LaneFullError); Piscina only ever
+      // holds what is on its way to a thread.
+      maxQueue: Infinity,
+      // 'async' keeps an idle worker's event loop turning (resources with sockets and timers, the
+      // close handshake); 'sync' would park it in Atomics.wait.
+      atomics: 'async',
+      ...(opts.maxOldGenerationSizeMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb } } : {}),
+    });
+    this.#piscina.on('message', (msg: unknown) => {
+      if (typeof msg === 'object' && msg !== null && (msg as Hello)[HELLO] === true) this.#addThread(msg as Hello);
+    });
+    // Errors of a worker without a task (it crashed between tasks): report, the pool replaces it.
+    this.#piscina.on('error', (err: unknown) => this.#opts.reportError(err, `lane "${opts.lane}": a worker thread failed between tasks`));
+  }
+
+  get threadCount(): number {
+    return this.#piscina.threads.length;
+  }
+
+  /**
+   * Runs one envelope on a thread. `kill` terminates the thread running it (Piscina's abort);
+   * the promise then rejects with Piscina's error, which the lane replaces with its reason.
+   */
+  async run(env: TaskEnvelope, opts: { host?: ThreadHost; context?: Record<string, unknown>; signal: AbortSignal; kill: AbortSignal }): Promise<TaskOutcome> {
+    const record: TaskRecord = { host: opts.host, context: opts.context, signal: opts.signal, received: 0, calls: new Map() };
+    this.#tasks.set(env.id, record);
+    try {
+      let outcome: TaskOutcome;
+      try {
+        outcome = (await this.#piscina.run(env, { signal: opts.kill })) as TaskOutcome;
+      } catch (err) {
+        if (opts.kill.aborted) throw err;
+        if (err instanceof Error && err.name === 'DataCloneError') {
+          throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.#opts.lane}": the input cannot be sent to a thread (${err.message})`, { cause: err });
+        }
+        const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+        throw new TasklaneError(
+          'TL_ERR_LANE_THREAD_CRASHED',
+          `lane "${this.#opts.lane}": the thread running the task ${oom ? 'ran out of memory' : 'crashed'}: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err, details: { lane: this.#opts.lane, reason: oom ? 'out-of-memory' : 'crash' } },
+        );
+      }
+      // Progress and logs travel on the thread's own port, the result on Piscina's: wait for the
+      // last ones so that the caller never sees progress after the result.
+      if (record.received < outcome.sent) {
+        await new Promise<void>((resolve) => {
+          record.drained = { count: outcome.sent, resolve };
+        });
+      }
+      return outcome;
+    } finally {
+      this.#tasks.delete(env.id);
+      for (const c of record.calls.values()) c.abort();
+    }
+  }
+
+  /** Asks every thread of the lane to abort a task's ctx.signal (only the one running it knows it). */
+  abort(id: number, reason: SerializedError): void {
+    const msg: MainToWorker = { t: 'abort', id, reason };
+    for (const thread of this.#threads.values()) thread.port.postMessage(msg);
+  }
+
+  /**
+   * Closes every thread's resources (bounded by `ms`), then closes the pool; destroy() runs in
+   * finally so that every thread is gone even when close() fails or times out.
+   */
+  async close(ms: number): Promise<void> {
+    const started = performance.now();
+    const left = () => Math.max(0, ms - (performance.now() - started));
+    try {
+      const acks = [...this.#threads.values()].map(
+        (thread) =>
+          new Promise<void>((resolve) => {
+            thread.closed = resolve;
+            thread.port.once('close', resolve);
+            thread.port.postMessage({ t: 'close' } satisfies MainToWorker);
+          }),
+      );
+      await withTimeout(Promise.all(acks), left() * 0.5);
+      await withTimeout(this.#piscina.close({ force: true }), left() * 0.5);
+    } finally {
+      await withTimeout(this.#piscina.destroy(), left());
+      for (const thread of this.#threads.values()) thread.port.close();
+      this.#threads.clear();
+    }
+  }
+
+  #addThread(hello: Hello): void {
+    const thread: ThreadRecord = { port: hello.port, syncFlag: hello.syncFlag };
+    this.#threads.set(hello.threadId, thread);
+    hello.port.unref();
+    hello.port.on('message', (msg: WorkerToMain) => this.#onMessage(thread, msg));
+    hello.port.on('close', () => {
+      if (this.#threads.get(hello.threadId) === thread) this.#threads.delete(hello.threadId);
+    });
+  }
+
+  #onMessage(thread: ThreadRecord, msg: WorkerToMain): void {
+    if (msg.t === 'closed') {
+      if (msg.failures.length) this.#opts.reportError(new Error(msg.failures.map((f) => `${f.name}: ${f.error}`).join('; ')), `lane "${this.#opts.lane}": closing thread resources failed`);
+      thread.closed?.();
+      return;
+    }
+    const task = this.#tasks.get(msg.id);
+    if (!task) {
+      // The run already settled (aborted); a blocked generateSync still needs its answer.
+      if (msg.t === 'ai' && msg.sync) this.#answer(thread, msg.call, true, { ok: false, error: new TasklaneError('TL_ERR_ABORTED', 'the task was stopped').toJSON() });
+      return;
+    }
+    task.received++;
+    switch (msg.t) {
+      case 'progress':
+        this.#callHost(() => task.host?.progress?.(msg.data), 'progress');
+        break;
+      case 'log':
+        if (task.host?.log) this.#callHost(() => task.host!.log!(msg.msg, msg.data), 'log');
+        else this.#opts.log(msg.msg, msg.data, task.context);
+        break;
+      case 'ai':
+        this.#chat(thread, task, msg);
+        break;
+      case 'ai-abort':
+        task.calls.get(msg.call)?.abort();
+        break;
+    }
+    if (task.drained && task.received >= task.drained.count) task.drained.resolve();
+  }
+
+  #chat(thread: ThreadRecord, task: TaskRecord, msg: WorkerToMain & { t: 'ai' }): void {
+    const controller = new AbortController();
+    task.calls.set(msg.call, controller);
+    const signal = AbortSignal.any([controller.signal, task.signal]);
+    Promise.resolve()
+      .then(() => this.#opts.ai().chat(msg.req as ChatRequest, { ...(msg.opts as AiCallOptions | undefined), signal }))
+      .then(
+        (value) => this.#answer(thread, msg.call, msg.sync, { ok: true, value }),
+        (err) => this.#answer(thread, msg.call, msg.sync, { ok: false, error: serializeTaskError(err) }),
+      )
+      .finally(() => task.calls.delete(msg.call));
+  }
+
+  #answer(thread: ThreadRecord, call: number, sync: boolean | undefined, result: { ok: true; value: unknown } | { ok: false; error: SerializedError }): void {
+    try {
+      thread.port.postMessage({ t: 'ai-result', call, ...result } as MainToWorker);
+    } catch (err) {
+      thread.port.postMessage({ t: 'ai-result', call, ok: false, error: serializeTaskError(err) } satisfies MainToWorker);
+    }
+    if (sync) {
+      Atomics.store(thread.syncFlag, 0, 1);
+      Atomics.notify(thread.syncFlag, 0);
+    }
+  }
+
+  #callHost(fn: () => unknown, what: string): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#opts.reportError(err, `lane "${this.#opts.lane}": host.${what} threw`);
+    }
+  }
+}
+
+/** Waits for `promise` at most `ms`; never rejects (closing goes on regardless). */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,179 @@
+/**
+ * The entry of every lane worker thread (Piscina's `filename`). It runs task envelopes, gives the
+ * task its WorkContext, and talks to the main thread over one MessageChannel opened at start.
+ *
+ * The state below is per thread: each worker has its own module instance, and this module does
+ * nothing when imported on the main thread.
+ */
+import { MessageChannel, isMainThread, parentPort, receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
+import { AbortError, TasklaneError } from '../errors.js';
+import type { AiCallOptions, ChatRequest, ChatResult } from '../ai/types.js';
+import { ResourceScope } from '../resources/scope.js';
+import { THREAD_DEFS, type ResourceDef } from '../resources/resource.js';
+import { importWork } from './module-ref.js';
+import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
+import { rebuildError, serializeTaskError } from './task-error.js';
+import type { WorkContext, WorkFn } from './types.js';
+
+interface RunningTask {
+  controller: AbortController;
+  sent: number;
+}
+
+interface PendingCall {
+  resolve(value: ChatResult): void;
+  reject(err: unknown): void;
+}
+
+/** Aborts that reached this thread before their task did (they are broadcast to every thread of a lane). */
+const EARLY_ABORTS_MAX = 256;
+
+class ThreadState {
+  readonly port: MessagePort;
+  readonly syncFlag = new Int32Array(new SharedArrayBuffer(4));
+  readonly tasks = new Map<number, RunningTask>();
+  readonly earlyAborts = new Map<number, MainToWorker & { t: 'abort' }>();
+  readonly calls = new Map<number, PendingCall>();
+  readonly work = new Map<string, Promise<WorkFn>>();
+  readonly resources = new ResourceScope((name) => (globalThis as Record<symbol, Map<string, ResourceDef> | undefined>)[THREAD_DEFS]?.get(name));
+  nextCall = 1;
+
+  constructor(parent: MessagePort) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    // The thread's lifetime is Piscina's business; this port must not hold it open.
+    this.port.unref();
+    this.port.on('message', (msg: MainToWorker) => this.dispatch(msg));
+    const hello: Hello = { [HELLO]: true, threadId, port: port2, syncFlag: this.syncFlag };
+    parent.postMessage(hello, [port2]);
+  }
+
+  post(task: RunningTask | undefined, msg: WorkerToMain): void {
+    this.port.postMessage(msg);
+    if (task) task.sent++;
+  }
+
+  dispatch(msg: MainToWorker): void {
+    switch (msg.t) {
+      case 'abort': {
+        const task = this.tasks.get(msg.id);
+        if (task) task.controller.abort(rebuildError(msg.reason));
+        else {
+          this.earlyAborts.set(msg.id, msg);
+          if (this.earlyAborts.size > EARLY_ABORTS_MAX) this.earlyAborts.delete(this.earlyAborts.keys().next().value!);
+        }
+        break;
+      }
+      case 'ai-result': {
+        const call = this.calls.get(msg.call);
+        if (!call) break;
+        this.calls.delete(msg.call);
+        if (msg.ok) call.resolve(msg.value as ChatResult);
+        else call.reject(rebuildError(msg.error));
+        break;
+      }
+      case 'close':
+        void this.resources.close().then((failures) => this.port.postMessage({ t: 'closed', threadId, failures } satisfies WorkerToMain));
+        break;
+    }
+  }
+
+  loadWork(url: string, exportName: string): Promise<WorkFn> {
+    const key = `${url}#${exportName}`;
+    let work = this.work.get(key);
+    if (!work) {
+      work = importWork(url, exportName);
+      this.work.set(key, work);
+      work.catch(() => this.work.delete(key));
+    }
+    return work;
+  }
+
+  async run(env: TaskEnvelope): Promise<TaskOutcome> {
+    const task: RunningTask = { controller: new AbortController(), sent: 0 };
+    this.tasks.set(env.id, task);
+    const early = this.earlyAborts.get(env.id);
+    if (early) {
+      this.earlyAborts.delete(env.id);
+      task.controller.abort(rebuildError(early.reason));
+    }
+    try {
+      const fn = await this.loadWork(env.module, env.export);
+      const value = await fn(env.input, this.context(env, task));
+      return { ok: true, value, sent: task.sent };
+    } catch (err) {
+      return { ok: false, error: serializeTaskError(err), sent: task.sent };
+    } finally {
+      this.tasks.delete(env.id);
+    }
+  }
+
+  context(env: TaskEnvelope, task: RunningTask): WorkContext {
+    const id = env.id;
+    const signal = task.controller.signal;
+    return {
+      ...env.context,
+      signal,
+      progress: (data: unknown) => this.post(task, { t: 'progress', id, data }),
+      log: (msg: string, data?: Record<string, unknown>) => this.post(task, { t: 'log', id, msg, data }),
+      resource: <T>(nameOrDef: string | ResourceDef<T>) => this.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,
+      ai: {
+        chat: (req: ChatRequest, opts: AiCallOptions = {}) => this.chat(task, id, req, opts),
+        generateSync: (req: ChatRequest) => this.generateSync(task, id, req),
+      },
+    };
+  }
+
+  chat(task: RunningTask, id: number, req: ChatRequest, opts: AiCallOptions): Promise<ChatResult> {
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError('the AI call was aborted before it started', { cause: signal.reason }));
+    const call = this.nextCall++;
+    return new Promise<ChatResult>((resolve, reject) => {
+      const onAbort = () => {
+        this.calls.delete(call);
+        this.post(task, { t: 'ai-abort', id, call });
+        reject(new AbortError('the AI call was aborted', { cause: signal!.reason }));
+      };
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      this.calls.set(call, {
+        resolve: (v) => (done(), resolve(v)),
+        reject: (e) => (done(), reject(e)),
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.post(task, { t: 'ai', id, call, req, opts: opts.noCache ? { noCache: true } : undefined });
+    });
+  }
+
+  /**
+   * Blocks this thread (never the main one) until the main thread answers: the answer is posted
+   * on the port, then the flag is set and notified; we read it with receiveMessageOnPort.
+   */
+  generateSync(task: RunningTask, id: number, req: ChatRequest): ChatResult {
+    const call = this.nextCall++;
+    let answer: (MainToWorker & { t: 'ai-result' }) | undefined;
+    this.calls.set(call, { resolve: () => undefined, reject: () => undefined });
+    Atomics.store(this.syncFlag, 0, 0);
+    this.post(task, { t: 'ai', id, call, req, sync: true });
+    while (!answer) {
+      // Bounded waits so that a lost notify cannot hang the thread; the answer is read from the port.
+      Atomics.wait(this.syncFlag, 0, 0, 100);
+      for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
+        const msg = m.message as MainToWorker;
+        if (msg.t === 'ai-result' && msg.call === call) answer = msg;
+        else this.dispatch(msg);
+      }
+    }
+    this.calls.delete(call);
+    if (answer.ok) return answer.value as ChatResult;
+    throw rebuildError(answer.error);
+  }
+}
+
+let state: ThreadState | undefined;
+if (!isMainThread && parentPort) state = new ThreadState(parentPort);
+
+/** Piscina calls this for every task of the lane. */
+export default function runTask(env: TaskEnvelope): Promise<TaskOutcome> {
+  if (!state) return Promise.reject(new TasklaneError('TL_ERR_INTERNAL', 'the lane worker entry ran outside a worker thread'));
+  return state.run(env);
+}

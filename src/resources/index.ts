@@ -1,0 +1,2 @@
+export { defineResource, type ResourceDef } from './resource.js';
+export { ResourceScope } from './scope.js';

@@ -10,8 +10,10 @@ export function retryDelay(times: number): number {
 }
 
 export interface RedisConnections {
-  /** Commands (records, events, indexes). */
+  /** API commands (enqueue, get, list, cancel); fail fast while Redis is down. BullMQ's Queue shares it. */
   commands: Redis;
+  /** Worker commands (claim, renew, finish, events); wait for Redis. BullMQ's Worker shares it. */
+  work: Redis;
   /** XREAD BLOCK for live events; nothing else runs on it. */
   blocking: Redis;
   /** SUBSCRIBE for cancel requests. */
@@ -21,10 +23,11 @@ export interface RedisConnections {
 export function connect(url: string, onError: (err: Error, which: string) => void): RedisConnections {
   const base: RedisOptions = { retryStrategy: retryDelay, connectTimeout: 5_000, lazyConnect: false };
   const commands = new Redis(url, { ...base, maxRetriesPerRequest: 2, connectionName: 'tasklane:commands' });
+  const work = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:work' });
   const blocking = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:events' });
   const subscriber = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:cancel' });
-  for (const [which, c] of Object.entries({ commands, blocking, subscriber })) c.on('error', (err: Error) => onError(err, which));
-  return { commands, blocking, subscriber };
+  for (const [which, c] of Object.entries({ commands, work, blocking, subscriber })) c.on('error', (err: Error) => onError(err, which));
+  return { commands, work, blocking, subscriber };
 }
 
 /** QUIT with a bound; a connection that cannot say goodbye (Redis down) is dropped. */

@@ -3,6 +3,13 @@ import type { JobRecord, JobState } from './pending-types.js';
 const json = (s: string | undefined): unknown => (s === undefined || s === '' ? undefined : JSON.parse(s));
 const num = (s: string | undefined): number | undefined => (s === undefined || s === '' ? undefined : Number(s));
 
+/** A hash returned flat by a Lua script (HGETALL inside the script) as an object. */
+export function flatToHash(flat: string[]): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+  return h;
+}
+
 /** Rebuilds a JobRecord from its hash (HGETALL); undefined when the hash is empty. */
 export function hashToRecord(h: Record<string, string>): JobRecord | undefined {
   if (!h.id) return undefined;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker, type Job } from 'bullmq';
+import { createRedisBackend, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JobError, NotFoundError, StoreError, TasklaneError } from '../../../errors.js';
 import { connect, quit, type RedisConnections } from './connections.js';
@@ -7,7 +7,7 @@ import { EventFollower } from './event-follower.js';
 import { EventLog } from './event-log.js';
 import { Keys, QUEUE_NAME } from './keys.js';
 import type { EnqueueOptions, JobEvent, JobRecord, JobState, ListQuery } from './pending-types.js';
-import { hashToRecord } from './records.js';
+import { flatToHash, hashToRecord } from './records.js';
 import { APPEND, CANCEL, CLAIMED, ENQUEUE, FINISH, RECOVER, RENEW, RETRY } from './scripts.js';
 
 /**
@@ -55,6 +55,7 @@ export class RedisJobEngine {
   readonly #opts: RedisEngineOptions;
   readonly #conn: RedisConnections;
   readonly #redis: Scripted;
+  readonly #work: Scripted;
   readonly #log: EventLog;
   readonly #follower: EventFollower;
   readonly #queue: Queue;
@@ -72,17 +73,24 @@ export class RedisJobEngine {
       options.onError(new StoreError('TL_ERR_STORE_UNAVAILABLE', `redis (${which}): ${err.message}`, { cause: err }));
     this.#conn = connect(options.url, report);
     this.#redis = this.#conn.commands as Scripted;
+    this.#work = this.#conn.work as Scripted;
     const scripts = { tlEnqueue: [ENQUEUE, 3], tlClaimed: [CLAIMED, 3], tlRenew: [RENEW, 3], tlFinish: [FINISH, 3], tlCancel: [CANCEL, 2], tlRetry: [RETRY, 2], tlRecover: [RECOVER, 3], tlAppend: [APPEND, 2] } as const;
-    for (const [name, [lua, numberOfKeys]] of Object.entries(scripts)) this.#redis.defineCommand(name, { lua, numberOfKeys });
+    for (const client of [this.#redis, this.#work]) {
+      for (const [name, [lua, numberOfKeys]] of Object.entries(scripts)) client.defineCommand(name, { lua, numberOfKeys });
+    }
     this.#log = new EventLog(this.#conn.commands, options.prefix);
     this.#follower = new EventFollower(this.#conn.blocking, this.#conn.commands, (id) => this.keys.events(id), (err) => report(err, 'events'));
-    const connection = { url: options.url, retryStrategy: (t: number) => Math.min(100 * 2 ** Math.min(t, 4), 1_000) };
-    this.#queue = new Queue(QUEUE_NAME, { connection: { ...connection, maxRetriesPerRequest: 2 }, prefix: options.prefix });
+    // BullMQ shares our connections, so a record write and the BullMQ step after it go down one
+    // socket in order: a worker can never see a job before its record, and the two cost one round trip.
+    this.#queue = new Queue(QUEUE_NAME, { connection: this.#conn.commands, prefix: options.prefix });
     this.#queue.on('error', (err) => report(err, 'queue'));
     if (options.worker) {
       const stalledInterval = options.recoverEveryMs ?? Math.max(250, Math.floor(options.leaseMs / 2));
-      this.#worker = new Worker(QUEUE_NAME, null, {
-        connection,
+      this.#worker = new Worker(
+        QUEUE_NAME,
+        null,
+        {
+        connection: this.#conn.work,
         prefix: options.prefix,
         autorun: false,
         lockDuration: options.leaseMs,
@@ -92,7 +100,10 @@ export class RedisJobEngine {
         // A stalled job goes back to wait every time; whether the attempt counts is the record's call.
         maxStalledCount: 1_000_000,
         drainDelay: 1,
-      });
+        },
+        // Share the work connection instead of duplicating it (BullMQ still opens its own blocking one).
+        (name, opts) => createRedisBackend(name, opts, { blocking: false, withBlockingConnection: true }),
+      );
       this.#worker.on('error', (err) => report(err, 'worker'));
       this.#worker.on('stalled', (jobId) => {
         this.#recoverOne(jobId).catch((err) => report(err as Error, 'recover'));
@@ -143,13 +154,21 @@ export class RedisJobEngine {
     const maxAttempts = opts.maxAttempts ?? this.#opts.maxAttempts;
     const priority = opts.priority ?? 0;
     const idem = opts.idempotencyKey ?? '';
-    const [created, actualId] = (await this.#call('tlEnqueue', [this.keys.job(id), this.keys.events(id), idem ? this.keys.idem(idem) : this.keys.job(id)], [
-      id, task, JSON.stringify(input ?? null), maxAttempts, priority, idem, runAt, state, JSON.stringify({ task, runAt, priority }),
-    ])) as [number, string];
-    if (created) await this.#dispatch(id, task, priority, runAt - Date.now());
-    const record = await this.get(actualId);
-    if (!record) throw new StoreError('TL_ERR_STORE_UNAVAILABLE', `job ${actualId} vanished right after it was enqueued`);
-    return record;
+    const inputJson = JSON.stringify(input ?? null);
+    const script = this.#call(this.#redis, 'tlEnqueue', [this.keys.job(id), this.keys.events(id), idem ? this.keys.idem(idem) : this.keys.job(id)], [
+      id, task, inputJson, maxAttempts, priority, idem, runAt, state, JSON.stringify({ task, runAt, priority }),
+    ], now) as Promise<[number, string, string[]?]>;
+    if (idem) {
+      // The key may already name another job: wait for the answer before dispatching anything.
+      const [created, actualId, flat] = await script;
+      if (!created) return hashToRecord(flatToHash(flat ?? []))!;
+      await this.#dispatch(actualId, task, priority, delayMs);
+    } else {
+      // Same socket, in order: the record exists before BullMQ can hand the job out.
+      script.catch(() => {});
+      await Promise.all([script, this.#dispatch(id, task, priority, delayMs)]);
+    }
+    return { id, task, state, input: JSON.parse(inputJson), attempt: 0, maxAttempts, priority, ...(idem ? { idempotencyKey: idem } : {}), createdAt: now, updatedAt: now, runAt, lastSeq: 1 };
   }
 
   /** Hands the job to BullMQ. BullMQ's add is idempotent per job id. */
@@ -213,7 +232,7 @@ export class RedisJobEngine {
 
   async cancel(id: string): Promise<JobRecord> {
     this.#assertOpen();
-    const res = (await this.#call('tlCancel', [this.keys.job(id), this.keys.events(id)], [id])) as string;
+    const res = (await this.#call(this.#redis, 'tlCancel', [this.keys.job(id), this.keys.events(id)], [id])) as string;
     if (res === 'missing') await this.#mustGet(id);
     if (res === 'cancelled') {
       // Best effort: if a worker holds it right now, its claim sees the cancelled record and drops it.
@@ -226,7 +245,7 @@ export class RedisJobEngine {
 
   async retry(id: string): Promise<JobRecord> {
     this.#assertOpen();
-    const res = (await this.#call('tlRetry', [this.keys.job(id), this.keys.events(id)], [id])) as string;
+    const res = (await this.#call(this.#redis, 'tlRetry', [this.keys.job(id), this.keys.events(id)], [id])) as string;
     if (res === 'missing') await this.#mustGet(id);
     if (res !== 'ok') throw new JobError('TL_ERR_JOB_STATE', `job ${id} is ${res}; only dead or cancelled jobs can be retried`, { details: { jobId: id, state: res } });
     const record = await this.#mustGet(id);
@@ -250,10 +269,12 @@ export class RedisJobEngine {
       const job = (await worker.getNextJob(token, { block: options.block ?? false })) as Job | undefined;
       if (!job?.id) return undefined;
       const id = job.id;
-      const res = (await this.#call('tlClaimed', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [id, token, workerId, Date.now() + this.#opts.leaseMs])) as string;
-      if (res === 'ok') {
+      const res = (await this.#call(this.#work, 'tlClaimed', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [id, token, workerId, Date.now() + this.#opts.leaseMs])) as
+        | string
+        | [string, string[]];
+      if (Array.isArray(res)) {
         this.#held.set(id, { job, token });
-        return { job: await this.#mustGet(id), token };
+        return { job: hashToRecord(flatToHash(res[1]))!, token };
       }
       if (res === 'lost') continue;
       // The record is final (cancelled while queued, finished before a crash, or out of attempts): BullMQ lets go of it.
@@ -268,7 +289,7 @@ export class RedisJobEngine {
     if (!held || held.token !== token) throw this.#leaseLost(id);
     const extended = await held.job.extendLock(token, leaseMs);
     if (!extended) throw this.#leaseLost(id);
-    const flag = (await this.#call('tlRenew', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [token, Date.now() + leaseMs])) as number;
+    const flag = (await this.#call(this.#work, 'tlRenew', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [token, Date.now() + leaseMs])) as number;
     if (flag < 0) throw this.#leaseLost(id);
     return { cancelRequested: flag === 1 };
   }
@@ -279,19 +300,21 @@ export class RedisJobEngine {
     const runAt = end.outcome === 'retry' ? end.runAt : 0;
     const data =
       end.outcome === 'succeeded' ? { result: end.result ?? null } : end.outcome === 'retry' ? { error: end.error, runAt: end.runAt } : { error: end.error ?? null };
-    const res = (await this.#call('tlFinish', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [
+    const script = this.#call(this.#work, 'tlFinish', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [
       id, token, end.outcome, JSON.stringify(payload ?? null), runAt, JSON.stringify(data),
-    ])) as string;
+    ]) as Promise<string | [string, string[]]>;
     const held = this.#held.get(id);
     if (held?.token === token) this.#held.delete(id);
-    if (res !== 'ok') throw this.#leaseLost(id);
-    if (held?.token === token) {
-      // The record has moved; now BullMQ. If this fails, the lock expires and recovery or the next claim reconciles.
-      const step =
-        end.outcome === 'retry' ? held.job.moveToDelayed(Math.max(runAt, Date.now()), token) : held.job.moveToCompleted(null, token, false);
-      await Promise.resolve(step).catch((err: Error) => this.#report(err, `moving job ${id} in BullMQ`));
-    }
-    return this.#mustGet(id);
+    // The BullMQ step goes down the same socket right behind the record's: if the record refused the
+    // token, BullMQ refuses it too (same lock), so sending both at once is safe and costs one round trip.
+    // If only the BullMQ step fails, the lock expires and recovery or the next claim reconciles.
+    const bull =
+      held?.token === token
+        ? Promise.resolve(end.outcome === 'retry' ? held.job.moveToDelayed(Math.max(runAt, Date.now()), token) : held.job.moveToCompleted(null, token, false))
+        : Promise.resolve();
+    const [res] = await Promise.all([script, bull.catch(() => {})]);
+    if (!Array.isArray(res)) throw this.#leaseLost(id);
+    return hashToRecord(flatToHash(res[1]))!;
   }
 
   /** Gives a held job back without counting the attempt against it (close, drain). */
@@ -344,7 +367,7 @@ export class RedisJobEngine {
   }
 
   async #recoverOne(id: string): Promise<string> {
-    return (await this.#call('tlRecover', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [id])) as string;
+    return (await this.#call(this.#work, 'tlRecover', [this.keys.job(id), this.keys.events(id), this.keys.lock(id)], [id])) as string;
   }
 
   // ── events ──────────────────────────────────────────────────────────────
@@ -358,7 +381,7 @@ export class RedisJobEngine {
     if (events.length === 0) return 0;
     const args: Array<string | number> = [token];
     for (const e of events) args.push(e.type, JSON.stringify(e.data ?? null));
-    const seq = (await this.#call('tlAppend', [this.keys.job(id), this.keys.events(id)], args)) as number;
+    const seq = (await this.#call(this.#work, 'tlAppend', [this.keys.job(id), this.keys.events(id)], args)) as number;
     if (seq < 0) throw this.#leaseLost(id);
     return seq;
   }
@@ -399,6 +422,7 @@ export class RedisJobEngine {
       await bounded(this.#queue.close(), 2_000);
       await bounded(this.#queue.disconnect(), 500);
       await quit(this.#conn.subscriber, 500);
+      await quit(this.#conn.work, 1_000);
       await quit(this.#conn.commands, 1_000);
     })();
     return this.#closing;
@@ -418,9 +442,9 @@ export class RedisJobEngine {
     this.#opts.onError(new StoreError('TL_ERR_STORE_UNAVAILABLE', `${what}: ${err.message}`, { cause: err }));
   }
 
-  async #call(name: string, keys: string[], args: Array<string | number>): Promise<unknown> {
+  async #call(client: Scripted, name: string, keys: string[], args: Array<string | number>, now = Date.now()): Promise<unknown> {
     try {
-      return await this.#redis[name]!(...keys, this.keys.prefix, Date.now(), ...args);
+      return await client[name]!(...keys, this.keys.prefix, now, ...args);
     } catch (err) {
       throw new StoreError('TL_ERR_STORE_UNAVAILABLE', `redis: ${(err as Error).message}`, { cause: err });
     }

@@ -56,13 +56,13 @@ end
  * Creates a record (or returns the id already bound to the idempotency key).
  * ARGV: 3 id, 4 task, 5 input, 6 maxAttempts, 7 priority, 8 idemKey ('' = none), 9 runAt, 10 state, 11 enqueued event data
  * KEYS: 1 job, 2 events, 3 idem key (or a dummy)
- * Returns { created (1|0), id }.
+ * Returns { created (1|0), id, record hash when not created }.
  */
 export const ENQUEUE = `${PRELUDE}
 local id = ARGV[3]
 if ARGV[8] ~= '' then
   local existing = redis.call('GET', KEYS[3])
-  if existing then return { 0, existing } end
+  if existing then return { 0, existing, redis.call('HGETALL', P .. ':job:' .. existing) } end
   redis.call('SET', KEYS[3], id)
 end
 local ord = redis.call('INCR', P .. ':idx:ord')
@@ -78,7 +78,7 @@ return { 1, id }
 /**
  * BullMQ handed this process the job with lock = token: start the attempt if the record agrees.
  * ARGV: 3 id, 4 token, 5 workerId, 6 leaseUntil
- * Returns 'ok' | 'missing' | 'lost' | 'drop' (record is final, or recovery made it final).
+ * Returns { 'ok', record hash } | 'missing' | 'lost' | 'drop' (record is final, or recovery made it final).
  */
 export const CLAIMED = `${PRELUDE}
 local id = ARGV[3]
@@ -98,7 +98,7 @@ move(id, task, ord, state, 'running')
 redis.call('HSET', KEYS[1], 'token', ARGV[4], 'workerId', ARGV[5], 'startedAt', now, 'updatedAt', now, 'leaseUntil', ARGV[6], 'cancel', '0')
 redis.call('HDEL', KEYS[1], 'finishedAt')
 emit('started', cjson.encode({ workerId = ARGV[5], attempt = attempt }), attempt)
-return 'ok'
+return { 'ok', redis.call('HGETALL', KEYS[1]) }
 `;
 
 /**
@@ -114,7 +114,7 @@ return tonumber(get('cancel') or '0')
 /**
  * Ends an attempt, fenced by the token (it must still hold BullMQ's lock).
  * ARGV: 3 id, 4 token, 5 outcome ('succeeded'|'retry'|'dead'|'cancelled'), 6 result or error JSON, 7 runAt (retry), 8 event data
- * Returns 'ok' | 'lost'.
+ * Returns { 'ok', record hash } | 'lost'.
  */
 export const FINISH = `${PRELUDE}
 local id = ARGV[3]
@@ -140,7 +140,7 @@ else
   move(id, task, ord, state, outcome)
   emit(outcome, ARGV[8], attempt)
 end
-return 'ok'
+return { 'ok', redis.call('HGETALL', KEYS[1]) }
 `;
 
 /**

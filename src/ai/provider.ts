@@ -1,0 +1,83 @@
+/**
+ * The provider spec: what the orchestrator needs from an upstream adapter. Types only — nothing
+ * here runs, so adapters and the orchestrator depend on this file and never on each other.
+ */
+import type { ChatCompletion, ChatRequest, Usage } from './types.js';
+import type { ProviderError } from '../errors.js';
+
+export const PROVIDER_SPEC = 'tl-provider-1' as const;
+
+/** Per-attempt deadlines, each enforced by the adapter and reported as a 'timeout' with its phase. */
+export interface PhaseTimeouts {
+  /** TCP (+ TLS) connect, in ms. */
+  connectMs: number;
+  /** From request sent to headers and the first body byte, in ms. */
+  firstByteMs: number;
+  /** Longest silence between two stream chunks, in ms. */
+  idleChunkMs: number;
+  /** Whole call, in ms. */
+  totalMs: number;
+}
+
+export interface ProviderCallOptions {
+  /** `model` already set to the upstream model id. */
+  request: ChatRequest;
+  apiKey?: string;
+  keyIndex: number;
+  /** Aborted by the orchestrator (client disconnect, cancel); the upstream request is aborted too. */
+  signal: AbortSignal;
+  timeouts: PhaseTimeouts;
+  /** Assistant text to continue from (mid-stream continuation); only the continuation is yielded. */
+  prefill?: string;
+}
+
+export type StreamPart =
+  | { type: 'start'; id: string; model: string; created: number }
+  | { type: 'text-delta'; text: string }
+  /** A choice carried finish_reason, or [DONE] arrived. */
+  | { type: 'finish'; finishReason: string; usage?: Usage }
+  /** In-band: the stream broke, stalled or sent malformed data. Always the last part. */
+  | { type: 'error'; error: ProviderError };
+
+export type ProviderType = 'openai-compatible' | 'ollama' | 'huggingface';
+
+/** What a ProviderError's `details.kind` says went wrong. */
+export type ProviderErrorKind =
+  | 'rate_limit'
+  | 'auth'
+  | 'server'
+  | 'timeout'
+  | 'connect'
+  | 'bad_request'
+  | 'context_length'
+  | 'content_filter'
+  | 'stream_broken'
+  | 'malformed'
+  | 'aborted';
+
+export type TimeoutPhase = 'connect' | 'first_byte' | 'idle' | 'total';
+
+/** `details` of every ProviderError. Never the key, only its index. */
+export interface ProviderErrorDetails {
+  provider: string;
+  model: string;
+  keyIndex: number;
+  status?: number;
+  retryAfterMs?: number;
+  kind: ProviderErrorKind;
+  phase?: TimeoutPhase;
+}
+
+/** One per configured provider. */
+export interface LanguageModel {
+  readonly spec: typeof PROVIDER_SPEC;
+  readonly name: string;
+  readonly type: ProviderType;
+  readonly supportsPrefill: boolean;
+  doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }>;
+  /** Resolves once the upstream answered 2xx with headers; rejects with ProviderError otherwise. */
+  doStream(o: ProviderCallOptions): Promise<AsyncIterable<StreamPart>>;
+  doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]>;
+  /** Closes its undici Pool; idempotent. */
+  close(): Promise<void>;
+}

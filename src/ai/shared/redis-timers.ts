@@ -27,7 +27,7 @@ return 1
 export interface RedisTimersOptions {
   /** Command connection (shared with the rest of the process). */
   redis: Redis;
-  /** A connection this class owns for SUBSCRIBE (a subscribed connection can do nothing else). */
+  /** A connection in SUBSCRIBE mode (it can do nothing else); several RedisTimers may share one. Not closed here. */
   subscriber: Redis;
   /** Key prefix, e.g. `tasklane:ai:cool`. */
   prefix: string;
@@ -132,9 +132,9 @@ export class RedisTimers {
     );
   }
 
-  /** Unsubscribes; the subscriber connection is closed by its owner. */
+  /** Stops listening; the connections are closed by their owner. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#sub.disconnect();
+    if (this.#sub.status === 'ready') await this.#sub.unsubscribe(this.#channel).catch(() => {});
   }
 }

@@ -21,6 +21,10 @@ export class AiMetrics {
   readonly disabledKeys: Gauge<string>;
   readonly breaker: Gauge<string>;
   readonly cache: Counter<string>;
+  /** Cache lookups by result, children made once. */
+  readonly cacheHit: Counter.Internal;
+  readonly cacheMiss: Counter.Internal;
+  readonly cacheBypass: Counter.Internal;
   readonly #children = new Map<string, KeyMetrics>();
 
   constructor(registry: Registry) {
@@ -39,6 +43,9 @@ export class AiMetrics {
     this.disabledKeys = new Gauge({ name: 'tasklane_ai_key_disabled', help: '1 when a key was disabled after the provider refused it (401/403)', labelNames: ['provider', 'key_index'], registers });
     this.breaker = new Gauge({ name: 'tasklane_ai_breaker_state', help: 'Circuit breaker per target: 0 closed, 1 half-open, 2 open', labelNames: ['provider', 'model'], registers });
     this.cache = new Counter({ name: 'tasklane_ai_cache_total', help: 'Cache lookups by result (hit, miss, bypass)', labelNames: ['result'], registers });
+    this.cacheHit = this.cache.labels('hit');
+    this.cacheMiss = this.cache.labels('miss');
+    this.cacheBypass = this.cache.labels('bypass');
   }
 
   forKey(provider: string, model: string, keyIndex: number): KeyMetrics {

@@ -83,6 +83,8 @@ export const aiSchema = z
     backoff: z.object({ baseMs: nonNegativeInt.default(100), maxMs: nonNegativeInt.default(2_000) }).strict().default({}),
     /** Cooldown of a key after a 429 without Retry-After, in ms. */
     defaultCooldownMs: positiveInt.default(10_000),
+    /** Identical requests in flight share one upstream call (streams fan out). Default true. */
+    singleFlight: z.boolean().default(true),
     breaker: z
       .object({
         /** Consecutive failures that open a target's breaker. */

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import { loadConfig, makeScrubber, type LoadOptions, type ResolvedConfig } from '../config/index.js';
 import { ClosedError, TasklaneError } from '../errors.js';
 import { Lanes } from '../lanes/lanes.js';
+import type { Orchestrator } from '../ai/orchestrator.js';
 import { Closers, type CloseReport, type Closer } from './closers.js';
 import { createLogger, type Logger } from './logger.js';
 import { LoopMonitor } from './loop-monitor.js';
@@ -37,6 +38,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   readonly scrub: (text: string) => string;
   /** Named lanes with concurrency, queue bound, timeouts and placement (loop or threads). */
   lanes!: Lanes;
+  /** The AI orchestrator: routes, keys, cache, attempts over every configured provider. */
+  ai!: Orchestrator;
   #closers = new Closers();
   #starters: Array<{ name: string; start: () => unknown | Promise<unknown> }> = [];
   #state: RuntimeState = 'created';

@@ -1,0 +1,53 @@
+import type { Runtime } from '../runtime/index.js';
+import type { BreakerBoard } from './breaker.js';
+import { MemoryResponseCache, type ResponseCache } from './cache.js';
+import type { CooldownStore } from './cooldown-store.js';
+import { AiMetrics } from './metrics.js';
+import { Orchestrator } from './orchestrator.js';
+import type { LanguageModel } from './provider.js';
+import { createLanguageModel } from './providers/index.js';
+
+export { Orchestrator, type StreamResult, type AiHealth } from './orchestrator.js';
+export { MemoryResponseCache, type ResponseCache, type CachedAnswer } from './cache.js';
+export { MemoryCooldownStore, type CooldownStore } from './cooldown-store.js';
+export type { BreakerBoard } from './breaker.js';
+export type * from './types.js';
+
+export interface AttachAiOptions {
+  /** Shared key cooldowns (Redis); default in memory. */
+  cooldowns?: CooldownStore;
+  /** Shared answer cache (Redis); default an in-memory LRU. */
+  cache?: ResponseCache;
+  /** Shared open breakers (Redis). */
+  board?: BreakerBoard;
+}
+
+/**
+ * Builds the orchestrator for a runtime: one adapter per configured provider (each owning its
+ * connection pool), routes, keys, cache. Upstream calls run in the `ai` lane when lanes are
+ * attached. Closed by runtime.close().
+ */
+export function attachAi(runtime: Runtime, options: AttachAiOptions = {}): Orchestrator {
+  const { config } = runtime;
+  const models = new Map<string, LanguageModel>();
+  for (const [name, provider] of Object.entries(config.providers)) {
+    models.set(name, createLanguageModel(name, provider, { log: runtime.log.child({ provider: name }) }));
+  }
+  const lanes = (runtime as { lanes?: LaneRunner }).lanes;
+  const orchestrator = new Orchestrator({
+    config,
+    log: runtime.log.child({ subsystem: 'ai' }),
+    metrics: new AiMetrics(runtime.metrics),
+    models,
+    cooldowns: options.cooldowns,
+    cache: options.cache ?? new MemoryResponseCache({ maxEntries: config.ai.cache.maxEntries, ttlMs: config.ai.cache.ttlMs }),
+    board: options.board,
+    ...(lanes ? { runInLane: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) => lanes.run('ai', () => fn(), undefined, { signal, timeoutMs }) as Promise<T> } : {}),
+  });
+  runtime.onClose('ai', () => orchestrator.close());
+  return orchestrator;
+}
+
+interface LaneRunner {
+  run(lane: string, work: () => Promise<unknown>, input: unknown, options: { signal: AbortSignal; timeoutMs?: number }): Promise<unknown>;
+}

@@ -1,0 +1,398 @@
+import type { ResolvedConfig } from '../config/index.js';
+import { AbortError, ClosedError, ProviderError, TasklaneError } from '../errors.js';
+import type { Logger } from '../runtime/index.js';
+import type { BreakerBoard } from './breaker.js';
+import type { CachedAnswer, ResponseCache } from './cache.js';
+import type { CooldownStore } from './cooldown-store.js';
+import { MemoryCooldownStore } from './cooldown-store.js';
+import { Dispatcher, type AttemptInput, type DispatchContext, type ProviderEntry } from './dispatch.js';
+import { KeyPool, type KeyHealth } from './key-pool.js';
+import type { AiMetrics } from './metrics.js';
+import type { LanguageModel } from './provider.js';
+import { requestKey } from './request-key.js';
+import { Routes, type Route } from './route.js';
+import { SingleFlight } from './single-flight.js';
+import { StreamFlight, usageChunk } from './stream-flight.js';
+import type { AiCallOptions, AiClient, AiMeta, ChatChunk, ChatCompletion, ChatRequest, ChatResult, Usage } from './types.js';
+import { validateChatRequest } from './validate.js';
+
+/** A stream whose first chunk is ready: who serves it, then the chunks (the first included). */
+export interface StreamResult {
+  /** Provider, model, key index, attempts, latency to the first chunk, cache status; `usage` once done. */
+  meta: AiMeta;
+  chunks: AsyncIterable<ChatChunk>;
+}
+
+export interface AiHealth {
+  providers: Array<{ name: string; type: string; keys: KeyHealth[] }>;
+  breakers: Array<{ target: string; state: string; failures: number; retryAt?: number }>;
+}
+
+export interface OrchestratorDeps {
+  config: ResolvedConfig;
+  log: Logger;
+  metrics: AiMetrics;
+  /** One adapter per configured provider, owned (and closed) by the orchestrator. */
+  models: Map<string, LanguageModel>;
+  cooldowns?: CooldownStore;
+  cache?: ResponseCache;
+  board?: BreakerBoard;
+  runInLane?: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) => Promise<T>;
+}
+
+interface Generated {
+  completion: ChatCompletion;
+  provider: string;
+  model: string;
+  keyIndex: number;
+  attempts: number;
+}
+
+/** Finish reasons of a whole answer worth replaying; anything else is never cached. */
+const CACHEABLE = new Set(['stop', 'length', 'tool_calls', 'function_call']);
+
+/**
+ * The AI orchestrator: route → cache → single-flight → attempts over keys and targets. It owns
+ * the provider adapters and closes them. `runtime.ai` is one of these.
+ */
+export class Orchestrator implements AiClient {
+  readonly routes: Routes;
+  readonly #deps: OrchestratorDeps;
+  readonly #dispatcher: Dispatcher;
+  readonly #providers = new Map<string, ProviderEntry>();
+  readonly #generations = new SingleFlight<Generated>();
+  readonly #streams = new Map<string, StreamFlight>();
+  readonly #cache?: ResponseCache;
+  #closed = false;
+  #unshared = 0;
+  /** Whether requests need a key (for the cache or single-flight). */
+  readonly #keyed: boolean;
+
+  constructor(deps: OrchestratorDeps) {
+    this.#deps = deps;
+    const { config } = deps;
+    this.routes = new Routes(config);
+    const cooldowns = deps.cooldowns ?? new MemoryCooldownStore();
+    for (const [name, model] of deps.models) {
+      const p = config.providers[name]!;
+      this.#providers.set(name, { name, model, pool: new KeyPool(name, p.apiKeys, cooldowns, p.keyConcurrency ?? Infinity), log: deps.log.child({ provider: name }) });
+    }
+    this.#cache = config.ai.cache.enabled ? deps.cache : undefined;
+    this.#keyed = this.#cache !== undefined || config.ai.singleFlight;
+    this.#dispatcher = new Dispatcher({
+      providers: this.#providers,
+      metrics: deps.metrics,
+      log: deps.log,
+      defaultCooldownMs: config.ai.defaultCooldownMs,
+      breaker: config.ai.breaker,
+      backoff: config.ai.backoff,
+      board: deps.board,
+      runInLane: deps.runInLane ?? ((fn) => fn()),
+    });
+  }
+
+  /** A whole answer. Rejects with a TasklaneError (see docs/errors.md). */
+  async chat(request: ChatRequest, options: AiCallOptions = {}): Promise<ChatResult> {
+    this.#assertOpen();
+    const req = validateChatRequest(request);
+    const route = this.routes.resolve(req.model);
+    const t0 = performance.now();
+    const key = this.#keyed ? requestKey(req) : '';
+    const cache = await this.#lookup(key, options);
+    if (cache.hit) {
+      const h = cache.hit;
+      return { completion: h.completion, meta: { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit', ...(h.completion.usage ? { usage: h.completion.usage } : {}) } };
+    }
+    const g = this.#deps.config.ai.singleFlight
+      ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise
+      : await this.#generate(route, req, key, options.signal ?? new AbortController().signal, options);
+    const meta: AiMeta = { provider: g.provider, model: g.model, keyIndex: g.keyIndex, attempts: g.attempts, latencyMs: ms(t0), cache: cache.status };
+    if (g.completion.usage) meta.usage = g.completion.usage;
+    return { completion: g.completion, meta };
+  }
+
+  /**
+   * Starts a stream and resolves once its first chunk is ready, so a failure before any byte can
+   * still become a plain error (an HTTP status). After that, a failure is thrown by the iterator.
+   */
+  async openStream(request: ChatRequest, options: AiCallOptions = {}): Promise<StreamResult> {
+    this.#assertOpen();
+    const req = validateChatRequest(request);
+    const route = this.routes.resolve(req.model);
+    const t0 = performance.now();
+    const key = this.#keyed ? requestKey(req) : '';
+    const includeUsage = req.stream_options?.include_usage === true;
+    const cache = await this.#lookup(key, options);
+    if (cache.hit) {
+      const h = cache.hit;
+      const meta: AiMeta = { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit' };
+      if (h.completion.usage) meta.usage = h.completion.usage;
+      return { meta, chunks: replay(h.completion, includeUsage) };
+    }
+    const shared = this.#deps.config.ai.singleFlight;
+    let flight = shared ? this.#streams.get(key) : undefined;
+    if (!flight) {
+      const created = new StreamFlight();
+      flight = created;
+      // Without single-flight the flight is still registered (under a unique key) so close() can abort it.
+      const slot = shared ? key : `${key}#${++this.#unshared}`;
+      this.#streams.set(slot, created);
+      void this.#produce(created, route, req, key, options).finally(() => {
+        if (this.#streams.get(slot) === created) this.#streams.delete(slot);
+      });
+    }
+    const it = flight.subscribe(options.signal, includeUsage);
+    const first = await it.next();
+    const server = flight.server!;
+    const meta: AiMeta = { provider: server.provider, model: server.model, keyIndex: server.keyIndex, attempts: server.attempts, latencyMs: ms(t0), cache: cache.status };
+    const f = flight;
+    async function* chunks(): AsyncGenerator<ChatChunk, void, undefined> {
+      try {
+        if (!first.done) yield first.value;
+        for (;;) {
+          const r = await it.next();
+          if (r.done) break;
+          yield r.value;
+        }
+        if (f.usage) meta.usage = f.usage;
+      } finally {
+        await it.return();
+      }
+    }
+    return { meta, chunks: chunks() };
+  }
+
+  /** The chunks of a streamed answer; an in-band failure is thrown after the chunks already yielded. */
+  async *stream(request: ChatRequest, options: AiCallOptions = {}): AsyncGenerator<ChatChunk, void, undefined> {
+    const s = await this.openStream(request, options);
+    yield* s.chunks;
+  }
+
+  /** The configured aliases and their targets. */
+  models(): Array<{ id: string; targets: Array<{ provider: string; model: string }> }> {
+    return this.routes.list();
+  }
+
+  health(): AiHealth {
+    const now = Date.now();
+    return {
+      providers: [...this.#providers.values()].map((p) => ({ name: p.name, type: p.model.type, keys: p.pool.health(now) })),
+      breakers: this.#dispatcher.breakers(),
+    };
+  }
+
+  /** Aborts what is in flight and closes every adapter (and its connection pool). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const reason = new ClosedError('AI orchestrator');
+    this.#generations.abortAll(reason);
+    for (const f of this.#streams.values()) f.controller.abort(reason);
+    await Promise.allSettled([...this.#providers.values()].map((p) => p.model.close()));
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('AI orchestrator');
+  }
+
+  async #lookup(key: string, options: AiCallOptions): Promise<{ hit?: CachedAnswer; status: AiMeta['cache'] }> {
+    if (!this.#cache) return { status: 'bypass' };
+    if (options.noCache) {
+      this.#deps.metrics.cacheBypass.inc();
+      return { status: 'bypass' };
+    }
+    const hit = await this.#cache.get(key);
+    (hit ? this.#deps.metrics.cacheHit : this.#deps.metrics.cacheMiss).inc();
+    return hit ? { hit, status: 'hit' } : { status: 'miss' };
+  }
+
+  #store(key: string, answer: CachedAnswer): void {
+    if (!this.#cache || !CACHEABLE.has(answer.completion.choices[0]?.finish_reason ?? '')) return;
+    // A cache that cannot write is an optimization lost, never a failed answer.
+    Promise.resolve(this.#cache.set(key, answer)).catch((err) => this.#deps.log.warn({ err }, 'the AI cache could not store an answer'));
+  }
+
+  #context(route: Route, signal: AbortSignal, options: AiCallOptions): { ctx: DispatchContext; dispose(): void } {
+    const attempts: DispatchContext['attempts'] = [];
+    const timeoutMs = options.timeoutMs;
+    if (!timeoutMs || timeoutMs <= 0) return { ctx: { route, signal, attempts, limits: options.timeouts, deadline: Infinity }, dispose() {} };
+    // The request's own budget: one controller that follows the callers' signal and the deadline.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => controller.abort(new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`)), timeoutMs);
+    return {
+      ctx: { route, signal: controller.signal, attempts, limits: options.timeouts, deadline: Date.now() + timeoutMs },
+      dispose() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  async #generate(route: Route, req: ChatRequest, key: string, signal: AbortSignal, options: AiCallOptions): Promise<Generated> {
+    const { ctx, dispose } = this.#context(route, signal, options);
+    try {
+      const { value, target, keyIndex } = await this.#dispatcher.run(ctx, (a) =>
+        a.model.doGenerate({ request: upstreamRequest(req, a.target.model, false), apiKey: a.lease.apiKey, keyIndex: a.lease.keyIndex, signal: a.signal, timeouts: a.timeouts }),
+      );
+      const completion = value.completion;
+      this.#countTokens(target.provider, target.model, keyIndex, completion.usage);
+      this.#store(key, { completion, provider: target.provider, model: target.model, keyIndex });
+      return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length };
+    } finally {
+      dispose();
+    }
+  }
+
+  /** Runs the upstream stream of a flight: attempts until the first byte, then continuation or an in-band error. */
+  async #produce(flight: StreamFlight, route: Route, req: ChatRequest, key: string, options: AiCallOptions): Promise<void> {
+    const { ctx, dispose } = this.#context(route, flight.controller.signal, options);
+    let continued = false;
+    try {
+      let end: PumpEnd;
+      try {
+        end = (await this.#dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, undefined), { stop: () => flight.committed })).value;
+      } catch (err) {
+        const failure = asTasklaneError(err);
+        if (!flight.committed || !route.continuation || !canContinue(failure)) throw failure;
+        continued = true;
+        end = await this.#continue(flight, route, req, ctx, failure);
+      }
+      const first = flight.chunks[0];
+      const server = flight.server!;
+      flight.push(chunk(first?.id ?? end.id, first?.created ?? end.created, server.model, {}, end.finishReason));
+      this.#countTokens(server.provider, server.model, server.keyIndex, end.usage);
+      flight.finish(end.finishReason, end.usage);
+      if (!continued) {
+        const completion: ChatCompletion = {
+          id: first?.id ?? end.id,
+          object: 'chat.completion',
+          created: first?.created ?? end.created,
+          model: server.model,
+          choices: [{ index: 0, message: { role: 'assistant', content: flight.text }, finish_reason: end.finishReason }],
+        };
+        if (end.usage) completion.usage = end.usage;
+        this.#store(key, { completion, provider: server.provider, model: server.model, keyIndex: server.keyIndex });
+      }
+    } catch (err) {
+      flight.fail(asTasklaneError(err));
+    } finally {
+      dispose();
+    }
+  }
+
+  /**
+   * The stream broke after bytes reached the caller: ask another target that accepts a prefill to
+   * go on from the text already sent. Any failure here reports the original break, which is what
+   * the caller needs to know.
+   */
+  async #continue(flight: StreamFlight, route: Route, req: ChatRequest, ctx: DispatchContext, original: TasklaneError): Promise<PumpEnd> {
+    const last = ctx.attempts[ctx.attempts.length - 1];
+    const exclude = new Set(last ? [`${last.provider}/${last.model}`] : []);
+    const budget = route.maxAttempts - ctx.attempts.length;
+    if (budget <= 0) throw original;
+    try {
+      const r = await this.#dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, flight.text), { requirePrefill: true, exclude, maxAttempts: budget });
+      return r.value;
+    } catch (err) {
+      const e = asTasklaneError(err);
+      if (e.code === 'TL_ERR_ABORTED') throw e;
+      this.#deps.log.warn({ route: route.id, code: e.code }, `continuation of a broken stream failed: ${e.message}`);
+      throw new ProviderError(original.code, original.message, {
+        cause: original,
+        httpStatus: original.httpStatus,
+        details: { ...original.details, route: route.id, attempts: ctx.attempts, continuation: { code: e.code, message: e.message } },
+      });
+    }
+  }
+
+  async #pump(flight: StreamFlight, a: AttemptInput, req: ChatRequest, ctx: DispatchContext, prefill: string | undefined): Promise<PumpEnd> {
+    const { target, lease } = a;
+    const parts = await a.model.doStream({
+      request: upstreamRequest(req, target.model, true),
+      apiKey: lease.apiKey,
+      keyIndex: lease.keyIndex,
+      signal: a.signal,
+      timeouts: a.timeouts,
+      ...(prefill !== undefined ? { prefill } : {}),
+    });
+    let id = `chatcmpl-${Date.now().toString(36)}`;
+    let created = Math.floor(Date.now() / 1000);
+    for await (const p of parts) {
+      if (a.signal.aborted) break;
+      switch (p.type) {
+        case 'start':
+          id = p.id || id;
+          created = p.created || created;
+          break;
+        case 'text-delta': {
+          if (!p.text) break;
+          const first = flight.chunks[0];
+          if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
+          else flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
+          flight.text += p.text;
+          flight.push(chunk(first?.id ?? id, first?.created ?? created, target.model, first ? { content: p.text } : { role: 'assistant', content: p.text }, null));
+          break;
+        }
+        case 'finish':
+          flight.server ??= { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
+          return { id, created, finishReason: p.finishReason, usage: p.usage };
+        case 'error':
+          throw p.error;
+      }
+    }
+    if (a.signal.aborted) throw new AbortError('the stream was aborted', { cause: a.signal.reason });
+    throw new ProviderError('TL_ERR_AI_STREAM_BROKEN', `${target.id} ended its stream without finishing`, {
+      details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'stream_broken' },
+    });
+  }
+
+  #countTokens(provider: string, model: string, keyIndex: number, usage: Usage | undefined): void {
+    if (!usage) return;
+    const m = this.#deps.metrics.forKey(provider, model, keyIndex);
+    if (usage.prompt_tokens) m.promptTokens.inc(usage.prompt_tokens);
+    if (usage.completion_tokens) m.completionTokens.inc(usage.completion_tokens);
+  }
+}
+
+interface PumpEnd {
+  id: string;
+  created: number;
+  finishReason: string;
+  usage?: Usage;
+}
+
+function ms(t0: number): number {
+  return Math.round((performance.now() - t0) * 100) / 100;
+}
+
+function asTasklaneError(err: unknown): TasklaneError {
+  if (TasklaneError.isInstance(err)) return err;
+  return new TasklaneError('TL_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+function canContinue(err: TasklaneError): boolean {
+  return err.retryable && err.code !== 'TL_ERR_ABORTED' && err.details.kind !== 'aborted';
+}
+
+/** The request as the provider sees it: its own model id; streams always ask for usage (for metrics). */
+function upstreamRequest(req: ChatRequest, model: string, stream: boolean): ChatRequest {
+  const out: ChatRequest = { ...req, model, stream };
+  if (stream) out.stream_options = { include_usage: true };
+  else delete out.stream_options;
+  return out;
+}
+
+function chunk(id: string, created: number, model: string, delta: ChatChunk['choices'][number]['delta'], finishReason: string | null): ChatChunk {
+  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }] };
+}
+
+/** A cached answer played back as a stream: the text, the finish, the usage when asked. */
+async function* replay(c: ChatCompletion, includeUsage: boolean): AsyncGenerator<ChatChunk, void, undefined> {
+  const choice = c.choices[0];
+  const first = chunk(c.id, c.created, c.model, { role: 'assistant', content: choice?.message.content ?? '' }, null);
+  yield first;
+  yield chunk(c.id, c.created, c.model, {}, choice?.finish_reason ?? 'stop');
+  if (includeUsage && c.usage) yield usageChunk(first, c.usage);
+}

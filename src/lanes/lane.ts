@@ -125,6 +125,7 @@ export class Lane {
       maxQueue: this.options.maxQueue,
       active: this.#active,
       queued: this.#queued,
+      threads: this.#pool?.threadCount ?? 0,
     });
   }
 

@@ -168,6 +168,15 @@ export class Lanes {
         each((lane, s) => this.set({ lane }, s.queued));
       },
     });
+    new Gauge({
+      name: 'tasklane_lane_threads',
+      help: 'Worker threads alive per thread lane',
+      labelNames: ['lane'],
+      registers,
+      collect() {
+        each((lane, s) => this.set({ lane }, s.threads));
+      },
+    });
     for (const [metric, key, help] of [
       ['tasklane_lane_wait_ms', 'waitMs', 'Time tasks waited in the lane queue, in ms'],
       ['tasklane_lane_run_ms', 'runMs', 'Time tasks ran, in ms'],

@@ -37,6 +37,8 @@ interface TaskRecord {
   /** Resolves once `received` reaches the count the worker reported. */
   drained?: { count: number; resolve(): void };
   calls: Map<number, AbortController>;
+  /** Set once aborted with a grace period; replayed to threads that start later. */
+  abort?: MainToWorker & { t: 'abort' };
 }
 
 /** Where the worker entry is: beside this file, as .ts under a TypeScript loader (tests) or .js once built. */
@@ -122,7 +124,9 @@ export class ThreadPool {
 
   /** Asks every thread of the lane to abort a task's ctx.signal (only the one running it knows it). */
   abort(id: number, reason: SerializedError): void {
-    const msg: MainToWorker = { t: 'abort', id, reason };
+    const msg = { t: 'abort', id, reason } as const;
+    const task = this.#tasks.get(id);
+    if (task) task.abort = msg;
     for (const thread of this.#threads.values()) thread.port.postMessage(msg);
   }
 
@@ -159,6 +163,8 @@ export class ThreadPool {
     hello.port.on('close', () => {
       if (this.#threads.get(hello.threadId) === thread) this.#threads.delete(hello.threadId);
     });
+    // A task aborted before this thread existed may be the one it is about to run.
+    for (const task of this.#tasks.values()) if (task.abort) hello.port.postMessage(task.abort);
   }
 
   #onMessage(thread: ThreadRecord, msg: WorkerToMain): void {

@@ -80,6 +80,8 @@ export interface LaneStats {
   maxQueue: number;
   active: number;
   queued: number;
+  /** Worker threads alive (thread lanes; 0 for loop lanes and before first use). */
+  threads: number;
   completed: number;
   failed: number;
   timedOut: number;

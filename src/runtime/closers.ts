@@ -41,6 +41,11 @@ export class Closers {
       const left = deadlineMs - (performance.now() - start);
       if (left <= 0) {
         report.timedOut.push(entry.name);
+        // Out of time: still tell the owner to close at once (not awaited), so that threads and
+        // sockets behind a closer that came after a hung one are not left open.
+        void Promise.resolve()
+          .then(() => entry.close({ remainingMs: 0 }))
+          .catch(() => undefined);
         continue;
       }
       const outcome = await runBounded(() => entry.close({ remainingMs: left }), left);

@@ -1,0 +1,131 @@
+/**
+ * The job engine contract: queue and event semantics that every backend (SQLite, Redis) keeps,
+ * with no datastore type in sight. The job system (enqueue validation, the worker loop, live
+ * event fan-out) sits on top of it; `test/engines/` runs one conformance suite against each engine.
+ *
+ * Who writes events: while an attempt holds a job's lease, only the holder writes that job's
+ * stream, with seqs it assigns itself (continuing from the claimed record's `lastSeq`), so events
+ * can be fanned out live before they are stored. Every other event is written by the engine in
+ * the same step as the state change that causes it, at `lastSeq + 1`: `enqueued` (enqueue,
+ * retry), `started` (claim), `retrying` / `succeeded` / `dead` / `cancelled` (finish, release,
+ * recovery, cancel of a job nobody holds). A cancel of a held job only sets a flag: the holder
+ * learns it from renew() (or onCancelRequested) and writes `cancel-requested` itself.
+ *
+ * Errors: stale fencing token → JobError TL_ERR_JOB_LEASE_LOST; unknown id → NotFoundError
+ * TL_ERR_JOB_NOT_FOUND; wrong state → JobError TL_ERR_JOB_STATE; store down or closed →
+ * StoreError TL_ERR_STORE_UNAVAILABLE.
+ */
+import type { EnqueueOptions, JobEvent, JobRecord, ListQuery } from './types.js';
+
+/** A job taken by a worker: its record (state running, attempt counted) and the attempt's fencing token. */
+export interface Claim {
+  job: JobRecord;
+  /** Unique per attempt; every later call for this attempt passes it. */
+  token: string;
+}
+
+/**
+ * How an attempt ended. Event data written with the state change: succeeded `{ result }`,
+ * retrying `{ error, runAt }`, dead `{ error }`, cancelled `{ error }` (error may be absent).
+ */
+export type FinishOutcome =
+  | { outcome: 'succeeded'; result: unknown }
+  | { outcome: 'retry'; error: { code: string; message: string }; runAt: number }
+  | { outcome: 'dead'; error: { code: string; message: string } }
+  | { outcome: 'cancelled'; error?: { code: string; message: string } };
+
+export interface ClaimOptions {
+  /** Only jobs of these tasks (the tasks whose lanes have a free slot). Empty = none. */
+  tasks: readonly string[];
+  /** Lease length, in ms. */
+  leaseMs: number;
+}
+
+/** Enqueue options with the attempts already resolved (task default, then config). */
+export interface EngineEnqueueOptions extends EnqueueOptions {
+  maxAttempts: number;
+}
+
+/** An event as the lease holder hands it to appendEvents (seq assigned by the holder). */
+export type PendingEvent = JobEvent;
+
+export interface JobEngine {
+  /** Short name for logs and readiness ('sqlite', 'redis'). */
+  readonly kind: string;
+
+  /** Opens connections and background steps the engine needs. Idempotent. */
+  start(): Promise<void>;
+
+  /** True when the store answers; otherwise a sentence saying what is wrong. Cheap, no I/O wait. */
+  ready(): true | string;
+
+  /**
+   * Stores a new job (`queued`, or `delayed` when delayMs > 0) with its `enqueued` event (seq 1).
+   * With an idempotency key already used, returns that job unchanged instead (whatever its state).
+   */
+  enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord>;
+
+  /** The job's record, or undefined. */
+  get(id: string): Promise<JobRecord | undefined>;
+
+  /** Newest first, filtered by state and/or task; `next` is an opaque cursor for the following page. */
+  list(q?: ListQuery): Promise<{ jobs: JobRecord[]; next?: string }>;
+
+  /**
+   * Atomically takes the best due job (queued, or delayed whose runAt has passed; highest priority,
+   * then oldest runAt) among `tasks`: state running, attempt + 1, a new token, lease until
+   * now + leaseMs, `started` event. Never hands one job to two workers, across processes too.
+   * Undefined when none is due.
+   */
+  claim(workerId: string, opts: ClaimOptions): Promise<Claim | undefined>;
+
+  /**
+   * Extends the lease of the attempt holding `token` to now + leaseMs and reports whether a cancel
+   * was requested (by any process). Stale token → TL_ERR_JOB_LEASE_LOST.
+   */
+  renew(id: string, token: string, leaseMs: number): Promise<{ cancelRequested: boolean }>;
+
+  /**
+   * Completes or fails the attempt holding `token` with its state change and event in one step:
+   * succeeded, retry (back to delayed/queued at runAt), dead or cancelled. Stale token →
+   * TL_ERR_JOB_LEASE_LOST, and nothing changes. Returns the new record (lastSeq = the event's seq).
+   */
+  finish(id: string, token: string, end: FinishOutcome): Promise<JobRecord>;
+
+  /**
+   * Gives a held job back without burning the attempt (graceful shutdown): queued again at once,
+   * attempt − 1, `retrying` event with `{ released: true }`. A stale token is a no-op (undefined).
+   */
+  release(id: string, token: string): Promise<JobRecord | undefined>;
+
+  /**
+   * Recovers running jobs whose lease expired (a crashed or stuck worker): back to the queue with
+   * the attempt counted (`retrying`), `dead` when it was the last attempt, `cancelled` when a
+   * cancel was requested. The old token is refused from then on. Returns how many moved.
+   */
+  recoverExpired(): Promise<number>;
+
+  /**
+   * Queued or delayed: cancelled at once (`cancelled` event). Running: sets the cancel-request flag
+   * (seen by the holder's renew), record returned still running. Final: TL_ERR_JOB_STATE.
+   */
+  cancel(id: string): Promise<JobRecord>;
+
+  /** Dead or cancelled → queued now, attempt 0, error and result cleared, `enqueued` event `{ retry: true, from }`. Else TL_ERR_JOB_STATE. */
+  retry(id: string): Promise<JobRecord>;
+
+  /**
+   * Stores a batch of the holder's events (seqs consecutive, after the stored lastSeq) in one step,
+   * and keeps the latest progress data on the record. Stale token → TL_ERR_JOB_LEASE_LOST, nothing stored.
+   */
+  appendEvents(id: string, token: string, events: readonly PendingEvent[]): Promise<void>;
+
+  /** Stored events with seq > fromSeq, in seq order, at most `limit` (default: all). */
+  readEvents(id: string, fromSeq: number, limit?: number): Promise<JobEvent[]>;
+
+  /** Optional push of cancel requests for jobs this process holds (else renew() reports them). Returns an unsubscribe. */
+  onCancelRequested?(listener: (jobId: string) => void): () => void;
+
+  /** Stops background steps and closes the store handle(s). Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,146 @@
+/**
+ * Every statement the SQLite engine runs, prepared once per connection, and the row ↔ record
+ * mapping. Each statement touches one job (or one small batch) so a call holds the loop for
+ * microseconds.
+ */
+import type Database from 'better-sqlite3';
+import type { JobEvent, JobEventType, JobRecord, JobState } from '../../types.js';
+
+export interface JobRow {
+  n: number;
+  id: string;
+  task: string;
+  state: JobState;
+  input: string;
+  result: string | null;
+  error: string | null;
+  attempt: number;
+  max_attempts: number;
+  priority: number;
+  idem_key: string | null;
+  created_at: number;
+  updated_at: number;
+  run_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  progress: string | null;
+  last_seq: number;
+  worker_id: string | null;
+  token: string | null;
+  lease_until: number | null;
+  cancel_requested: number;
+}
+
+export interface EventRow {
+  job_id: string;
+  seq: number;
+  type: JobEventType;
+  data: string;
+  at: number;
+  attempt: number | null;
+}
+
+export function rowToRecord(row: JobRow): JobRecord {
+  const record: JobRecord = {
+    id: row.id,
+    task: row.task,
+    state: row.state,
+    input: JSON.parse(row.input),
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    priority: row.priority,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    runAt: row.run_at,
+    lastSeq: row.last_seq,
+  };
+  if (row.result !== null) record.result = JSON.parse(row.result);
+  if (row.error !== null) record.error = JSON.parse(row.error);
+  if (row.idem_key !== null) record.idempotencyKey = row.idem_key;
+  if (row.started_at !== null) record.startedAt = row.started_at;
+  if (row.finished_at !== null) record.finishedAt = row.finished_at;
+  if (row.progress !== null) record.progress = JSON.parse(row.progress);
+  if (row.worker_id !== null) record.workerId = row.worker_id;
+  return record;
+}
+
+export function rowToEvent(row: EventRow): JobEvent {
+  const event: JobEvent = { jobId: row.job_id, seq: row.seq, type: row.type, data: JSON.parse(row.data), at: row.at };
+  if (row.attempt !== null) event.attempt = row.attempt;
+  return event;
+}
+
+/** JSON text for a column; undefined is stored as null. */
+export function json(value: unknown): string {
+  return JSON.stringify(value ?? null);
+}
+
+export type Queries = ReturnType<typeof prepare>;
+
+export function prepare(db: Database.Database) {
+  const listCols = 'SELECT * FROM jobs';
+  return {
+    insertJob: db.prepare<[Record<string, unknown>], JobRow>(
+      `INSERT INTO jobs (id, task, state, input, attempt, max_attempts, priority, idem_key, created_at, updated_at, run_at, last_seq)
+       VALUES (@id, @task, @state, @input, 0, @maxAttempts, @priority, @idem, @now, @now, @runAt, 1)
+       ON CONFLICT (idem_key) DO NOTHING RETURNING *`,
+    ),
+    byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    byIdem: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE idem_key = ?'),
+    insertEvent: db.prepare<[string, number, string, string, number, number | null]>(
+      'INSERT INTO job_events (job_id, seq, type, data, at, attempt) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    readEvents: db.prepare<[string, number, number], EventRow>('SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    // The subquery picks the best due job among the given tasks; the UPDATE takes it in the same
+    // statement, inside an IMMEDIATE transaction, so two processes never claim the same row.
+    claim: db.prepare<[Record<string, unknown>], JobRow>(
+      `UPDATE jobs SET state = 'running', attempt = attempt + 1, token = @token, worker_id = @workerId,
+         lease_until = @leaseUntil, started_at = @now, updated_at = @now, last_seq = last_seq + 1, cancel_requested = 0
+       WHERE n = (SELECT n FROM jobs WHERE state IN ('queued', 'delayed') AND run_at <= @now
+                  AND task IN (SELECT value FROM json_each(@tasks)) ORDER BY priority DESC, run_at, n LIMIT 1)
+       RETURNING *`,
+    ),
+    renew: db.prepare<[number, number, string, string], { cancel_requested: number }>(
+      `UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND token = ? AND state = 'running' RETURNING cancel_requested`,
+    ),
+    finish: db.prepare<[Record<string, unknown>], JobRow>(
+      `UPDATE jobs SET state = @state, result = @result, error = @error, run_at = @runAt, updated_at = @now,
+         finished_at = @finishedAt, token = NULL, lease_until = NULL, last_seq = last_seq + 1
+       WHERE id = @id AND token = @token AND state = 'running' RETURNING *`,
+    ),
+    release: db.prepare<[Record<string, unknown>], JobRow>(
+      `UPDATE jobs SET state = 'queued', attempt = max(0, attempt - 1), run_at = @now, updated_at = @now,
+         token = NULL, lease_until = NULL, last_seq = last_seq + 1
+       WHERE id = @id AND token = @token AND state = 'running' RETURNING *`,
+    ),
+    expired: db.prepare<[number, number], JobRow>(`SELECT * FROM jobs WHERE state = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`),
+    recover: db.prepare<[Record<string, unknown>], JobRow>(
+      `UPDATE jobs SET state = @state, error = @error, run_at = @now, updated_at = @now, finished_at = @finishedAt,
+         token = NULL, lease_until = NULL, last_seq = last_seq + 1
+       WHERE id = @id AND token IS @token AND state = 'running' RETURNING *`,
+    ),
+    cancelWaiting: db.prepare<[Record<string, unknown>], JobRow>(
+      `UPDATE jobs SET state = 'cancelled', error = @error, updated_at = @now, finished_at = @now, last_seq = last_seq + 1
+       WHERE id = @id AND state IN ('queued', 'delayed') RETURNING *`,
+    ),
+    requestCancel: db.prepare<[number, string], JobRow>(
+      `UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state = 'running' RETURNING *`,
+    ),
+    retry: db.prepare<[Record<string, unknown>], JobRow>(
+      `UPDATE jobs SET state = 'queued', attempt = 0, result = NULL, error = NULL, started_at = NULL, finished_at = NULL,
+         run_at = @now, updated_at = @now, token = NULL, lease_until = NULL, cancel_requested = 0, worker_id = NULL,
+         last_seq = last_seq + 1
+       WHERE id = @id AND state IN ('dead', 'cancelled') RETURNING *`,
+    ),
+    appendHead: db.prepare<[number, string | null, number, string, string, number], { n: number }>(
+      `UPDATE jobs SET last_seq = ?, progress = coalesce(?, progress), updated_at = ?
+       WHERE id = ? AND token = ? AND state = 'running' AND last_seq = ? RETURNING n`,
+    ),
+    list: {
+      all: db.prepare<[number, number], JobRow>(`${listCols} WHERE n < ? ORDER BY n DESC LIMIT ?`),
+      state: db.prepare<[string, number, number], JobRow>(`${listCols} WHERE state = ? AND n < ? ORDER BY n DESC LIMIT ?`),
+      task: db.prepare<[string, number, number], JobRow>(`${listCols} WHERE task = ? AND n < ? ORDER BY n DESC LIMIT ?`),
+      both: db.prepare<[string, string, number, number], JobRow>(`${listCols} WHERE task = ? AND state = ? AND n < ? ORDER BY n DESC LIMIT ?`),
+    },
+  };
+}

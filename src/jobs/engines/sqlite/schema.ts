@@ -1,0 +1,67 @@
+/**
+ * The SQLite store's tables and their migrations. `PRAGMA user_version` records how many
+ * migrations a file has; each runs once, in order, inside one IMMEDIATE transaction, so several
+ * processes opening the same new file migrate it once.
+ */
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE jobs (
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    task TEXT NOT NULL,
+    state TEXT NOT NULL,
+    input TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    idem_key TEXT UNIQUE,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    run_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    progress TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    worker_id TEXT,
+    token TEXT,
+    lease_until INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+  );
+  -- Claim order: highest priority, then earliest runAt, then insertion.
+  CREATE INDEX jobs_due ON jobs (priority DESC, run_at, n) WHERE state IN ('queued', 'delayed');
+  CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'running';
+  CREATE INDEX jobs_state ON jobs (state, n);
+  CREATE INDEX jobs_task ON jobs (task, n);
+  CREATE TABLE job_events (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    attempt INTEGER,
+    PRIMARY KEY (job_id, seq)
+  ) WITHOUT ROWID;
+  `,
+];
+
+/** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */
+export function openSchema(db: Database.Database, busyTimeoutMs: number): void {
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  db.pragma('journal_mode = WAL');
+  // In WAL mode NORMAL never corrupts and survives a process crash; only an OS crash or power loss
+  // can drop the last commits. FULL would fsync on every claim and finish.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = OFF');
+  const migrate = db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
+  });
+  migrate.immediate();
+}
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

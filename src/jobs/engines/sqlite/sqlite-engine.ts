@@ -1,0 +1,299 @@
+/**
+ * The embedded job engine: one SQLite file (better-sqlite3, WAL), safe to share between
+ * processes. Every change is one small IMMEDIATE transaction (take the write lock first, so two
+ * processes never both read "free" and then both write), and every claim or finish is an
+ * UPDATE … RETURNING fenced by the attempt's token.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError } from '../../../errors.js';
+import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobEngine, PendingEvent } from '../../engine.js';
+import type { JobEvent, JobEventType, JobRecord, ListQuery } from '../../types.js';
+import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
+import { openSchema } from './schema.js';
+
+export interface SqliteEngineOptions {
+  /** Database file (its folder is created). */
+  path: string;
+  /** How long a statement waits for another process's write lock, in ms. Default 5000. */
+  busyTimeoutMs?: number;
+}
+
+const LIST_MAX = 500;
+const RECOVER_BATCH = 100;
+const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
+
+export class SqliteJobEngine implements JobEngine {
+  readonly kind = 'sqlite';
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #q: Queries;
+  /** One IMMEDIATE transaction wrapper, reused: it runs the function it is given. */
+  readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
+  #closed = false;
+
+  constructor(options: SqliteEngineOptions) {
+    this.path = options.path;
+    try {
+      mkdirSync(dirname(options.path), { recursive: true });
+      this.#db = new Database(options.path);
+      openSchema(this.#db, options.busyTimeoutMs ?? 5_000);
+      this.#q = prepare(this.#db);
+      this.#transaction = this.#db.transaction((fn: () => unknown) => fn());
+    } catch (err) {
+      throw storeError(err, `cannot open the job store ${options.path}`);
+    }
+  }
+
+  async start(): Promise<void> {}
+
+  ready(): true | string {
+    if (this.#closed) return 'sqlite job store closed';
+    try {
+      this.#db.prepare('SELECT 1').get();
+      return true;
+    } catch (err) {
+      return `sqlite job store ${this.path}: ${(err as Error).message}`;
+    }
+  }
+
+  async enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord> {
+    return this.#tx(() => {
+      const now = Date.now();
+      const delayMs = Math.max(0, opts.delayMs ?? 0);
+      const row = this.#q.insertJob.get({
+        id: randomUUID(),
+        task,
+        state: delayMs > 0 ? 'delayed' : 'queued',
+        input: json(input),
+        maxAttempts: opts.maxAttempts,
+        priority: Math.round(opts.priority ?? 0),
+        idem: opts.idempotencyKey ?? null,
+        now,
+        runAt: now + delayMs,
+      });
+      // No row: the idempotency key names an existing job, which is the answer.
+      if (!row) return rowToRecord(this.#q.byIdem.get(opts.idempotencyKey!)!);
+      this.#event(row, 'enqueued', {}, now);
+      return rowToRecord(row);
+    });
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    return this.#run(() => {
+      const row = this.#q.byId.get(id);
+      return row ? rowToRecord(row) : undefined;
+    });
+  }
+
+  async list(q: ListQuery = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
+    const limit = Math.min(LIST_MAX, Math.max(1, Math.floor(q.limit ?? 50)));
+    if (q.cursor !== undefined && !/^\d+$/.test(q.cursor)) {
+      throw new ValidationError('cursor is not one this server returned: pass the "next" of the previous page');
+    }
+    const before = q.cursor !== undefined ? Number(q.cursor) : Number.MAX_SAFE_INTEGER;
+    return this.#run(() => {
+      const L = this.#q.list;
+      const rows =
+        q.task && q.state ? L.both.all(q.task, q.state, before, limit + 1)
+        : q.task ? L.task.all(q.task, before, limit + 1)
+        : q.state ? L.state.all(q.state, before, limit + 1)
+        : L.all.all(before, limit + 1);
+      const page = rows.slice(0, limit);
+      const jobs = page.map(rowToRecord);
+      return rows.length > limit ? { jobs, next: String(page[page.length - 1]!.n) } : { jobs };
+    });
+  }
+
+  async claim(workerId: string, opts: ClaimOptions): Promise<Claim | undefined> {
+    if (opts.tasks.length === 0) return undefined;
+    const tasks = JSON.stringify(opts.tasks);
+    return this.#tx(() => {
+      const now = Date.now();
+      const token = randomUUID();
+      const row = this.#q.claim.get({ token, workerId, leaseUntil: now + opts.leaseMs, now, tasks });
+      if (!row) return undefined;
+      this.#event(row, 'started', { attempt: row.attempt, workerId }, now);
+      return { job: rowToRecord(row), token };
+    });
+  }
+
+  async renew(id: string, token: string, leaseMs: number): Promise<{ cancelRequested: boolean }> {
+    return this.#run(() => {
+      const now = Date.now();
+      const row = this.#q.renew.get(now + leaseMs, now, id, token);
+      if (!row) throw this.#lostOrMissing(id);
+      return { cancelRequested: row.cancel_requested === 1 };
+    });
+  }
+
+  async finish(id: string, token: string, end: FinishOutcome): Promise<JobRecord> {
+    return this.#tx(() => {
+      const now = Date.now();
+      const state = end.outcome === 'succeeded' ? 'succeeded' : end.outcome === 'retry' ? (end.runAt > now ? 'delayed' : 'queued') : end.outcome;
+      const error = end.outcome === 'succeeded' ? null : (end.error ?? null);
+      const row = this.#q.finish.get({
+        id,
+        token,
+        state,
+        result: end.outcome === 'succeeded' ? json(end.result) : null,
+        error: error ? json(error) : null,
+        runAt: end.outcome === 'retry' ? end.runAt : now,
+        finishedAt: end.outcome === 'retry' ? null : now,
+        now,
+      });
+      if (!row) throw this.#lostOrMissing(id);
+      const [type, data]: [JobEventType, unknown] =
+        end.outcome === 'succeeded' ? ['succeeded', { result: end.result ?? null }]
+        : end.outcome === 'retry' ? ['retrying', { error: end.error, runAt: end.runAt }]
+        : [end.outcome, { error }];
+      this.#event(row, type, data, now);
+      return rowToRecord(row);
+    });
+  }
+
+  async release(id: string, token: string): Promise<JobRecord | undefined> {
+    return this.#tx(() => {
+      const now = Date.now();
+      const held = this.#q.byId.get(id);
+      if (!held || held.token !== token || held.state !== 'running') return undefined;
+      if (held.cancel_requested === 1) {
+        const row = this.#q.finish.get({ id, token, state: 'cancelled', result: null, error: json(CANCELLED), runAt: now, finishedAt: now, now })!;
+        this.#event(row, 'cancelled', { error: CANCELLED }, now);
+        return rowToRecord(row);
+      }
+      const row = this.#q.release.get({ id, token, now })!;
+      this.#event(row, 'retrying', { released: true, runAt: now }, now);
+      return rowToRecord(row);
+    });
+  }
+
+  async recoverExpired(): Promise<number> {
+    let moved = 0;
+    for (;;) {
+      const batch = this.#tx(() => {
+        const now = Date.now();
+        const rows = this.#q.expired.all(now, RECOVER_BATCH);
+        for (const held of rows) {
+          const lost = { code: 'TL_ERR_JOB_LEASE_LOST', message: `the lease of attempt ${held.attempt} expired (worker ${held.worker_id ?? 'unknown'} stopped renewing it)` };
+          const [state, type, data, error]: [string, JobEventType, unknown, unknown] =
+            held.cancel_requested === 1 ? ['cancelled', 'cancelled', { error: CANCELLED }, CANCELLED]
+            : held.attempt >= held.max_attempts ? ['dead', 'dead', { error: lost }, lost]
+            : ['queued', 'retrying', { error: lost, runAt: now }, lost];
+          const row = this.#q.recover.get({ id: held.id, token: held.token, state, error: json(error), now, finishedAt: state === 'queued' ? null : now });
+          if (row) this.#event(row, type, data, now);
+        }
+        return rows.length;
+      });
+      moved += batch;
+      if (batch < RECOVER_BATCH) return moved;
+      // Yield between batches so a large recovery never holds the loop for long.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async cancel(id: string): Promise<JobRecord> {
+    return this.#tx(() => {
+      const now = Date.now();
+      const row = this.#q.cancelWaiting.get({ id, error: json(CANCELLED), now });
+      if (row) {
+        this.#event(row, 'cancelled', { error: CANCELLED }, now);
+        return rowToRecord(row);
+      }
+      const running = this.#q.requestCancel.get(now, id);
+      if (running) return rowToRecord(running);
+      const current = this.#q.byId.get(id);
+      if (!current) throw notFound(id);
+      throw new JobError('TL_ERR_JOB_STATE', `job ${id} is already ${current.state} and cannot be cancelled`, { details: { jobId: id, state: current.state } });
+    });
+  }
+
+  async retry(id: string): Promise<JobRecord> {
+    return this.#tx(() => {
+      const before = this.#q.byId.get(id);
+      if (!before) throw notFound(id);
+      const now = Date.now();
+      const row = this.#q.retry.get({ id, now });
+      if (!row) {
+        throw new JobError('TL_ERR_JOB_STATE', `job ${id} is ${before.state}; only dead or cancelled jobs can be retried`, { details: { jobId: id, state: before.state } });
+      }
+      this.#event(row, 'enqueued', { retry: true, from: before.state }, now);
+      return rowToRecord(row);
+    });
+  }
+
+  async appendEvents(id: string, token: string, events: readonly PendingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.#tx(() => {
+      const first = events[0]!.seq;
+      const last = events[events.length - 1]!.seq;
+      let progress: string | null = null;
+      for (let i = events.length - 1; i >= 0; i--) {
+        if (events[i]!.type === 'progress') {
+          progress = json(events[i]!.data);
+          break;
+        }
+      }
+      // Fenced and gap-checked in the same statement: the token still holds the lease and the
+      // stored stream ends right before this batch.
+      if (!this.#q.appendHead.get(last, progress, Date.now(), id, token, first - 1)) {
+        const current = this.#q.byId.get(id);
+        if (current && current.token === token) {
+          throw new JobError('TL_ERR_JOB_STATE', `events for job ${id} start at seq ${first} but the stream ends at ${current.last_seq}`, { details: { jobId: id } });
+        }
+        throw this.#lostOrMissing(id);
+      }
+      for (const e of events) this.#q.insertEvent.run(id, e.seq, e.type, json(e.data), e.at, e.attempt ?? null);
+    });
+  }
+
+  async readEvents(id: string, fromSeq: number, limit = Number.MAX_SAFE_INTEGER): Promise<JobEvent[]> {
+    return this.#run(() => this.#q.readEvents.all(id, fromSeq, limit).map(rowToEvent));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#db.close();
+    } catch (err) {
+      throw storeError(err, `closing the job store ${this.path}`);
+    }
+  }
+
+  /** Writes a status event at the row's (already incremented) last_seq. */
+  #event(row: JobRow, type: JobEventType, data: unknown, at: number): void {
+    this.#q.insertEvent.run(row.id, row.last_seq, type, json(data), at, row.attempt);
+  }
+
+  #lostOrMissing(id: string): TasklaneError {
+    if (!this.#q.byId.get(id)) return notFound(id);
+    return new JobError('TL_ERR_JOB_LEASE_LOST', `the lease on job ${id} was lost: another worker or a recovery took it`, { details: { jobId: id } });
+  }
+
+  #run<T>(fn: () => T): T {
+    if (this.#closed) throw new StoreError('TL_ERR_STORE_UNAVAILABLE', 'the sqlite job store is closed');
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof TasklaneError) throw err;
+      throw storeError(err, `job store ${this.path}`);
+    }
+  }
+
+  #tx<T>(fn: () => T): T {
+    return this.#run(() => this.#transaction.immediate(fn) as T);
+  }
+}
+
+function notFound(id: string): NotFoundError {
+  return new NotFoundError(`no job has the id ${id}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: id } });
+}
+
+function storeError(err: unknown, what: string): StoreError {
+  const e = err as { code?: string; message?: string };
+  const code = e.code === 'SQLITE_READONLY' ? 'TL_ERR_STORE_READONLY' : 'TL_ERR_STORE_UNAVAILABLE';
+  return new StoreError(code, `${what}: ${e.message ?? String(err)}`, { cause: err });
+}

@@ -1,0 +1,266 @@
+/**
+ * One contract suite for every job engine (src/jobs/engine.ts). Each engine's test file calls
+ * `engineConformance(factory)`; the factory opens a fresh, empty store and can open a second
+ * handle on the same store (another process's view: its own connection).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { JobEngine } from '../../src/jobs/engine.js';
+import type { JobEvent } from '../../src/jobs/types.js';
+
+export interface EngineFactory {
+  name: string;
+  /** A fresh empty store and a first handle on it. */
+  open(): Promise<{ engine: JobEngine; another(): Promise<JobEngine>; destroy(): Promise<void> }>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function engineConformance(factory: EngineFactory): void {
+  describe(`job engine conformance: ${factory.name}`, () => {
+    let engine: JobEngine;
+    let store: Awaited<ReturnType<EngineFactory['open']>>;
+    const extra: JobEngine[] = [];
+    const another = async () => {
+      const e = await store.another();
+      extra.push(e);
+      return e;
+    };
+    const claimOne = (e: JobEngine, tasks = ['t'], leaseMs = 10_000) => e.claim('w1', { tasks, leaseMs });
+    const types = (events: JobEvent[]) => events.map((e) => e.type);
+
+    beforeEach(async () => {
+      store = await factory.open();
+      engine = store.engine;
+      await engine.start();
+    });
+    afterEach(async () => {
+      for (const e of extra.splice(0)) await e.close();
+      await engine.close();
+      await store.destroy();
+    });
+
+    it('enqueues a queued job with an enqueued event at seq 1', async () => {
+      const job = await engine.enqueue('t', { a: 1 }, { maxAttempts: 3 });
+      expect(job).toMatchObject({ task: 't', state: 'queued', input: { a: 1 }, attempt: 0, maxAttempts: 3, priority: 0, lastSeq: 1 });
+      expect(await engine.get(job.id)).toMatchObject({ id: job.id, state: 'queued' });
+      const events = await engine.readEvents(job.id, 0);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ jobId: job.id, seq: 1, type: 'enqueued' });
+      expect(await engine.get('no-such-job')).toBeUndefined();
+    });
+
+    it('returns the same job for the same idempotency key', async () => {
+      const a = await engine.enqueue('t', { n: 1 }, { maxAttempts: 1, idempotencyKey: 'k1' });
+      const b = await engine.enqueue('t', { n: 2 }, { maxAttempts: 1, idempotencyKey: 'k1' });
+      const c = await engine.enqueue('t', { n: 3 }, { maxAttempts: 1, idempotencyKey: 'k2' });
+      expect(b.id).toBe(a.id);
+      expect(b.input).toEqual({ n: 1 });
+      expect(c.id).not.toBe(a.id);
+      expect((await engine.list()).jobs).toHaveLength(2);
+    });
+
+    it('claims by priority, then FIFO, only among the given tasks', async () => {
+      const low = await engine.enqueue('t', 1, { maxAttempts: 1 });
+      const high = await engine.enqueue('t', 2, { maxAttempts: 1, priority: 5 });
+      const low2 = await engine.enqueue('t', 3, { maxAttempts: 1 });
+      const other = await engine.enqueue('u', 4, { maxAttempts: 1, priority: 9 });
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) got.push((await claimOne(engine))!.job.id);
+      expect(got).toEqual([high.id, low.id, low2.id]);
+      expect(await claimOne(engine)).toBeUndefined();
+      expect(await engine.claim('w1', { tasks: [], leaseMs: 1000 })).toBeUndefined();
+      const u = await claimOne(engine, ['u', 't']);
+      expect(u!.job.id).toBe(other.id);
+    });
+
+    it('claim starts an attempt: running, attempt 1, started event, a token', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 2 });
+      const claim = (await claimOne(engine))!;
+      expect(claim.token).toBeTruthy();
+      expect(claim.job).toMatchObject({ id: job.id, state: 'running', attempt: 1, lastSeq: 2, workerId: 'w1' });
+      const events = await engine.readEvents(job.id, 1);
+      expect(events).toMatchObject([{ seq: 2, type: 'started', attempt: 1, data: { attempt: 1, workerId: 'w1' } }]);
+    });
+
+    it('keeps a delayed job until its time', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 1, delayMs: 300 });
+      expect(job.state).toBe('delayed');
+      expect(await claimOne(engine)).toBeUndefined();
+      await sleep(350);
+      expect((await claimOne(engine))?.job.id).toBe(job.id);
+    });
+
+    it('never hands one job to two claimers, across handles', async () => {
+      const other = await another();
+      for (let i = 0; i < 30; i++) await engine.enqueue('t', i, { maxAttempts: 1 });
+      const ids: string[] = [];
+      const drain = async (e: JobEngine) => {
+        for (;;) {
+          const c = await claimOne(e);
+          if (!c) return;
+          ids.push(c.job.id);
+        }
+      };
+      await Promise.all([drain(engine), drain(other), drain(engine), drain(other)]);
+      expect(ids).toHaveLength(30);
+      expect(new Set(ids).size).toBe(30);
+    });
+
+    it('finishes with the token; a stale token is refused', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 3 });
+      const claim = (await claimOne(engine))!;
+      const done = await engine.finish(job.id, claim.token, { outcome: 'succeeded', result: { ok: true } });
+      expect(done).toMatchObject({ state: 'succeeded', result: { ok: true }, lastSeq: 3 });
+      expect(done.finishedAt).toBeGreaterThan(0);
+      await expect(engine.finish(job.id, claim.token, { outcome: 'succeeded', result: 2 })).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
+      await expect(engine.renew(job.id, claim.token, 1000)).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
+      await expect(engine.finish('missing', 'x', { outcome: 'succeeded', result: 1 })).rejects.toMatchObject({ code: 'TL_ERR_JOB_NOT_FOUND' });
+      const events = await engine.readEvents(job.id, 0);
+      expect(types(events)).toEqual(['enqueued', 'started', 'succeeded']);
+      expect(events[2]!.data).toEqual({ result: { ok: true } });
+    });
+
+    it('retries at runAt, then dies on the last attempt', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 2 });
+      const c1 = (await claimOne(engine))!;
+      const err = { code: 'TL_ERR_JOB_FAILED', message: 'boom' };
+      const r = await engine.finish(job.id, c1.token, { outcome: 'retry', error: err, runAt: Date.now() + 250 });
+      expect(r).toMatchObject({ state: 'delayed', error: err, attempt: 1 });
+      expect(await claimOne(engine)).toBeUndefined();
+      await sleep(300);
+      const c2 = (await claimOne(engine))!;
+      expect(c2.job.attempt).toBe(2);
+      const dead = await engine.finish(job.id, c2.token, { outcome: 'dead', error: err });
+      expect(dead).toMatchObject({ state: 'dead', error: err, attempt: 2 });
+      expect(types(await engine.readEvents(job.id, 0))).toEqual(['enqueued', 'started', 'retrying', 'started', 'dead']);
+      // By hand: back to the queue with attempts reset.
+      const again = await engine.retry(job.id);
+      expect(again).toMatchObject({ state: 'queued', attempt: 0 });
+      expect(again.error).toBeUndefined();
+      expect((await engine.readEvents(job.id, dead.lastSeq))[0]).toMatchObject({ type: 'enqueued', data: { retry: true, from: 'dead' } });
+      expect((await claimOne(engine))!.job.attempt).toBe(1);
+      await expect(engine.retry(job.id)).rejects.toMatchObject({ code: 'TL_ERR_JOB_STATE' });
+      await expect(engine.retry('missing')).rejects.toMatchObject({ code: 'TL_ERR_JOB_NOT_FOUND' });
+    });
+
+    it('recovers an expired lease: the attempt counts, the old token is refused', async () => {
+      const other = await another();
+      const job = await engine.enqueue('t', null, { maxAttempts: 2 });
+      const c1 = (await engine.claim('dead-worker', { tasks: ['t'], leaseMs: 100 }))!;
+      expect(await other.recoverExpired()).toBe(0);
+      await sleep(150);
+      expect(await other.recoverExpired()).toBe(1);
+      expect(await other.get(job.id)).toMatchObject({ state: 'queued', attempt: 1 });
+      const c2 = (await other.claim('w2', { tasks: ['t'], leaseMs: 10_000 }))!;
+      expect(c2.job.attempt).toBe(2);
+      await expect(engine.finish(job.id, c1.token, { outcome: 'succeeded', result: 'stale' })).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
+      await expect(engine.appendEvents(job.id, c1.token, [{ jobId: job.id, seq: c1.job.lastSeq + 1, type: 'progress', data: 1, at: Date.now() }])).rejects.toMatchObject({
+        code: 'TL_ERR_JOB_LEASE_LOST',
+      });
+      await other.finish(job.id, c2.token, { outcome: 'succeeded', result: 'fresh' });
+      expect(await engine.get(job.id)).toMatchObject({ state: 'succeeded', result: 'fresh' });
+      expect(types(await engine.readEvents(job.id, 0))).toEqual(['enqueued', 'started', 'retrying', 'started', 'succeeded']);
+    });
+
+    it('an expired lease on the last attempt makes the job dead', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 1 });
+      await engine.claim('w', { tasks: ['t'], leaseMs: 50 });
+      await sleep(100);
+      expect(await engine.recoverExpired()).toBe(1);
+      expect(await engine.get(job.id)).toMatchObject({ state: 'dead', error: { code: 'TL_ERR_JOB_LEASE_LOST' } });
+    });
+
+    it('renew extends the lease past its first expiry', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 1 });
+      const c = (await engine.claim('w', { tasks: ['t'], leaseMs: 200 }))!;
+      for (let i = 0; i < 4; i++) {
+        await sleep(80);
+        expect(await engine.renew(job.id, c.token, 200)).toEqual({ cancelRequested: false });
+      }
+      expect(await engine.recoverExpired()).toBe(0);
+      expect((await engine.get(job.id))!.state).toBe('running');
+    });
+
+    it('release gives a job back without burning the attempt', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 1 });
+      const c = (await claimOne(engine))!;
+      const back = await engine.release(job.id, c.token);
+      expect(back).toMatchObject({ state: 'queued', attempt: 0 });
+      expect(await engine.release(job.id, c.token)).toBeUndefined();
+      expect((await claimOne(engine))!.job.attempt).toBe(1);
+      expect(types(await engine.readEvents(job.id, 0))).toEqual(['enqueued', 'started', 'retrying', 'started']);
+    });
+
+    it('cancels a queued job at once and flags a running one for its holder', async () => {
+      const other = await another();
+      const queued = await engine.enqueue('t', null, { maxAttempts: 1, delayMs: 60_000 });
+      const cancelled = await other.cancel(queued.id);
+      expect(cancelled).toMatchObject({ state: 'cancelled', error: { code: 'TL_ERR_JOB_CANCELLED' } });
+      expect((await engine.readEvents(queued.id, 0)).map((e) => e.type)).toEqual(['enqueued', 'cancelled']);
+      await expect(other.cancel(queued.id)).rejects.toMatchObject({ code: 'TL_ERR_JOB_STATE' });
+      await expect(other.cancel('missing')).rejects.toMatchObject({ code: 'TL_ERR_JOB_NOT_FOUND' });
+
+      const running = await engine.enqueue('t', null, { maxAttempts: 1 });
+      const c = (await claimOne(engine))!;
+      expect((await other.cancel(running.id)).state).toBe('running');
+      expect(await engine.renew(running.id, c.token, 1000)).toEqual({ cancelRequested: true });
+      const done = await engine.finish(running.id, c.token, { outcome: 'cancelled', error: { code: 'TL_ERR_JOB_CANCELLED', message: 'cancelled' } });
+      expect(done.state).toBe('cancelled');
+      expect((await engine.retry(running.id)).state).toBe('queued');
+    });
+
+    it('a cancel-requested job whose holder died is cancelled by recovery', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 3 });
+      await engine.claim('w', { tasks: ['t'], leaseMs: 50 });
+      await engine.cancel(job.id);
+      await sleep(100);
+      await engine.recoverExpired();
+      expect((await engine.get(job.id))!.state).toBe('cancelled');
+    });
+
+    it('appends the holder’s events in order, fenced and without gaps', async () => {
+      const job = await engine.enqueue('t', null, { maxAttempts: 1 });
+      const c = (await claimOne(engine))!;
+      let seq = c.job.lastSeq;
+      const batch = (n: number) =>
+        Array.from({ length: n }, (_, i) => ({ jobId: job.id, seq: ++seq, type: 'progress' as const, data: { i }, at: Date.now(), attempt: 1 }));
+      await engine.appendEvents(job.id, c.token, batch(3));
+      await engine.appendEvents(job.id, c.token, [{ jobId: job.id, seq: ++seq, type: 'log', data: { msg: 'hi' }, at: Date.now(), attempt: 1 }]);
+      expect(await engine.get(job.id)).toMatchObject({ lastSeq: 6, progress: { i: 2 } });
+      // A batch that does not follow the stored stream is refused whole.
+      await expect(engine.appendEvents(job.id, c.token, [{ jobId: job.id, seq: 9, type: 'progress', data: 0, at: 0 }])).rejects.toBeTruthy();
+      await expect(engine.appendEvents(job.id, 'not-the-token', batch(1))).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
+      const done = await engine.finish(job.id, c.token, { outcome: 'succeeded', result: null });
+      expect(done.lastSeq).toBe(7);
+      const events = await engine.readEvents(job.id, 0);
+      expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(types(events)).toEqual(['enqueued', 'started', 'progress', 'progress', 'progress', 'log', 'succeeded']);
+      expect((await engine.readEvents(job.id, 4, 2)).map((e) => e.seq)).toEqual([5, 6]);
+    });
+
+    it('lists newest first with filters and a cursor', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) ids.push((await engine.enqueue(i % 2 ? 'a' : 'b', i, { maxAttempts: 1 })).id);
+      const c = (await claimOne(engine, ['a']))!;
+      const page1 = await engine.list({ limit: 3 });
+      expect(page1.jobs.map((j) => j.id)).toEqual([ids[6], ids[5], ids[4]]);
+      const page2 = await engine.list({ limit: 3, cursor: page1.next });
+      const page3 = await engine.list({ limit: 3, cursor: page2.next });
+      expect([...page2.jobs, ...page3.jobs].map((j) => j.id)).toEqual([ids[3], ids[2], ids[1], ids[0]]);
+      expect(page3.next).toBeUndefined();
+      expect((await engine.list({ task: 'a' })).jobs.map((j) => j.id)).toEqual([ids[5], ids[3], ids[1]]);
+      expect((await engine.list({ state: 'running' })).jobs.map((j) => j.id)).toEqual([c.job.id]);
+      expect((await engine.list({ task: 'a', state: 'queued' })).jobs).toHaveLength(2);
+      await expect(engine.list({ cursor: 'garbage' })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
+    });
+
+    it('is ready while open and refuses work once closed', async () => {
+      expect(engine.ready()).toBe(true);
+      const other = await another();
+      await other.close();
+      await other.close();
+      expect(other.ready()).not.toBe(true);
+      await expect(other.get('x')).rejects.toMatchObject({ code: 'TL_ERR_STORE_UNAVAILABLE' });
+    });
+  });
+}

@@ -1,0 +1,17 @@
+import { join } from 'node:path';
+import { SqliteJobEngine } from '../../src/jobs/engines/sqlite/sqlite-engine.js';
+import { tempDir } from '../support/runtime.js';
+import { engineConformance } from './conformance.js';
+
+engineConformance({
+  name: 'sqlite',
+  async open() {
+    const tmp = tempDir('tasklane-engine-');
+    const path = join(tmp.dir, 'nested', 'tasklane.db');
+    return {
+      engine: new SqliteJobEngine({ path }),
+      another: async () => new SqliteJobEngine({ path }),
+      destroy: async () => tmp.remove(),
+    };
+  },
+});

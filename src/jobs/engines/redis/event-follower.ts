@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { AbortError, StoreError } from '../../../errors.js';
-import type { JobEvent } from './pending-types.js';
+import type { JobEvent } from '../../types.js';
 import { entryToEvent, type RawEntry } from './event-log.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { JobEvent } from './pending-types.js';
+import type { JobEvent } from '../../types.js';
 
 /**
  * A job's event stream in one Redis stream per job. Each entry's ID is `<seq>-0`, so Redis

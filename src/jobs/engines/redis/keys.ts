@@ -10,12 +10,16 @@
  *   P:idx:ord             string insertion counter (list order and cursors)
  *   P:idem:<key>          string idempotency key → job id
  *   P:cancel              pub/sub channel: ids of running jobs asked to cancel
- *   P:jobs:*              BullMQ's queue "jobs" (dispatch and leases only)
+ *   P:q.<task>:*          BullMQ's queue for one task (dispatch and leases only)
  *
  * The Lua scripts build index keys from the prefix, so the engine needs a single Redis (or a
  * cluster where the prefix is a hash tag such as `{tasklane}`).
  */
-export const QUEUE_NAME = 'jobs';
+/** BullMQ queue name of a task: one queue per task, so a worker can ask only for tasks it has room for. */
+export function queueName(task: string): string {
+  // BullMQ forbids ':' in queue names.
+  return `q.${task.replaceAll('%', '%25').replaceAll(':', '%3A')}`;
+}
 
 export class Keys {
   constructor(readonly prefix: string) {}
@@ -45,11 +49,15 @@ export class Keys {
     return `${this.prefix}:cancel`;
   }
   /** BullMQ's lock key for a job: its value is the holder's token (our fencing token). */
-  lock(id: string): string {
-    return `${this.prefix}:${QUEUE_NAME}:${id}:lock`;
+  lock(task: string, id: string): string {
+    return `${this.prefix}:${queueName(task)}:${id}:lock`;
   }
   /** BullMQ's job hash (exists while the job is dispatched). */
-  bullJob(id: string): string {
-    return `${this.prefix}:${QUEUE_NAME}:${id}`;
+  bullJob(task: string, id: string): string {
+    return `${this.prefix}:${queueName(task)}:${id}`;
+  }
+  /** BullMQ's prioritized set of a task queue (every job we add has a priority). */
+  prioritized(task: string): string {
+    return `${this.prefix}:${queueName(task)}:prioritized`;
   }
 }

@@ -1,4 +1,4 @@
-import type { JobRecord, JobState } from './pending-types.js';
+import type { JobRecord, JobState } from '../../types.js';
 
 const json = (s: string | undefined): unknown => (s === undefined || s === '' ? undefined : JSON.parse(s));
 const num = (s: string | undefined): number | undefined => (s === undefined || s === '' ? undefined : Number(s));

@@ -36,9 +36,16 @@ end
 local function expire(id, task, ord, state)
   local attempt = tonumber(get('attempt') or '0')
   local maxAttempts = tonumber(get('maxAttempts') or '1')
+  local wasCancelled = get('cancel') == '1'
   local err = cjson.encode({ code = 'TL_ERR_JOB_LEASE_LOST', message = 'the lease expired before the job finished (attempt ' .. attempt .. ' of ' .. maxAttempts .. ')' })
-  redis.call('HSET', KEYS[1], 'error', err, 'updatedAt', now, 'token', '', 'workerId', '', 'cancel', '0')
+  redis.call('HSET', KEYS[1], 'error', err, 'updatedAt', now, 'token', '', 'cancel', '0')
   redis.call('HDEL', KEYS[1], 'leaseUntil')
+  if wasCancelled then
+    move(id, task, ord, state, 'cancelled')
+    redis.call('HSET', KEYS[1], 'finishedAt', now)
+    emit('cancelled', cjson.encode({ error = cjson.decode(err) }), attempt)
+    return 'cancelled'
+  end
   if attempt >= maxAttempts then
     move(id, task, ord, state, 'dead')
     redis.call('HSET', KEYS[1], 'finishedAt', now)
@@ -77,7 +84,7 @@ return { 1, id }
 
 /**
  * BullMQ handed this process the job with lock = token: start the attempt if the record agrees.
- * ARGV: 3 id, 4 token, 5 workerId, 6 leaseUntil
+ * ARGV: 3 id, 4 token, 5 workerId, 6 leaseMs
  * Returns { 'ok', record hash } | 'missing' | 'lost' | 'drop' (record is final, or recovery made it final).
  */
 export const CLAIMED = `${PRELUDE}
@@ -90,12 +97,14 @@ local ord = get('ord')
 if final(state) then return 'drop' end
 if state == 'running' then
   -- The previous holder's lease died before recovery saw it.
-  if expire(id, task, ord, state) == 'dead' then return 'drop' end
+  if expire(id, task, ord, state) ~= 'queued' then return 'drop' end
   state = 'queued'
 end
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
 move(id, task, ord, state, 'running')
-redis.call('HSET', KEYS[1], 'token', ARGV[4], 'workerId', ARGV[5], 'startedAt', now, 'updatedAt', now, 'leaseUntil', ARGV[6], 'cancel', '0')
+-- The lease asked for, whatever the worker's default lock duration.
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+redis.call('HSET', KEYS[1], 'token', ARGV[4], 'workerId', ARGV[5], 'startedAt', now, 'updatedAt', now, 'leaseUntil', tonumber(now) + tonumber(ARGV[6]), 'cancel', '0')
 redis.call('HDEL', KEYS[1], 'finishedAt')
 emit('started', cjson.encode({ workerId = ARGV[5], attempt = attempt }), attempt)
 return { 'ok', redis.call('HGETALL', KEYS[1]) }
@@ -156,16 +165,14 @@ local task = get('task')
 local ord = get('ord')
 redis.call('HSET', KEYS[1], 'updatedAt', now)
 if state == 'running' then
-  if get('cancel') ~= '1' then
-    redis.call('HSET', KEYS[1], 'cancel', '1')
-    emit('cancel-requested', '{}', get('attempt'))
-  end
+  -- Only a flag: the holder writes the job's events while it holds the lease (it writes cancel-requested).
+  redis.call('HSET', KEYS[1], 'cancel', '1')
   redis.call('PUBLISH', P .. ':cancel', id)
   return 'requested'
 end
 redis.call('HSET', KEYS[1], 'finishedAt', now)
 move(id, task, ord, state, 'cancelled')
-emit('cancelled', cjson.encode({ before = state }), get('attempt'))
+emit('cancelled', '{}', get('attempt'))
 return 'cancelled'
 `;
 
@@ -197,18 +204,40 @@ return expire(ARGV[3], get('task'), get('ord'), state)
 `;
 
 /**
- * Appends a running attempt's events (progress, log), fenced by its token; seq comes from the record.
- * ARGV: 3 token, then (type, data) pairs. Returns the last seq, or -1 when the token is stale.
+ * Stores the lease holder's events with the seqs it assigned, fenced by its token. An event at or
+ * below the stored lastSeq (a resend) is skipped, so a retried batch never duplicates.
+ * ARGV: 3 token, then (seq, type, data, at, attempt) quintuples. Returns lastSeq, or -1 when the token is stale.
  */
 export const APPEND = `${PRELUDE}
 if get('token') ~= ARGV[3] or get('state') ~= 'running' then return -1 end
-local attempt = get('attempt')
-local seq = 0
+local last = tonumber(get('lastSeq') or '0')
 local progress = nil
-for i = 4, #ARGV, 2 do
-  seq = emit(ARGV[i], ARGV[i + 1], attempt)
-  if ARGV[i] == 'progress' then progress = ARGV[i + 1] end
+for i = 4, #ARGV, 5 do
+  local seq = tonumber(ARGV[i])
+  if seq > last then
+    redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[i + 1], 'd', ARGV[i + 2], 'a', ARGV[i + 3], 'n', ARGV[i + 4])
+    last = seq
+    if ARGV[i + 1] == 'progress' then progress = ARGV[i + 2] end
+  end
 end
+redis.call('HSET', KEYS[1], 'lastSeq', last)
 if progress then redis.call('HSET', KEYS[1], 'progress', progress) end
-return seq
+return last
+`;
+
+/**
+ * Gives a held job back without burning the attempt (graceful shutdown), fenced by the token.
+ * ARGV: 3 id, 4 token. Returns { 'ok', record hash } | 'lost'.
+ */
+export const RELEASE = `${PRELUDE}
+local id = ARGV[3]
+local state = get('state')
+if state ~= 'running' or get('token') ~= ARGV[4] or redis.call('GET', KEYS[3]) ~= ARGV[4] then return 'lost' end
+local attempt = get('attempt')
+redis.call('HINCRBY', KEYS[1], 'attempt', -1)
+redis.call('HSET', KEYS[1], 'updatedAt', now, 'runAt', now, 'token', '')
+redis.call('HDEL', KEYS[1], 'leaseUntil')
+move(id, get('task'), get('ord'), state, 'queued')
+emit('retrying', cjson.encode({ released = true, runAt = tonumber(now) }), attempt)
+return { 'ok', redis.call('HGETALL', KEYS[1]) }
 `;

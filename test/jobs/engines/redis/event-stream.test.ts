@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventFollower } from '../../../../src/jobs/engines/redis/event-follower.js';
 import { EventLog } from '../../../../src/jobs/engines/redis/event-log.js';
-import type { JobEvent } from '../../../../src/jobs/engines/redis/pending-types.js';
+import type { JobEvent } from '../../../../src/jobs/types.js';
 import { deleteKeys, REDIS_URL, requireRedis, testPrefix } from '../../../support/redis.js';
 
 const prefix = testPrefix('evstream');

@@ -18,14 +18,14 @@ describe('RedisJobEngine when Redis goes away', () => {
 
   it('reports not ready while Redis is down, recovers when it is back, and close() stays bounded', async () => {
     redis = await spawnRedis();
-    const e = new RedisJobEngine({ url: redis.url, prefix: 'down', leaseMs: 2_000, worker: true, maxAttempts: 2, onError: () => {} });
+    const e = new RedisJobEngine({ url: redis.url, prefix: 'down', leaseMs: 2_000, onError: () => {} });
     await e.start();
     expect(e.ready()).toBe(true);
-    const job = await e.enqueue('t', {});
-    const claim = await e.claim('w');
+    const job = await e.enqueue('t', {}, { maxAttempts: 2 });
+    const claim = await e.claim('w', { tasks: ['t'], leaseMs: 2_000 });
     expect(claim?.job.id).toBe(job.id);
     const followed: Promise<void> = (async () => {
-      const it = await e.subscribe(job.id, 0);
+      const it = await e.follow(job.id, 0);
       for await (const _ of it) {
         // drain until close ends it
       }
@@ -35,11 +35,11 @@ describe('RedisJobEngine when Redis goes away', () => {
     expect(String(e.ready())).toMatch(/redis not connected/);
     // An API call fails with a store error instead of hanging.
     const t0 = Date.now();
-    await expect(e.enqueue('t', {})).rejects.toMatchObject({ code: 'TL_ERR_STORE_UNAVAILABLE' });
+    await expect(e.enqueue('t', {}, { maxAttempts: 2 })).rejects.toMatchObject({ code: 'TL_ERR_STORE_UNAVAILABLE' });
     expect(Date.now() - t0).toBeLessThan(5_000);
     await redis.restart();
     await until(() => e.ready() === true, 10_000);
-    expect((await e.enqueue('t', {})).state).toBe('queued');
+    expect((await e.enqueue('t', {}, { maxAttempts: 2 })).state).toBe('queued');
     // Down again, then close: every connection is let go within the bound.
     await redis.kill();
     await until(() => e.ready() !== true, 5_000);

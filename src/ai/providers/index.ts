@@ -1,0 +1,25 @@
+import type { ResolvedProvider } from '../../config/index.js';
+import type { Logger } from '../../runtime/index.js';
+import type { LanguageModel } from '../provider.js';
+import { HuggingFaceModel } from './huggingface/huggingface-model.js';
+import { OllamaModel } from './ollama/ollama-model.js';
+import { OpenAICompatibleModel } from './openai-compatible/openai-compatible-model.js';
+
+export interface LanguageModelOptions {
+  /** Where the adapter says what it did to the connection pool (debug level). */
+  log?: Logger;
+}
+
+/** The adapter for one configured provider. It owns an undici Pool: call close() when done. */
+export function createLanguageModel(name: string, providerConfig: ResolvedProvider, options: LanguageModelOptions = {}): LanguageModel {
+  switch (providerConfig.type) {
+    case 'openai-compatible':
+      return new OpenAICompatibleModel(name, providerConfig, options);
+    case 'huggingface':
+      return new HuggingFaceModel(name, providerConfig, options);
+    case 'ollama':
+      return new OllamaModel(name, providerConfig, options);
+  }
+}
+
+export { parseRetryAfterMs } from './http/retry-after.js';

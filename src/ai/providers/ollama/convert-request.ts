@@ -1,0 +1,26 @@
+import type { ChatRequest } from '../../types.js';
+import type { OllamaMessage } from './wire-types.js';
+
+const text = (content: unknown): string =>
+  typeof content === 'string'
+    ? content
+    : Array.isArray(content)
+      ? content.map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('')
+      : '';
+
+/**
+ * OpenAI's request in Ollama's words: sampling settings go under `options` (`max_tokens` is
+ * `num_predict`), and a prefill is the trailing assistant message Ollama continues.
+ */
+export function convertRequest(request: ChatRequest, o: { stream: boolean; prefill?: string }): Record<string, unknown> {
+  const messages: OllamaMessage[] = request.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: text(m.content) }));
+  if (o.prefill !== undefined) messages.push({ role: 'assistant', content: o.prefill });
+  const options: Record<string, unknown> = {};
+  if (request.temperature !== undefined) options.temperature = request.temperature;
+  if (request.top_p !== undefined) options.top_p = request.top_p;
+  const maxTokens = request.max_completion_tokens ?? request.max_tokens;
+  if (maxTokens !== undefined) options.num_predict = maxTokens;
+  if (request.stop !== undefined) options.stop = Array.isArray(request.stop) ? request.stop : [request.stop];
+  if (request.seed !== undefined) options.seed = request.seed;
+  return { model: request.model, messages, stream: o.stream, ...(Object.keys(options).length > 0 ? { options } : {}) };
+}

@@ -1,0 +1,101 @@
+import type { ResolvedProvider } from '../../../config/index.js';
+import type { Logger } from '../../../runtime/index.js';
+import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import { PROVIDER_SPEC } from '../../provider.js';
+import type { ChatCompletion } from '../../types.js';
+import { chunkSource } from '../http/chunk-source.js';
+import { ndjsonLines } from '../http/events.js';
+import type { CallContext } from '../http/provider-error.js';
+import { failOnStatus, malformed, readJson } from '../http/response.js';
+import { driveStream } from '../http/stream-driver.js';
+import { Upstream } from '../http/upstream.js';
+import { convertRequest } from './convert-request.js';
+import { convertUsage } from './convert-usage.js';
+import { createdOf, decodeLine, ollamaId } from './decode-line.js';
+import { mapFinishReason } from './map-finish-reason.js';
+import { parseOllamaError } from './parse-error.js';
+import type { OllamaChatLine, OllamaTags } from './wire-types.js';
+
+/** Ollama's native API: `POST /api/chat` (NDJSON stream) and `GET /api/tags`, under the base URL. */
+export class OllamaModel implements LanguageModel {
+  readonly spec = PROVIDER_SPEC;
+  readonly name: string;
+  readonly type: ProviderType = 'ollama';
+  readonly supportsPrefill: boolean;
+  readonly #upstream: Upstream;
+
+  constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
+    this.name = name;
+    this.supportsPrefill = config.prefill;
+    this.#upstream = new Upstream({
+      name,
+      baseURL: config.baseURL,
+      connections: config.connections,
+      headers: config.headers,
+      ...(options.log ? { log: options.log } : {}),
+      ...(config.timeouts?.connectMs === undefined ? {} : { connectMs: config.timeouts.connectMs }),
+    });
+  }
+
+  #ctx(o: ProviderCallOptions): CallContext {
+    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex };
+  }
+
+  #call(o: ProviderCallOptions, stream: boolean) {
+    return this.#upstream.request({
+      method: 'POST',
+      path: '/api/chat',
+      body: convertRequest(o.request, { stream, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) }),
+      ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+      accept: stream ? 'application/x-ndjson' : 'application/json',
+      ctx: this.#ctx(o),
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
+  }
+
+  async doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }> {
+    const res = await this.#call(o, false);
+    await failOnStatus(res, parseOllamaError, o.apiKey);
+    const line = (await readJson(res)) as OllamaChatLine | null;
+    if (!line || typeof line !== 'object' || typeof line.message?.content !== 'string') throw malformed(res, 'a message');
+    const usage = convertUsage(line);
+    return {
+      completion: {
+        id: ollamaId(),
+        object: 'chat.completion',
+        created: createdOf(line),
+        model: line.model ?? o.request.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: line.message.content }, finish_reason: mapFinishReason(line.done_reason) }],
+        ...(usage ? { usage } : {}),
+      },
+    };
+  }
+
+  async doStream(o: ProviderCallOptions): Promise<AsyncIterable<StreamPart>> {
+    const ctx = this.#ctx(o);
+    const res = await this.#call(o, true);
+    await failOnStatus(res, parseOllamaError, o.apiKey);
+    const id = ollamaId();
+    return driveStream(ndjsonLines(chunkSource(res.body, res.guard)), (line) => decodeLine(line, ctx, id), res.guard, { model: o.request.model });
+  }
+
+  async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
+    const res = await this.#upstream.request({
+      method: 'GET',
+      path: '/api/tags',
+      ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+      ctx: { provider: this.name, model: '*', keyIndex: -1 },
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
+    await failOnStatus(res, parseOllamaError, o.apiKey);
+    const body = (await readJson(res)) as OllamaTags | null;
+    if (!body || !Array.isArray(body.models)) throw malformed(res, 'a model list');
+    return body.models.map((m) => m?.name ?? m?.model).filter((n): n is string => typeof n === 'string');
+  }
+
+  close(): Promise<void> {
+    return this.#upstream.close();
+  }
+}

@@ -1,0 +1,104 @@
+import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import { PROVIDER_SPEC } from '../../provider.js';
+import type { ChatCompletion } from '../../types.js';
+import type { ResolvedProvider } from '../../../config/index.js';
+import type { Logger } from '../../../runtime/index.js';
+import { chunkSource } from '../http/chunk-source.js';
+import { sseEvents } from '../http/events.js';
+import type { CallContext } from '../http/provider-error.js';
+import { failOnStatus, malformed, readJson } from '../http/response.js';
+import type { UpstreamErrorInfo } from '../http/status.js';
+import { driveStream } from '../http/stream-driver.js';
+import { Upstream } from '../http/upstream.js';
+import { convertRequest } from './convert-request.js';
+import { convertResponse } from './convert-response.js';
+import { decodeChunk } from './decode-chunk.js';
+import { parseErrorBody } from './parse-error.js';
+import { isObject, type WireCompletion } from './wire-types.js';
+
+/**
+ * OpenAI chat completions over HTTP: OpenAI, Groq, OpenRouter, Mistral, Together, vLLM, Ollama's
+ * /v1 — anything that speaks `POST {baseURL}/chat/completions` and `GET {baseURL}/models`.
+ */
+export class OpenAICompatibleModel implements LanguageModel {
+  readonly spec = PROVIDER_SPEC;
+  readonly name: string;
+  readonly type: ProviderType = 'openai-compatible';
+  readonly supportsPrefill: boolean;
+  protected readonly upstream: Upstream;
+
+  constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
+    this.name = name;
+    this.supportsPrefill = config.prefill;
+    this.upstream = new Upstream({
+      name,
+      baseURL: config.baseURL,
+      connections: config.connections,
+      headers: config.headers,
+      ...(options.log ? { log: options.log } : {}),
+      ...(config.timeouts?.connectMs === undefined ? {} : { connectMs: config.timeouts.connectMs }),
+    });
+  }
+
+  /** Reads this upstream's error bodies. */
+  protected parseError(text: string): UpstreamErrorInfo {
+    return parseErrorBody(text);
+  }
+
+  #ctx(o: ProviderCallOptions): CallContext {
+    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex };
+  }
+
+  async doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }> {
+    const res = await this.upstream.request({
+      method: 'POST',
+      path: '/chat/completions',
+      body: convertRequest(o.request, { stream: false, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) }),
+      ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+      ctx: this.#ctx(o),
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
+    await failOnStatus(res, (t) => this.parseError(t), o.apiKey);
+    const body = await readJson(res);
+    const completion = isObject(body) ? convertResponse(body as WireCompletion, o.request.model) : undefined;
+    if (!completion) throw malformed(res, 'a choice with a message');
+    return { completion };
+  }
+
+  async doStream(o: ProviderCallOptions): Promise<AsyncIterable<StreamPart>> {
+    const ctx = this.#ctx(o);
+    const res = await this.upstream.request({
+      method: 'POST',
+      path: '/chat/completions',
+      body: convertRequest(o.request, { stream: true, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) }),
+      ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+      accept: 'text/event-stream',
+      ctx,
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
+    await failOnStatus(res, (t) => this.parseError(t), o.apiKey);
+    return driveStream(sseEvents(chunkSource(res.body, res.guard)), (e) => decodeChunk(e, ctx), res.guard, { model: o.request.model });
+  }
+
+  async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
+    const res = await this.upstream.request({
+      method: 'GET',
+      path: '/models',
+      ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+      ctx: { provider: this.name, model: '*', keyIndex: -1 },
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
+    await failOnStatus(res, (t) => this.parseError(t), o.apiKey);
+    const body = await readJson(res);
+    const data = isObject(body) && Array.isArray(body.data) ? body.data : undefined;
+    if (!data) throw malformed(res, 'a model list');
+    return data.map((m) => (isObject(m) && typeof m.id === 'string' ? m.id : undefined)).filter((id): id is string => id !== undefined);
+  }
+
+  close(): Promise<void> {
+    return this.upstream.close();
+  }
+}

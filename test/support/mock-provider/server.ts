@@ -1,0 +1,412 @@
+import { EventEmitter, once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { chunk, continueFrom, echoAnswer, prefillOf, usageFor, type Usage, type WireMessage } from './answers.js';
+import { faultFromModel, parseFault, type Fault } from './faults.js';
+import { errorBody, ollamaLine, openaiChunk, openaiCompletion, sendJson, type ChunkMeta, type Flavor } from './wire.js';
+
+/** One request the mock received. Never rewritten after the answer, except `aborted`. */
+export interface MockCall {
+  path: string;
+  /** The bearer token, if any. */
+  key?: string;
+  model?: string;
+  body: any;
+  /** The fault applied, as written (`429:3`), if any. */
+  fault?: string;
+  flavor: Flavor;
+  stream: boolean;
+  /** Epoch ms the request arrived. */
+  at: number;
+  /** True once the client closed the connection before the answer ended. */
+  aborted?: boolean;
+}
+
+/** What to answer a call with. Every field is optional; the default is the echo answer. */
+export interface MockResult {
+  /** The whole answer; a trailing assistant prefill is continued from it. */
+  text?: string;
+  /** Stream pieces, used as is (no prefill handling). */
+  chunks?: string[];
+  finishReason?: string;
+  usage?: Usage;
+  /** A fault name, as in the model suffix. */
+  fault?: string;
+  /** A raw answer: status and JSON body (and headers). */
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** A raw response body written as is (a recorded SSE fixture); an array is written piece by piece. */
+  raw?: string | string[];
+  contentType?: string;
+}
+
+export type MockResponder = (call: MockCall) => MockResult | undefined | Promise<MockResult | undefined>;
+
+export interface MockProviderOptions {
+  /** Retry-After of the 429 faults, in seconds. Default 2. */
+  retryAfterSeconds?: number;
+  /** retry-after-ms of the 429-ms fault. Default 300. */
+  retryAfterMs?: number;
+  /** Delay of slow-first / slow-body, in ms. Default 2500. */
+  slowMs?: number;
+  /** Pause between stream chunks, in ms. Default 3. */
+  chunkDelayMs?: number;
+  /** Models listed by /models and /api/tags. */
+  models?: string[];
+}
+
+export interface MockProvider {
+  /** Base URL, e.g. http://127.0.0.1:PORT (OpenAI under /v1, TGI flavour under /hf/v1, Ollama under /api). */
+  readonly url: string;
+  readonly calls: MockCall[];
+  /** Keys answered with 401. */
+  readonly badKeys: Set<string>;
+  /** 'call' (MockCall) when a request arrives, 'aborted' (MockCall) when its client left early. */
+  readonly events: EventEmitter;
+  /** Connections open right now. */
+  readonly openConnections: number;
+  callsByKey(key: string): MockCall[];
+  /** Answers with a function, a fixed result, or results handed out in order (the last repeats). */
+  respond(how: MockResponder | MockResult | MockResult[] | undefined): void;
+  /** Applies `fault` to every call made with `key` (undefined clears the rule). */
+  faultForKey(key: string, fault: string | undefined): void;
+  /** Resolves with the first call (already made or future) matching `pred`. */
+  waitForCall(pred: (c: MockCall) => boolean, timeoutMs?: number): Promise<MockCall>;
+  /** Resolves once `call` was aborted by its client. */
+  waitForAbort(call: MockCall, timeoutMs?: number): Promise<void>;
+  /** Forgets calls, counters, rules and the responder. */
+  reset(): void;
+  /** Destroys every socket and stops listening. */
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class Mock implements MockProvider {
+  url = '';
+  calls: MockCall[] = [];
+  badKeys = new Set<string>();
+  events = new EventEmitter();
+  readonly #server = createServer((req, res) => void this.#handle(req, res));
+  readonly #sockets = new Set<Socket>();
+  readonly #counters = new Map<string, number>();
+  readonly #keyFaults = new Map<string, string>();
+  #responder: MockResponder | undefined;
+  readonly #opts: Required<MockProviderOptions>;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: MockProviderOptions) {
+    this.#opts = {
+      retryAfterSeconds: options.retryAfterSeconds ?? 2,
+      retryAfterMs: options.retryAfterMs ?? 300,
+      slowMs: options.slowMs ?? 2500,
+      chunkDelayMs: options.chunkDelayMs ?? 3,
+      models: options.models ?? ['gpt-mock', 'llama3.2:latest'],
+    };
+    this.events.setMaxListeners(100);
+    this.#server.on('connection', (s) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+  }
+
+  get openConnections(): number {
+    return this.#sockets.size;
+  }
+
+  async listen(): Promise<void> {
+    this.#server.listen(0, '127.0.0.1');
+    await once(this.#server, 'listening');
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  callsByKey(key: string): MockCall[] {
+    return this.calls.filter((c) => c.key === key);
+  }
+
+  respond(how: MockResponder | MockResult | MockResult[] | undefined): void {
+    if (how === undefined || typeof how === 'function') this.#responder = how;
+    else if (Array.isArray(how)) {
+      let i = 0;
+      this.#responder = () => how[Math.min(i++, how.length - 1)];
+    } else this.#responder = () => how;
+  }
+
+  faultForKey(key: string, fault: string | undefined): void {
+    if (fault === undefined) this.#keyFaults.delete(key);
+    else {
+      parseFault(fault);
+      this.#keyFaults.set(key, fault);
+    }
+  }
+
+  waitForCall(pred: (c: MockCall) => boolean, timeoutMs = 5_000): Promise<MockCall> {
+    const found = this.calls.find(pred);
+    if (found) return Promise.resolve(found);
+    return this.#waitEvent('call', pred, timeoutMs, 'a matching call');
+  }
+
+  async waitForAbort(call: MockCall, timeoutMs = 5_000): Promise<void> {
+    if (call.aborted) return;
+    await this.#waitEvent('aborted', (c) => c === call, timeoutMs, `the abort of ${call.path}`);
+  }
+
+  #waitEvent(event: string, pred: (c: MockCall) => boolean, timeoutMs: number, what: string): Promise<MockCall> {
+    return new Promise((resolve, reject) => {
+      const onEvent = (c: MockCall) => {
+        if (!pred(c)) return;
+        clearTimeout(timer);
+        this.events.off(event, onEvent);
+        resolve(c);
+      };
+      const timer = setTimeout(() => {
+        this.events.off(event, onEvent);
+        reject(new Error(`mock provider: no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.events.on(event, onEvent);
+    });
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+    this.#counters.clear();
+    this.#keyFaults.clear();
+    this.badKeys.clear();
+    this.#responder = undefined;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      for (const s of this.#sockets) s.destroy();
+    });
+    return this.#closed;
+  }
+
+  /** Counts calls per fault+key+model, for the once/flap faults. */
+  #count(fault: string, call: MockCall): number {
+    const k = `${fault}|${call.key ?? ''}|${call.model ?? ''}`;
+    const n = (this.#counters.get(k) ?? 0) + 1;
+    this.#counters.set(k, n);
+    return n;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const raw = await readBody(req);
+    let body: any = {};
+    if (raw.length > 0) {
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        return sendJson(res, 400, errorBody('openai', 'the request body is not JSON', 'invalid_request_error', null));
+      }
+    }
+    const auth = req.headers.authorization;
+    const key = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+
+    if (req.method === 'GET' && path.endsWith('/models')) {
+      return sendJson(res, 200, { object: 'list', data: this.#opts.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'mock' })) });
+    }
+    if (req.method === 'GET' && path === '/api/tags') {
+      return sendJson(res, 200, { models: this.#opts.models.map((name) => ({ name, model: name, modified_at: '2024-01-01T00:00:00Z', size: 1, digest: 'mock' })) });
+    }
+    let flavor: Flavor;
+    if (req.method === 'POST' && path === '/api/chat') flavor = 'ollama';
+    else if (req.method === 'POST' && path.endsWith('/chat/completions')) flavor = path.startsWith('/hf/') ? 'hf' : 'openai';
+    else return sendJson(res, 404, errorBody('openai', `no route ${req.method} ${path}`, 'not_found', null));
+
+    const stream = flavor === 'ollama' ? body.stream !== false : body.stream === true;
+    const call: MockCall = { path, key, model: typeof body.model === 'string' ? body.model : undefined, body, flavor, stream, at: Date.now() };
+    let selfClosed = false;
+    res.on('close', () => {
+      if (!res.writableFinished && !selfClosed) {
+        call.aborted = true;
+        this.events.emit('aborted', call);
+      }
+    });
+    const result = (await this.#responder?.(call)) ?? {};
+    const faultText =
+      (req.headers['x-mock-fault'] as string | undefined) ??
+      this.#keyFaults.get(key ?? '') ??
+      (key !== undefined && this.badKeys.has(key) ? '401' : undefined) ??
+      faultFromModel(call.model) ??
+      result.fault;
+    if (faultText) call.fault = faultText;
+    this.calls.push(call);
+    this.events.emit('call', call);
+
+    let fault: Fault | undefined;
+    try {
+      fault = parseFault(faultText);
+    } catch (err) {
+      return sendJson(res, 400, errorBody(flavor, (err as Error).message, 'invalid_request_error', null));
+    }
+    const destroy = (reset = false) => {
+      selfClosed = true;
+      if (reset) res.socket?.resetAndDestroy();
+      else res.socket?.destroy();
+    };
+    await this.#answer(call, fault, result, res, destroy);
+  }
+
+  async #answer(call: MockCall, fault: Fault | undefined, result: MockResult, res: ServerResponse, destroy: (reset?: boolean) => void): Promise<void> {
+    const { flavor } = call;
+    const o = this.#opts;
+    const fail = (status: number, message: string, type: string, code: string | null, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
+      sendJson(res, status, errorBody(flavor, message, type, code, extra), headers);
+    const messages: WireMessage[] = Array.isArray(call.body.messages) ? call.body.messages : [];
+
+    switch (fault?.name) {
+      case '429':
+      case '429-ms':
+        if (this.#count(fault.name, call) > 1) break;
+      // falls through: the first call of this key+model is limited
+      case '429-always': {
+        const headers: Record<string, string> =
+          fault.name === '429-ms' ? { 'retry-after-ms': String(fault.arg ?? o.retryAfterMs) } : { 'retry-after': String(fault.arg ?? o.retryAfterSeconds) };
+        return fail(429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded', headers);
+      }
+      case '500-once':
+        if (this.#count(fault.name, call) === 1) return fail(500, 'The server had an error while processing your request.', 'server_error', null);
+        break;
+      case 'flap':
+        if (this.#count(fault.name, call) % 2 === 1) return fail(503, 'The engine is currently overloaded.', 'overloaded', null);
+        break;
+      case '503-always':
+        if (flavor === 'hf') return fail(503, `Model ${call.model} is currently loading`, 'overloaded', null, {}, { estimated_time: 2.5 });
+        return fail(503, 'The engine is currently overloaded, please try again later.', 'server_error', null);
+      case '401':
+        return fail(401, 'Incorrect API key provided. You can find your API key at https://example.invalid/keys.', 'invalid_request_error', 'invalid_api_key');
+      case 'reset':
+        destroy(true);
+        return;
+      case 'hang':
+        return; // the socket stays open until the client or close() ends it
+      case 'slow-first':
+        await sleep(fault.arg ?? o.slowMs);
+        if (res.destroyed) return;
+        break;
+      case 'context-length':
+        if (flavor === 'hf') {
+          return fail(422, 'Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000 `inputs` tokens and 100 `max_new_tokens`', 'validation', null);
+        }
+        return fail(
+          400,
+          "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Please reduce the length of the messages.",
+          'invalid_request_error',
+          'context_length_exceeded',
+        );
+      case 'content-filter':
+        return fail(400, "The response was filtered due to the prompt triggering the content management policy.", 'invalid_request_error', 'content_filter');
+      case 'prefill-reject':
+        if (prefillOf(messages) !== undefined) return fail(400, 'The last message must have role user (assistant prefill is not supported).', 'invalid_request_error', null);
+        break;
+      default:
+        break;
+    }
+
+    if (result.status !== undefined) return sendJson(res, result.status, result.body ?? {}, result.headers);
+    if (result.raw !== undefined) {
+      res.writeHead(200, { 'content-type': result.contentType ?? (call.stream ? 'text/event-stream' : 'application/json'), ...result.headers });
+      for (const piece of Array.isArray(result.raw) ? result.raw : [result.raw]) {
+        if (res.destroyed) return;
+        res.write(piece);
+        await sleep(o.chunkDelayMs);
+      }
+      res.end();
+      return;
+    }
+
+    const prefill = prefillOf(messages);
+    const text = result.chunks ? result.chunks.join('') : continueFrom(result.text ?? echoAnswer(messages), prefill);
+    const pieces = result.chunks ?? chunk(text);
+    const usage = result.usage ?? usageFor(messages, text);
+    const finishReason = fault?.name === 'content-filter-finish' ? 'content_filter' : (result.finishReason ?? (flavor === 'ollama' ? 'stop' : 'stop'));
+    const meta: ChunkMeta = { id: `chatcmpl-mock${this.calls.length}`, created: Math.floor(call.at / 1000), model: call.model ?? 'gpt-mock' };
+
+    if (!call.stream) {
+      if (fault?.name === 'slow-body') {
+        res.flushHeaders();
+        await sleep(fault.arg ?? o.slowMs);
+        if (res.destroyed) return;
+      }
+      if (flavor === 'ollama') {
+        const line = ollamaLine(meta.model, text, true, finishReason, usage);
+        return sendJson(res, 200, JSON.parse(line));
+      }
+      return sendJson(res, 200, openaiCompletion(meta, text, finishReason, usage));
+    }
+
+    res.writeHead(200, flavor === 'ollama' ? { 'content-type': 'application/x-ndjson' } : { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    if (fault?.name === 'slow-body') {
+      res.flushHeaders();
+      await sleep(fault.arg ?? o.slowMs);
+    }
+    const write = async (s: string) => {
+      if (res.destroyed) return false;
+      res.write(s);
+      await sleep(o.chunkDelayMs);
+      return !res.destroyed;
+    };
+    // Faults that break the stream strike after half of the pieces (at least one).
+    const breakAt = fault && ['cut', 'cut-clean', 'stall', 'malformed', 'content-filter-finish'].includes(fault.name) ? Math.max(1, Math.floor(pieces.length / 2)) : -1;
+    const shown = fault?.name === 'content-filter-finish' ? pieces.slice(0, breakAt) : pieces;
+
+    if (flavor === 'ollama') {
+      for (let i = 0; i < shown.length; i++) {
+        if (i === breakAt && (await this.#breakStream(fault!, res, destroy, '{"model": "broken\n'))) return;
+        if (!(await write(ollamaLine(meta.model, shown[i]!, false)))) return;
+      }
+      await write(ollamaLine(meta.model, '', true, finishReason, usage));
+      res.end();
+      return;
+    }
+
+    if (!(await write(openaiChunk(meta, { role: 'assistant', content: '' }, null)))) return;
+    for (let i = 0; i < shown.length; i++) {
+      if (i === breakAt && (await this.#breakStream(fault!, res, destroy, 'data: {"id": "chatcmpl-broken", "choices": [\n\n'))) return;
+      if (!(await write(openaiChunk(meta, { content: shown[i] }, null)))) return;
+    }
+    if (!(await write(openaiChunk(meta, {}, finishReason)))) return;
+    if (call.body.stream_options?.include_usage === true && !(await write(openaiChunk(meta, {}, null, usage)))) return;
+    if (fault?.name !== 'no-done' && !(await write('data: [DONE]\n\n'))) return;
+    res.end();
+  }
+
+  /** Breaks a stream; returns true when the stream must not go on. */
+  async #breakStream(fault: Fault, res: ServerResponse, destroy: () => void, malformed: string): Promise<boolean> {
+    switch (fault.name) {
+      case 'cut':
+        destroy();
+        return true;
+      case 'cut-clean':
+        res.end();
+        return true;
+      case 'stall':
+        return true; // nothing more is written; the socket stays open until the client leaves
+      case 'malformed':
+        res.write(malformed);
+        return false;
+      default:
+        return false;
+    }
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on('data', (b: Buffer) => parts.push(b));
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Starts a fault-injecting upstream on 127.0.0.1 (a free port). Close it in afterEach. */
+export async function startMockProvider(options: MockProviderOptions = {}): Promise<MockProvider> {
+  const mock = new Mock(options);
+  await mock.listen();
+  return mock;
+}

@@ -31,6 +31,8 @@ export interface RedisEngineOptions {
 }
 
 const MAX_BULL_PRIORITY = 2_097_151;
+/** Longest wait for Redis in start() before going on not ready. */
+const START_WAIT_MS = 5_000;
 const LIST_MAX = 500;
 /** Per-queue priority counter width in BullMQ's prioritized score (priority * 2^32 + counter). */
 const PRIORITY_SHIFT = 0x100000000;
@@ -89,10 +91,20 @@ export class RedisJobEngine implements JobEngine {
     });
   }
 
-  /** Subscribes to cancel requests. Idempotent. */
+  /**
+   * Waits (a bounded time) for the connections and the cancel subscription. When Redis is not there
+   * yet, start goes on, ready() says so, and the connections keep retrying. Idempotent.
+   */
   start(): Promise<void> {
     this.#started ??= (async () => {
-      await this.#conn.subscriber.subscribe(this.keys.cancelChannel());
+      const whenReady = (c: Redis) => (c.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => c.once('ready', () => resolve())));
+      const subscribed = this.#conn.subscriber.subscribe(this.keys.cancelChannel());
+      subscribed.catch((err: Error) => this.#report(err, 'cancel subscription'));
+      let timer: NodeJS.Timeout | undefined;
+      const all = Promise.all([subscribed, ...Object.values(this.#conn).map((c) => whenReady(c as Redis))]).then(() => true);
+      const ok = await Promise.race([all.catch(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), START_WAIT_MS)))]);
+      clearTimeout(timer);
+      if (!ok) this.#report(new Error(`not reachable within ${START_WAIT_MS} ms; retrying in the background`), 'start');
     })();
     return this.#started;
   }
@@ -249,7 +261,7 @@ export class RedisJobEngine implements JobEngine {
     const res = (await this.#call(this.#redis, 'tlCancel', [this.keys.job(id), this.keys.events(id)], [id])) as string;
     if (res === 'missing') await this.#mustGet(id);
     const record = await this.#mustGet(id);
-    if (res === 'cancelled') {
+    if (res === 'now') {
       // Best effort: if a worker holds it right now, its claim sees the cancelled record and drops it.
       await this.#queue(record.task).remove(id).catch(() => 0);
     } else if (res !== 'requested') {
@@ -362,9 +374,14 @@ export class RedisJobEngine implements JobEngine {
     script.catch(() => {});
     const mine = held?.token === token;
     if (mine) this.#held.delete(id);
-    const bull = mine ? held.job.moveToWait(token) : Promise.resolve();
-    const [res] = await Promise.all([script, bull.catch((err: Error) => this.#report(err, `releasing job ${id}`))]);
-    return Array.isArray(res) ? hashToRecord(flatToHash(res[1])) : undefined;
+    const [res] = await Promise.all([script.catch(() => undefined), Promise.resolve()]);
+    if (!Array.isArray(res)) return undefined;
+    if (mine) {
+      // Back in BullMQ's wait list for another worker, or out of BullMQ when the release ended the job.
+      const step = res[0] === 'ok' ? held.job.moveToWait(token) : held.job.moveToCompleted(null, token, false);
+      await Promise.resolve(step).catch((err: Error) => this.#report(err, `releasing job ${id}`));
+    }
+    return hashToRecord(flatToHash(res[1]));
   }
 
   onCancelRequested(listener: (jobId: string) => void): () => void {
@@ -387,7 +404,7 @@ export class RedisJobEngine implements JobEngine {
       running.forEach((id, i) => pipe.exists(this.keys.lock(tasks[i] ?? '', id)));
       const locks = (await pipe.exec()) ?? [];
       for (let i = 0; i < running.length; i++) {
-        if (tasks[i] && locks[i]?.[1] === 0 && (await this.#recoverOne(tasks[i]!, running[i]!)) !== 'alive') moved++;
+        if (tasks[i] && locks[i]?.[1] === 0 && (await this.#recoverOne(tasks[i]!, running[i]!, true)) !== 'alive') moved++;
       }
       const cutoff = Date.now() - 5_000;
       for (const state of ['queued', 'delayed'] as const) {
@@ -425,8 +442,24 @@ export class RedisJobEngine implements JobEngine {
     });
   }
 
-  async #recoverOne(task: string, id: string): Promise<string> {
-    return (await this.#call(this.#work, 'tlRecover', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id])) as string;
+  /**
+   * Recovers one record whose lock is gone, then brings BullMQ in line at once (its stalled checker
+   * needs two passes): the job is removed and, when it goes back to the queue, added again under
+   * the same id. Remove-then-add from several processes always ends with one job, and BullMQ refuses
+   * to remove a job someone has locked again in the meantime.
+   */
+  async #recoverOne(task: string, id: string, moveBull = false): Promise<string> {
+    const res = (await this.#call(this.#work, 'tlRecover', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id])) as string;
+    if (res === 'alive' || !moveBull) {
+      if (res === 'dead' || res === 'cancelled') await this.#queue(task).remove(id).catch(() => 0);
+      return res;
+    }
+    const removed = await this.#queue(task).remove(id).catch(() => -1);
+    if (res === 'queued' && removed !== -1) {
+      const [priority] = (await this.#rows([id], ['priority']))[0] ?? [];
+      await this.#bull(this.#dispatch(id, task, Number(priority ?? 0), 0));
+    }
+    return res;
   }
 
   // ── events ──────────────────────────────────────────────────────────────
@@ -436,7 +469,10 @@ export class RedisJobEngine implements JobEngine {
     const args: Array<string | number> = [token];
     for (const e of events) args.push(e.seq, e.type, JSON.stringify(e.data ?? null), e.at, e.attempt ?? '');
     const last = (await this.#call(this.#work, 'tlAppend', [this.keys.job(id), this.keys.events(id)], args)) as number;
-    if (last < 0) throw this.#leaseLost(id);
+    if (last === -1) throw this.#leaseLost(id);
+    if (last < -1) {
+      throw new JobError('TL_ERR_JOB_STATE', `events for job ${id} start at seq ${events[0]!.seq} but the stream ends at ${-2 - last}`, { details: { jobId: id } });
+    }
   }
 
   async readEvents(id: string, fromSeq: number, limit?: number): Promise<JobEvent[]> {

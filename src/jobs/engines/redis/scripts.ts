@@ -29,6 +29,7 @@ end
 local function get(field)
   return redis.call('HGET', KEYS[1], field)
 end
+local CANCELLED = '{"code":"TL_ERR_JOB_CANCELLED","message":"the job was cancelled"}'
 local function final(state)
   return state == 'succeeded' or state == 'dead' or state == 'cancelled'
 end
@@ -42,8 +43,8 @@ local function expire(id, task, ord, state)
   redis.call('HDEL', KEYS[1], 'leaseUntil')
   if wasCancelled then
     move(id, task, ord, state, 'cancelled')
-    redis.call('HSET', KEYS[1], 'finishedAt', now)
-    emit('cancelled', cjson.encode({ error = cjson.decode(err) }), attempt)
+    redis.call('HSET', KEYS[1], 'finishedAt', now, 'error', CANCELLED)
+    emit('cancelled', '{"error":' .. CANCELLED .. '}', attempt)
     return 'cancelled'
   end
   if attempt >= maxAttempts then
@@ -154,7 +155,7 @@ return { 'ok', redis.call('HGETALL', KEYS[1]) }
 
 /**
  * Cancels: a waiting job at once, a running one by raising its flag and telling its process.
- * ARGV: 3 id. Returns the state after the call: 'cancelled' | 'requested' | the final state it had | 'missing'.
+ * ARGV: 3 id. Returns 'now' (cancelled by this call) | 'requested' | the final state it already had | 'missing'.
  */
 export const CANCEL = `${PRELUDE}
 local id = ARGV[3]
@@ -170,10 +171,10 @@ if state == 'running' then
   redis.call('PUBLISH', P .. ':cancel', id)
   return 'requested'
 end
-redis.call('HSET', KEYS[1], 'finishedAt', now)
+redis.call('HSET', KEYS[1], 'finishedAt', now, 'error', CANCELLED)
 move(id, task, ord, state, 'cancelled')
-emit('cancelled', '{}', get('attempt'))
-return 'cancelled'
+emit('cancelled', '{"error":' .. CANCELLED .. '}', get('attempt'))
+return 'now'
 `;
 
 /**
@@ -204,21 +205,22 @@ return expire(ARGV[3], get('task'), get('ord'), state)
 `;
 
 /**
- * Stores the lease holder's events with the seqs it assigned, fenced by its token. An event at or
- * below the stored lastSeq (a resend) is skipped, so a retried batch never duplicates.
- * ARGV: 3 token, then (seq, type, data, at, attempt) quintuples. Returns lastSeq, or -1 when the token is stale.
+ * Stores the lease holder's events with the seqs it assigned, fenced by its token. The batch must
+ * continue the stored stream exactly (consecutive seqs from lastSeq + 1), else nothing is stored.
+ * ARGV: 3 token, then (seq, type, data, at, attempt) quintuples.
+ * Returns lastSeq, -1 when the token is stale, -2 - lastSeq when the batch does not follow the stream.
  */
 export const APPEND = `${PRELUDE}
 if get('token') ~= ARGV[3] or get('state') ~= 'running' then return -1 end
 local last = tonumber(get('lastSeq') or '0')
+for i = 4, #ARGV, 5 do
+  if tonumber(ARGV[i]) ~= last + 1 + (i - 4) / 5 then return -2 - last end
+end
 local progress = nil
 for i = 4, #ARGV, 5 do
-  local seq = tonumber(ARGV[i])
-  if seq > last then
-    redis.call('XADD', KEYS[2], seq .. '-0', 't', ARGV[i + 1], 'd', ARGV[i + 2], 'a', ARGV[i + 3], 'n', ARGV[i + 4])
-    last = seq
-    if ARGV[i + 1] == 'progress' then progress = ARGV[i + 2] end
-  end
+  redis.call('XADD', KEYS[2], ARGV[i] .. '-0', 't', ARGV[i + 1], 'd', ARGV[i + 2], 'a', ARGV[i + 3], 'n', ARGV[i + 4])
+  last = tonumber(ARGV[i])
+  if ARGV[i + 1] == 'progress' then progress = ARGV[i + 2] end
 end
 redis.call('HSET', KEYS[1], 'lastSeq', last)
 if progress then redis.call('HSET', KEYS[1], 'progress', progress) end
@@ -234,6 +236,14 @@ local id = ARGV[3]
 local state = get('state')
 if state ~= 'running' or get('token') ~= ARGV[4] or redis.call('GET', KEYS[3]) ~= ARGV[4] then return 'lost' end
 local attempt = get('attempt')
+if get('cancel') == '1' then
+  -- A cancel was asked for while it ran: giving it back ends it.
+  redis.call('HSET', KEYS[1], 'updatedAt', now, 'finishedAt', now, 'token', '', 'cancel', '0', 'error', CANCELLED)
+  redis.call('HDEL', KEYS[1], 'leaseUntil')
+  move(id, get('task'), get('ord'), state, 'cancelled')
+  emit('cancelled', '{"error":' .. CANCELLED .. '}', attempt)
+  return { 'final', redis.call('HGETALL', KEYS[1]) }
+end
 redis.call('HINCRBY', KEYS[1], 'attempt', -1)
 redis.call('HSET', KEYS[1], 'updatedAt', now, 'runAt', now, 'token', '')
 redis.call('HDEL', KEYS[1], 'leaseUntil')

@@ -39,8 +39,8 @@ describe('RedisJobEngine', () => {
     expect(claim?.job).toMatchObject({ id: job.id, state: 'running', attempt: 1, workerId: 'w1' });
     expect(await e.renew(job.id, claim!.token, 5_000)).toEqual({ cancelRequested: false });
     await e.appendEvents(job.id, claim!.token, [ev(job.id, 3, 'progress', { step: 1 }), ev(job.id, 4, 'log', { msg: 'hi' })]);
-    // A resent batch never duplicates.
-    await e.appendEvents(job.id, claim!.token, [ev(job.id, 4, 'log', { msg: 'hi' })]);
+    // A resent batch is refused whole: the stream never holds a seq twice.
+    await expect(e.appendEvents(job.id, claim!.token, [ev(job.id, 4, 'log', { msg: 'hi' })])).rejects.toMatchObject({ code: 'TL_ERR_JOB_STATE' });
     const done = await e.finish(job.id, claim!.token, { outcome: 'succeeded', result: { ok: 1 } });
     expect(done).toMatchObject({ state: 'succeeded', result: { ok: 1 }, progress: { step: 1 }, lastSeq: 5 });
     const events = await e.readEvents(job.id, 0);

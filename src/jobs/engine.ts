@@ -126,6 +126,14 @@ export interface JobEngine {
   /** Optional push of cancel requests for jobs this process holds (else renew() reports them). Returns an unsubscribe. */
   onCancelRequested?(listener: (jobId: string) => void): () => void;
 
+  /**
+   * Optional, for engines shared by several processes (Redis): the stored events with seq > fromSeq,
+   * then live ones as any process stores them, ending after the terminal event (or when the signal
+   * aborts). The job system's subscribe() uses it for jobs this process does not run, since those
+   * events never pass through its local fan-out. Unknown job → TL_ERR_JOB_NOT_FOUND.
+   */
+  follow?(id: string, fromSeq: number, opts?: { signal?: AbortSignal }): Promise<AsyncIterable<JobEvent>>;
+
   /** Stops background steps and closes the store handle(s). Idempotent. */
   close(): Promise<void>;
 }

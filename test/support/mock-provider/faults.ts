@@ -18,6 +18,7 @@ export const FAULTS = [
   'stall', // stream: stops sending mid-answer, socket kept open
   'malformed', // stream: a non-JSON data line mid-answer, then the rest as usual
   'no-done', // stream: finish_reason (and usage) sent, then close without [DONE]
+  'finish-stall', // stream: finish_reason (and usage) sent, then silence with the socket open
   'context-length', // 400 with OpenAI's context_length_exceeded (422 validation error in TGI flavour)
   'content-filter', // 400 with code content_filter
   'content-filter-finish', // 200, answer stopped with finish_reason content_filter

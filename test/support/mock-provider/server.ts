@@ -38,6 +38,8 @@ export interface MockResult {
   headers?: Record<string, string>;
   /** A raw response body written as is (a recorded SSE fixture); an array is written piece by piece. */
   raw?: string | string[];
+  /** Splits `raw` into pieces of this many bytes (cutting through lines and UTF-8 characters). */
+  rawPieceBytes?: number;
   contentType?: string;
 }
 
@@ -66,6 +68,8 @@ export interface MockProvider {
   readonly events: EventEmitter;
   /** Connections open right now. */
   readonly openConnections: number;
+  /** Connections accepted since start. */
+  readonly totalConnections: number;
   callsByKey(key: string): MockCall[];
   /** Answers with a function, a fixed result, or results handed out in order (the last repeats). */
   respond(how: MockResponder | MockResult | MockResult[] | undefined): void;
@@ -107,9 +111,12 @@ class Mock implements MockProvider {
     this.events.setMaxListeners(100);
     this.#server.on('connection', (s) => {
       this.#sockets.add(s);
+      this.totalConnections++;
       s.on('close', () => this.#sockets.delete(s));
     });
   }
+
+  totalConnections = 0;
 
   get openConnections(): number {
     return this.#sockets.size;
@@ -310,7 +317,13 @@ class Mock implements MockProvider {
     if (result.status !== undefined) return sendJson(res, result.status, result.body ?? {}, result.headers);
     if (result.raw !== undefined) {
       res.writeHead(200, { 'content-type': result.contentType ?? (call.stream ? 'text/event-stream' : 'application/json'), ...result.headers });
-      for (const piece of Array.isArray(result.raw) ? result.raw : [result.raw]) {
+      let pieces: Array<string | Buffer> = Array.isArray(result.raw) ? result.raw : [result.raw];
+      if (result.rawPieceBytes) {
+        const all = Buffer.from(pieces.join(''));
+        pieces = [];
+        for (let i = 0; i < all.length; i += result.rawPieceBytes) pieces.push(all.subarray(i, i + result.rawPieceBytes));
+      }
+      for (const piece of pieces) {
         if (res.destroyed) return;
         res.write(piece);
         await sleep(o.chunkDelayMs);
@@ -371,6 +384,7 @@ class Mock implements MockProvider {
     }
     if (!(await write(openaiChunk(meta, {}, finishReason)))) return;
     if (call.body.stream_options?.include_usage === true && !(await write(openaiChunk(meta, {}, null, usage)))) return;
+    if (fault?.name === 'finish-stall') return;
     if (fault?.name !== 'no-done' && !(await write('data: [DONE]\n\n'))) return;
     res.end();
   }

@@ -34,6 +34,8 @@ export async function* chunkSource(body: Readable, guard: CallGuard): AsyncGener
   };
   const onEnd = () => {
     ended = true;
+    // Nothing more will arrive: a slow reader of what is queued must not trip the idle clock.
+    guard.pauseIdle();
     poke();
   };
   const onError = (err: unknown) => {

@@ -4,6 +4,9 @@ import { loadConfig, makeScrubber, type LoadOptions, type ResolvedConfig } from 
 import { ClosedError, TasklaneError } from '../errors.js';
 import { Lanes } from '../lanes/lanes.js';
 import type { Orchestrator } from '../ai/orchestrator.js';
+import { Jobs } from '../jobs/job-system.js';
+import { attachAi } from '../ai/index.js';
+import { sharedAiOptions } from '../ai/shared/index.js';
 import { Closers, type CloseReport, type Closer } from './closers.js';
 import { createLogger, type Logger } from './logger.js';
 import { LoopMonitor } from './loop-monitor.js';
@@ -40,6 +43,8 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   lanes!: Lanes;
   /** The AI orchestrator: routes, keys, cache, attempts over every configured provider. */
   ai!: Orchestrator;
+  /** Durable jobs: enqueue, query, cancel, retry, event streams, and the worker loop. */
+  jobs!: Jobs;
   #closers = new Closers();
   #starters: Array<{ name: string; start: () => unknown | Promise<unknown> }> = [];
   #state: RuntimeState = 'created';
@@ -139,5 +144,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const runtime = new Runtime(config, options);
   // Subsystems attach themselves here, in dependency order (closers run in reverse).
   runtime.lanes = new Lanes(runtime);
+  runtime.ai = attachAi(runtime, sharedAiOptions(runtime));
+  runtime.jobs = new Jobs(runtime);
   return runtime;
 }

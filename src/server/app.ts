@@ -5,6 +5,7 @@ import type { Runtime } from '../runtime/index.js';
 import { createAuthenticator, requireScope, type Principal, type Scope } from './auth.js';
 import { RateLimiter, parseJsonBounded } from './limits.js';
 import { healthRoutes } from './routes/health.js';
+import { aiRoutes } from './routes/ai.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -120,7 +121,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [];
+const builtInRoutes: RoutePlugin[] = [aiRoutes];
 
 function fromFastifyError(error: unknown): TasklaneError {
   if (TasklaneError.isInstance(error)) return error;

@@ -1,0 +1,174 @@
+/**
+ * `runtime.jobs`: validates and enqueues jobs, answers queries, cancels and retries, streams
+ * events, and runs the worker loop in processes that take work (`jobs.worker`).
+ */
+import { ClosedError, ValidationError } from '../errors.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { JobEngine } from './engine.js';
+import { createEngine } from './engines/index.js';
+import { EventHub } from './event-stream.js';
+import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
+import { TaskRegistry } from './task-registry.js';
+import type { EnqueueOptions, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
+import { WorkerLoop } from './worker-loop.js';
+
+export interface JobsOptions {
+  /** Use this engine instead of the one the config names (the job system owns and closes it). */
+  engine?: JobEngine;
+  /** Events wait at most this long before they are stored, in ms. Default 20. */
+  flushMs?: number;
+}
+
+const IDEMPOTENCY_KEY_MAX = 200;
+
+export class Jobs implements JobSystem {
+  readonly engine: JobEngine;
+  readonly #runtime: Runtime;
+  readonly #registry: TaskRegistry;
+  readonly #hub: EventHub;
+  readonly #worker?: WorkerLoop;
+  #closing?: Promise<void>;
+
+  constructor(runtime: Runtime, options: JobsOptions = {}) {
+    this.#runtime = runtime;
+    const cfg = runtime.config.jobs;
+    this.engine = options.engine ?? createEngine(runtime.config);
+    this.#registry = new TaskRegistry(runtime.lanes);
+    this.#hub = new EventHub({
+      engine: this.engine,
+      flushMs: options.flushMs ?? 20,
+      flushSize: 256,
+      pollMs: Math.min(cfg.pollMs, 100),
+      maxBuffer: 5_000,
+      onError: (err) => runtime.reportError(err),
+    });
+    if (cfg.worker) {
+      this.#worker = new WorkerLoop(runtime, this.engine, this.#hub, this.#registry, {
+        leaseMs: cfg.leaseMs,
+        pollMs: cfg.pollMs,
+        cancelGraceMs: cfg.cancelGraceMs,
+      });
+    }
+    if (runtime.config.demo) {
+      if (!runtime.lanes.has(DEMO_LANE.name)) runtime.lanes.add({ ...DEMO_LANE });
+      this.register(demoProgress);
+      this.register(demoCpu);
+    }
+    runtime.onStart('jobs', async () => {
+      await this.engine.start();
+      for (const m of cfg.modules) await this.#registry.addModule(m, runtime.config.baseDir);
+      this.#worker?.start();
+    });
+    runtime.onClose('jobs', (info) => this.close({ deadlineMs: info?.remainingMs }));
+  }
+
+  /** The worker's id in this process (undefined when `jobs.worker` is false). */
+  get workerId(): string | undefined {
+    return this.#worker?.workerId;
+  }
+
+  async enqueue(task: string, input: unknown, opts: EnqueueOptions = {}): Promise<JobRecord> {
+    this.#assertOpen();
+    const def = this.#registry.get(task);
+    checkOptions(opts);
+    let value = input;
+    if (def.input) {
+      const parsed = def.input.safeParse(input);
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+        const first = issues[0]!;
+        throw new ValidationError(`input of task "${task}" is invalid: ${first.path ? `${first.path}: ` : ''}${first.message}`, { details: { task, issues } });
+      }
+      value = parsed.data;
+    }
+    const maxAttempts = opts.maxAttempts ?? def.maxAttempts ?? this.#runtime.config.jobs.maxAttempts;
+    const job = await this.engine.enqueue(task, value, { ...opts, maxAttempts });
+    this.#worker?.wake();
+    return job;
+  }
+
+  get(id: string): Promise<JobRecord | undefined> {
+    this.#assertOpen();
+    return this.engine.get(id);
+  }
+
+  list(q: ListQuery = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
+    this.#assertOpen();
+    if (q.limit !== undefined && (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 500)) {
+      return Promise.reject(new ValidationError(`limit must be an integer from 1 to 500, got ${String(q.limit)}`));
+    }
+    return this.engine.list(q);
+  }
+
+  async cancel(id: string): Promise<JobRecord> {
+    this.#assertOpen();
+    const record = await this.engine.cancel(id);
+    // Running here: abort now rather than at the next renewal. Running elsewhere: that process's renewer sees the flag.
+    if (record.state === 'running') this.#worker?.cancelLocal(id);
+    else this.#hub.poke(id);
+    return record;
+  }
+
+  async retry(id: string): Promise<JobRecord> {
+    this.#assertOpen();
+    const record = await this.engine.retry(id);
+    this.#hub.poke(id);
+    this.#worker?.wake();
+    return record;
+  }
+
+  subscribe(id: string, fromSeq = 0, opts: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
+    this.#assertOpen();
+    return this.#hub.subscribe(id, fromSeq, opts);
+  }
+
+  tasks(): Array<{ name: string; lane: string }> {
+    return this.#registry.list().map((t) => ({ name: t.name, lane: t.lane }));
+  }
+
+  register(task: TaskDef): void {
+    this.#assertOpen();
+    this.#registry.add(task);
+    this.#worker?.wake();
+  }
+
+  async registerModule(path: string): Promise<string[]> {
+    this.#assertOpen();
+    const names = await this.#registry.addModule(path, this.#runtime.config.baseDir);
+    this.#worker?.wake();
+    return names;
+  }
+
+  ready(): true | string {
+    return this.#closing ? 'job system closing' : this.engine.ready();
+  }
+
+  /** Stops the worker (running jobs finish or are given back), ends streams, closes the store. Idempotent. */
+  close(options: { deadlineMs?: number } = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      const deadline = options.deadlineMs ?? this.#runtime.config.closeDeadlineMs;
+      // Leave a share of the deadline for giving leases back and closing the store.
+      await this.#worker?.close(Math.max(0, deadline - Math.min(1_000, deadline * 0.3)));
+      this.#hub.close();
+      await this.engine.close();
+    })();
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new ClosedError('job system');
+    this.#runtime.assertOpen('job system');
+  }
+}
+
+function checkOptions(opts: EnqueueOptions): void {
+  const bad = (what: string) => {
+    throw new ValidationError(what, { details: { options: opts } });
+  };
+  if (opts.priority !== undefined && (typeof opts.priority !== 'number' || !Number.isFinite(opts.priority))) bad(`priority must be a finite number, got ${String(opts.priority)}`);
+  if (opts.delayMs !== undefined && (typeof opts.delayMs !== 'number' || !(opts.delayMs >= 0))) bad(`delayMs must be a number ≥ 0, got ${String(opts.delayMs)}`);
+  if (opts.maxAttempts !== undefined && (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 1)) bad(`maxAttempts must be an integer ≥ 1, got ${String(opts.maxAttempts)}`);
+  if (opts.idempotencyKey !== undefined && (typeof opts.idempotencyKey !== 'string' || opts.idempotencyKey.length === 0 || opts.idempotencyKey.length > IDEMPOTENCY_KEY_MAX)) {
+    bad(`idempotencyKey must be a string of 1 to ${IDEMPOTENCY_KEY_MAX} characters`);
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The worker loop: claims jobs while their lanes have a free slot (on a poll timer, and at once
+ * after a local enqueue or a finished job), runs each in its task's lane, renews leases from the
+ * main thread (so thread work cannot starve them) and picks up cancel requests there, recovers
+ * expired leases, and finishes each attempt with its fencing token.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { AbortError, ClosedError, JobError, TasklaneError, toTasklaneError } from '../errors.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { Claim, FinishOutcome, JobEngine } from './engine.js';
+import type { EventHub, LiveJob } from './event-stream.js';
+import { backoffDelay } from './task.js';
+import type { TaskRegistry } from './task-registry.js';
+import type { JobEventType, JobRecord, TaskDef } from './types.js';
+
+interface Running {
+  job: JobRecord;
+  token: string;
+  task: TaskDef;
+  live: LiveJob;
+  controller: AbortController;
+  cancelled: boolean;
+  /** The lease is gone (refused renew or event write): the result is thrown away. */
+  lost: boolean;
+  /** Given back on close: the result is thrown away, the attempt not counted. */
+  released: boolean;
+  done: Promise<void>;
+}
+
+export interface WorkerLoopOptions {
+  leaseMs: number;
+  pollMs: number;
+  cancelGraceMs: number;
+}
+
+const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
+
+export class WorkerLoop {
+  readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #runtime: Runtime;
+  readonly #engine: JobEngine;
+  readonly #hub: EventHub;
+  readonly #tasks: TaskRegistry;
+  readonly #opts: WorkerLoopOptions;
+  readonly #running = new Map<string, Running>();
+  /** Jobs claimed for a lane but not yet handed to it. */
+  readonly #starting = new Map<string, number>();
+  #pollTimer?: NodeJS.Timeout;
+  #renewTimer?: NodeJS.Timeout;
+  #recoverTimer?: NodeJS.Timeout;
+  #ticking = false;
+  #again = false;
+  #wakeQueued = false;
+  #stopped = true;
+
+  constructor(runtime: Runtime, engine: JobEngine, hub: EventHub, tasks: TaskRegistry, opts: WorkerLoopOptions) {
+    this.#runtime = runtime;
+    this.#engine = engine;
+    this.#hub = hub;
+    this.#tasks = tasks;
+    this.#opts = opts;
+  }
+
+  get active(): number {
+    return this.#running.size;
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    // Renew often enough to survive two missed renewals, and at least every second so cancel
+    // requests from other processes arrive quickly.
+    const renewEvery = Math.max(20, Math.min(1_000, Math.floor(this.#opts.leaseMs / 3)));
+    this.#renewTimer = setInterval(() => this.#renewAll(), renewEvery);
+    const recoverEvery = Math.max(50, Math.min(5_000, Math.floor(this.#opts.leaseMs / 2)));
+    const recover = () => {
+      this.#engine
+        .recoverExpired()
+        .then((moved) => moved > 0 && this.wake())
+        .catch((err) => this.#report(err, 'recovering expired leases'));
+    };
+    this.#recoverTimer = setInterval(recover, recoverEvery);
+    recover();
+    this.wake();
+  }
+
+  /** Looks for work now (coalesced). */
+  wake(): void {
+    if (this.#stopped || this.#wakeQueued) return;
+    this.#wakeQueued = true;
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      void this.#tick();
+    });
+  }
+
+  /** Cancels a job running here: `cancel-requested`, then its signal aborts. False if it is not here. */
+  cancelLocal(jobId: string): boolean {
+    const r = this.#running.get(jobId);
+    if (!r || r.released || r.lost) return false;
+    if (!r.cancelled) {
+      r.cancelled = true;
+      r.live.emit('cancel-requested', {});
+      r.controller.abort(new AbortError(`job ${jobId} was cancelled`));
+    }
+    return true;
+  }
+
+  /**
+   * Stops claiming, lets running jobs finish until `deadlineMs`, then aborts the rest and gives
+   * their leases back (queued again without counting the attempt), their events stored first.
+   */
+  async close(deadlineMs: number): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#pollTimer);
+    clearInterval(this.#recoverTimer);
+    const started = performance.now();
+    await waitAtMost(Promise.all([...this.#running.values()].map((r) => r.done)), deadlineMs);
+    const left = [...this.#running.values()];
+    for (const r of left) {
+      r.released = true;
+      r.controller.abort(new ClosedError('job worker'));
+    }
+    await Promise.all(
+      left.map(async (r) => {
+        try {
+          await r.live.flush();
+          const record = await this.#engine.release(r.job.id, r.token);
+          this.#hub.endLive(r.live, record ? { record, ...statusOf(record, true) } : undefined);
+        } catch (err) {
+          this.#hub.endLive(r.live);
+          this.#report(err, `releasing job ${r.job.id}`);
+        }
+      }),
+    );
+    clearInterval(this.#renewTimer);
+    this.#runtime.log.debug({ released: left.length, ms: Math.round(performance.now() - started) }, 'job worker stopped');
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
+    this.#ticking = true;
+    clearTimeout(this.#pollTimer);
+    try {
+      do {
+        this.#again = false;
+        while (!this.#stopped) {
+          const tasks = this.#tasks.namesWhere((lane) => this.#freeSlots(lane) > 0);
+          if (tasks.length === 0) break;
+          const claim = await this.#engine.claim(this.workerId, { tasks, leaseMs: this.#opts.leaseMs });
+          if (!claim) break;
+          this.#begin(claim);
+        }
+      } while (this.#again && !this.#stopped);
+    } catch (err) {
+      this.#report(err, 'claiming jobs');
+    } finally {
+      this.#ticking = false;
+      if (!this.#stopped) this.#pollTimer = setTimeout(() => void this.#tick(), this.#opts.pollMs);
+    }
+  }
+
+  #freeSlots(laneName: string): number {
+    const lane = this.#runtime.lanes.get(laneName);
+    return lane.options.concurrency - lane.active - lane.queued - (this.#starting.get(laneName) ?? 0);
+  }
+
+  #begin(claim: Claim): void {
+    const { job, token } = claim;
+    const task = this.#tasks.get(job.task);
+    const controller = new AbortController();
+    const r = { job, token, task, controller, cancelled: false, lost: false, released: false } as Running;
+    r.live = this.#hub.startLive(job, token, task.progress?.coalesceMs ?? 0, (err) => this.#lose(r, err));
+    this.#running.set(job.id, r);
+    this.#starting.set(task.lane, (this.#starting.get(task.lane) ?? 0) + 1);
+    r.done = this.#run(r).finally(() => {
+      this.#running.delete(job.id);
+      this.wake();
+    });
+  }
+
+  async #run(r: Running): Promise<void> {
+    const { job, task, live } = r;
+    let end: FinishOutcome;
+    let handed = false;
+    const handOver = () => {
+      if (handed) return;
+      handed = true;
+      this.#starting.set(task.lane, (this.#starting.get(task.lane) ?? 1) - 1);
+    };
+    try {
+      const work = await this.#tasks.work(task.name);
+      const running = this.#runtime.lanes.run(task.lane, work, job.input, {
+        signal: r.controller.signal,
+        timeoutMs: task.timeoutMs,
+        abortGraceMs: this.#opts.cancelGraceMs,
+        context: { jobId: job.id, attempt: job.attempt },
+        host: {
+          progress: (data) => live.progress(data),
+          log: (msg, data) => {
+            live.emit('log', data === undefined ? { msg } : { msg, data });
+            this.#runtime.log.info({ jobId: job.id, task: task.name, attempt: job.attempt, ...data }, msg);
+          },
+        },
+      });
+      handOver();
+      end = { outcome: 'succeeded', result: await running };
+    } catch (err) {
+      handOver();
+      end = this.#failure(r, toTasklaneError(err));
+    }
+    if (r.lost || r.released) return;
+    try {
+      await live.flush();
+      const record = await this.#engine.finish(job.id, r.token, end);
+      this.#hub.endLive(live, { record, ...statusOf(record) });
+    } catch (err) {
+      this.#hub.endLive(live);
+      const e = toTasklaneError(err);
+      if (e.code === 'TL_ERR_JOB_LEASE_LOST') this.#runtime.log.warn({ jobId: job.id, attempt: job.attempt }, e.message);
+      else if (!r.released) this.#report(e, `finishing job ${job.id}`);
+    }
+  }
+
+  /** How a failed attempt ends: cancelled, retried after backoff, or dead. */
+  #failure(r: Running, err: TasklaneError): FinishOutcome {
+    if (r.cancelled) return { outcome: 'cancelled', error: CANCELLED };
+    const error = { code: err.code, message: this.#runtime.scrub(err.message) };
+    if (err.code === 'TL_ERR_JOB_NON_RETRYABLE' || r.job.attempt >= r.job.maxAttempts) return { outcome: 'dead', error };
+    return { outcome: 'retry', error, runAt: Date.now() + backoffDelay(r.task.backoff, r.job.attempt) };
+  }
+
+  /** The attempt lost its lease: stop it and keep nothing it produces. */
+  #lose(r: Running, err: TasklaneError): void {
+    if (r.lost) return;
+    r.lost = true;
+    this.#runtime.log.warn({ jobId: r.job.id, attempt: r.job.attempt }, `job ${r.job.id}: ${err.message}; stopping this attempt`);
+    r.controller.abort(new JobError('TL_ERR_JOB_LEASE_LOST', err.message));
+    this.#hub.endLive(r.live);
+  }
+
+  #renewAll(): void {
+    for (const r of this.#running.values()) {
+      if (r.lost) continue;
+      this.#engine.renew(r.job.id, r.token, this.#opts.leaseMs).then(
+        ({ cancelRequested }) => {
+          if (cancelRequested && !r.released) this.cancelLocal(r.job.id);
+        },
+        (err) => {
+          const e = toTasklaneError(err);
+          if (e.code === 'TL_ERR_JOB_LEASE_LOST' || e.code === 'TL_ERR_JOB_NOT_FOUND') this.#lose(r, e);
+          else this.#report(e, `renewing the lease of job ${r.job.id}`);
+        },
+      );
+    }
+  }
+
+  #report(err: unknown, what: string): void {
+    const e = toTasklaneError(err);
+    this.#runtime.reportError(new TasklaneError(e.code, `${what}: ${e.message}`, { cause: e }));
+  }
+}
+
+/** The status event the engine wrote with this record (data as FinishOutcome and release define it). */
+function statusOf(record: JobRecord, released = false): { type: JobEventType; data: unknown } {
+  switch (record.state) {
+    case 'succeeded':
+      return { type: 'succeeded', data: { result: record.result ?? null } };
+    case 'dead':
+      return { type: 'dead', data: { error: record.error ?? null } };
+    case 'cancelled':
+      return { type: 'cancelled', data: { error: record.error ?? null } };
+    default:
+      return { type: 'retrying', data: released ? { released: true, runAt: record.runAt } : { error: record.error, runAt: record.runAt } };
+  }
+}
+
+async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
+  clearTimeout(timer);
+}

@@ -5,7 +5,6 @@ import { ClosedError, TasklaneError } from '../errors.js';
 import { Lanes } from '../lanes/lanes.js';
 import type { Orchestrator } from '../ai/orchestrator.js';
 import { Jobs } from '../jobs/job-system.js';
-import { Jobs } from '../jobs/job-system.js';
 import { attachAi } from '../ai/index.js';
 import { sharedAiOptions } from '../ai/shared/index.js';
 import { Closers, type CloseReport, type Closer } from './closers.js';
@@ -44,8 +43,6 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
   lanes!: Lanes;
   /** The AI orchestrator: routes, keys, cache, attempts over every configured provider. */
   ai!: Orchestrator;
-  /** Durable jobs: enqueue, query, cancel, retry, event streams, and the worker loop. */
-  jobs!: Jobs;
   /** Durable jobs: enqueue, query, cancel, retry, event streams, and the worker loop. */
   jobs!: Jobs;
   #closers = new Closers();
@@ -147,7 +144,6 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const runtime = new Runtime(config, options);
   // Subsystems attach themselves here, in dependency order (closers run in reverse).
   runtime.lanes = new Lanes(runtime);
-  runtime.jobs = new Jobs(runtime);
   runtime.ai = attachAi(runtime, sharedAiOptions(runtime));
   runtime.jobs = new Jobs(runtime);
   return runtime;

@@ -53,6 +53,7 @@ export class WorkerLoop {
   #again = false;
   #wakeQueued = false;
   #stopped = true;
+  #unsubscribeCancel?: () => void;
 
   constructor(runtime: Runtime, engine: JobEngine, hub: EventHub, tasks: TaskRegistry, opts: WorkerLoopOptions) {
     this.#runtime = runtime;
@@ -82,6 +83,8 @@ export class WorkerLoop {
     };
     this.#recoverTimer = setInterval(recover, recoverEvery);
     recover();
+    // Engines that push cancel requests (Redis pub/sub) cut the wait for the next renewal.
+    this.#unsubscribeCancel = this.#engine.onCancelRequested?.((jobId) => this.cancelLocal(jobId));
     this.wake();
   }
 
@@ -115,6 +118,7 @@ export class WorkerLoop {
     this.#stopped = true;
     clearTimeout(this.#pollTimer);
     clearInterval(this.#recoverTimer);
+    this.#unsubscribeCancel?.();
     const started = performance.now();
     await waitAtMost(Promise.all([...this.#running.values()].map((r) => r.done)), deadlineMs);
     const left = [...this.#running.values()];

@@ -5,3 +5,4 @@ export { Runtime, createRuntime, type RuntimeOptions, type CloseReport, type Loo
 export { buildServer, listen, type ServerContext, type ServerOptions, type RoutePlugin, type Listening } from './server/index.js';
 export { Lanes, Lane, DEFAULT_LANES, type Placement, type LaneOptions, type ModuleRef, type WorkFn, type WorkContext, type ThreadHost, type RunOptions, type LaneStats } from './lanes/index.js';
 export { defineResource, type ResourceDef } from './resources/index.js';
+export { checkProviders, formatChecks, type ProviderCheck, type CheckStatus, type CheckOptions } from './cli/doctor-checks.js';

@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import { TasklaneError } from '../errors.js';
 import { UsageError } from './args.js';
 import { serve } from './serve.js';
+import { doctor } from './doctor.js';
 
 type Command = (argv: string[]) => Promise<number | undefined>;
 
 /** Subcommands; each module adds its own entry. */
 const commands: Record<string, { run: Command; summary: string }> = {
   serve: { run: serve, summary: 'start the server' },
+  doctor: { run: doctor, summary: 'check the configuration, keys and providers' },
 };
 
 function help(): string {

@@ -66,6 +66,11 @@ export const errorCodes = {
   TL_ERR_JOB_FAILED: { status: 500, retryable: true, message: 'the task failed' },
   TL_ERR_STORE_UNAVAILABLE: { status: 503, retryable: true, message: 'the job store is unavailable' },
   TL_ERR_STORE_READONLY: { status: 503, retryable: true, message: 'the job store cannot be written' },
+  // streams and the HTTP client
+  TL_ERR_AUTH_TOKEN_INVALID: { status: 401, retryable: false, message: 'invalid stream token: mint a new one with POST /v1/tokens' },
+  TL_ERR_AUTH_TOKEN_EXPIRED: { status: 401, retryable: false, message: 'the stream token has expired: mint a new one with POST /v1/tokens' },
+  TL_ERR_CLIENT_NETWORK: { status: 503, retryable: true, message: 'the tasklane server could not be reached' },
+  TL_ERR_CLIENT_PROTOCOL: { status: 502, retryable: true, message: 'the server answered something the client does not understand' },
   // resources
   TL_ERR_RESOURCE_UNKNOWN: { status: 500, retryable: false, message: 'no resource has that name' },
 } as const satisfies Record<string, ErrorSpec>;

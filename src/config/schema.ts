@@ -170,6 +170,24 @@ export const serverSchema = z
       })
       .strict()
       .optional(),
+    /** Live job streams (SSE and WebSocket). */
+    streams: z
+      .object({
+        /** SSE heartbeat comment and WebSocket ping interval, in ms; a WebSocket peer that misses one pong is dropped. */
+        heartbeatMs: positiveInt.default(15_000),
+        /** Default life of a token minted by POST /v1/tokens, in ms. */
+        tokenTtlMs: positiveInt.default(60_000),
+        /** Longest life a caller may ask for, in ms. */
+        maxTokenTtlMs: positiveInt.default(3_600_000),
+        /** Bytes written to a WebSocket and not yet flushed above which its subscriptions stop reading events (they resume from the store once it drains). */
+        wsHighWaterBytes: positiveInt.default(1_048_576),
+        /** Time a WebSocket may stay above wsHighWaterBytes before it is closed with code 4008, in ms. */
+        wsStallMs: positiveInt.default(30_000),
+        /** Most jobs one WebSocket may follow at once. */
+        wsMaxSubscriptions: positiveInt.default(1_000),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .default({});

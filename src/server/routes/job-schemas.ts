@@ -1,0 +1,64 @@
+import { z, type ZodType, type ZodTypeDef } from 'zod';
+import { ValidationError } from '../../errors.js';
+
+const JOB_STATES = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'] as const;
+
+/** POST /v1/jobs */
+export const submitBody = z
+  .object({
+    task: z.string().min(1, 'must name a task, e.g. "demo.progress"'),
+    input: z.unknown().optional(),
+    priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+    delayMs: z.number().int().nonnegative().max(365 * 24 * 3_600_000).optional(),
+    idempotencyKey: z.string().min(1).max(256).optional(),
+    maxAttempts: z.number().int().min(1).max(1_000).optional(),
+  })
+  .strict();
+
+/** GET /v1/jobs */
+export const listQuery = z
+  .object({
+    state: z.enum(JOB_STATES).optional(),
+    task: z.string().min(1).optional(),
+    limit: z.coerce.number().int().min(1).max(500).optional(),
+    cursor: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const jobParams = z.object({ id: z.string().min(1).max(200) });
+
+/** GET /v1/jobs/:id/events: where to resume. `Last-Event-ID` wins over `?from=` (it is what a reconnecting browser sends). */
+export const eventsQuery = z
+  .object({
+    from: z.coerce.number().int().nonnegative().optional(),
+    token: z.string().optional(),
+  })
+  .strict();
+
+/** POST /v1/tokens */
+export const tokenBody = z
+  .object({
+    /** Only `jobs:read` can be granted: tokens open the SSE and WebSocket routes only. */
+    scopes: z.array(z.literal('jobs:read')).min(1).optional(),
+    ttlMs: z.number().int().min(1_000).optional(),
+    jobs: z.array(z.string().min(1).max(200)).min(1).max(1_000).optional(),
+  })
+  .strict();
+
+/** WebSocket messages from the client. */
+export const socketMessage = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('subscribe'), jobId: z.string().min(1).max(200), fromSeq: z.number().int().nonnegative().optional() }).strict(),
+  z.object({ op: z.literal('unsubscribe'), jobId: z.string().min(1).max(200) }).strict(),
+]);
+
+/** Parses with a schema; a mismatch is a 400 whose message names each field and what is wrong. */
+export function parseWith<T>(schema: ZodType<T, ZodTypeDef, unknown>, value: unknown, where: string): T {
+  const res = schema.safeParse(value ?? {});
+  if (res.success) return res.data;
+  const problems = res.error.issues.map((i) => {
+    const path = i.path.length ? i.path.join('.') : where;
+    if (i.code === 'unrecognized_keys') return `${where}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${path}: ${i.message}`;
+  });
+  throw new ValidationError(`invalid ${where}: ${problems.join('; ')}`, { details: { issues: res.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } });
+}

@@ -1,0 +1,69 @@
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ServerContext } from '../app.js';
+import { EventFrames } from '../event-frames.js';
+import { SocketSession } from '../socket-session.js';
+
+/** Close code sent to every socket when the server shuts down (clients reconnect elsewhere or later). */
+const GOING_AWAY = 1001;
+
+/**
+ * GET /v1/ws: follow many jobs over one WebSocket. Client messages `{op:'subscribe', jobId,
+ * fromSeq?}` and `{op:'unsubscribe', jobId}`; the server sends `{type:'subscribed'|'unsubscribed',
+ * jobId}`, `{type:'event', event}` and `{type:'error', jobId?, error:{code,message}}`. Pings every
+ * `server.streams.heartbeatMs`; a peer that missed the previous pong is dropped.
+ */
+export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, onRequest: (req: FastifyRequest) => Promise<void>): Promise<void> {
+  const { runtime } = ctx;
+  const streams = runtime.config.server.streams;
+  const frames = new EventFrames(runtime.scrub);
+  const sessions = new Map<import('ws').WebSocket, SocketSession>();
+
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // Closing here (not the plugin's default) so sessions end before the sockets go.
+    preClose: (done) => {
+      for (const [socket, session] of sessions) {
+        session.dispose();
+        socket.close(GOING_AWAY, 'server shutting down');
+      }
+      done();
+    },
+  });
+
+  const pinger = setInterval(() => {
+    for (const [socket, session] of sessions) {
+      if (!session.alive) {
+        runtime.log.info('dropping a WebSocket peer that missed a ping');
+        socket.terminate();
+        continue;
+      }
+      session.alive = false;
+      socket.ping();
+    }
+  }, streams.heartbeatMs);
+  app.addHook('onClose', async () => {
+    clearInterval(pinger);
+    for (const socket of sessions.keys()) socket.terminate();
+  });
+
+  app.get('/v1/ws', { websocket: true, config: { public: true }, onRequest }, (socket, req) => {
+    // Checked here rather than before the upgrade so that a browser, which cannot read an HTTP
+    // error on a WebSocket, still gets the reason in the close frame.
+    try {
+      ctx.requireScope(req, 'jobs:read');
+    } catch (err) {
+      socket.close(1008, (err as Error).message.slice(0, 120));
+      return;
+    }
+    const session = new SocketSession(socket, {
+      jobs: runtime.jobs,
+      runtime,
+      principal: req.principal,
+      frames,
+      limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions },
+    });
+    sessions.set(socket, session);
+    socket.once('close', () => sessions.delete(socket));
+  });
+}

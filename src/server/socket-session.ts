@@ -1,0 +1,161 @@
+import type { WebSocket } from 'ws';
+import { TasklaneError, ValidationError, errorBody, toTasklaneError } from '../errors.js';
+import type { JobSystem } from '../jobs/types.js';
+import type { Runtime } from '../runtime/index.js';
+import type { Principal } from './auth.js';
+import type { EventFrames } from './event-frames.js';
+import { assertJobAllowed } from './stream-auth.js';
+import { parseWith, socketMessage } from './routes/job-schemas.js';
+
+/** Close code for a peer that stopped reading: it reconnects and resubscribes from its last seq. */
+export const SLOW_CONSUMER_CLOSE = 4008;
+
+export interface SessionLimits {
+  highWaterBytes: number;
+  stallMs: number;
+  maxSubscriptions: number;
+}
+
+/**
+ * One WebSocket: many job subscriptions, each a loop over `jobs.subscribe`. Writes are counted
+ * until the socket has flushed them; above the high-water mark every loop stops pulling events
+ * (the hub keeps a bounded buffer per subscriber and refills it from the store), so a slow peer
+ * never makes us buffer without bound and never loses an event while it stays connected. A peer
+ * stuck above the mark for `stallMs` is closed with 4008.
+ */
+export class SocketSession {
+  /** Set false on each ping, true on pong or any message; false at the next ping = dead peer. */
+  alive = true;
+  readonly #socket: WebSocket;
+  readonly #jobs: JobSystem;
+  readonly #runtime: Runtime;
+  readonly #principal: Principal;
+  readonly #frames: EventFrames;
+  readonly #limits: SessionLimits;
+  readonly #subs = new Map<string, AbortController>();
+  #unflushed = 0;
+  #waiters: Array<() => void> = [];
+  #stallTimer?: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(socket: WebSocket, deps: { jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; limits: SessionLimits }) {
+    this.#socket = socket;
+    this.#jobs = deps.jobs;
+    this.#runtime = deps.runtime;
+    this.#principal = deps.principal;
+    this.#frames = deps.frames;
+    this.#limits = deps.limits;
+    socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    socket.on('pong', () => (this.alive = true));
+    socket.once('close', () => this.dispose());
+  }
+
+  get subscriptions(): number {
+    return this.#subs.size;
+  }
+
+  /** Ends every subscription and wakes loops waiting for a drain. */
+  dispose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#stallTimer);
+    for (const c of this.#subs.values()) c.abort();
+    this.#subs.clear();
+    this.#wake();
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    this.alive = true;
+    let msg;
+    try {
+      if (isBinary) throw new ValidationError('send JSON text frames, not binary');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(data.toString('utf8'));
+      } catch {
+        throw new ValidationError('invalid message: not JSON; send {"op":"subscribe","jobId":"...","fromSeq":0} or {"op":"unsubscribe","jobId":"..."}');
+      }
+      msg = parseWith(socketMessage, parsed, 'message');
+    } catch (err) {
+      return this.#sendError(err);
+    }
+    if (msg.op === 'unsubscribe') {
+      this.#subs.get(msg.jobId)?.abort();
+      this.#subs.delete(msg.jobId);
+      this.#send({ type: 'unsubscribed', jobId: msg.jobId });
+      return;
+    }
+    void this.#subscribe(msg.jobId, msg.fromSeq ?? 0);
+  }
+
+  async #subscribe(jobId: string, fromSeq: number): Promise<void> {
+    // Subscribing again replaces the old subscription (a client resuming from a new seq).
+    this.#subs.get(jobId)?.abort();
+    this.#subs.delete(jobId);
+    if (this.#subs.size >= this.#limits.maxSubscriptions) {
+      return this.#sendError(new TasklaneError('TL_ERR_VALIDATION', `this connection already follows ${this.#subs.size} jobs (server.streams.wsMaxSubscriptions); unsubscribe from some first`), jobId);
+    }
+    const controller = new AbortController();
+    this.#subs.set(jobId, controller);
+    const { signal } = controller;
+    try {
+      assertJobAllowed(this.#principal, jobId);
+      const job = await this.#jobs.get(jobId);
+      if (!job) throw new TasklaneError('TL_ERR_JOB_NOT_FOUND', `no job has the id ${jobId}`, { details: { jobId } });
+      if (signal.aborted) return;
+      this.#send({ type: 'subscribed', jobId, fromSeq });
+      for await (const event of this.#jobs.subscribe(jobId, fromSeq, { signal })) {
+        if (this.#unflushed > this.#limits.highWaterBytes) await this.#drained();
+        if (signal.aborted || this.#closed) return;
+        this.#write(this.#frames.socket(event));
+      }
+      if (!signal.aborted) this.#send({ type: 'unsubscribed', jobId, reason: 'ended' });
+    } catch (err) {
+      if (!signal.aborted) this.#sendError(err, jobId);
+    } finally {
+      if (this.#subs.get(jobId) === controller) this.#subs.delete(jobId);
+    }
+  }
+
+  #write(frame: Buffer): void {
+    if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return;
+    const size = frame.length;
+    this.#unflushed += size;
+    this.#socket.send(frame, { binary: false }, () => {
+      this.#unflushed -= size;
+      if (this.#unflushed <= this.#limits.highWaterBytes / 2) this.#wake();
+    });
+  }
+
+  #send(message: Record<string, unknown>): void {
+    this.#write(Buffer.from(JSON.stringify(message)));
+  }
+
+  #sendError(err: unknown, jobId?: string): void {
+    const e = toTasklaneError(err);
+    if (e.httpStatus >= 500) this.#runtime.log.warn({ err: e, jobId }, 'job socket subscription failed');
+    const { error } = errorBody(e);
+    this.#send({ type: 'error', ...(jobId ? { jobId } : {}), error: { code: error.code, message: this.#runtime.scrub(error.message) } });
+  }
+
+  /** Resolves once the socket has flushed down to half the high-water mark (or closed). */
+  #drained(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#stallTimer ??= setTimeout(() => {
+      this.#runtime.log.warn({ unflushedBytes: this.#unflushed, stallMs: this.#limits.stallMs }, 'closing a WebSocket that stopped reading');
+      this.#socket.close(SLOW_CONSUMER_CLOSE, 'slow consumer: reconnect and resubscribe from your last seq');
+      // The close frame waits behind the unread data; a peer that never reads is cut off.
+      setTimeout(() => this.#socket.terminate(), 5_000).unref();
+      this.dispose();
+    }, this.#limits.stallMs);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #wake(): void {
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+}

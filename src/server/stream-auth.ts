@@ -1,0 +1,28 @@
+import type { FastifyRequest } from 'fastify';
+import { TasklaneError } from '../errors.js';
+import type { Principal } from './auth.js';
+import type { StreamGrant, StreamTokens } from './stream-token.js';
+
+/**
+ * The onRequest hook of the SSE and WebSocket routes (marked public so the app-wide hook skips
+ * them): the usual `Authorization: Bearer` key, or else a `?token=` minted by POST /v1/tokens.
+ * Only these two routes accept a token in the URL.
+ */
+export function streamAuth(authenticate: (header: string | undefined) => Principal, tokens: StreamTokens) {
+  return async (req: FastifyRequest): Promise<void> => {
+    const token = (req.query as { token?: unknown } | undefined)?.token;
+    if (req.headers.authorization || typeof token !== 'string') {
+      req.principal = authenticate(req.headers.authorization);
+      return;
+    }
+    req.principal = tokens.verify(token);
+  };
+}
+
+/** A token minted for some jobs only opens those. */
+export function assertJobAllowed(principal: Principal, jobId: string): void {
+  const jobs = (principal as Partial<StreamGrant>).jobs;
+  if (jobs && !jobs.includes(jobId)) {
+    throw new TasklaneError('TL_ERR_AUTH_FORBIDDEN', `this token does not cover job ${jobId}; mint one that lists it with POST /v1/tokens`);
+  }
+}

@@ -1,0 +1,67 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { TasklaneError } from '../errors.js';
+import type { Principal, Scope } from './auth.js';
+
+/** What a stream token grants: read scopes, an expiry, and optionally a list of jobs. */
+export interface StreamGrant extends Principal {
+  /** Epoch ms. */
+  expiresAt: number;
+  /** Only these jobs, when set. */
+  jobs?: string[];
+}
+
+interface Payload {
+  /** scopes */
+  s: Scope[];
+  /** expiry, epoch ms */
+  e: number;
+  /** key index of the caller that minted it */
+  k: number;
+  /** jobs */
+  j?: string[];
+}
+
+/**
+ * Short-lived tokens for the two routes browsers cannot send headers to (EventSource and
+ * WebSocket take no Authorization header). A token is `tl1.<payload>.<hmac>`, signed with a random
+ * secret made for this server, so it is worthless to another process and after a restart.
+ */
+export class StreamTokens {
+  readonly #secret = randomBytes(32);
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  mint(grant: { keyIndex: number; scopes: Scope[]; ttlMs: number; jobs?: string[] }): { token: string; expiresAt: number } {
+    const payload: Payload = { s: grant.scopes, e: this.#now() + grant.ttlMs, k: grant.keyIndex };
+    if (grant.jobs) payload.j = grant.jobs;
+    const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+    return { token: `tl1.${body}.${this.#sign(body)}`, expiresAt: payload.e };
+  }
+
+  /** The grant of a token; TL_ERR_AUTH_TOKEN_INVALID or TL_ERR_AUTH_TOKEN_EXPIRED otherwise. */
+  verify(token: string): StreamGrant {
+    const [version, body, sig] = token.split('.');
+    if (version !== 'tl1' || !body || !sig) throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+    const expected = Buffer.from(this.#sign(body));
+    const given = Buffer.from(sig);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+    let payload: Payload;
+    try {
+      payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Payload;
+    } catch {
+      // Signed by us, so unreachable unless the secret leaked; still answer as a bad token.
+      throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+    }
+    if (this.#now() >= payload.e) throw new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED');
+    const grant: StreamGrant = { keyIndex: payload.k, scopes: payload.s, expiresAt: payload.e };
+    if (payload.j) grant.jobs = payload.j;
+    return grant;
+  }
+
+  #sign(body: string): string {
+    return createHmac('sha256', this.#secret).update(body).digest('base64url');
+  }
+}

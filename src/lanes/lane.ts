@@ -10,7 +10,8 @@ import type { ResourceScope } from '../resources/scope.js';
 import type { ResourceDef } from '../resources/resource.js';
 import { LaneCounters } from './lane-stats.js';
 import { importWork, isModuleRef, moduleUrl } from './module-ref.js';
-import { ThreadPool } from './thread-pool.js';
+import type { TaskEnvelope, TaskOutcome } from './protocol.js';
+import { Kill, ThreadPool } from './thread-pool.js';
 import { abortReason, rebuildError, serializeTaskError, taskError } from './task-error.js';
 import type { LaneOptions, LaneStats, ModuleRef, RunOptions, WorkContext, WorkFn } from './types.js';
 
@@ -21,9 +22,9 @@ export interface LaneEnv {
   resources: ResourceScope;
   reportError(err: unknown, what: string): void;
   log(lane: string, msg: string, data: Record<string, unknown> | undefined, context: Record<string, unknown> | undefined): void;
-  /** Counts a settled task (metrics). */
-  count(lane: string, outcome: 'completed' | 'failed' | 'timed_out' | 'aborted' | 'rejected'): void;
 }
+
+export type Outcome = 'completed' | 'failed' | 'timed_out' | 'aborted' | 'rejected';
 
 type Target = { fn: WorkFn } | { url: string; export: string };
 
@@ -39,8 +40,9 @@ interface Task {
   reject(err: unknown): void;
   timer?: NodeJS.Timeout;
   graceTimer?: NodeJS.Timeout;
+  /** ctx.signal's controller; for thread tasks made only when something asks for the signal. */
   controller?: AbortController;
-  kill?: AbortController;
+  kill?: Kill;
   stopping?: TasklaneError;
   onAbort?: () => void;
 }
@@ -61,6 +63,9 @@ export class Lane {
   /** Set by stopAll: nothing queued may start any more. */
   #halted = false;
   #idle: Array<() => void> = [];
+  /** Resolved work, by ModuleRef object and by module string (bounded), so a run does not re-resolve paths. */
+  #targets = new WeakMap<ModuleRef, Target>();
+  #targetsBySpec = new Map<string, Target>();
 
   constructor(options: LaneOptions, env: LaneEnv) {
     this.name = options.name;
@@ -168,7 +173,17 @@ export class Lane {
     if (!isModuleRef(work)) {
       throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}": work must be a function or { module, export }`, { details: { lane: this.name } });
     }
-    return { url: moduleUrl(work), export: work.export ?? 'default' };
+    let target = this.#targets.get(work);
+    if (target && 'url' in target && target.export === (work.export ?? 'default')) return target;
+    const key = `${work.module}#${work.export ?? 'default'}`;
+    target = this.#targetsBySpec.get(key);
+    if (!target) {
+      target = { url: moduleUrl(work), export: work.export ?? 'default' };
+      if (this.#targetsBySpec.size >= 256) this.#targetsBySpec.clear();
+      this.#targetsBySpec.set(key, target);
+    }
+    this.#targets.set(work, target);
+    return target;
   }
 
   #listen(task: Task): void {
@@ -235,30 +250,35 @@ export class Lane {
     this.#active++;
     this.#running.add(task);
     this.#counters.recordWait(task.startedAt - task.enqueuedAt);
-    task.controller = new AbortController();
     const timeoutMs = task.opts.timeoutMs ?? this.options.timeoutMs;
     task.timer = setTimeout(() => this.#stop(task, new LaneTimeoutError(this.name, timeoutMs, 'running'), 0), timeoutMs);
-    const running = this.options.placement === 'thread' ? this.#runThread(task) : this.#runLoop(task);
-    running.then(
-      (value) => this.#settle(task, undefined, value),
-      (err) => this.#settle(task, err),
-    );
+    if (this.options.placement === 'thread') {
+      this.#runThread(task).then(
+        (outcome) => (outcome.ok ? this.#settle(task, undefined, outcome.value) : this.#settle(task, rebuildError(outcome.error))),
+        (err) => this.#settle(task, err),
+      );
+    } else {
+      this.#runLoop(task).then(
+        (value) => this.#settle(task, undefined, value),
+        (err) => this.#settle(task, err),
+      );
+    }
   }
 
   /** Stops a running task: on the loop it is abandoned at once; a thread gets `graceMs` to stop, then is terminated. */
   #stop(task: Task, reason: TasklaneError, graceMs: number): void {
     if (task.state !== 'running' || task.stopping) return;
     task.stopping = reason;
-    task.controller!.abort(reason);
+    task.controller?.abort(reason);
     if (this.options.placement === 'loop') {
       // A function on the loop cannot be terminated: the caller gets the reason now and the
       // work sees ctx.signal aborted.
       this.#settle(task, reason);
     } else if (graceMs <= 0) {
-      task.kill!.abort(reason);
+      task.kill!.fire(reason);
     } else {
       this.#pool?.abort(task.id, serializeTaskError(reason));
-      task.graceTimer = setTimeout(() => task.kill!.abort(reason), graceMs);
+      task.graceTimer = setTimeout(() => task.kill!.fire(reason), graceMs);
       task.graceTimer.unref();
     }
   }
@@ -289,14 +309,22 @@ export class Lane {
     if (task.onAbort) task.opts.signal!.removeEventListener('abort', task.onAbort);
   }
 
-  #count(outcome: 'completed' | 'failed' | 'timed_out' | 'aborted' | 'rejected'): void {
+  #count(outcome: Outcome): void {
     const c = this.#counters;
     if (outcome === 'completed') c.completed++;
     else if (outcome === 'failed') c.failed++;
     else if (outcome === 'timed_out') c.timedOut++;
     else if (outcome === 'aborted') c.aborted++;
     else c.rejected++;
-    this.#env.count(this.name, outcome);
+  }
+
+  /** ctx.signal of a running task, made on first use (most thread tasks never need one on this side). */
+  #signal(task: Task): AbortSignal {
+    if (!task.controller) {
+      task.controller = new AbortController();
+      if (task.stopping) task.controller.abort(task.stopping);
+    }
+    return task.controller.signal;
   }
 
   async #runLoop(task: Task): Promise<unknown> {
@@ -305,7 +333,7 @@ export class Lane {
   }
 
   #loopContext(task: Task): WorkContext {
-    const signal = task.controller!.signal;
+    const signal = this.#signal(task);
     const { host, context } = task.opts;
     const env = this.#env;
     return {
@@ -334,8 +362,8 @@ export class Lane {
     };
   }
 
-  async #runThread(task: Task): Promise<unknown> {
-    if (!('url' in task.target)) throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}" runs in threads: pass { module, export }`);
+  #runThread(task: Task): Promise<TaskOutcome> {
+    if (!('url' in task.target)) return Promise.reject(new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}" runs in threads: pass { module, export }`));
     const env = this.#env;
     this.#pool ??= new ThreadPool({
       lane: this.name,
@@ -345,12 +373,11 @@ export class Lane {
       reportError: (err, what) => env.reportError(err, what),
       log: (msg, data, context) => env.log(this.name, msg, data, context),
     });
-    task.kill = new AbortController();
-    const outcome = await this.#pool.run(
-      { id: task.id, lane: this.name, module: task.target.url, export: task.target.export, input: task.input, context: task.opts.context },
-      { host: task.opts.host, context: task.opts.context, signal: task.controller!.signal, kill: task.kill.signal },
-    );
-    if (!outcome.ok) throw rebuildError(outcome.error);
-    return outcome.value;
+    task.kill = new Kill();
+    const { target, opts } = task;
+    const envelope: TaskEnvelope = { id: task.id, module: target.url, input: task.input };
+    if (target.export !== 'default') envelope.export = target.export;
+    if (opts.context) envelope.context = opts.context;
+    return this.#pool.run(envelope, { host: opts.host, context: opts.context, signal: () => this.#signal(task), kill: task.kill });
   }
 }

@@ -21,10 +21,10 @@ export interface Hello {
 /** What Piscina carries for each task. */
 export interface TaskEnvelope {
   id: number;
-  lane: string;
   /** file: URL of the task module. */
   module: string;
-  export: string;
+  /** Export name; absent = 'default'. */
+  export?: string;
   input: unknown;
   context?: Record<string, unknown>;
 }

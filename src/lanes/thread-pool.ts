@@ -32,11 +32,13 @@ interface ThreadRecord {
 interface TaskRecord {
   host?: ThreadHost;
   context?: Record<string, unknown>;
-  signal: AbortSignal;
+  /** The task's abort signal on this side (for AI calls), made on demand. */
+  signal(): AbortSignal;
   received: number;
   /** Resolves once `received` reaches the count the worker reported. */
   drained?: { count: number; resolve(): void };
-  calls: Map<number, AbortController>;
+  /** AI calls in flight (made on the first one). */
+  calls?: Map<number, AbortController>;
   /** Set once aborted with a grace period; replayed to threads that start later. */
   abort?: MainToWorker & { t: 'abort' };
 }
@@ -89,37 +91,51 @@ export class ThreadPool {
    * Runs one envelope on a thread. `kill` terminates the thread running it (Piscina's abort);
    * the promise then rejects with Piscina's error, which the lane replaces with its reason.
    */
-  async run(env: TaskEnvelope, opts: { host?: ThreadHost; context?: Record<string, unknown>; signal: AbortSignal; kill: AbortSignal }): Promise<TaskOutcome> {
-    const record: TaskRecord = { host: opts.host, context: opts.context, signal: opts.signal, received: 0, calls: new Map() };
+  run(env: TaskEnvelope, opts: { host?: ThreadHost; context?: Record<string, unknown>; signal(): AbortSignal; kill: Kill }): Promise<TaskOutcome> {
+    const record: TaskRecord = { host: opts.host, context: opts.context, signal: opts.signal, received: 0 };
     this.#tasks.set(env.id, record);
-    try {
-      let outcome: TaskOutcome;
-      try {
-        outcome = (await this.#piscina.run(env, { signal: opts.kill })) as TaskOutcome;
-      } catch (err) {
-        if (opts.kill.aborted) throw err;
-        if (err instanceof Error && err.name === 'DataCloneError') {
-          throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.#opts.lane}": the input cannot be sent to a thread (${err.message})`, { cause: err });
+    // Plain promise chaining, not async/await: this is the per-task hot path.
+    return this.#piscina.run(env, { signal: opts.kill as unknown as AbortSignal }).then(
+      (outcome: TaskOutcome) => {
+        // Progress and logs travel on the thread's own port, the result on Piscina's: wait for
+        // the last ones so that the caller never sees progress after the result.
+        if (record.received >= outcome.sent) {
+          this.#done(env.id, record);
+          return outcome;
         }
-        const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
-        throw new TasklaneError(
-          'TL_ERR_LANE_THREAD_CRASHED',
-          `lane "${this.#opts.lane}": the thread running the task ${oom ? 'ran out of memory' : 'crashed'}: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err, details: { lane: this.#opts.lane, reason: oom ? 'out-of-memory' : 'crash' } },
-        );
-      }
-      // Progress and logs travel on the thread's own port, the result on Piscina's: wait for the
-      // last ones so that the caller never sees progress after the result.
-      if (record.received < outcome.sent) {
-        await new Promise<void>((resolve) => {
-          record.drained = { count: outcome.sent, resolve };
+        return new Promise<TaskOutcome>((resolve) => {
+          record.drained = {
+            count: outcome.sent,
+            resolve: () => {
+              this.#done(env.id, record);
+              resolve(outcome);
+            },
+          };
         });
-      }
-      return outcome;
-    } finally {
-      this.#tasks.delete(env.id);
-      for (const c of record.calls.values()) c.abort();
+      },
+      (err: unknown) => {
+        this.#done(env.id, record);
+        throw opts.kill.aborted ? err : this.#failure(err);
+      },
+    );
+  }
+
+  #done(id: number, record: TaskRecord): void {
+    this.#tasks.delete(id);
+    if (record.calls) for (const c of record.calls.values()) c.abort();
+  }
+
+  /** What a Piscina rejection means when we did not kill the thread ourselves. */
+  #failure(err: unknown): TasklaneError {
+    if (err instanceof Error && err.name === 'DataCloneError') {
+      return new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.#opts.lane}": the input cannot be sent to a thread (${err.message})`, { cause: err });
     }
+    const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+    return new TasklaneError(
+      'TL_ERR_LANE_THREAD_CRASHED',
+      `lane "${this.#opts.lane}": the thread running the task ${oom ? 'ran out of memory' : 'crashed'}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err, details: { lane: this.#opts.lane, reason: oom ? 'out-of-memory' : 'crash' } },
+    );
   }
 
   /** Asks every thread of the lane to abort a task's ctx.signal (only the one running it knows it). */
@@ -192,7 +208,7 @@ export class ThreadPool {
         this.#chat(thread, task, msg);
         break;
       case 'ai-abort':
-        task.calls.get(msg.call)?.abort();
+        task.calls?.get(msg.call)?.abort();
         break;
     }
     if (task.drained && task.received >= task.drained.count) task.drained.resolve();
@@ -200,15 +216,15 @@ export class ThreadPool {
 
   #chat(thread: ThreadRecord, task: TaskRecord, msg: WorkerToMain & { t: 'ai' }): void {
     const controller = new AbortController();
-    task.calls.set(msg.call, controller);
-    const signal = AbortSignal.any([controller.signal, task.signal]);
+    (task.calls ??= new Map()).set(msg.call, controller);
+    const signal = AbortSignal.any([controller.signal, task.signal()]);
     Promise.resolve()
       .then(() => this.#opts.ai().chat(msg.req as ChatRequest, { ...(msg.opts as AiCallOptions | undefined), signal }))
       .then(
         (value) => this.#answer(thread, msg.call, msg.sync, { ok: true, value }),
         (err) => this.#answer(thread, msg.call, msg.sync, { ok: false, error: serializeTaskError(err) }),
       )
-      .finally(() => task.calls.delete(msg.call));
+      .finally(() => task.calls!.delete(msg.call));
   }
 
   #answer(thread: ThreadRecord, call: number, sync: boolean | undefined, result: { ok: true; value: unknown } | { ok: false; error: SerializedError }): void {
@@ -229,6 +245,31 @@ export class ThreadPool {
     } catch (err) {
       this.#opts.reportError(err, `lane "${this.#opts.lane}": host.${what} threw`);
     }
+  }
+}
+
+/**
+ * What Piscina listens to to terminate a task's thread: the smallest object it accepts as a
+ * signal. A full AbortController per task cost more than the rest of a lane's bookkeeping.
+ */
+export class Kill {
+  aborted = false;
+  reason: unknown;
+  #listener?: () => void;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  removeEventListener(): void {
+    this.#listener = undefined;
+  }
+
+  fire(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.#listener?.();
   }
 }
 

@@ -16,8 +16,14 @@ import { rebuildError, serializeTaskError } from './task-error.js';
 import type { WorkContext, WorkFn } from './types.js';
 
 interface RunningTask {
-  controller: AbortController;
+  /** Made when the task first reads ctx.signal, or when an abort arrives. */
+  controller?: AbortController;
   sent: number;
+}
+
+function abortTask(task: RunningTask, reason: unknown): void {
+  task.controller ??= new AbortController();
+  task.controller.abort(reason);
 }
 
 interface PendingCall {
@@ -57,7 +63,7 @@ class ThreadState {
     switch (msg.t) {
       case 'abort': {
         const task = this.tasks.get(msg.id);
-        if (task) task.controller.abort(rebuildError(msg.reason));
+        if (task) abortTask(task, rebuildError(msg.reason));
         else {
           this.earlyAborts.set(msg.id, msg);
           if (this.earlyAborts.size > EARLY_ABORTS_MAX) this.earlyAborts.delete(this.earlyAborts.keys().next().value!);
@@ -78,8 +84,8 @@ class ThreadState {
     }
   }
 
-  loadWork(url: string, exportName: string): Promise<WorkFn> {
-    const key = `${url}#${exportName}`;
+  loadWork(url: string, exportName = 'default'): Promise<WorkFn> {
+    const key = exportName === 'default' ? url : `${url}#${exportName}`;
     let work = this.work.get(key);
     if (!work) {
       work = importWork(url, exportName);
@@ -90,12 +96,12 @@ class ThreadState {
   }
 
   async run(env: TaskEnvelope): Promise<TaskOutcome> {
-    const task: RunningTask = { controller: new AbortController(), sent: 0 };
+    const task: RunningTask = { sent: 0 };
     this.tasks.set(env.id, task);
-    const early = this.earlyAborts.get(env.id);
+    const early = this.earlyAborts.size > 0 ? this.earlyAborts.get(env.id) : undefined;
     if (early) {
       this.earlyAborts.delete(env.id);
-      task.controller.abort(rebuildError(early.reason));
+      abortTask(task, rebuildError(early.reason));
     }
     try {
       const fn = await this.loadWork(env.module, env.export);
@@ -110,10 +116,12 @@ class ThreadState {
 
   context(env: TaskEnvelope, task: RunningTask): WorkContext {
     const id = env.id;
-    const signal = task.controller.signal;
     return {
       ...env.context,
-      signal,
+      get signal() {
+        task.controller ??= new AbortController();
+        return task.controller.signal;
+      },
       progress: (data: unknown) => this.post(task, { t: 'progress', id, data }),
       log: (msg: string, data?: Record<string, unknown>) => this.post(task, { t: 'log', id, msg, data }),
       resource: <T>(nameOrDef: string | ResourceDef<T>) => this.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,

@@ -48,6 +48,7 @@ describe('ctx.ai from a thread', () => {
 
   it('generateSync() blocks only its thread: the main loop keeps ticking while the answer is on its way', async () => {
     ai.answer = (req) => new Promise((resolve) => setTimeout(() => resolve(result(`late: ${String(req.messages[0]!.content)}`)), 300));
+    await t.runtime.lanes.run('data', fixture('echo'), null); // thread start-up is not what is measured
     let last = performance.now();
     let gap = 0;
     let ticks = 0;
@@ -66,7 +67,8 @@ describe('ctx.ai from a thread', () => {
       clearInterval(timer);
     }
     expect(ticks).toBeGreaterThan(10);
-    expect(gap).toBeLessThan(150);
+    // Generous: the machine is shared. A blocked main loop would show a gap of about 300 ms.
+    expect(gap).toBeLessThan(200);
   });
 
   it('errors from runtime.ai reach the thread with their code, for chat() and generateSync()', async () => {
@@ -81,7 +83,8 @@ describe('ctx.ai from a thread', () => {
 
   it('an AI call in flight is aborted on the main thread when its task times out', async () => {
     ai.answer = (_req, opts) => new Promise((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(opts.signal!.reason)));
-    const err = await rejection(t.runtime.lanes.run('data', fixture('ai'), { mode: 'chat-hang' }, { timeoutMs: 300 }));
+    await t.runtime.lanes.run('data', fixture('echo'), null); // a warm thread, so the call starts well before the timeout
+    const err = await rejection(t.runtime.lanes.run('data', fixture('ai'), { mode: 'chat-hang' }, { timeoutMs: 1_000 }));
     expect(err.code).toBe('TL_ERR_LANE_TIMEOUT');
     await vi.waitFor(() => expect(ai.calls[0]?.signal?.aborted).toBe(true));
   });

@@ -1,0 +1,69 @@
+// Event-loop delay while CPU-bound jobs run: inline on the loop (the peer: what a handler doing the
+// work itself does) against the same jobs in a thread lane. Needs `npm run build` (uses dist/).
+// Prints one JSON line with both p99 delays and their ratio. Bounded: about 10 s.
+import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { createRuntime } from '../dist/index.js';
+import cpuBurn from './tasks/cpu-burn.js';
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 80);
+const JOB_MS = Number(process.env.BENCH_JOB_MS ?? 25);
+// Leave one core to the event loop, as a deployment on this machine would.
+const THREADS = Number(process.env.BENCH_THREADS ?? Math.max(1, availableParallelism() - 1));
+const task = { module: fileURLToPath(new URL('./tasks/cpu-burn.js', import.meta.url)) };
+
+/** p99 and max event-loop delay (ms) while `work` runs, sampled every ms. */
+async function loopDelay(work) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const started = performance.now();
+  await work();
+  const ms = performance.now() - started;
+  h.disable();
+  return { p99: h.percentile(99) / 1e6, max: h.max / 1e6, ms };
+}
+
+/** Runs JOBS jobs, four submitted at a time, the way requests would arrive. */
+async function jobs(runOne) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next++ < JOBS) await runOne();
+    }),
+  );
+}
+
+const runtime = await createRuntime({ config: { data: fileURLToPath(new URL('../data/bench', import.meta.url)), log: { level: 'warn' } }, env: {}, dotenv: false });
+const lane = runtime.lanes.add({ name: 'bench', placement: 'thread', concurrency: THREADS, maxQueue: 100, timeoutMs: 30_000 });
+// Start the threads before measuring.
+await Promise.all(Array.from({ length: THREADS }, () => lane.run(task, { ms: 1 })));
+
+const inline = await loopDelay(() =>
+  jobs(async () => {
+    // Yield between jobs as an async handler would; the job itself blocks the loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    cpuBurn({ ms: JOB_MS });
+  }),
+);
+const threaded = await loopDelay(() => jobs(() => lane.run(task, { ms: JOB_MS })));
+await runtime.close();
+
+const round = (n) => Math.round(n * 100) / 100;
+console.log(
+  JSON.stringify({
+    bench: 'loop-delay',
+    jobs: JOBS,
+    job_ms: JOB_MS,
+    lane_threads: THREADS,
+    tasklane_p99_ms: round(threaded.p99),
+    tasklane_max_ms: round(threaded.max),
+    peer: 'inline',
+    peer_p99_ms: round(inline.p99),
+    peer_max_ms: round(inline.max),
+    ratio: round(inline.p99 / threaded.p99),
+    goal_tasklane_p99_ms: 5,
+    tasklane_wall_ms: Math.round(threaded.ms),
+    peer_wall_ms: Math.round(inline.ms),
+  }),
+);

@@ -6,6 +6,7 @@ import { createAuthenticator, requireScope, type Principal, type Scope } from '.
 import { RateLimiter, parseJsonBounded } from './limits.js';
 import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
+import { jobsRoutes } from './routes/jobs.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -121,7 +122,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [aiRoutes];
+const builtInRoutes: RoutePlugin[] = [aiRoutes, jobsRoutes];
 
 function fromFastifyError(error: unknown): TasklaneError {
   if (TasklaneError.isInstance(error)) return error;

@@ -6,3 +6,5 @@ export { buildServer, listen, type ServerContext, type ServerOptions, type Route
 export { Lanes, Lane, DEFAULT_LANES, type Placement, type LaneOptions, type ModuleRef, type WorkFn, type WorkContext, type ThreadHost, type RunOptions, type LaneStats } from './lanes/index.js';
 export { defineResource, type ResourceDef } from './resources/index.js';
 export { checkProviders, formatChecks, type ProviderCheck, type CheckStatus, type CheckOptions } from './cli/doctor-checks.js';
+export { createLanguageModel, type LanguageModelOptions } from './ai/providers/index.js';
+export { PROVIDER_SPEC, type LanguageModel, type ProviderCallOptions, type StreamPart, type PhaseTimeouts, type ProviderErrorDetails, type ProviderErrorKind } from './ai/provider.js';

@@ -183,10 +183,14 @@ class Subscriber implements AsyncIterator<JobEvent> {
     this.#signal();
   }
 
+  /** Stops a store follow feeding this subscriber (engines with follow()). */
+  stopFollow?: () => void;
+
   end(error?: TasklaneError): void {
     if (this.ended) return;
     this.ended = true;
     this.error ??= error;
+    this.stopFollow?.();
     this.#onEnd();
     this.#signal();
   }
@@ -316,9 +320,35 @@ export class EventHub {
       }
       if (FINAL_STATES.has(job.state) && job.lastSeq <= sub.cursor) return sub.end();
       this.#fill(sub);
+      if (this.options.engine.follow) this.#follow(sub);
     } catch (err) {
       sub.end(toTasklaneError(err));
     }
+  }
+
+  /**
+   * Engines shared by processes (Redis) push stored events as any process writes them: the
+   * subscriber takes them as they come instead of reading the store every pollMs. offer() keeps
+   * the no-hole/no-duplicate rule against the local live events; a gap still triggers a refill.
+   */
+  #follow(sub: Subscriber): void {
+    const controller = new AbortController();
+    sub.stopFollow = () => controller.abort();
+    void (async () => {
+      try {
+        const events = await this.options.engine.follow!(sub.jobId, sub.cursor, { signal: controller.signal });
+        for await (const e of events) {
+          sub.offer(e);
+          if (sub.needsFill && !sub.ended) this.#fill(sub);
+          if (sub.ended) break;
+        }
+      } catch (err) {
+        // Aborted because the subscriber ended, or the store went away: polling (below) carries on.
+        if (!sub.ended && !controller.signal.aborted) this.options.onError(toTasklaneError(err));
+      } finally {
+        if (sub.stopFollow) sub.stopFollow = undefined;
+      }
+    })();
   }
 
   /** Refills a subscriber from the waiting events and the store until it has no gap left. */
@@ -356,7 +386,8 @@ export class EventHub {
       for (const [jobId, set] of this.#subs) {
         const live = this.#live.has(jobId);
         for (const sub of set) {
-          if (!live || sub.needsFill) {
+          // A subscriber fed by the engine's follow() needs the store only to fill a gap.
+          if ((!live && !sub.stopFollow) || sub.needsFill) {
             sub.needsFill = true;
             this.#fill(sub);
           }

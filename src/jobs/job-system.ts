@@ -32,7 +32,7 @@ export class Jobs implements JobSystem {
   constructor(runtime: Runtime, options: JobsOptions = {}) {
     this.#runtime = runtime;
     const cfg = runtime.config.jobs;
-    this.engine = options.engine ?? createEngine(runtime.config);
+    this.engine = options.engine ?? createEngine(runtime.config, (err) => runtime.reportError(err));
     this.#registry = new TaskRegistry(runtime.lanes);
     this.#hub = new EventHub({
       engine: this.engine,

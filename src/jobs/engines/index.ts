@@ -1,7 +1,8 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, type TasklaneError } from '../../errors.js';
 import type { ResolvedConfig } from '../../config/index.js';
 import type { JobEngine } from '../engine.js';
+import { RedisJobEngine } from './redis/redis-engine.js';
 import { SqliteJobEngine } from './sqlite/sqlite-engine.js';
 
 /** The SQLite file a configuration points at: `store.path` (relative to the config) or `<data>/tasklane.db`. */
@@ -11,8 +12,10 @@ export function sqlitePath(config: ResolvedConfig): string {
   return join(config.dataDir, 'tasklane.db');
 }
 
-/** The engine the configuration names. */
-export function createEngine(config: ResolvedConfig): JobEngine {
-  if (config.store.engine === 'sqlite') return new SqliteJobEngine({ path: sqlitePath(config) });
-  throw new ConfigError(`store.engine "${config.store.engine}" has no job engine wired in yet: use "sqlite"`, { details: { setting: 'store.engine' } });
+/** The engine the configuration names. `onError` hears background failures (a Redis outage). */
+export function createEngine(config: ResolvedConfig, onError: (err: TasklaneError) => void = () => {}): JobEngine {
+  const store = config.store;
+  if (store.engine === 'sqlite') return new SqliteJobEngine({ path: sqlitePath(config) });
+  if (store.engine === 'redis') return new RedisJobEngine({ url: store.url, prefix: store.prefix, leaseMs: config.jobs.leaseMs, onError });
+  throw new ConfigError(`store.engine "${(store as { engine: string }).engine}" is not a job engine: use "sqlite" or "redis"`, { details: { setting: 'store.engine' } });
 }

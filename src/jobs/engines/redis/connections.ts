@@ -26,7 +26,17 @@ export function connect(url: string, onError: (err: Error, which: string) => voi
   const work = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:work' });
   const blocking = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:events' });
   const subscriber = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:cancel' });
-  for (const [which, c] of Object.entries({ commands, work, blocking, subscriber })) c.on('error', (err: Error) => onError(err, which));
+  for (const [which, c] of Object.entries({ commands, work, blocking, subscriber })) {
+    // One report per outage and connection, not one per reconnect attempt.
+    let reported = false;
+    c.on('error', (err: Error) => {
+      if (!reported) onError(err, which);
+      reported = true;
+    });
+    c.on('ready', () => {
+      reported = false;
+    });
+  }
   return { commands, work, blocking, subscriber };
 }
 

@@ -31,6 +31,8 @@ export interface RedisEngineOptions {
 }
 
 const MAX_BULL_PRIORITY = 2_097_151;
+/** How often recoverExpired() also looks for records BullMQ never received, in ms. */
+const ORPHAN_SWEEP_MS = 10_000;
 /** Longest wait for Redis in start() before going on not ready. */
 const START_WAIT_MS = 5_000;
 const LIST_MAX = 500;
@@ -59,6 +61,7 @@ export class RedisJobEngine implements JobEngine {
   readonly #cancelListeners = new Set<(jobId: string) => void>();
   readonly #report: (err: Error, what: string) => void;
   #rotate = 0;
+  #lastOrphanSweep = 0;
   #closing?: Promise<void>;
   #started?: Promise<void>;
 
@@ -406,6 +409,9 @@ export class RedisJobEngine implements JobEngine {
       for (let i = 0; i < running.length; i++) {
         if (tasks[i] && locks[i]?.[1] === 0 && (await this.#recoverOne(tasks[i]!, running[i]!, true)) !== 'alive') moved++;
       }
+      // Orphans are rare (a crash between two writes): look for them now and then, not on every sweep.
+      if (Date.now() - this.#lastOrphanSweep < ORPHAN_SWEEP_MS) return moved;
+      this.#lastOrphanSweep = Date.now();
       const cutoff = Date.now() - 5_000;
       for (const state of ['queued', 'delayed'] as const) {
         const ids = await this.#work.zrange(this.keys.state(state), 0, 999);

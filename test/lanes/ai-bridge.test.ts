@@ -1,54 +1,42 @@
-import { threadId } from 'node:worker_threads';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TasklaneError, type WorkContext } from '../../src/index.js';
-import type { AiCallOptions, AiClient, ChatRequest, ChatResult } from '../../src/ai/types.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { WorkContext } from '../../src/index.js';
+import type { AiClient } from '../../src/ai/types.js';
+import { aiConfig } from '../ai/fixtures.js';
+import { startMockProvider, type MockProvider } from '../support/mock-provider.js';
 import { testRuntime, type TestRuntime } from '../support/runtime.js';
 import { fixture, rejection } from './helpers.js';
 
-/**
- * The main thread's AI client as the bridge sees it: an AiClient whose answers the test scripts.
- * (The orchestrator behind runtime.ai is tested on its own; here only the thread bridge is.)
- */
-class ScriptedAi implements AiClient {
-  calls: Array<{ req: ChatRequest; threadId: number; signal?: AbortSignal }> = [];
-  answer: (req: ChatRequest, opts: AiCallOptions) => Promise<ChatResult> = async (req) => result(`echo: ${String(req.messages[0]!.content)}`);
-  chat(req: ChatRequest, opts: AiCallOptions = {}): Promise<ChatResult> {
-    this.calls.push({ req, threadId, signal: opts.signal });
-    return this.answer(req, opts);
-  }
-}
+// The thread bridge end to end: a task in a thread calls ctx.ai, the main thread's orchestrator
+// (runtime.ai) calls the mock upstream over loopback HTTP, and the answer goes back to the thread.
 
-function result(content: string): ChatResult {
-  return {
-    completion: { id: 'c1', object: 'chat.completion', created: 0, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] },
-    meta: { provider: 'scripted', model: 'm', keyIndex: 0, attempts: 1, latencyMs: 1, cache: 'miss' },
-  };
-}
-
+let mock: MockProvider;
 let t: TestRuntime;
-let ai: ScriptedAi;
+beforeAll(async () => {
+  mock = await startMockProvider({ slowMs: 300 });
+});
+afterAll(async () => {
+  await mock.close();
+});
 beforeEach(async () => {
-  t = await testRuntime();
-  ai = new ScriptedAi();
-  (t.runtime as unknown as { ai: AiClient }).ai = ai;
+  mock.reset();
+  t = await testRuntime(aiConfig(mock.url));
+  // A warm thread: thread start-up is not what these tests time.
+  await t.runtime.lanes.run('data', fixture('echo'), null);
 });
 afterEach(async () => {
   await t.close();
 });
 
 describe('ctx.ai from a thread', () => {
-  it('chat() runs on the main thread through runtime.ai and returns its answer to the thread', async () => {
+  it('chat() goes through runtime.ai on the main thread and its answer comes back to the thread', async () => {
     const out = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode: 'chat', text: 'hi' });
-    expect(out).toMatchObject({ content: 'echo: hi', provider: 'scripted', hasSync: 'function' });
+    expect(out).toMatchObject({ content: 'echo: hi', provider: 'a', hasSync: 'function' });
     expect(out.threadId).toBeGreaterThan(0);
-    expect(ai.calls).toHaveLength(1);
-    expect(ai.calls[0]!.threadId).toBe(0);
-    expect(ai.calls[0]!.req.messages[0]!.content).toBe('hi');
+    expect(mock.calls).toHaveLength(1);
+    expect(mock.calls[0]!.body.messages.at(-1).content).toBe('hi');
   });
 
   it('generateSync() blocks only its thread: the main loop keeps ticking while the answer is on its way', async () => {
-    ai.answer = (req) => new Promise((resolve) => setTimeout(() => resolve(result(`late: ${String(req.messages[0]!.content)}`)), 300));
-    await t.runtime.lanes.run('data', fixture('echo'), null); // thread start-up is not what is measured
     let last = performance.now();
     let gap = 0;
     let ticks = 0;
@@ -58,52 +46,64 @@ describe('ctx.ai from a thread', () => {
       last = now;
       ticks++;
     }, 10);
+    let out: any;
     try {
-      const out = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode: 'sync', text: 'wait' });
-      expect(out.content).toBe('late: wait');
-      expect(out.blockedMs).toBeGreaterThanOrEqual(280);
-      expect(out.timerFiredWhileBlocked).toBe(false);
+      // First byte after 300 ms.
+      out = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode: 'sync', text: 'wait', model: 'a/gpt-mock@slow-first:300' });
     } finally {
       clearInterval(timer);
     }
+    expect(out.content).toBe('echo: wait');
+    expect(out.blockedMs).toBeGreaterThanOrEqual(280);
+    expect(out.timerFiredWhileBlocked).toBe(false);
     expect(ticks).toBeGreaterThan(10);
-    // Generous: the machine is shared. A blocked main loop would show a gap of about 300 ms.
+    // Generous: the machine is shared. A blocked main loop would show a gap of 300 ms or more.
     expect(gap).toBeLessThan(200);
   });
 
-  it('errors from runtime.ai reach the thread with their code, for chat() and generateSync()', async () => {
-    ai.answer = async () => {
-      throw new TasklaneError('TL_ERR_AI_RATE_LIMITED', 'every key of groq is cooling down', { details: { provider: 'groq' } });
-    };
+  it('errors reach the thread with their code, for chat() and generateSync()', async () => {
     for (const mode of ['chat-error', 'sync-error'] as const) {
-      const out = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode });
-      expect(out.caught).toEqual({ code: 'TL_ERR_AI_RATE_LIMITED', name: 'TasklaneError', message: 'every key of groq is cooling down', retryable: true });
+      const out = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode, model: 'no-such-model' });
+      expect(out.caught).toMatchObject({ code: 'TL_ERR_AI_UNKNOWN_MODEL', retryable: false });
+      const filtered = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode, model: 'a/gpt-mock@content-filter' });
+      expect(filtered.caught.code).toBe('TL_ERR_AI_CONTENT_FILTER');
     }
   });
 
-  it('an AI call in flight is aborted on the main thread when its task times out', async () => {
-    ai.answer = (_req, opts) => new Promise((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(opts.signal!.reason)));
-    await t.runtime.lanes.run('data', fixture('echo'), null); // a warm thread, so the call starts well before the timeout
-    const err = await rejection(t.runtime.lanes.run('data', fixture('ai'), { mode: 'chat-hang' }, { timeoutMs: 1_000 }));
+  it('the upstream call is aborted when the task running it times out', async () => {
+    const err = await rejection(t.runtime.lanes.run('data', fixture('ai'), { mode: 'chat-hang', model: 'a/gpt-mock@hang' }, { timeoutMs: 500 }));
     expect(err.code).toBe('TL_ERR_LANE_TIMEOUT');
-    await vi.waitFor(() => expect(ai.calls[0]?.signal?.aborted).toBe(true));
+    const call = await mock.waitForCall(() => true);
+    await mock.waitForAbort(call, 3_000);
   });
 
   it('a thread gets a clear error when the runtime has no AI client', async () => {
-    (t.runtime as unknown as { ai?: AiClient }).ai = undefined;
-    const out = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode: 'chat-error' });
-    expect(out.caught.code).toBe('TL_ERR_RUNTIME_STATE');
-    const sync = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode: 'sync-error' });
-    expect(sync.caught.code).toBe('TL_ERR_RUNTIME_STATE');
+    const runtime = t.runtime as unknown as { ai?: AiClient };
+    const saved = runtime.ai;
+    runtime.ai = undefined;
+    try {
+      const out = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode: 'chat-error' });
+      expect(out.caught.code).toBe('TL_ERR_RUNTIME_STATE');
+      const sync = await t.runtime.lanes.run<any>('data', fixture('ai'), { mode: 'sync-error' });
+      expect(sync.caught.code).toBe('TL_ERR_RUNTIME_STATE');
+    } finally {
+      runtime.ai = saved;
+    }
   });
 });
 
 describe('ctx.ai on the loop', () => {
-  it('is runtime.ai with the task signal, and has no generateSync', async () => {
+  it('is runtime.ai, has no generateSync, and its calls end with the task', async () => {
     const out = await t.runtime.lanes.run('ai', async (_: null, ctx: WorkContext) => {
-      const r = await ctx.ai.chat({ model: 'fast', messages: [{ role: 'user', content: 'loop' }] });
-      return { content: r.completion.choices[0]!.message.content, sync: typeof ctx.ai.generateSync, signal: ai.calls[0]!.signal === ctx.signal };
+      const r = await ctx.ai.chat({ model: 'chat', messages: [{ role: 'user', content: 'loop' }] });
+      return { content: r.completion.choices[0]!.message.content, sync: typeof ctx.ai.generateSync };
     }, null);
-    expect(out).toEqual({ content: 'echo: loop', sync: 'undefined', signal: true });
+    expect(out).toEqual({ content: 'echo: loop', sync: 'undefined' });
+    mock.reset();
+    const err = await rejection(
+      t.runtime.lanes.run('ai', (_: null, ctx: WorkContext) => ctx.ai.chat({ model: 'a/gpt-mock@hang', messages: [{ role: 'user', content: 'x' }] }), null, { timeoutMs: 300 }),
+    );
+    expect(err.code).toBe('TL_ERR_LANE_TIMEOUT');
+    await mock.waitForAbort(await mock.waitForCall(() => true), 3_000);
   });
 });

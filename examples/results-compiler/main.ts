@@ -1,0 +1,38 @@
+/**
+ * `npm run example -- results-compiler`. Uses Groq when GROQ_API_KEY is set, else a local mock
+ * provider, so it runs out of the box.
+ */
+import { startMockProvider } from '../../test/support/mock-provider.js';
+import { anySet, runMain } from '../shared/main.js';
+import { ANALYST_MODEL, startResultsCompiler } from './app.js';
+
+await runMain(async () => {
+  const real = anySet(process.env, ['GROQ_API_KEY']);
+  const mock = real ? undefined : await startMockProvider();
+  const app = await startResultsCompiler({
+    dotenv: true,
+    config: {
+      server: { port: Number(process.env.PORT ?? 0) },
+      data: process.env.TASKLANE_DATA ?? './data',
+      providers: {
+        groq: real
+          ? { type: 'openai-compatible', baseURL: 'https://api.groq.com/openai/v1', apiKeys: ['env:GROQ_API_KEY'] }
+          : { type: 'openai-compatible', baseURL: `${mock!.url}/v1`, apiKeys: ['mock-key'] },
+      },
+      models: { [ANALYST_MODEL]: [{ provider: 'groq', model: 'llama-3.1-8b-instant' }] },
+    },
+  });
+  return {
+    url: app.url,
+    hints: [
+      `curl -s -X POST ${app.url}/uploads -H 'content-type: text/csv' --data-binary $'student,subject,score\\nann,maths,71\\nbob,maths,64'`,
+      `curl -s -X POST ${app.url}/uploads/<id>/compile -H 'content-type: application/json' -d '{"bootstrap":10000}'`,
+      `curl -s -o results.xlsx ${app.url}/results/<id>      curl -s ${app.url}/health`,
+      real ? 'AI: Groq (GROQ_API_KEY)' : 'AI: local mock provider (set GROQ_API_KEY to use Groq)',
+    ],
+    close: async () => {
+      await app.close();
+      await mock?.close();
+    },
+  };
+});

@@ -135,7 +135,7 @@ export class SocketSession {
     const e = toTasklaneError(err);
     if (e.httpStatus >= 500) this.#runtime.log.warn({ err: e, jobId }, 'job socket subscription failed');
     const { error } = errorBody(e);
-    this.#send({ type: 'error', ...(jobId ? { jobId } : {}), error: { code: error.code, message: this.#runtime.scrub(error.message) } });
+    this.#send({ type: 'error', ...(jobId ? { jobId } : {}), error: { code: error.code, message: this.#runtime.scrub(error.message), retryable: e.retryable } });
   }
 
   /** Resolves once the socket has flushed down to half the high-water mark (or closed). */

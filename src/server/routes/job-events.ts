@@ -55,7 +55,8 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
       if (!signal.aborted) {
         const e = toTasklaneError(err);
         if (e.httpStatus >= 500) runtime.log.warn({ err: e, jobId: id }, 'job event stream failed');
-        res.write(`event: error\ndata: ${runtime.scrub(JSON.stringify(errorBody(e).error))}\n\n`);
+        const { code, message } = errorBody(e).error;
+        res.write(`event: error\ndata: ${runtime.scrub(JSON.stringify({ code, message, retryable: e.retryable }))}\n\n`);
       }
     } finally {
       clearInterval(beat);

@@ -6,6 +6,7 @@ import { createAuthenticator, requireScope, type Principal, type Scope } from '.
 import { RateLimiter, parseJsonBounded } from './limits.js';
 import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
+import { dashboardRoutes } from './dashboard/index.js';
 import { jobsRoutes } from './routes/jobs.js';
 
 declare module 'fastify' {
@@ -122,7 +123,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [aiRoutes, jobsRoutes];
+const builtInRoutes: RoutePlugin[] = [aiRoutes, jobsRoutes, dashboardRoutes];
 
 function fromFastifyError(error: unknown): TasklaneError {
   if (TasklaneError.isInstance(error)) return error;

@@ -1,0 +1,72 @@
+import type { AiHealth } from '../../ai/orchestrator.js';
+import type { JobState, JobSystem } from '../../jobs/types.js';
+import type { LaneStats } from '../../lanes/types.js';
+import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
+import type { Runtime } from '../../runtime/index.js';
+
+/** Job counts are read one page per state; a state with more jobs than this shows `more: true`. */
+export const COUNT_CAP = 500;
+
+const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+
+export interface KeyView {
+  index: number;
+  coolingUntil?: number;
+  disabled: boolean;
+  disabledReason?: string;
+  inFlight: number;
+}
+
+/** What `GET /v1/admin/overview` answers. A subsystem the runtime lacks is `null`. Never a key, only key indexes. */
+export interface Overview {
+  at: number;
+  uptimeS: number;
+  loop: LoopSnapshot;
+  lanes: Record<string, LaneStats> | null;
+  ai: { providers: Array<{ name: string; type: string; keys: KeyView[] }>; breakers: AiHealth['breakers'] } | null;
+  jobs: { counts: Record<JobState, { count: number; more: boolean }>; tasks: Array<{ name: string; lane: string }> } | null;
+}
+
+/**
+ * createRuntime() attaches every subsystem, but a Runtime built by hand may lack some: the
+ * overview reports whichever are there.
+ */
+type Attached = Partial<Pick<Runtime, 'lanes' | 'ai' | 'jobs'>>;
+
+export async function buildOverview(runtime: Runtime): Promise<Overview> {
+  const { lanes, ai, jobs } = runtime as Attached;
+  return {
+    at: Date.now(),
+    uptimeS: Math.round(process.uptime()),
+    loop: runtime.loop.snapshot(),
+    lanes: lanes ? lanes.stats() : null,
+    ai: ai ? aiView(ai.health(), runtime.scrub) : null,
+    jobs: jobs ? await jobsView(jobs) : null,
+  };
+}
+
+/** Copies field by field so nothing but indexes and timings leaves (the pool holds the keys themselves). */
+function aiView(health: AiHealth, scrub: (text: string) => string): NonNullable<Overview['ai']> {
+  return {
+    providers: health.providers.map((p) => ({
+      name: p.name,
+      type: p.type,
+      keys: p.keys.map((k) => {
+        const view: KeyView = { index: k.index, disabled: k.disabled, inFlight: k.inFlight };
+        if (k.coolingUntil !== undefined) view.coolingUntil = k.coolingUntil;
+        if (k.disabledReason !== undefined) view.disabledReason = scrub(k.disabledReason);
+        return view;
+      }),
+    })),
+    breakers: health.breakers.map((b) => ({ target: b.target, state: b.state, failures: b.failures, ...(b.retryAt ? { retryAt: b.retryAt } : {}) })),
+  };
+}
+
+async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks'>): Promise<NonNullable<Overview['jobs']>> {
+  const pages = await Promise.all(STATES.map((state) => jobs.list({ state, limit: COUNT_CAP })));
+  const counts = {} as Record<JobState, { count: number; more: boolean }>;
+  STATES.forEach((state, i) => {
+    counts[state] = { count: pages[i]!.jobs.length, more: pages[i]!.next !== undefined };
+  });
+  return { counts, tasks: jobs.tasks() };
+}

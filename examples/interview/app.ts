@@ -1,0 +1,101 @@
+/**
+ * Interview sessions: `POST /interviews {role, difficulty}` generates five questions through the
+ * `interview` model route (Groq with three keys, then Hugging Face with two). `"mode": "sync"`
+ * runs the legacy synchronous generator in a worker thread instead of the async handler.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ValidationError, createRuntime, listen, type ConfigInput, type RoutePlugin, type Runtime } from '../../src/index.js';
+import { DIFFICULTIES, INTERVIEW_MODEL, questionRequests, toQuestion, type Question } from './questions.js';
+
+const QUESTIONS = fileURLToPath(new URL('./questions.ts', import.meta.url));
+
+const body = z
+  .object({
+    role: z.string().trim().min(1).max(100),
+    difficulty: z.enum(DIFFICULTIES),
+    /** 'async' (default): the handler awaits the calls; 'sync': the synchronous generator in a thread. */
+    mode: z.enum(['async', 'sync']).default('async'),
+  })
+  .strict();
+
+/** Where the providers live; keys are `env:` references or literals. */
+export interface InterviewProviders {
+  groq: { baseURL: string; apiKeys: string[] };
+  huggingface: { baseURL: string; apiKeys: string[] };
+}
+
+export function interviewConfig(providers: InterviewProviders): ConfigInput {
+  return {
+    providers: {
+      groq: { type: 'openai-compatible', baseURL: providers.groq.baseURL, apiKeys: providers.groq.apiKeys },
+      huggingface: { type: 'huggingface', baseURL: providers.huggingface.baseURL, apiKeys: providers.huggingface.apiKeys },
+    },
+    models: {
+      [INTERVIEW_MODEL]: [
+        { provider: 'groq', model: 'llama-3.1-8b-instant' },
+        { provider: 'huggingface', model: 'meta-llama/Llama-3.1-8B-Instruct' },
+      ],
+    },
+    // The synchronous generator's own lane: two threads, each may block on its calls.
+    lanes: { questions: { placement: 'thread', concurrency: 2, timeoutMs: 60_000 } },
+  };
+}
+
+export interface InterviewOptions {
+  providers: InterviewProviders;
+  config?: ConfigInput;
+  env?: NodeJS.ProcessEnv;
+  dotenv?: boolean;
+  logDestination?: { write(line: string): unknown };
+}
+
+export async function startInterview(options: InterviewOptions): Promise<{ runtime: Runtime; url: string; close(): Promise<void> }> {
+  const base = interviewConfig(options.providers);
+  const runtime = await createRuntime({
+    config: { ...base, ...options.config, lanes: { ...base.lanes, ...options.config?.lanes } },
+    env: options.env,
+    dotenv: options.dotenv ?? false,
+    logDestination: options.logDestination,
+  });
+  try {
+    const server = await listen(runtime, { routes: [interviewRoutes] });
+    return { runtime, url: server.url, close: async () => void (await runtime.close()) };
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+}
+
+export const interviewRoutes: RoutePlugin = async (app, { runtime }) => {
+  app.post('/interviews', async (req, reply) => {
+    const parsed = body.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ValidationError(`${issue.path.join('.') || 'body'}: ${issue.message}`);
+    }
+    const { mode, ...input } = parsed.data;
+    const controller = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort();
+    });
+    const started = performance.now();
+    let questions: Question[];
+    if (mode === 'sync') {
+      questions = await runtime.lanes.run<Question[]>('questions', { module: QUESTIONS, export: 'generateQuestionsSync' }, input, { signal: controller.signal });
+    } else {
+      questions = await Promise.all(questionRequests(input).map(async (r, i) => toQuestion(input, i, await runtime.ai.chat(r, { signal: controller.signal }))));
+    }
+    runtime.log.info({ role: input.role, difficulty: input.difficulty, mode }, 'interview created');
+    return reply.code(201).send({
+      sessionId: randomUUID(),
+      role: input.role,
+      difficulty: input.difficulty,
+      mode,
+      status: 'in_progress',
+      generatedMs: Math.round(performance.now() - started),
+      questions,
+    });
+  });
+};

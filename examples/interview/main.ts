@@ -1,0 +1,36 @@
+/**
+ * `npm run example -- interview`. With GROQ_API_KEY (and optionally GROQ_API_KEY_2/_3, HF_TOKEN,
+ * HF_TOKEN_2) set, calls Groq then Hugging Face; otherwise two local mock providers.
+ */
+import { startMockProvider } from '../../test/support/mock-provider.js';
+import { anySet, runMain } from '../shared/main.js';
+import { startInterview, type InterviewProviders } from './app.js';
+
+await runMain(async () => {
+  const env = process.env;
+  const real = anySet(env, ['GROQ_API_KEY']);
+  const mocks = real ? [] : [await startMockProvider(), await startMockProvider()];
+  const numbered = (name: string, n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? name : `${name}_${i + 1}`)).filter((v) => anySet(env, [v])).map((v) => `env:${v}`);
+  const providers: InterviewProviders = real
+    ? {
+        groq: { baseURL: 'https://api.groq.com/openai/v1', apiKeys: numbered('GROQ_API_KEY', 3) },
+        huggingface: { baseURL: 'https://router.huggingface.co/v1', apiKeys: numbered('HF_TOKEN', 2) },
+      }
+    : {
+        groq: { baseURL: `${mocks[0]!.url}/v1`, apiKeys: ['mock-groq-1', 'mock-groq-2', 'mock-groq-3'] },
+        huggingface: { baseURL: `${mocks[1]!.url}/v1`, apiKeys: ['mock-hf-1', 'mock-hf-2'] },
+      };
+  const app = await startInterview({ providers, dotenv: true, config: { server: { port: Number(env.PORT ?? 0) } } });
+  return {
+    url: app.url,
+    hints: [
+      `curl -s -X POST ${app.url}/interviews -H 'content-type: application/json' -d '{"role":"Software Engineer","difficulty":"Easy"}'`,
+      `curl -s -X POST ${app.url}/interviews -H 'content-type: application/json' -d '{"role":"Software Engineer","difficulty":"Easy","mode":"sync"}'`,
+      real ? 'AI: Groq, then Hugging Face' : 'AI: two local mock providers (set GROQ_API_KEY to use Groq)',
+    ],
+    close: async () => {
+      await app.close();
+      await Promise.all(mocks.map((m) => m.close()));
+    },
+  };
+});

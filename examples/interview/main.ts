@@ -20,7 +20,7 @@ await runMain(async () => {
         groq: { baseURL: `${mocks[0]!.url}/v1`, apiKeys: ['mock-groq-1', 'mock-groq-2', 'mock-groq-3'] },
         huggingface: { baseURL: `${mocks[1]!.url}/v1`, apiKeys: ['mock-hf-1', 'mock-hf-2'] },
       };
-  const app = await startInterview({ providers, dotenv: true, config: { server: { port: Number(env.PORT ?? 0) } } });
+  const app = await startInterview({ providers, dotenv: true, config: { server: { port: Number(env.PORT ?? 0) }, data: env.TASKLANE_DATA ?? './data/examples/interview' } });
   return {
     url: app.url,
     hints: [

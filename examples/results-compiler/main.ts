@@ -13,7 +13,7 @@ await runMain(async () => {
     dotenv: true,
     config: {
       server: { port: Number(process.env.PORT ?? 0) },
-      data: process.env.TASKLANE_DATA ?? './data',
+      data: process.env.TASKLANE_DATA ?? './data/examples/results-compiler',
       providers: {
         groq: real
           ? { type: 'openai-compatible', baseURL: 'https://api.groq.com/openai/v1', apiKeys: ['env:GROQ_API_KEY'] }

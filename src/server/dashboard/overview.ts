@@ -4,8 +4,11 @@ import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
 import type { Runtime } from '../../runtime/index.js';
 
-/** Job counts are read one page per state; a state with more jobs than this shows `more: true`. */
-export const COUNT_CAP = 500;
+/**
+ * Job counts are read as one page per state (the job API has no count); a state with more jobs
+ * than this shows `more: true`. Kept small: the page polls every 2 s and each row is parsed JSON.
+ */
+export const COUNT_CAP = 100;
 
 const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
 

@@ -570,6 +570,8 @@ async function refresh() {
 function refreshSoon(delay = REFRESH_MS) {
   clearTimeout(page.refreshTimer);
   page.refreshTimer = setTimeout(async () => {
+    // A hidden tab keeps its socket but stops polling; it catches up when shown again.
+    if (document.hidden) return refreshSoon();
     try {
       await refresh();
     } catch (err) {
@@ -605,6 +607,10 @@ $('submit-form').addEventListener('submit', async (e) => {
   } catch (err) {
     out.textContent = `Submit failed: ${err.message}`;
   }
+});
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && !page.blocked) refreshSoon(0);
 });
 
 $('cancel-job').addEventListener('click', () => jobAction('cancel'));

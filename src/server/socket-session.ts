@@ -32,19 +32,21 @@ export class SocketSession {
   readonly #principal: Principal;
   readonly #frames: EventFrames;
   readonly #limits: SessionLimits;
+  readonly #gauge: { inc(): void; dec(): void };
   readonly #subs = new Map<string, AbortController>();
   #unflushed = 0;
   #waiters: Array<() => void> = [];
   #stallTimer?: NodeJS.Timeout;
   #closed = false;
 
-  constructor(socket: WebSocket, deps: { jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; limits: SessionLimits }) {
+  constructor(socket: WebSocket, deps: { jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits }) {
     this.#socket = socket;
     this.#jobs = deps.jobs;
     this.#runtime = deps.runtime;
     this.#principal = deps.principal;
     this.#frames = deps.frames;
     this.#limits = deps.limits;
+    this.#gauge = deps.gauge;
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     socket.on('pong', () => (this.alive = true));
     socket.once('close', () => this.dispose());
@@ -98,6 +100,7 @@ export class SocketSession {
     const controller = new AbortController();
     this.#subs.set(jobId, controller);
     const { signal } = controller;
+    this.#gauge.inc();
     try {
       assertJobAllowed(this.#principal, jobId);
       const job = await this.#jobs.get(jobId);
@@ -113,6 +116,7 @@ export class SocketSession {
     } catch (err) {
       if (!signal.aborted) this.#sendError(err, jobId);
     } finally {
+      this.#gauge.dec();
       if (this.#subs.get(jobId) === controller) this.#subs.delete(jobId);
     }
   }
@@ -144,8 +148,8 @@ export class SocketSession {
     this.#stallTimer ??= setTimeout(() => {
       this.#runtime.log.warn({ unflushedBytes: this.#unflushed, stallMs: this.#limits.stallMs }, 'closing a WebSocket that stopped reading');
       this.#socket.close(SLOW_CONSUMER_CLOSE, 'slow consumer: reconnect and resubscribe from your last seq');
-      // The close frame waits behind the unread data; a peer that never reads is cut off.
-      setTimeout(() => this.#socket.terminate(), 5_000).unref();
+      // The close frame waits behind the unread data; a peer that still reads nothing is cut off.
+      setTimeout(() => this.#socket.terminate(), this.#limits.stallMs).unref();
       this.dispose();
     }, this.#limits.stallMs);
     return new Promise((resolve) => this.#waiters.push(resolve));

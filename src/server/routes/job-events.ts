@@ -12,7 +12,7 @@ import { eventsQuery, jobParams, parseWith } from './job-schemas.js';
  * ending after the terminal event. A slow reader is not buffered for: the stream stops pulling
  * events until the socket drains, and the hub refills it from the store afterwards.
  */
-export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, onRequest: (req: FastifyRequest) => Promise<void>): Promise<void> {
+export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, onRequest: (req: FastifyRequest) => Promise<void>, gauge: { inc(): void; dec(): void }): Promise<void> {
   const { runtime } = ctx;
   const { heartbeatMs } = runtime.config.server.streams;
   const frames = new EventFrames(runtime.scrub);
@@ -43,6 +43,7 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
     const controller = new AbortController();
     const { signal } = controller;
     open.add(controller);
+    gauge.inc();
     const onClose = (): void => controller.abort();
     res.once('close', onClose);
     const beat = setInterval(() => res.write(': ping\n\n'), heartbeatMs);
@@ -62,6 +63,7 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
       clearInterval(beat);
       res.removeListener('close', onClose);
       open.delete(controller);
+      gauge.dec();
       if (!res.writableEnded) res.end();
     }
   });

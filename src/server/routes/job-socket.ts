@@ -13,7 +13,7 @@ const GOING_AWAY = 1001;
  * jobId}`, `{type:'event', event}` and `{type:'error', jobId?, error:{code,message}}`. Pings every
  * `server.streams.heartbeatMs`; a peer that missed the previous pong is dropped.
  */
-export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, onRequest: (req: FastifyRequest) => Promise<void>): Promise<void> {
+export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, onRequest: (req: FastifyRequest) => Promise<void>, gauge: { inc(): void; dec(): void }): Promise<void> {
   const { runtime } = ctx;
   const streams = runtime.config.server.streams;
   const frames = new EventFrames(runtime.scrub);
@@ -61,6 +61,7 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       runtime,
       principal: req.principal,
       frames,
+      gauge,
       limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions },
     });
     sessions.set(socket, session);

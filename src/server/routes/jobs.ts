@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import { NotFoundError } from '../../errors.js';
 import type { ServerContext } from '../app.js';
 import { createAuthenticator } from '../auth.js';
@@ -21,8 +22,14 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   const tokens = new StreamTokens();
   const onRequest = streamAuth(createAuthenticator(runtime.config.server.apiKeys), tokens);
   await tokenRoutes(app, ctx, tokens);
-  await jobEventRoutes(app, ctx, onRequest);
-  await jobSocketRoutes(app, ctx, onRequest);
+  const open = new Gauge({
+    name: 'tasklane_job_streams_open',
+    help: 'Job event subscriptions being served, by transport (one per SSE request, one per job followed on a WebSocket)',
+    labelNames: ['transport'],
+    registers: [runtime.metrics],
+  });
+  await jobEventRoutes(app, ctx, onRequest, open.labels('sse'));
+  await jobSocketRoutes(app, ctx, onRequest, open.labels('ws'));
 
   app.post('/v1/jobs', async (req, reply) => {
     ctx.requireScope(req, 'jobs:write');

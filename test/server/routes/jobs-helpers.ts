@@ -114,3 +114,30 @@ export function assertContiguous(events: JobEvent[], from = 0): void {
     if (e.seq !== from + i + 1) throw new Error(`event ${i} has seq ${e.seq}, expected ${from + i + 1}`);
   });
 }
+
+/** Polls a job until it reaches one of the states (bounded). */
+export async function waitForState(url: string, id: string, states: string[], key?: string, timeoutMs = 20_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await api(url, 'GET', `/v1/jobs/${id}`, undefined, key);
+    if (states.includes(r.body?.state)) return r.body;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${r.body?.state} after ${timeoutMs} ms (wanted ${states.join('|')})`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** The value of tasklane_job_streams_open for a transport. */
+export async function streamsOpen(url: string, transport: 'sse' | 'ws'): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`tasklane_job_streams_open\\{transport="${transport}"\\} (\\d+)`).exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/** Polls until the check passes (bounded). */
+export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}

@@ -25,6 +25,8 @@ interface Running {
   lost: boolean;
   /** Given back on close: the result is thrown away, the attempt not counted. */
   released: boolean;
+  /** The attempt's end is being written: no more renewals. */
+  finishing: boolean;
   done: Promise<void>;
 }
 
@@ -34,6 +36,8 @@ export interface WorkerLoopOptions {
   cancelGraceMs: number;
 }
 
+/** Claims asked for per lane in one go. */
+const MAX_CLAIMS_AT_ONCE = 32;
 const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
 
 export class WorkerLoop {
@@ -153,11 +157,41 @@ export class WorkerLoop {
       do {
         this.#again = false;
         while (!this.#stopped) {
-          const tasks = this.#tasks.namesWhere((lane) => this.#freeSlots(lane) > 0);
-          if (tasks.length === 0) break;
-          const claim = await this.#engine.claim(this.workerId, { tasks, leaseMs: this.#opts.leaseMs });
-          if (!claim) break;
-          this.#begin(claim);
+          // Per lane, as many claims at once as it has free slots (an engine may commit them
+          // together); the slots are reserved until the job is handed to the lane.
+          const asks: Array<Promise<Claim | undefined>> = [];
+          const lanes = new Set(this.#tasks.list().map((t) => t.lane));
+          for (const lane of lanes) {
+            const n = Math.min(MAX_CLAIMS_AT_ONCE, this.#freeSlots(lane));
+            if (n <= 0) continue;
+            const tasks = this.#tasks.namesWhere((l) => l === lane);
+            this.#reserve(lane, n);
+            for (let i = 0; i < n; i++) {
+              asks.push(
+                this.#engine.claim(this.workerId, { tasks, leaseMs: this.#opts.leaseMs }).then(
+                  (claim) => {
+                    if (!claim) this.#reserve(lane, -1);
+                    return claim;
+                  },
+                  (err) => {
+                    this.#reserve(lane, -1);
+                    throw err;
+                  },
+                ),
+              );
+            }
+          }
+          if (asks.length === 0) break;
+          const settled = await Promise.allSettled(asks);
+          let got = 0;
+          for (const s of settled) {
+            if (s.status === 'rejected') this.#report(s.reason, 'claiming jobs');
+            else if (s.value) {
+              got++;
+              this.#begin(s.value);
+            }
+          }
+          if (got === 0) break;
         }
       } while (this.#again && !this.#stopped);
     } catch (err) {
@@ -166,6 +200,10 @@ export class WorkerLoop {
       this.#ticking = false;
       if (!this.#stopped) this.#pollTimer = setTimeout(() => void this.#tick(), this.#opts.pollMs);
     }
+  }
+
+  #reserve(lane: string, n: number): void {
+    this.#starting.set(lane, (this.#starting.get(lane) ?? 0) + n);
   }
 
   #freeSlots(laneName: string): number {
@@ -177,10 +215,9 @@ export class WorkerLoop {
     const { job, token } = claim;
     const task = this.#tasks.get(job.task);
     const controller = new AbortController();
-    const r = { job, token, task, controller, cancelled: false, lost: false, released: false } as Running;
+    const r = { job, token, task, controller, cancelled: false, lost: false, released: false, finishing: false } as Running;
     r.live = this.#hub.startLive(job, token, task.progress?.coalesceMs ?? 0, (err) => this.#lose(r, err));
     this.#running.set(job.id, r);
-    this.#starting.set(task.lane, (this.#starting.get(task.lane) ?? 0) + 1);
     r.done = this.#run(r).finally(() => {
       this.#running.delete(job.id);
       this.wake();
@@ -194,7 +231,7 @@ export class WorkerLoop {
     const handOver = () => {
       if (handed) return;
       handed = true;
-      this.#starting.set(task.lane, (this.#starting.get(task.lane) ?? 1) - 1);
+      this.#reserve(task.lane, -1);
     };
     try {
       const work = await this.#tasks.work(task.name);
@@ -218,6 +255,7 @@ export class WorkerLoop {
       end = this.#failure(r, toTasklaneError(err));
     }
     if (r.lost || r.released) return;
+    r.finishing = true;
     try {
       await live.flush();
       const record = await this.#engine.finish(job.id, r.token, end);
@@ -249,13 +287,15 @@ export class WorkerLoop {
 
   #renewAll(): void {
     for (const r of this.#running.values()) {
-      if (r.lost) continue;
+      if (r.lost || r.finishing || r.released) continue;
       this.#engine.renew(r.job.id, r.token, this.#opts.leaseMs).then(
         ({ cancelRequested }) => {
           if (cancelRequested && !r.released) this.cancelLocal(r.job.id);
         },
         (err) => {
           const e = toTasklaneError(err);
+          // A renewal that crossed the attempt's own finish or release is not a loss.
+          if (r.finishing || r.released) return;
           if (e.code === 'TL_ERR_JOB_LEASE_LOST' || e.code === 'TL_ERR_JOB_NOT_FOUND') this.#lose(r, e);
           else this.#report(e, `renewing the lease of job ${r.job.id}`);
         },

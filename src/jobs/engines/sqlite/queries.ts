@@ -75,9 +75,30 @@ export function json(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-export type Queries = ReturnType<typeof prepare>;
+type S<P extends unknown[], R = unknown> = Database.Statement<P, R>;
+type Named = [Record<string, unknown>];
 
-export function prepare(db: Database.Database) {
+export interface Queries {
+  insertJob: S<Named, JobRow>;
+  byId: S<[string], JobRow>;
+  byIdem: S<[string], JobRow>;
+  insertEvent: S<[string, number, string, string, number, number | null]>;
+  readEvents: S<[string, number, number], EventRow>;
+  claim: S<Named, JobRow>;
+  promote: S<[number]>;
+  renew: S<[number, number, string, string], { cancel_requested: number }>;
+  finish: S<Named, JobRow>;
+  release: S<Named, JobRow>;
+  expired: S<[number, number], JobRow>;
+  recover: S<Named, JobRow>;
+  cancelWaiting: S<Named, JobRow>;
+  requestCancel: S<[number, string], JobRow>;
+  retry: S<Named, JobRow>;
+  appendHead: S<[number, string | null, number, string, string, number], { n: number }>;
+  list: { all: S<[number, number], JobRow>; state: S<[string, number, number], JobRow>; task: S<[string, number, number], JobRow>; both: S<[string, string, number, number], JobRow> };
+}
+
+export function prepare(db: Database.Database): Queries {
   const listCols = 'SELECT * FROM jobs';
   return {
     insertJob: db.prepare<[Record<string, unknown>], JobRow>(
@@ -91,15 +112,17 @@ export function prepare(db: Database.Database) {
       'INSERT INTO job_events (job_id, seq, type, data, at, attempt) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     readEvents: db.prepare<[string, number, number], EventRow>('SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
-    // The subquery picks the best due job among the given tasks; the UPDATE takes it in the same
-    // statement, inside an IMMEDIATE transaction, so two processes never claim the same row.
+    // The subquery walks the ready index in claim order to the first job of the given tasks; the
+    // UPDATE takes it in the same statement, inside an IMMEDIATE transaction, so two processes
+    // never claim the same row. (INDEXED BY: without it the planner may sort every queued job.)
     claim: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET state = 'running', attempt = attempt + 1, token = @token, worker_id = @workerId,
          lease_until = @leaseUntil, started_at = @now, updated_at = @now, last_seq = last_seq + 1, cancel_requested = 0
-       WHERE n = (SELECT n FROM jobs WHERE state IN ('queued', 'delayed') AND run_at <= @now
+       WHERE n = (SELECT n FROM jobs INDEXED BY jobs_ready WHERE state = 'queued'
                   AND task IN (SELECT value FROM json_each(@tasks)) ORDER BY priority DESC, run_at, n LIMIT 1)
        RETURNING *`,
     ),
+    promote: db.prepare<[number]>(`UPDATE jobs SET state = 'queued' WHERE state = 'delayed' AND run_at <= ?`),
     renew: db.prepare<[number, number, string, string], { cancel_requested: number }>(
       `UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND token = ? AND state = 'running' RETURNING cancel_requested`,
     ),

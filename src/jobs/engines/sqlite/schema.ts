@@ -31,8 +31,10 @@ const MIGRATIONS: readonly string[] = [
     lease_until INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0
   );
-  -- Claim order: highest priority, then earliest runAt, then insertion.
-  CREATE INDEX jobs_due ON jobs (priority DESC, run_at, n) WHERE state IN ('queued', 'delayed');
+  -- Claim order among ready jobs: highest priority, then earliest runAt, then insertion.
+  CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, n) WHERE state = 'queued';
+  -- Delayed jobs become queued once due (at claim time).
+  CREATE INDEX jobs_delayed ON jobs (run_at) WHERE state = 'delayed';
   CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'running';
   CREATE INDEX jobs_state ON jobs (state, n);
   CREATE INDEX jobs_task ON jobs (task, n);

@@ -23,6 +23,8 @@ export interface SqliteEngineOptions {
 
 const LIST_MAX = 500;
 const RECOVER_BATCH = 100;
+/** Most writes committed together. */
+const WRITE_BATCH = 256;
 const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
 
 export class SqliteJobEngine implements JobEngine {
@@ -33,6 +35,8 @@ export class SqliteJobEngine implements JobEngine {
   /** One IMMEDIATE transaction wrapper, reused: it runs the function it is given. */
   readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   #closed = false;
+  #writes: Array<{ fn: () => unknown; resolve(value: unknown): void; reject(err: unknown): void }> = [];
+  #commitScheduled = false;
 
   constructor(options: SqliteEngineOptions) {
     this.path = options.path;
@@ -60,7 +64,7 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord> {
-    return this.#tx(() => {
+    return this.#write(() => {
       const now = Date.now();
       const delayMs = Math.max(0, opts.delayMs ?? 0);
       const row = this.#q.insertJob.get({
@@ -110,9 +114,10 @@ export class SqliteJobEngine implements JobEngine {
   async claim(workerId: string, opts: ClaimOptions): Promise<Claim | undefined> {
     if (opts.tasks.length === 0) return undefined;
     const tasks = JSON.stringify(opts.tasks);
-    return this.#tx(() => {
+    return this.#write(() => {
       const now = Date.now();
       const token = randomUUID();
+      this.#q.promote.run(now);
       const row = this.#q.claim.get({ token, workerId, leaseUntil: now + opts.leaseMs, now, tasks });
       if (!row) return undefined;
       this.#event(row, 'started', { attempt: row.attempt, workerId }, now);
@@ -121,7 +126,7 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async renew(id: string, token: string, leaseMs: number): Promise<{ cancelRequested: boolean }> {
-    return this.#run(() => {
+    return this.#write(() => {
       const now = Date.now();
       const row = this.#q.renew.get(now + leaseMs, now, id, token);
       if (!row) throw this.#lostOrMissing(id);
@@ -130,7 +135,7 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async finish(id: string, token: string, end: FinishOutcome): Promise<JobRecord> {
-    return this.#tx(() => {
+    return this.#write(() => {
       const now = Date.now();
       const state = end.outcome === 'succeeded' ? 'succeeded' : end.outcome === 'retry' ? (end.runAt > now ? 'delayed' : 'queued') : end.outcome;
       const error = end.outcome === 'succeeded' ? null : (end.error ?? null);
@@ -155,7 +160,7 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async release(id: string, token: string): Promise<JobRecord | undefined> {
-    return this.#tx(() => {
+    return this.#write(() => {
       const now = Date.now();
       const held = this.#q.byId.get(id);
       if (!held || held.token !== token || held.state !== 'running') return undefined;
@@ -173,7 +178,7 @@ export class SqliteJobEngine implements JobEngine {
   async recoverExpired(): Promise<number> {
     let moved = 0;
     for (;;) {
-      const batch = this.#tx(() => {
+      const batch = await this.#write(() => {
         const now = Date.now();
         const rows = this.#q.expired.all(now, RECOVER_BATCH);
         for (const held of rows) {
@@ -195,7 +200,7 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async cancel(id: string): Promise<JobRecord> {
-    return this.#tx(() => {
+    return this.#write(() => {
       const now = Date.now();
       const row = this.#q.cancelWaiting.get({ id, error: json(CANCELLED), now });
       if (row) {
@@ -211,7 +216,7 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async retry(id: string): Promise<JobRecord> {
-    return this.#tx(() => {
+    return this.#write(() => {
       const before = this.#q.byId.get(id);
       if (!before) throw notFound(id);
       const now = Date.now();
@@ -226,7 +231,7 @@ export class SqliteJobEngine implements JobEngine {
 
   async appendEvents(id: string, token: string, events: readonly PendingEvent[]): Promise<void> {
     if (events.length === 0) return;
-    this.#tx(() => {
+    await this.#write(() => {
       const first = events[0]!.seq;
       const last = events[events.length - 1]!.seq;
       let progress: string | null = null;
@@ -255,6 +260,8 @@ export class SqliteJobEngine implements JobEngine {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Writes already asked for are committed, not dropped.
+    while (this.#writes.length > 0) this.#commit();
     this.#closed = true;
     try {
       this.#db.close();
@@ -283,8 +290,61 @@ export class SqliteJobEngine implements JobEngine {
     }
   }
 
-  #tx<T>(fn: () => T): T {
-    return this.#run(() => this.#transaction.immediate(fn) as T);
+  /**
+   * Group commit: writes asked for in the same turn of the event loop share one IMMEDIATE
+   * transaction (a commit costs far more than these statements), each in its own savepoint so
+   * one failing write rolls back alone. Batches are capped so one never holds the loop for long.
+   */
+  #write<T>(fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new StoreError('TL_ERR_STORE_UNAVAILABLE', 'the sqlite job store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.#writes.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#commitScheduled) {
+        this.#commitScheduled = true;
+        setImmediate(() => this.#commit());
+      }
+    });
+  }
+
+  #commit(): void {
+    this.#commitScheduled = false;
+    const batch = this.#writes.splice(0, WRITE_BATCH);
+    if (this.#writes.length > 0) {
+      this.#commitScheduled = true;
+      setImmediate(() => this.#commit());
+    }
+    if (this.#closed) {
+      for (const w of batch) w.reject(new StoreError('TL_ERR_STORE_UNAVAILABLE', 'the sqlite job store is closed'));
+      return;
+    }
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.#transaction.immediate(() => {
+        for (const w of batch) {
+          try {
+            // Nested call of a transaction function = a savepoint.
+            outcomes.push({ ok: true, value: batch.length === 1 ? w.fn() : this.#transaction(w.fn) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+        // A single write that failed must not leave half its changes behind.
+        if (batch.length === 1 && !outcomes[0]!.ok) throw (outcomes[0] as { error: unknown }).error;
+      });
+    } catch (err) {
+      if (batch.length === 1 && outcomes.length === 1 && !outcomes[0]!.ok) {
+        // Already recorded; rolled back.
+      } else {
+        const e = TasklaneError.isInstance(err) ? err : storeError(err, `job store ${this.path}`);
+        for (const w of batch) w.reject(e);
+        return;
+      }
+    }
+    batch.forEach((w, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) w.resolve(o.value);
+      else w.reject(TasklaneError.isInstance(o.error) ? o.error : storeError(o.error, `job store ${this.path}`));
+    });
   }
 }
 

@@ -1,7 +1,10 @@
 // Event-loop delay while CPU-bound jobs run: inline on the loop (the peer: what a handler doing the
 // work itself does) against the same jobs in a thread lane. Needs `npm run build` (uses dist/).
-// Prints one JSON line with both p99 delays and their ratio. Bounded: about 10 s.
-import { availableParallelism } from 'node:os';
+// Prints one JSON line with both p99 delays, their ratio, and the idle loop's p99 on the same
+// machine at the same time (the floor). Bounded: about 10 s.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../dist/index.js';
@@ -34,7 +37,8 @@ async function jobs(runOne) {
   );
 }
 
-const runtime = await createRuntime({ config: { data: fileURLToPath(new URL('../data/bench', import.meta.url)), log: { level: 'warn' } }, env: {}, dotenv: false });
+const dataDir = mkdtempSync(join(tmpdir(), 'tasklane-bench-'));
+const runtime = await createRuntime({ config: { data: dataDir, log: { level: 'warn' }, demo: false, jobs: { worker: false } }, env: {}, dotenv: false });
 const lane = runtime.lanes.add({ name: 'bench', placement: 'thread', concurrency: THREADS, maxQueue: 100, timeoutMs: 30_000 });
 // Start the threads before measuring.
 await Promise.all(Array.from({ length: THREADS }, () => lane.run(task, { ms: 1 })));
@@ -47,7 +51,10 @@ const inline = await loopDelay(() =>
   }),
 );
 const threaded = await loopDelay(() => jobs(() => lane.run(task, { ms: JOB_MS })));
+// The machine's own floor: the same measure with no work at all, for as long as the lane run took.
+const idle = await loopDelay(() => new Promise((resolve) => setTimeout(resolve, threaded.ms)));
 await runtime.close();
+rmSync(dataDir, { recursive: true, force: true });
 
 const round = (n) => Math.round(n * 100) / 100;
 console.log(
@@ -62,6 +69,7 @@ console.log(
     peer_p99_ms: round(inline.p99),
     peer_max_ms: round(inline.max),
     ratio: round(inline.p99 / threaded.p99),
+    idle_p99_ms: round(idle.p99),
     goal_tasklane_p99_ms: 5,
     tasklane_wall_ms: Math.round(threaded.ms),
     peer_wall_ms: Math.round(inline.ms),

@@ -1,6 +1,9 @@
 // Per-task overhead of a thread lane against the same trivial task on raw Piscina with the same
 // number of threads and the same number of tasks in flight. Needs `npm run build` (uses dist/).
 // Prints one JSON line. Bounded: a few seconds.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { createRuntime } from '../dist/index.js';
@@ -27,7 +30,8 @@ async function measure(submit, count) {
 }
 
 const pool = new Piscina({ filename: task, maxThreads: THREADS, minThreads: THREADS });
-const runtime = await createRuntime({ config: { data: fileURLToPath(new URL('../data/bench', import.meta.url)), log: { level: 'warn' } }, env: {}, dotenv: false });
+const dataDir = mkdtempSync(join(tmpdir(), 'tasklane-bench-'));
+const runtime = await createRuntime({ config: { data: dataDir, log: { level: 'warn' }, demo: false, jobs: { worker: false } }, env: {}, dotenv: false });
 const lane = runtime.lanes.add({ name: 'bench', placement: 'thread', concurrency: THREADS, maxQueue: IN_FLIGHT, timeoutMs: 30_000 });
 const ref = { module: task };
 
@@ -57,6 +61,7 @@ for (let r = 0; r < ROUNDS; r++) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 await pool.destroy();
 await runtime.close();
+rmSync(dataDir, { recursive: true, force: true });
 
 const round = (n) => Math.round(n * 100) / 100;
 console.log(

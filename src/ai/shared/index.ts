@@ -32,7 +32,9 @@ export function sharedAiOptions(runtime: Runtime): AttachAiOptions {
   const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 4), 1_000);
   // Reads come from local mirrors, so commands may fail fast while Redis is down.
   const redis = new Redis(store.url, { maxRetriesPerRequest: 1, retryStrategy, connectionName: 'tasklane:ai' });
-  const subscriber = new Redis(store.url, { maxRetriesPerRequest: null, retryStrategy, connectionName: 'tasklane:ai-sub' });
+  // No ready check (INFO) on the subscriber: it can race a SUBSCRIBE sent at connect and fail with
+  // "Connection in subscriber mode"; RedisTimers waits for 'ready' before subscribing anyway.
+  const subscriber = new Redis(store.url, { maxRetriesPerRequest: null, retryStrategy, connectionName: 'tasklane:ai-sub', enableReadyCheck: false });
   let downLogged = false;
   for (const c of [redis, subscriber]) {
     c.on('error', (err: Error) => {
@@ -49,10 +51,11 @@ export function sharedAiOptions(runtime: Runtime): AttachAiOptions {
   const breakerTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:breaker`, onError: report });
   runtime.onStart('ai-shared-state', async () => {
     let timer: NodeJS.Timeout | undefined;
-    const loaded = Promise.all([cooldownTimers.start(), breakerTimers.start()]);
+    const loaded = Promise.all([cooldownTimers.start(), breakerTimers.start()]).then(() => true);
     loaded.catch(report);
-    await Promise.race([loaded, new Promise((r) => (timer = setTimeout(r, START_WAIT_MS)))]);
+    const ok = await Promise.race([loaded.catch(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), START_WAIT_MS)))]);
     clearTimeout(timer);
+    if (!ok) log.warn({ waitedMs: START_WAIT_MS }, 'shared AI state not loaded from redis yet; starting with local state, it fills in when redis answers');
   });
   runtime.onClose('ai-shared-state', async () => {
     await Promise.all([cooldownTimers.close(), breakerTimers.close()]);

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 
 /**
@@ -73,6 +74,7 @@ export class RedisTimers {
   /** Subscribes and loads the live entries. Safe to call more than once. */
   start(): Promise<void> {
     this.#ready ??= (async () => {
+      if (this.#sub.status !== 'ready') await once(this.#sub, 'ready');
       await this.#sub.subscribe(this.#channel);
       await this.#load();
     })();

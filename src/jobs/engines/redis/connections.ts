@@ -25,7 +25,8 @@ export function connect(url: string, onError: (err: Error, which: string) => voi
   const commands = new Redis(url, { ...base, maxRetriesPerRequest: 2, connectionName: 'tasklane:commands' });
   const work = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:work' });
   const blocking = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:events' });
-  const subscriber = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:cancel' });
+  // No ready check (INFO) on the subscriber: it can race the SUBSCRIBE and fail in subscriber mode.
+  const subscriber = new Redis(url, { ...base, maxRetriesPerRequest: null, connectionName: 'tasklane:cancel', enableReadyCheck: false });
   for (const [which, c] of Object.entries({ commands, work, blocking, subscriber })) {
     // One report per outage and connection, not one per reconnect attempt.
     let reported = false;

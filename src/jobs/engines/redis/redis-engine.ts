@@ -101,7 +101,7 @@ export class RedisJobEngine implements JobEngine {
   start(): Promise<void> {
     this.#started ??= (async () => {
       const whenReady = (c: Redis) => (c.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => c.once('ready', () => resolve())));
-      const subscribed = this.#conn.subscriber.subscribe(this.keys.cancelChannel());
+      const subscribed = whenReady(this.#conn.subscriber).then(() => this.#conn.subscriber.subscribe(this.keys.cancelChannel()));
       subscribed.catch((err: Error) => this.#report(err, 'cancel subscription'));
       let timer: NodeJS.Timeout | undefined;
       const all = Promise.all([subscribed, ...Object.values(this.#conn).map((c) => whenReady(c as Redis))]).then(() => true);

@@ -5,10 +5,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ClosedError, LaneFullError, LaneTimeoutError, TasklaneError } from '../errors.js';
-import type { AiCallOptions, AiClient, ChatRequest } from '../ai/types.js';
+import type { AiClient } from '../ai/types.js';
 import type { ResourceScope } from '../resources/scope.js';
-import type { ResourceDef } from '../resources/resource.js';
 import { LaneCounters } from './lane-stats.js';
+import { loopContext } from './loop-context.js';
 import { importWork, isModuleRef, moduleUrl } from './module-ref.js';
 import type { TaskEnvelope, TaskOutcome } from './protocol.js';
 import { Kill, ThreadPool } from './thread-pool.js';
@@ -333,33 +333,7 @@ export class Lane {
   }
 
   #loopContext(task: Task): WorkContext {
-    const signal = this.#signal(task);
-    const { host, context } = task.opts;
-    const env = this.#env;
-    return {
-      ...context,
-      signal,
-      progress: (data: unknown) => {
-        try {
-          host?.progress?.(data);
-        } catch (err) {
-          env.reportError(err, `lane "${this.name}": host.progress threw`);
-        }
-      },
-      log: (msg: string, data?: Record<string, unknown>) => {
-        if (!host?.log) return env.log(this.name, msg, data, context);
-        try {
-          host.log(msg, data);
-        } catch (err) {
-          env.reportError(err, `lane "${this.name}": host.log threw`);
-        }
-      },
-      ai: {
-        chat: (req: ChatRequest, opts: AiCallOptions = {}) =>
-          Promise.resolve().then(() => env.ai().chat(req, { ...opts, signal: opts.signal ? AbortSignal.any([opts.signal, signal]) : signal })),
-      },
-      resource: <T>(nameOrDef: string | ResourceDef<T>) => env.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,
-    };
+    return loopContext(this.name, this.#env, this.#signal(task), task.opts);
   }
 
   #runThread(task: Task): Promise<TaskOutcome> {

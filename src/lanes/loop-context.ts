@@ -1,0 +1,38 @@
+import type { AiCallOptions, ChatRequest } from '../ai/types.js';
+import type { ResourceDef } from '../resources/resource.js';
+import type { LaneEnv } from './lane.js';
+import type { RunOptions, WorkContext } from './types.js';
+
+/**
+ * The WorkContext of work running on the event loop: the same shape a thread gets, wired
+ * directly to the host callbacks, the runtime's AI client and the main-thread resources.
+ */
+export function loopContext(lane: string, env: LaneEnv, signal: AbortSignal, opts: RunOptions): WorkContext {
+  const { host, context } = opts;
+  return {
+    ...context,
+    signal,
+    progress: (data: unknown) => {
+      try {
+        host?.progress?.(data);
+      } catch (err) {
+        // A host callback that throws must not fail the work (nor be lost).
+        env.reportError(err, `lane "${lane}": host.progress threw`);
+      }
+    },
+    log: (msg: string, data?: Record<string, unknown>) => {
+      if (!host?.log) return env.log(lane, msg, data, context);
+      try {
+        host.log(msg, data);
+      } catch (err) {
+        env.reportError(err, `lane "${lane}": host.log threw`);
+      }
+    },
+    ai: {
+      // runtime.ai is looked up at call time; the task's signal ends the call with the task.
+      chat: (req: ChatRequest, callOpts: AiCallOptions = {}) =>
+        Promise.resolve().then(() => env.ai().chat(req, { ...callOpts, signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal })),
+    },
+    resource: <T>(nameOrDef: string | ResourceDef<T>) => env.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,
+  };
+}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { TasklaneError } from '../errors.js';
 import { UsageError } from './args.js';
 import { serve } from './serve.js';
+import { jobs } from './jobs.js';
 import { doctor } from './doctor.js';
 
 type Command = (argv: string[]) => Promise<number | undefined>;
@@ -9,6 +10,7 @@ type Command = (argv: string[]) => Promise<number | undefined>;
 /** Subcommands; each module adds its own entry. */
 const commands: Record<string, { run: Command; summary: string }> = {
   serve: { run: serve, summary: 'start the server' },
+  jobs: { run: jobs, summary: 'submit, watch and list jobs on a running server' },
   doctor: { run: doctor, summary: 'check the configuration, keys and providers' },
 };
 

@@ -1,0 +1,199 @@
+import { TasklaneClient, TasklaneClientError, type JobEvent, type JobRecord } from '../client/index.js';
+import { UsageError, parseArgs } from './args.js';
+import { ProgressView } from './progress-view.js';
+
+export const jobsHelp = `Usage: tasklane jobs <command> [options]
+
+Commands:
+  submit <task> --input JSON   enqueue a job; prints its id (with --watch, follows it and prints its result)
+  watch <id>                   follow a job's progress; exit 0 when it succeeds, 1 when it ends dead or cancelled
+  list                         the newest jobs, one per line
+
+Options:
+  --url URL               the server (env TASKLANE_URL, default http://127.0.0.1:8080)
+  --key KEY               client key (env TASKLANE_API_KEY)
+  submit:
+    --input JSON          the task's input, e.g. '{"steps":10,"ms":100}' (default null)
+    --priority N          higher runs first (default 0)
+    --delay-ms N          earliest start, in ms from now
+    --idempotency-key K   a second submit with the same key returns the first job
+    --max-attempts N      attempts before the job is dead
+    --watch               follow the job until it ends
+  watch:
+    --from N              start after this event seq (default 0: replay everything)
+  list:
+    --state S             queued, delayed, running, succeeded, dead or cancelled
+    --task T              only this task
+    --limit N             page size, 1 to 500 (default 20)
+    --cursor C            the page after the one that printed this cursor
+    --json                print the raw JSON answer
+  -h, --help              this help`;
+
+const COMMON = { url: 'string', key: 'string', help: 'boolean', h: 'boolean' } as const;
+
+export async function jobs(argv: string[]): Promise<number | undefined> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+    process.stdout.write(`${jobsHelp}\n`);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub === 'submit') return submit(rest);
+  if (sub === 'watch') return watchCommand(rest);
+  if (sub === 'list') return list(rest);
+  throw new UsageError(`unknown jobs command "${sub}"; use submit, watch or list (see tasklane jobs --help)`);
+}
+
+async function submit(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(
+    argv,
+    { ...COMMON, input: 'string', priority: 'string', 'delay-ms': 'string', 'idempotency-key': 'string', 'max-attempts': 'string', watch: 'boolean' },
+    'jobs submit',
+  );
+  if (flags.help || flags.h) return help();
+  const [task, extra] = positionals;
+  if (!task) throw new UsageError('name the task to run, e.g. tasklane jobs submit demo.progress --input \'{"steps":5}\'');
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"; pass the input with --input JSON`);
+  const input = flags.input === undefined ? null : parseInput(flags.input as string);
+  const client = clientFrom(flags);
+  return run(client, async (signal) => {
+    const job = await client.jobs.submit(task, input, {
+      priority: intFlag(flags, 'priority', -1_000_000, 1_000_000),
+      delayMs: intFlag(flags, 'delay-ms', 0, 365 * 24 * 3_600_000),
+      idempotencyKey: flags['idempotency-key'] as string | undefined,
+      maxAttempts: intFlag(flags, 'max-attempts', 1, 1_000),
+      signal,
+    });
+    if (!flags.watch) {
+      process.stdout.write(`${job.id}\n`);
+      process.stderr.write(`submitted job ${job.id} (${job.task}, ${job.state})\n`);
+      return 0;
+    }
+    process.stderr.write(`job ${job.id} (${job.task})\n`);
+    return follow(client, job.id, 0, signal);
+  });
+}
+
+async function watchCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { ...COMMON, from: 'string' }, 'jobs watch');
+  if (flags.help || flags.h) return help();
+  const [id, extra] = positionals;
+  if (!id) throw new UsageError('name the job to watch: tasklane jobs watch <id>');
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"; watch one job at a time`);
+  const from = intFlag(flags, 'from', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  const client = clientFrom(flags);
+  return run(client, (signal) => follow(client, id, from, signal));
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { ...COMMON, state: 'string', task: 'string', limit: 'string', cursor: 'string', json: 'boolean' }, 'jobs list');
+  if (flags.help || flags.h) return help();
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; filter with --state or --task`);
+  const STATES = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+  if (flags.state !== undefined && !STATES.includes(flags.state as string)) throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${flags.state}")`);
+  const client = clientFrom(flags);
+  return run(client, async (signal) => {
+    const page = await client.jobs.list(
+      {
+        state: flags.state as JobRecord['state'] | undefined,
+        task: flags.task as string | undefined,
+        limit: intFlag(flags, 'limit', 1, 500) ?? 20,
+        cursor: flags.cursor as string | undefined,
+      },
+      { signal },
+    );
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(page)}\n`);
+      return 0;
+    }
+    for (const j of page.jobs) {
+      process.stdout.write(`${j.id}  ${j.state.padEnd(9)}  ${j.task}  attempt ${j.attempt}/${j.maxAttempts}  ${new Date(j.createdAt).toISOString()}\n`);
+    }
+    if (page.jobs.length === 0) process.stderr.write('no jobs\n');
+    if (page.next) process.stderr.write(`more: tasklane jobs list --cursor ${page.next}\n`);
+    return 0;
+  });
+}
+
+/** Follows a job until its terminal event; 0 when it succeeded, 1 otherwise. */
+async function follow(client: TasklaneClient, id: string, from: number, signal: AbortSignal): Promise<number> {
+  const view = new ProgressView(process.stderr);
+  let last: JobEvent | undefined;
+  try {
+    for await (const event of client.jobs.events(id, { fromSeq: from, signal })) {
+      last = event;
+      view.update(event);
+    }
+  } finally {
+    view.finish();
+  }
+  if (!last) {
+    // Nothing after `from`: the job was already over; report its state.
+    const job = await client.jobs.get(id, { signal });
+    return report(job.state, job.result, job.error, id);
+  }
+  const data = last.data as { result?: unknown; error?: { code: string; message: string } };
+  return report(last.type, data?.result, data?.error, id);
+}
+
+function report(state: string, result: unknown, error: { code: string; message: string } | undefined, id: string): number {
+  if (state === 'succeeded') {
+    process.stdout.write(`${JSON.stringify(result ?? null)}\n`);
+    process.stderr.write(`job ${id} succeeded\n`);
+    return 0;
+  }
+  process.stderr.write(`job ${id} ${state}${error ? `: ${error.code}: ${error.message}` : ''}\n`);
+  return 1;
+}
+
+/** Runs a command with Ctrl-C wired to an abort and client errors turned into messages and exit codes. */
+async function run(client: TasklaneClient, fn: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    return await fn(controller.signal);
+  } catch (err) {
+    if (!TasklaneClientError.isInstance(err)) throw err;
+    if (err.code === 'TL_ERR_ABORTED') return 130;
+    if (err.code === 'TL_ERR_CLIENT_NETWORK') {
+      process.stderr.write(`tasklane jobs: ${err.message}\n  start a server with \`tasklane serve\`, or point --url (or TASKLANE_URL) at a running one\n`);
+      return 1;
+    }
+    if (err.code === 'TL_ERR_AUTH_MISSING' || err.code === 'TL_ERR_AUTH_INVALID') {
+      process.stderr.write(`tasklane jobs: ${err.code}: ${err.message}\n  pass a client key with --key (or TASKLANE_API_KEY)\n`);
+      return 1;
+    }
+    process.stderr.write(`tasklane jobs: ${err.code}: ${err.message}\n`);
+    return err.code === 'TL_ERR_VALIDATION' ? 2 : 1;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function clientFrom(flags: Record<string, string | boolean>): TasklaneClient {
+  const url = (flags.url as string | undefined) ?? process.env.TASKLANE_URL ?? 'http://127.0.0.1:8080';
+  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--url must be an http(s) URL like http://127.0.0.1:8080 (got "${url}")`);
+  const apiKey = (flags.key as string | undefined) ?? process.env.TASKLANE_API_KEY;
+  return new TasklaneClient({ url, apiKey: apiKey || undefined });
+}
+
+function parseInput(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--input must be JSON, e.g. --input '{"steps":5}' (${(err as Error).message})`);
+  }
+}
+
+function intFlag(flags: Record<string, string | boolean>, name: string, min: number, max: number): number | undefined {
+  const raw = flags[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^-?\d+$/.test(String(raw)) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  return n;
+}
+
+function help(): number {
+  process.stdout.write(`${jobsHelp}\n`);
+  return 0;
+}

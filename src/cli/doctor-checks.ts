@@ -75,8 +75,9 @@ async function checkOne(
       signal: controller.signal,
       timeouts: { connectMs: timeoutMs, firstByteMs: timeoutMs, idleChunkMs: timeoutMs, totalMs: timeoutMs },
     });
+    // Ollama lists tags: "llama3.2" is served as "llama3.2:latest".
     const have = new Set(listed);
-    return { ...base, status: 'ok', models: listed.length, missingModels: row.expected.filter((m) => !have.has(m)), latencyMs: ms(t0) };
+    return { ...base, status: 'ok', models: listed.length, missingModels: row.expected.filter((m) => !have.has(m) && !have.has(`${m}:latest`)), latencyMs: ms(t0) };
   } catch (err) {
     const { status, detail } = classify(err, controller.signal.aborted);
     return { ...base, status, models: 0, missingModels: [], latencyMs: ms(t0), detail: scrub(detail) };

@@ -58,6 +58,8 @@ export function openSchema(db: Database.Database, busyTimeoutMs: number): void {
   // can drop the last commits. FULL would fsync on every claim and finish.
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = OFF');
+  // 16 MiB of page cache per connection (default 2 MiB): the hot index pages stay in memory.
+  db.pragma('cache_size = -16000');
   const migrate = db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
     for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);

@@ -4,7 +4,7 @@
  * processes never both read "free" and then both write), and every claim or finish is an
  * UPDATE … RETURNING fenced by the attempt's token.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -21,10 +21,17 @@ export interface SqliteEngineOptions {
   busyTimeoutMs?: number;
 }
 
+interface PendingWrite {
+  fn: () => unknown;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
 const LIST_MAX = 500;
 const RECOVER_BATCH = 100;
-/** Most writes committed together. */
+/** Most writes committed together, and the time one batch may take (ms). */
 const WRITE_BATCH = 256;
+const WRITE_BUDGET_MS = 4;
 const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
 
 export class SqliteJobEngine implements JobEngine {
@@ -35,7 +42,7 @@ export class SqliteJobEngine implements JobEngine {
   /** One IMMEDIATE transaction wrapper, reused: it runs the function it is given. */
   readonly #transaction: Database.Transaction<(fn: () => unknown) => unknown>;
   #closed = false;
-  #writes: Array<{ fn: () => unknown; resolve(value: unknown): void; reject(err: unknown): void }> = [];
+  #writes: PendingWrite[] = [];
   #commitScheduled = false;
 
   constructor(options: SqliteEngineOptions) {
@@ -68,7 +75,7 @@ export class SqliteJobEngine implements JobEngine {
       const now = Date.now();
       const delayMs = Math.max(0, opts.delayMs ?? 0);
       const row = this.#q.insertJob.get({
-        id: randomUUID(),
+        id: uuidv7(now),
         task,
         state: delayMs > 0 ? 'delayed' : 'queued',
         input: json(input),
@@ -292,8 +299,9 @@ export class SqliteJobEngine implements JobEngine {
 
   /**
    * Group commit: writes asked for in the same turn of the event loop share one IMMEDIATE
-   * transaction (a commit costs far more than these statements), each in its own savepoint so
-   * one failing write rolls back alone. Batches are capped so one never holds the loop for long.
+   * transaction (a commit costs far more than these statements). Batches are capped so one never
+   * holds the loop for long. Rule for every write function: refuse (throw a TasklaneError) before
+   * changing anything, since its batch commits around it.
    */
   #write<T>(fn: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new StoreError('TL_ERR_STORE_UNAVAILABLE', 'the sqlite job store is closed'));
@@ -306,46 +314,68 @@ export class SqliteJobEngine implements JobEngine {
     });
   }
 
-  #commit(): void {
-    this.#commitScheduled = false;
-    const batch = this.#writes.splice(0, WRITE_BATCH);
-    if (this.#writes.length > 0) {
+  /** Puts writes that did not fit in a batch back in front, for the next turn. */
+  #requeue(rest: PendingWrite[]): void {
+    if (rest.length === 0) return;
+    this.#writes = rest.concat(this.#writes);
+    if (!this.#commitScheduled) {
       this.#commitScheduled = true;
       setImmediate(() => this.#commit());
     }
+  }
+
+  #commit(): void {
+    this.#commitScheduled = false;
+    const batch = this.#writes;
+    this.#writes = [];
     if (this.#closed) {
       for (const w of batch) w.reject(new StoreError('TL_ERR_STORE_UNAVAILABLE', 'the sqlite job store is closed'));
       return;
     }
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    let tried = 0;
     try {
       this.#transaction.immediate(() => {
+        const until = performance.now() + WRITE_BUDGET_MS;
         for (const w of batch) {
+          // Out of time: the rest waits for the next turn, so the loop is never held long.
+          if (tried > 0 && (tried >= WRITE_BATCH || performance.now() > until)) break;
+          tried++;
           try {
-            // Nested call of a transaction function = a savepoint.
-            outcomes.push({ ok: true, value: batch.length === 1 ? w.fn() : this.#transaction(w.fn) });
+            outcomes.push({ ok: true, value: w.fn() });
           } catch (error) {
+            // Our refusals (lease lost, wrong state) come before any change, so the rest of the
+            // batch stands. Anything else (SQLite itself failing) rolls the whole batch back.
+            if (!TasklaneError.isInstance(error)) throw error;
             outcomes.push({ ok: false, error });
           }
         }
-        // A single write that failed must not leave half its changes behind.
-        if (batch.length === 1 && !outcomes[0]!.ok) throw (outcomes[0] as { error: unknown }).error;
       });
     } catch (err) {
-      if (batch.length === 1 && outcomes.length === 1 && !outcomes[0]!.ok) {
-        // Already recorded; rolled back.
-      } else {
-        const e = TasklaneError.isInstance(err) ? err : storeError(err, `job store ${this.path}`);
-        for (const w of batch) w.reject(e);
-        return;
-      }
+      const e = storeError(err, `job store ${this.path}`);
+      // Nothing tried means the transaction could not even begin (the file is locked or gone):
+      // every write fails rather than spin on it.
+      for (const w of tried === 0 ? batch : batch.slice(0, tried)) w.reject(e);
+      if (tried > 0) this.#requeue(batch.slice(tried));
+      return;
     }
-    batch.forEach((w, i) => {
-      const o = outcomes[i]!;
+    this.#requeue(batch.slice(outcomes.length));
+    outcomes.forEach((o, i) => {
+      const w = batch[i]!;
       if (o.ok) w.resolve(o.value);
       else w.reject(TasklaneError.isInstance(o.error) ? o.error : storeError(o.error, `job store ${this.path}`));
     });
   }
+}
+
+/** A UUIDv7: time-ordered, so new jobs and their events land at the end of their indexes. */
+function uuidv7(ms: number): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(ms, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 function notFound(id: string): NotFoundError {

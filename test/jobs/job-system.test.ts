@@ -186,4 +186,46 @@ describe('event streams', () => {
     expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { percent: number }).percent)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
     expect(events.at(-1)!.type).toBe('succeeded');
   });
+
+  it('a subscriber that reads nothing until the end still gets every event (beyond its buffer, from the store)', async () => {
+    t = await jobsRuntime();
+    const job = await t.runtime.jobs.enqueue('test.burst', { n: 12_000 });
+    const it = t.runtime.jobs.subscribe(job.id, 0, { signal: AbortSignal.timeout(30_000) })[Symbol.asyncIterator]();
+    await waitFor(t.runtime, job.id, ['succeeded'], 30_000);
+    const events = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) events.push(r.value);
+    expect(events).toHaveLength(12_003);
+    expectConsecutive(events);
+    expect(events.at(-1)!.type).toBe('succeeded');
+  });
 });
+
+describe('leases', () => {
+  it('a thread task spinning longer than the lease keeps it: renewals run on the main thread', async () => {
+    t = await jobsRuntime({ jobs: { leaseMs: 600 } });
+    const job = await t.runtime.jobs.enqueue('demo.cpu', { ms: 2_000 });
+    const events = await collect(t.runtime, job.id, 0, 30_000);
+    expect(events.map((e) => e.type).filter((x) => x !== 'progress')).toEqual(['enqueued', 'started', 'succeeded']);
+    expect(await t.runtime.jobs.get(job.id)).toMatchObject({ state: 'succeeded', attempt: 1 });
+  });
+
+  it('close gives running jobs back within the deadline and the next runtime finishes them', async () => {
+    t = await jobsRuntime({ closeDeadlineMs: 800 });
+    const job = await t.runtime.jobs.enqueue('test.wait-for-cancel', {}, { maxAttempts: 1 });
+    await waitFor(t.runtime, job.id, ['running']);
+    const started = Date.now();
+    await t.runtime.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const { SqliteJobEngine } = await import('../../src/jobs/engines/sqlite/sqlite-engine.js');
+    const { join } = await import('node:path');
+    const engine = new SqliteJobEngine({ path: join(t.dir, 'tasklane.db') });
+    try {
+      expect(await engine.get(job.id)).toMatchObject({ state: 'queued', attempt: 0 });
+      const types = (await engine.readEvents(job.id, 0)).map((e) => e.type);
+      expect(types).toEqual(['enqueued', 'started', 'progress', 'retrying']);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+

@@ -168,5 +168,5 @@ describe('documents (seed 002)', () => {
     }
     expect(left).toBe(0);
     expect(mock.openConnections).toBe(0);
-  });
+  }, 60_000);
 });

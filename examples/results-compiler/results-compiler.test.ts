@@ -106,7 +106,7 @@ describe('results-compiler (seed 003)', () => {
       Array.from({ length: 20 }, async (_, user) => {
         const rows = scores(user);
         const id = user % 2 === 0 ? await upload(url, csv(rows), 'text/csv') : await upload(url, await xlsx(rows), XLSX_TYPE);
-        const res = await compile(url, id, { bootstrap: 20_000 });
+        const res = await compile(url, id, { bootstrap: 5_000 });
         expect(res.status).toBe(200);
         const body = (await res.json()) as { students: number; rows: number; analysis: string; download: string; classMean: { low: number; high: number; mean: number } };
         expect(body.rows).toBe(rows.length);
@@ -150,7 +150,7 @@ describe('results-compiler (seed 003)', () => {
     const stats = runtime.lanes.stats();
     expect(stats.data!.completed).toBe(20);
     expect(stats.io!.completed).toBe(20 * 4);
-  });
+  }, 60_000);
 
   it('fails an operation past its timeout with a clear error, frees its slot, and keeps serving', async () => {
     const { url, runtime } = await start({ data: { timeoutMs: 5_000 } });
@@ -177,7 +177,7 @@ describe('results-compiler (seed 003)', () => {
     const stats = runtime.lanes.stats().data!;
     expect(stats.timedOut).toBe(4);
     expect(stats.completed).toBe(4);
-  });
+  }, 60_000);
 
   it('answers bad uploads with 4xx JSON naming the fix', async () => {
     const { url } = await start();

@@ -31,6 +31,14 @@ export interface RedisEngineOptions {
 }
 
 const MAX_BULL_PRIORITY = 2_097_151;
+/**
+ * A worker asks for as many jobs as it has free slots, all at once; when the queue runs dry most
+ * of those asks would each cost a BullMQ script for nothing. So: at most CLAIM_PARALLEL asks per
+ * task in flight, and for DRAIN_HOLD_MS after one came back empty the others answer "none" at
+ * once (a local enqueue ends the hold; jobs from elsewhere wait at most for the next poll).
+ */
+const CLAIM_PARALLEL = 4;
+const DRAIN_HOLD_MS = 25;
 /** How often recoverExpired() also looks for records BullMQ never received, in ms. */
 const ORPHAN_SWEEP_MS = 10_000;
 /** Longest wait for Redis in start() before going on not ready. */
@@ -61,6 +69,10 @@ export class RedisJobEngine implements JobEngine {
   readonly #cancelListeners = new Set<(jobId: string) => void>();
   readonly #report: (err: Error, what: string) => void;
   #rotate = 0;
+  /** Per task: when BullMQ last had nothing to hand out (claims skip it for DRAIN_HOLD_MS). */
+  readonly #drainedAt = new Map<string, number>();
+  /** Per task: claims waiting for one of the CLAIM_PARALLEL slots. */
+  readonly #claimSlots = new Map<string, { busy: number; waiting: Array<() => void> }>();
   #lastOrphanSweep = 0;
   #closing?: Promise<void>;
   #started?: Promise<void>;
@@ -166,6 +178,7 @@ export class RedisJobEngine implements JobEngine {
 
   /** Hands the job to BullMQ. BullMQ's add is idempotent per job id. */
   #dispatch(id: string, task: string, priority: number, delayMs: number): Promise<unknown> {
+    if (delayMs <= 0) this.#drainedAt.delete(task);
     return this.#queue(task).add(task, null, {
       jobId: id,
       delay: delayMs > 0 ? delayMs : undefined,
@@ -316,12 +329,37 @@ export class RedisJobEngine implements JobEngine {
     return best.map((b) => b.task);
   }
 
+  #drained(task: string): boolean {
+    const at = this.#drainedAt.get(task);
+    return at !== undefined && Date.now() - at < DRAIN_HOLD_MS;
+  }
+
   async #claimFrom(task: string, workerId: string, leaseMs: number): Promise<Claim | undefined> {
+    if (this.#drained(task)) return undefined;
+    let slot = this.#claimSlots.get(task);
+    if (!slot) this.#claimSlots.set(task, (slot = { busy: 0, waiting: [] }));
+    if (slot.busy >= CLAIM_PARALLEL) await new Promise<void>((resolve) => slot!.waiting.push(resolve));
+    else slot.busy++;
+    try {
+      if (this.#drained(task)) return undefined;
+      return await this.#claimOne(task, workerId, leaseMs);
+    } finally {
+      // Hand the slot straight to the next waiter (busy stays the same), or free it.
+      const next = slot.waiting.shift();
+      if (next) next();
+      else slot.busy--;
+    }
+  }
+
+  async #claimOne(task: string, workerId: string, leaseMs: number): Promise<Claim | undefined> {
     const worker = this.#worker(task);
     for (let i = 0; i < 50; i++) {
       const token = `${workerId}:${randomUUID()}`;
       const job = (await this.#bull(worker.getNextJob(token, { block: false }))) as Job | undefined;
-      if (!job?.id) return undefined;
+      if (!job?.id) {
+        this.#drainedAt.set(task, Date.now());
+        return undefined;
+      }
       const id = job.id;
       const res = (await this.#call(this.#work, 'tlClaimed', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id, token, workerId, leaseMs])) as string | Flat;
       if (Array.isArray(res)) {

@@ -14,6 +14,15 @@ function engine(options: { leaseMs?: number } = {}) {
 }
 const M = { maxAttempts: 2 };
 const take = (e: RedisJobEngine, workerId: string, tasks: string[], leaseMs = 5_000) => e.claim(workerId, { tasks, leaseMs });
+/** Claims like a worker's poll: a job enqueued by another handle shows up within a few tries. */
+async function poll(e: RedisJobEngine, workerId: string, tasks: string[]) {
+  for (let i = 0; i < 40; i++) {
+    const c = await take(e, workerId, tasks);
+    if (c) return c;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return undefined;
+}
 const ev = (jobId: string, seq: number, type: JobEvent['type'], data: unknown, attempt = 1): JobEvent => ({ jobId, seq, type, data, at: Date.now(), attempt });
 
 async function collect(it: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
@@ -102,7 +111,7 @@ describe('RedisJobEngine', () => {
     expect((await api.cancel(queued.id)).state).toBe('cancelled');
     expect(await take(w, 'w', ['t.d', 't.e'])).toBeUndefined();
     const running = await api.enqueue('t.d', {}, M);
-    const claim = await take(w, 'w', ['t.d', 't.e']);
+    const claim = await poll(w, 'w', ['t.d', 't.e']);
     const heard = new Promise<string>((resolve) => w.onCancelRequested(resolve));
     expect((await api.cancel(running.id)).state).toBe('running');
     expect(await heard).toBe(running.id);
@@ -138,7 +147,7 @@ describe('RedisJobEngine', () => {
     await Promise.all([api.start(), w.start()]);
     const job = await api.enqueue('t.e', {}, M);
     const followed = collect(await api.follow(job.id, 0));
-    const claim = await take(w, 'w', ['t.d', 't.e']);
+    const claim = await poll(w, 'w', ['t.d', 't.e']);
     for (let i = 1; i <= 20; i++) await w.appendEvents(job.id, claim!.token, [ev(job.id, 2 + i, 'progress', { i })]);
     await w.finish(job.id, claim!.token, { outcome: 'succeeded', result: null });
     const events = await followed;

@@ -6,7 +6,7 @@
  * itself), and every pool is closed when the runtime closes. Needs PostgreSQL on 127.0.0.1:5432.
  */
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startMockProvider, type MockProvider } from '../../test/support/mock-provider.js';
 import { LogCapture, tempDir } from '../../test/support/runtime.js';
 import { startDocuments } from './app.js';
@@ -43,18 +43,21 @@ function documentBody(i: number): { title: string; format: 'text' | 'markdown' |
 }
 
 describe('documents (seed 002)', () => {
-  let admin: pg.Client;
+  let admin: pg.Client | undefined;
   let mock: MockProvider | undefined;
   let app: Awaited<ReturnType<typeof startDocuments>> | undefined;
   let tmp: ReturnType<typeof tempDir> | undefined;
 
-  beforeAll(async () => {
+  /** Connected in the test itself, so that a missing server fails the test (a failing hook would mark it skipped). */
+  async function database(): Promise<pg.Client> {
+    if (admin) return admin;
     const { client, user } = await connectAdmin();
     admin = client;
     // Read by the app on the main thread (migration) and by each worker thread (its pool).
     process.env.DOCUMENTS_DATABASE_URL = `postgres://${user}@${PG.host}:${PG.port}/${PG.database}`;
     process.env.DOCUMENTS_SCHEMA = SCHEMA;
-  });
+    return client;
+  }
 
   afterEach(async () => {
     await app?.close();
@@ -70,6 +73,7 @@ describe('documents (seed 002)', () => {
   });
 
   it('processes 20 documents concurrently across threads; no connection crosses a thread; every pool closes', async () => {
+    const admin = await database();
     mock = await startMockProvider();
     tmp = tempDir('documents-');
     app = await startDocuments({

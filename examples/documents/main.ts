@@ -4,7 +4,7 @@
  * "documents"). Summaries come from OpenAI when OPENAI_API_KEY is set, else a local mock.
  */
 import { startMockProvider } from '../../test/support/mock-provider.js';
-import { anySet, runMain } from '../shared/main.js';
+import { anySet, runMain } from '../shared/run-main.js';
 import { startDocuments } from './app.js';
 
 await runMain(async () => {

@@ -1,5 +1,5 @@
 /** `npm run example -- experiments`: no AI involved, so nothing to configure. */
-import { runMain } from '../shared/main.js';
+import { runMain } from '../shared/run-main.js';
 import { startExperiments } from './app.js';
 
 await runMain(async () => {

@@ -3,7 +3,7 @@
  * HF_TOKEN_2) set, calls Groq then Hugging Face; otherwise two local mock providers.
  */
 import { startMockProvider } from '../../test/support/mock-provider.js';
-import { anySet, runMain } from '../shared/main.js';
+import { anySet, runMain } from '../shared/run-main.js';
 import { startInterview, type InterviewProviders } from './app.js';
 
 await runMain(async () => {

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMockProvider } from '../../test/support/mock-provider.js';
-import { anySet, runMain } from '../shared/main.js';
+import { anySet, runMain } from '../shared/run-main.js';
 import { PANEL_PROVIDERS, startPanel } from './app.js';
 
 await runMain(async () => {

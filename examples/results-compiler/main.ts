@@ -3,7 +3,7 @@
  * provider, so it runs out of the box.
  */
 import { startMockProvider } from '../../test/support/mock-provider.js';
-import { anySet, runMain } from '../shared/main.js';
+import { anySet, runMain } from '../shared/run-main.js';
 import { ANALYST_MODEL, startResultsCompiler } from './app.js';
 
 await runMain(async () => {

@@ -40,6 +40,12 @@ export interface EventRow {
   attempt: number | null;
 }
 
+const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+
+function perState<T>(make: (state: JobState) => T): Record<JobState, T> {
+  return Object.fromEntries(STATES.map((st) => [st, make(st)])) as Record<JobState, T>;
+}
+
 export function rowToRecord(row: JobRow): JobRecord {
   const record: JobRecord = {
     id: row.id,
@@ -95,7 +101,13 @@ export interface Queries {
   requestCancel: S<[number, string], JobRow>;
   retry: S<Named, JobRow>;
   appendHead: S<[number, string | null, number, string, string, number], { n: number }>;
-  list: { all: S<[number, number], JobRow>; state: S<[string, number, number], JobRow>; task: S<[string, number, number], JobRow>; both: S<[string, string, number, number], JobRow> };
+  list: {
+    all: S<[number, number], JobRow>;
+    task: S<[string, number, number], JobRow>;
+    /** One statement per state, the state written out, so the planner can use that state's partial index. */
+    state: Record<JobState, S<[number, number], JobRow>>;
+    both: Record<JobState, S<[string, number, number], JobRow>>;
+  };
 }
 
 export function prepare(db: Database.Database): Queries {
@@ -104,7 +116,7 @@ export function prepare(db: Database.Database): Queries {
     insertJob: db.prepare<[Record<string, unknown>], JobRow>(
       `INSERT INTO jobs (id, task, state, input, attempt, max_attempts, priority, idem_key, created_at, updated_at, run_at, last_seq)
        VALUES (@id, @task, @state, @input, 0, @maxAttempts, @priority, @idem, @now, @now, @runAt, 1)
-       ON CONFLICT (idem_key) DO NOTHING RETURNING *`,
+       ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING *`,
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
     byIdem: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE idem_key = ?'),
@@ -161,9 +173,9 @@ export function prepare(db: Database.Database): Queries {
     ),
     list: {
       all: db.prepare<[number, number], JobRow>(`${listCols} WHERE n < ? ORDER BY n DESC LIMIT ?`),
-      state: db.prepare<[string, number, number], JobRow>(`${listCols} WHERE state = ? AND n < ? ORDER BY n DESC LIMIT ?`),
       task: db.prepare<[string, number, number], JobRow>(`${listCols} WHERE task = ? AND n < ? ORDER BY n DESC LIMIT ?`),
-      both: db.prepare<[string, string, number, number], JobRow>(`${listCols} WHERE task = ? AND state = ? AND n < ? ORDER BY n DESC LIMIT ?`),
+      state: perState((st) => db.prepare<[number, number], JobRow>(`${listCols} WHERE state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`)),
+      both: perState((st) => db.prepare<[string, number, number], JobRow>(`${listCols} WHERE task = ? AND state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`)),
     },
   };
 }

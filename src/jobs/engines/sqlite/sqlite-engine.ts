@@ -104,13 +104,16 @@ export class SqliteJobEngine implements JobEngine {
     if (q.cursor !== undefined && !/^\d+$/.test(q.cursor)) {
       throw new ValidationError('cursor is not one this server returned: pass the "next" of the previous page');
     }
+    if (q.state !== undefined && !Object.hasOwn(this.#q.list.state, q.state)) {
+      throw new ValidationError(`state must be one of ${Object.keys(this.#q.list.state).join(', ')}, got ${String(q.state)}`);
+    }
     const before = q.cursor !== undefined ? Number(q.cursor) : Number.MAX_SAFE_INTEGER;
     return this.#run(() => {
       const L = this.#q.list;
       const rows =
-        q.task && q.state ? L.both.all(q.task, q.state, before, limit + 1)
+        q.task && q.state ? L.both[q.state].all(q.task, before, limit + 1)
         : q.task ? L.task.all(q.task, before, limit + 1)
-        : q.state ? L.state.all(q.state, before, limit + 1)
+        : q.state ? L.state[q.state].all(before, limit + 1)
         : L.all.all(before, limit + 1);
       const page = rows.slice(0, limit);
       const jobs = page.map(rowToRecord);

@@ -86,3 +86,62 @@ it('refuses work once closed, and pending writes are committed by close', async 
   cleanup.push(() => reopened.close());
   expect(await reopened.get(job.id)).toMatchObject({ input: 'last' });
 });
+
+it('brings a file from an earlier build of version 1 up to date (old indexes replaced)', async () => {
+  const tmp = tempDir('tasklane-sqlite-old-');
+  cleanup.push(tmp.remove);
+  const path = join(tmp.dir, 'old.db');
+  const old = new Database(path);
+  old.exec(`
+    CREATE TABLE jobs (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, task TEXT NOT NULL, state TEXT NOT NULL, input TEXT NOT NULL,
+      result TEXT, error TEXT, attempt INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+      idem_key TEXT UNIQUE, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, run_at INTEGER NOT NULL, started_at INTEGER,
+      finished_at INTEGER, progress TEXT, last_seq INTEGER NOT NULL DEFAULT 0, worker_id TEXT, token TEXT, lease_until INTEGER,
+      cancel_requested INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX jobs_due ON jobs (priority DESC, run_at, n) WHERE state IN ('queued', 'delayed');
+    CREATE INDEX jobs_state ON jobs (state, n);
+    CREATE INDEX jobs_task ON jobs (task, n);
+    CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'running';
+    CREATE TABLE job_events (job_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL,
+      attempt INTEGER, PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
+    PRAGMA user_version = 1;`);
+  old.close();
+  const engine = new SqliteJobEngine({ path });
+  cleanup.push(() => engine.close());
+  const a = await engine.enqueue('t', 1, { maxAttempts: 1, idempotencyKey: 'k' });
+  expect((await engine.enqueue('t', 2, { maxAttempts: 1, idempotencyKey: 'k' })).id).toBe(a.id);
+  expect((await engine.claim('w', { tasks: ['t'], leaseMs: 1_000 }))?.job.id).toBe(a.id);
+  expect((await engine.list({ state: 'running' })).jobs.map((j) => j.id)).toEqual([a.id]);
+  await expect(engine.list({ state: 'sleeping' as never })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
+  const raw = new Database(path, { readonly: true });
+  try {
+    const names = (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as Array<{ name: string }>).map((r) => r.name);
+    expect(names).toEqual(expect.arrayContaining(['jobs_ready', 'jobs_delayed', 'jobs_ended', 'jobs_idem']));
+    expect(names).not.toContain('jobs_due');
+    expect(names).not.toContain('jobs_state');
+  } finally {
+    raw.close();
+  }
+});
+
+it('lists every state through its own statement, newest first', async () => {
+  const { engine } = open();
+  const ids: Record<string, string> = {};
+  ids.delayed = (await engine.enqueue('t', 0, { maxAttempts: 1, delayMs: 60_000 })).id;
+  ids.succeeded = (await engine.enqueue('t', 1, { maxAttempts: 1 })).id;
+  const c1 = (await engine.claim('w', { tasks: ['t'], leaseMs: 10_000 }))!;
+  await engine.finish(c1.job.id, c1.token, { outcome: 'succeeded', result: 1 });
+  ids.dead = (await engine.enqueue('t', 2, { maxAttempts: 1 })).id;
+  const c2 = (await engine.claim('w', { tasks: ['t'], leaseMs: 10_000 }))!;
+  await engine.finish(c2.job.id, c2.token, { outcome: 'dead', error: { code: 'X', message: 'x' } });
+  ids.running = (await engine.enqueue('t', 3, { maxAttempts: 1 })).id;
+  await engine.claim('w', { tasks: ['t'], leaseMs: 10_000 });
+  ids.cancelled = (await engine.enqueue('u', 4, { maxAttempts: 1 })).id;
+  await engine.cancel(ids.cancelled);
+  ids.queued = (await engine.enqueue('u', 5, { maxAttempts: 1 })).id;
+  for (const [state, id] of Object.entries(ids)) {
+    expect((await engine.list({ state: state as never })).jobs.map((j) => j.id)).toEqual([id]);
+    const task = state === 'cancelled' || state === 'queued' ? 'u' : 't';
+    expect((await engine.list({ state: state as never, task })).jobs.map((j) => j.id)).toEqual([id]);
+  }
+});

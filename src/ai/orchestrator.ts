@@ -319,28 +319,44 @@ export class Orchestrator implements AiClient {
     });
     let id = `chatcmpl-${Date.now().toString(36)}`;
     let created = Math.floor(Date.now() / 1000);
-    for await (const p of parts) {
-      if (a.signal.aborted) break;
-      switch (p.type) {
-        case 'start':
-          id = p.id || id;
-          created = p.created || created;
-          break;
-        case 'text-delta': {
-          if (!p.text) break;
-          const first = flight.chunks[0];
-          if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
-          else flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
-          flight.text += p.text;
-          flight.push(chunk(first?.id ?? id, first?.created ?? created, target.model, first ? { content: p.text } : { role: 'assistant', content: p.text }, null));
-          break;
+    const it = parts[Symbol.asyncIterator]();
+    let draining = false;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        const p = r.value;
+        if (a.signal.aborted) break;
+        switch (p.type) {
+          case 'start':
+            id = p.id || id;
+            created = p.created || created;
+            break;
+          case 'text-delta': {
+            if (!p.text) break;
+            const first = flight.chunks[0];
+            if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
+            else if (flight.server!.keyIndex !== lease.keyIndex || flight.server!.provider !== target.provider || flight.server!.model !== target.model) {
+              // A continuation: another target serves the rest.
+              flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
+            }
+            flight.text += p.text;
+            flight.push(chunk(first?.id ?? id, first?.created ?? created, target.model, first ? { content: p.text } : { role: 'assistant', content: p.text }, null));
+            break;
+          }
+          case 'finish':
+            flight.server ??= { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
+            // The answer is whole: hand it on now, and let the adapter read the body's tail in the
+            // background so its socket goes back to the pool instead of being dropped.
+            draining = true;
+            void drainRest(it);
+            return { id, created, finishReason: p.finishReason, usage: p.usage };
+          case 'error':
+            throw p.error;
         }
-        case 'finish':
-          flight.server ??= { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
-          return { id, created, finishReason: p.finishReason, usage: p.usage };
-        case 'error':
-          throw p.error;
       }
+    } finally {
+      if (!draining) await it.return?.(undefined);
     }
     if (a.signal.aborted) throw new AbortError('the stream was aborted', { cause: a.signal.reason });
     throw new ProviderError('TL_ERR_AI_STREAM_BROKEN', `${target.id} ended its stream without finishing`, {
@@ -353,6 +369,15 @@ export class Orchestrator implements AiClient {
     const m = this.#deps.metrics.forKey(provider, model, keyIndex);
     if (usage.prompt_tokens) m.promptTokens.inc(usage.prompt_tokens);
     if (usage.completion_tokens) m.completionTokens.inc(usage.completion_tokens);
+  }
+}
+
+/** Reads what is left of an upstream stream after its finish; a failure there no longer matters. */
+async function drainRest(it: AsyncIterator<unknown>): Promise<void> {
+  try {
+    while (!(await it.next()).done);
+  } catch {
+    // Swallowed on purpose: the answer was already whole and delivered.
   }
 }
 

@@ -94,9 +94,21 @@ function sendError(reply: FastifyReply, thrown: unknown, scrub: (s: string) => s
  * the stream with an error event and no [DONE], so no client mistakes it for a whole answer.
  */
 async function writeStream(res: ServerResponse, chunks: AsyncIterable<ChatChunk>, scrub: (s: string) => string): Promise<void> {
+  // Chunks that arrive in one upstream read are written as one TCP segment: cork at the first,
+  // uncork once the current burst of microtasks is done.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    res.uncork();
+  };
   try {
     for await (const chunk of chunks) {
       if (res.destroyed) return;
+      if (!corked) {
+        corked = true;
+        res.cork();
+        process.nextTick(uncork);
+      }
       if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) await drained(res);
     }
     if (!res.destroyed) res.end('data: [DONE]\n\n');

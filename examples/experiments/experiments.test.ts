@@ -28,7 +28,14 @@ async function collect(events: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
 function slowReader(url: string, jobId: string): { resume(): void; received(): number; done: Promise<JobEvent[]> } {
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
   const events: JobEvent[] = [];
+  let timer: NodeJS.Timeout | undefined;
   const done = new Promise<JobEvent[]>((resolve, reject) => {
+    // A stream that stalls once the reader resumes fails here with the count, not as a test timeout.
+    const fail = () => reject(new Error(`the slow reader stopped receiving after ${events.length} events (last seq ${events.at(-1)?.seq ?? 0})`));
+    ws.on('message', () => {
+      clearTimeout(timer);
+      timer = setTimeout(fail, 10_000);
+    });
     ws.on('open', () => {
       ws.send(JSON.stringify({ op: 'subscribe', jobId, fromSeq: 0 }));
       ws.pause();
@@ -38,6 +45,7 @@ function slowReader(url: string, jobId: string): { resume(): void; received(): n
       if (msg.type === 'event') events.push(msg.event!);
       else if (msg.type === 'error') reject(new Error(`socket error: ${JSON.stringify(msg.error)}`));
       else if (msg.type === 'unsubscribed') {
+        clearTimeout(timer);
         ws.close();
         resolve(events);
       }
@@ -45,7 +53,14 @@ function slowReader(url: string, jobId: string): { resume(): void; received(): n
     ws.on('error', reject);
     ws.on('close', (code) => (code === 1000 || code === 1005 ? undefined : reject(new Error(`socket closed with ${code}`))));
   });
-  return { resume: () => ws.resume(), received: () => events.length, done };
+  return {
+    resume: () => {
+      ws.resume();
+      timer = setTimeout(() => ws.emit('error', new Error(`the slow reader received nothing within 10 s of resuming (${events.length} events so far)`)), 10_000);
+    },
+    received: () => events.length,
+    done,
+  };
 }
 
 /** Checks one client's view: seq 1..n with no hole or duplicate, every iteration in order, then success. */
@@ -83,7 +98,7 @@ describe('experiments (seed 001)', () => {
     const { experimentId } = (await res.json()) as { experimentId: string };
 
     const slow = slowReader(url, experimentId);
-    const fast = collect(client.jobs.watch([experimentId]));
+    const fast = collect(client.jobs.watch([experimentId], { signal: AbortSignal.timeout(20_000) }));
 
     // The solver finishes while the slow client has read (next to) nothing.
     const fastEvents = await fast;
@@ -107,9 +122,9 @@ describe('experiments (seed 001)', () => {
     expect((fastEvents.filter((e) => e.type === 'progress').at(-1)!.data as Convergence).residual).toBeLessThan(1e-3);
 
     // A client joining after the end replays from the start; one joining at seq 100 gets the rest.
-    const late = await collect(client.jobs.watch([experimentId], { fromSeq: 0 }));
+    const late = await collect(client.jobs.watch([experimentId], { fromSeq: 0, signal: AbortSignal.timeout(10_000) }));
     expect(late).toEqual(fastEvents);
-    const resumed = await collect(client.jobs.watch([experimentId], { fromSeq: 100 }));
+    const resumed = await collect(client.jobs.watch([experimentId], { fromSeq: 100, signal: AbortSignal.timeout(10_000) }));
     expect(resumed).toEqual(fastEvents.slice(100));
     expect((await fetch(`${url}/experiments/${experimentId}`).then((r) => r.json())).state).toBe('succeeded');
   });
@@ -121,8 +136,8 @@ describe('experiments (seed 001)', () => {
     const client = new TasklaneClient({ url });
     const job = await runtime.jobs.enqueue('experiments.solve', { ...RUN, size: 300, tolerance: 1e-13 });
     // Wait until the run is well under way before anyone watches.
-    for await (const e of runtime.jobs.subscribe(job.id)) if (e.type === 'progress' && (e.data as Convergence).iteration >= 50) break;
-    const events = await collect(client.jobs.watch([job.id], { fromSeq: 0 }));
+    for await (const e of runtime.jobs.subscribe(job.id, 0, { signal: AbortSignal.timeout(20_000) })) if (e.type === 'progress' && (e.data as Convergence).iteration >= 50) break;
+    const events = await collect(client.jobs.watch([job.id], { fromSeq: 0, signal: AbortSignal.timeout(20_000) }));
     const record = await runtime.jobs.get(job.id);
     expectCompleteRun(events, record!.result as ExperimentResult);
   });

@@ -71,11 +71,13 @@ describe('jobs on the Redis engine', () => {
   });
 
   it('closing a worker gives its running job back; the other worker finishes it', async () => {
-    const a = await node({ closeDeadlineMs: 2_000 });
+    // A long lease: the hand-over must come from the release, not from an expired lease (a loop
+    // stalled by the noisy machine must not turn it into a recovery).
+    const a = await node({ closeDeadlineMs: 2_000, jobs: { leaseMs: 15_000 } });
     const job = await a.runtime.jobs.enqueue('test.sleep', { ms: 3_000, label: 'handover' });
     const running = await waitFor(a.runtime, job.id, ['running']);
     expect(running.workerId).toBe(a.runtime.jobs.workerId);
-    const b = await node();
+    const b = await node({ jobs: { leaseMs: 15_000 } });
     await a.close();
     open.splice(open.indexOf(a), 1);
     const end = await waitFor(b.runtime, job.id, ['succeeded'], 15_000);

@@ -81,8 +81,15 @@ export class LiveJob {
     const event: JobEvent = { jobId: this.jobId, seq: this.#nextSeq++, type, data: stored, at: Date.now(), attempt: this.attempt };
     this.unstored.push(event);
     this.#hub.deliver(event);
-    if (this.unstored.length - this.#queuedForFlush >= this.#hub.options.flushSize) void this.flush().catch(() => {});
-    else this.#timer ??= setTimeout(() => void this.flush().catch(() => {}), this.#hub.options.flushMs);
+    if (this.unstored.length - this.#queuedForFlush >= this.#hub.options.flushSize) this.#backgroundFlush();
+    else this.#timer ??= setTimeout(() => this.#backgroundFlush(), this.#hub.options.flushMs);
+  }
+
+  /** A flush nobody awaits: a lost lease is handled by onLost; anything else is reported, and the events stay queued for the next flush. */
+  #backgroundFlush(): void {
+    this.flush().catch((err: TasklaneError) => {
+      if (!this.#lost) this.#hub.options.onError(err);
+    });
   }
 
   /** Stores every event emitted so far. Rejects with TL_ERR_JOB_LEASE_LOST if the attempt lost its lease. */

@@ -143,6 +143,18 @@ describe('keys: rate limits and refusals', () => {
   });
 });
 
+describe('per-key concurrency', () => {
+  it('keyConcurrency holds each key to that many calls at once; the others wait for a slot', async () => {
+    const url = await gateway({ models: { r: [{ provider: 'b', model: 'gpt-mock@slow-first:150' }] }, providers: { b: { keyConcurrency: 1 } } });
+    const answers = await Promise.all([0, 1, 2].map((i) => callGateway(url, ask(`one at a time ${i}`, 'r'))));
+    for (const r of answers) expect(r.status).toBe(200);
+    const at = callsFor('gpt-mock@slow-first:150').map((c) => c.at).sort((x, y) => x - y);
+    expect(at).toHaveLength(3);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(140);
+    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(140);
+  });
+});
+
 describe('non-retryable errors return at once', () => {
   for (const [fault, code] of [
     ['context-length', 'TL_ERR_AI_CONTEXT_LENGTH'],

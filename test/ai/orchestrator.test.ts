@@ -26,6 +26,8 @@ describe('Orchestrator: answers and meta', () => {
     expect([0, 1]).toContain(meta.keyIndex);
     expect(meta.usage?.total_tokens).toBeGreaterThan(0);
     expect(meta.latencyMs).toBeGreaterThanOrEqual(0);
+    // The upstream call ran in the `ai` lane.
+    expect(t.runtime.lanes.stats().ai!.completed).toBe(1);
   });
 
   it('streams the same text with a finish and, when asked, a usage chunk', async () => {

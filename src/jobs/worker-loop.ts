@@ -50,6 +50,8 @@ export class WorkerLoop {
   readonly #running = new Map<string, Running>();
   /** Jobs claimed for a lane but not yet handed to it. */
   readonly #starting = new Map<string, number>();
+  /** Lanes whose last claim found a job. */
+  readonly #hot = new Set<string>();
   #pollTimer?: NodeJS.Timeout;
   #renewTimer?: NodeJS.Timeout;
   #recoverTimer?: NodeJS.Timeout;
@@ -162,15 +164,18 @@ export class WorkerLoop {
           const asks: Array<Promise<Claim | undefined>> = [];
           const lanes = new Set(this.#tasks.list().map((t) => t.lane));
           for (const lane of lanes) {
-            const n = Math.min(MAX_CLAIMS_AT_ONCE, this.#freeSlots(lane));
+            // One claim while the lane's tasks had nothing last time; a burst once they do.
+            const n = Math.min(this.#hot.has(lane) ? MAX_CLAIMS_AT_ONCE : 1, this.#freeSlots(lane));
             if (n <= 0) continue;
             const tasks = this.#tasks.namesWhere((l) => l === lane);
             this.#reserve(lane, n);
+            this.#hot.delete(lane);
             for (let i = 0; i < n; i++) {
               asks.push(
                 this.#engine.claim(this.workerId, { tasks, leaseMs: this.#opts.leaseMs }).then(
                   (claim) => {
                     if (!claim) this.#reserve(lane, -1);
+                    else this.#hot.add(lane);
                     return claim;
                   },
                   (err) => {

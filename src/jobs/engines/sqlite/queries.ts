@@ -92,6 +92,7 @@ export interface Queries {
   readEvents: S<[string, number, number], EventRow>;
   claim: S<Named, JobRow>;
   promote: S<[number]>;
+  anyDue: S<[number], { n: number }>;
   renew: S<[number, number, string, string], { cancel_requested: number }>;
   finish: S<Named, JobRow>;
   release: S<Named, JobRow>;
@@ -133,6 +134,10 @@ export function prepare(db: Database.Database): Queries {
        WHERE n = (SELECT n FROM jobs INDEXED BY jobs_ready WHERE state = 'queued'
                   AND task IN (SELECT value FROM json_each(@tasks)) ORDER BY priority DESC, run_at, n LIMIT 1)
        RETURNING *`,
+    ),
+    anyDue: db.prepare<[number], { n: number }>(
+      `SELECT n FROM jobs INDEXED BY jobs_ready WHERE state = 'queued'
+       UNION ALL SELECT n FROM (SELECT n FROM jobs INDEXED BY jobs_delayed WHERE state = 'delayed' AND run_at <= ? LIMIT 1) LIMIT 1`,
     ),
     promote: db.prepare<[number]>(`UPDATE jobs SET state = 'queued' WHERE state = 'delayed' AND run_at <= ?`),
     renew: db.prepare<[number, number, string, string], { cancel_requested: number }>(

@@ -123,6 +123,8 @@ export class SqliteJobEngine implements JobEngine {
 
   async claim(workerId: string, opts: ClaimOptions): Promise<Claim | undefined> {
     if (opts.tasks.length === 0) return undefined;
+    // A read first: an idle poll never takes the write lock other processes may want.
+    if (!this.#run(() => this.#q.anyDue.get(Date.now()))) return undefined;
     const tasks = JSON.stringify(opts.tasks);
     return this.#write(() => {
       const now = Date.now();

@@ -44,6 +44,7 @@ export class SqliteJobEngine implements JobEngine {
   #closed = false;
   #writes: PendingWrite[] = [];
   #commitScheduled = false;
+  #promotedAt = 0;
 
   constructor(options: SqliteEngineOptions) {
     this.path = options.path;
@@ -129,7 +130,11 @@ export class SqliteJobEngine implements JobEngine {
     return this.#write(() => {
       const now = Date.now();
       const token = randomUUID();
-      this.#q.promote.run(now);
+      // Once per millisecond is enough: claims committed together share the promotion.
+      if (now !== this.#promotedAt) {
+        this.#q.promote.run(now);
+        this.#promotedAt = now;
+      }
       const row = this.#q.claim.get({ token, workerId, leaseUntil: now + opts.leaseMs, now, tasks });
       if (!row) return undefined;
       this.#event(row, 'started', { attempt: row.attempt, workerId }, now);

@@ -43,7 +43,7 @@ function expectWholeAnswer(r: GatewayAnswer, text: string) {
 }
 
 describe('fallback before the first byte', () => {
-  for (const fault of ['503-always', 'reset', 'hang', 'slow-first']) {
+  for (const fault of ['503-always', 'flap', 'reset', 'hang', 'slow-first']) {
     for (const mode of ['json', 'stream'] as const) {
       it(`${fault} (${mode}): falls back to the next target within bounds`, async () => {
         const url = await gateway({
@@ -102,6 +102,21 @@ describe('keys: rate limits and refusals', () => {
     expect(mock.callsByKey('key-a0')).toHaveLength(1);
     const health = t.runtime.ai.health().providers.find((p) => p.name === 'a')!;
     expect(health.keys[0]!.coolingUntil).toBeGreaterThan(Date.now());
+  });
+
+  it('a cooled key comes back once its Retry-After has passed', async () => {
+    const url = await gateway({ models: { r: [{ provider: 'a', model: 'gpt-mock' }] } });
+    mock.faultForKey('key-a0', '429:1');
+    await callGateway(url, ask('first', 'r'));
+    const until = t.runtime.ai.health().providers[0]!.keys[0]!.coolingUntil!;
+    expect(until - Date.now()).toBeGreaterThan(500);
+    for (let i = 0; i < 3; i++) await callGateway(url, ask(`during ${i}`, 'r'));
+    expect(mock.callsByKey('key-a0')).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()) + 20));
+    for (let i = 0; i < 2; i++) await callGateway(url, ask(`after ${i}`, 'r'));
+    const back = mock.callsByKey('key-a0');
+    expect(back.length).toBeGreaterThan(1);
+    expect(back[1]!.at).toBeGreaterThanOrEqual(until);
   });
 
   it('every key cooling: 429 with Retry-After, and no key is called again meanwhile', async () => {
@@ -192,7 +207,7 @@ describe('circuit breaker', () => {
 });
 
 describe('streams that break', () => {
-  for (const fault of ['cut', 'stall', 'malformed']) {
+  for (const fault of ['cut', 'cut-clean', 'stall', 'malformed']) {
     it(`${fault} after bytes reached the client: in-band error, no [DONE], bounded time`, async () => {
       const url = await gateway({ models: { r: [{ provider: 'a', model: `gpt-mock@${fault}` }, { provider: 'b', model: 'gpt-mock' }] } });
       const r = await callGateway(url, stream('break me', 'r'));

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { TasklaneError, ValidationError, errorBody, toTasklaneError } from '../errors.js';
 import type { JobSystem } from '../jobs/types.js';
@@ -5,6 +6,7 @@ import type { Runtime } from '../runtime/index.js';
 import type { Principal } from './auth.js';
 import type { EventFrames } from './event-frames.js';
 import { assertJobAllowed } from './stream-auth.js';
+import type { WriteBatcher } from './write-batcher.js';
 import { parseWith, socketMessage } from './routes/job-schemas.js';
 
 /** Close code for a peer that stopped reading: it reconnects and resubscribes from its last seq. */
@@ -17,16 +19,19 @@ export interface SessionLimits {
 }
 
 /**
- * One WebSocket: many job subscriptions, each a loop over `jobs.subscribe`. Writes are counted
- * until the socket has flushed them; above the high-water mark every loop stops pulling events
- * (the hub keeps a bounded buffer per subscriber and refills it from the store), so a slow peer
- * never makes us buffer without bound and never loses an event while it stays connected. A peer
- * stuck above the mark for `stallMs` is closed with 4008.
+ * One WebSocket: many job subscriptions, each a loop over `jobs.subscribe`. Above the high-water
+ * mark of unflushed bytes every loop stops pulling events until the socket drains (the hub keeps a
+ * bounded buffer per subscriber and refills it from the store), so a slow peer never makes us
+ * buffer without bound and never loses an event while it stays connected. A peer stuck above the
+ * mark for `stallMs` is closed with 4008.
  */
 export class SocketSession {
   /** Set false on each ping, true on pong or any message; false at the next ping = dead peer. */
   alive = true;
   readonly #socket: WebSocket;
+  /** The TCP socket under the WebSocket (corked per loop turn, watched for 'drain'). */
+  readonly #raw: Socket;
+  readonly #batcher: WriteBatcher;
   readonly #jobs: JobSystem;
   readonly #runtime: Runtime;
   readonly #principal: Principal;
@@ -34,13 +39,15 @@ export class SocketSession {
   readonly #limits: SessionLimits;
   readonly #gauge: { inc(): void; dec(): void };
   readonly #subs = new Map<string, AbortController>();
-  #unflushed = 0;
   #waiters: Array<() => void> = [];
   #stallTimer?: NodeJS.Timeout;
   #closed = false;
 
-  constructor(socket: WebSocket, deps: { jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits }) {
+  constructor(socket: WebSocket, deps: { raw: Socket; batcher: WriteBatcher; jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits }) {
     this.#socket = socket;
+    this.#raw = deps.raw;
+    this.#batcher = deps.batcher;
+    this.#raw.on('drain', this.#onDrain);
     this.#jobs = deps.jobs;
     this.#runtime = deps.runtime;
     this.#principal = deps.principal;
@@ -61,6 +68,7 @@ export class SocketSession {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#stallTimer);
+    this.#raw.removeListener('drain', this.#onDrain);
     for (const c of this.#subs.values()) c.abort();
     this.#subs.clear();
     this.#wake();
@@ -108,7 +116,7 @@ export class SocketSession {
       if (signal.aborted) return;
       this.#send({ type: 'subscribed', jobId, fromSeq });
       for await (const event of this.#jobs.subscribe(jobId, fromSeq, { signal })) {
-        if (this.#unflushed > this.#limits.highWaterBytes) await this.#drained();
+        if (this.#socket.bufferedAmount > this.#limits.highWaterBytes) await this.#drained();
         if (signal.aborted || this.#closed) return;
         this.#write(this.#frames.socket(event));
       }
@@ -123,12 +131,8 @@ export class SocketSession {
 
   #write(frame: Buffer): void {
     if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return;
-    const size = frame.length;
-    this.#unflushed += size;
-    this.#socket.send(frame, { binary: false }, () => {
-      this.#unflushed -= size;
-      if (this.#unflushed <= this.#limits.highWaterBytes / 2) this.#wake();
-    });
+    this.#batcher.hold(this.#raw);
+    this.#socket.send(frame, { binary: false });
   }
 
   #send(message: Record<string, unknown>): void {
@@ -142,11 +146,11 @@ export class SocketSession {
     this.#send({ type: 'error', ...(jobId ? { jobId } : {}), error: { code: error.code, message: this.#runtime.scrub(error.message), retryable: e.retryable } });
   }
 
-  /** Resolves once the socket has flushed down to half the high-water mark (or closed). */
+  /** Resolves once the socket has drained below the high-water mark (or closed). */
   #drained(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#stallTimer ??= setTimeout(() => {
-      this.#runtime.log.warn({ unflushedBytes: this.#unflushed, stallMs: this.#limits.stallMs }, 'closing a WebSocket that stopped reading');
+      this.#runtime.log.warn({ bufferedBytes: this.#socket.bufferedAmount, stallMs: this.#limits.stallMs }, 'closing a WebSocket that stopped reading');
       this.#socket.close(SLOW_CONSUMER_CLOSE, 'slow consumer: reconnect and resubscribe from your last seq');
       // The close frame waits behind the unread data; a peer that still reads nothing is cut off.
       setTimeout(() => this.#socket.terminate(), this.#limits.stallMs).unref();
@@ -154,6 +158,10 @@ export class SocketSession {
     }, this.#limits.stallMs);
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
+
+  readonly #onDrain = (): void => {
+    if (this.#socket.bufferedAmount <= this.#limits.highWaterBytes) this.#wake();
+  };
 
   #wake(): void {
     clearTimeout(this.#stallTimer);

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../app.js';
 import { EventFrames } from '../event-frames.js';
 import { SocketSession } from '../socket-session.js';
+import { WriteBatcher } from '../write-batcher.js';
 
 /** Close code sent to every socket when the server shuts down (clients reconnect elsewhere or later). */
 const GOING_AWAY = 1001;
@@ -17,6 +18,7 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
   const { runtime } = ctx;
   const streams = runtime.config.server.streams;
   const frames = new EventFrames(runtime.scrub);
+  const batcher = new WriteBatcher();
   const sessions = new Map<import('ws').WebSocket, SocketSession>();
 
   await app.register(websocket, {
@@ -57,6 +59,9 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       return;
     }
     const session = new SocketSession(socket, {
+      // The upgraded request's TCP socket is the one the WebSocket writes to.
+      raw: req.raw.socket,
+      batcher,
       jobs: runtime.jobs,
       runtime,
       principal: req.principal,

@@ -78,6 +78,17 @@ describe('retries', () => {
     await expect(t.runtime.jobs.retry('missing')).rejects.toMatchObject({ code: 'TL_ERR_JOB_NOT_FOUND' });
   });
 
+  it('an attempt past the task timeoutMs fails and is retried, then the job is dead', async () => {
+    t = await jobsRuntime();
+    const job = await t.runtime.jobs.enqueue('test.too-slow', {});
+    const events = await collect(t.runtime, job.id);
+    expect(events.map((e) => e.type)).toEqual(['enqueued', 'started', 'retrying', 'started', 'dead']);
+    expect(events.at(-1)!.data).toMatchObject({ error: { code: 'TL_ERR_LANE_TIMEOUT' } });
+    const started = events.filter((e) => e.type === 'started');
+    const ended = events.filter((e) => e.type === 'retrying' || e.type === 'dead');
+    for (let i = 0; i < 2; i++) expect(ended[i]!.at - started[i]!.at).toBeLessThan(5_000);
+  });
+
   it('NonRetryableError skips the remaining attempts', async () => {
     t = await jobsRuntime();
     const job = await t.runtime.jobs.enqueue('test.non-retryable', {});

@@ -71,6 +71,8 @@ export class RedisJobEngine implements JobEngine {
   #rotate = 0;
   /** Per task: when BullMQ last had nothing to hand out (claims skip it for DRAIN_HOLD_MS). */
   readonly #drainedAt = new Map<string, number>();
+  /** Per task: bumped by every local dispatch, so a claim that started before it cannot mark the task dry. */
+  readonly #dispatches = new Map<string, number>();
   /** Per task: claims waiting for one of the CLAIM_PARALLEL slots. */
   readonly #claimSlots = new Map<string, { busy: number; waiting: Array<() => void> }>();
   #lastOrphanSweep = 0;
@@ -178,8 +180,14 @@ export class RedisJobEngine implements JobEngine {
 
   /** Hands the job to BullMQ. BullMQ's add is idempotent per job id. */
   #dispatch(id: string, task: string, priority: number, delayMs: number): Promise<unknown> {
-    if (delayMs <= 0) this.#drainedAt.delete(task);
-    return this.#queue(task).add(task, null, {
+    // Bumped when the add is sent and again once it landed: a claim that overlaps it in any way
+    // cannot mark the task dry.
+    const bump = () => {
+      this.#drainedAt.delete(task);
+      this.#dispatches.set(task, (this.#dispatches.get(task) ?? 0) + 1);
+    };
+    if (delayMs <= 0) bump();
+    const added = this.#queue(task).add(task, null, {
       jobId: id,
       delay: delayMs > 0 ? delayMs : undefined,
       // BullMQ runs a lower number first, tasklane a higher priority first. Every job gets one, so FIFO holds within a priority.
@@ -188,6 +196,7 @@ export class RedisJobEngine implements JobEngine {
       removeOnComplete: true,
       removeOnFail: true,
     });
+    return delayMs <= 0 ? added.finally(bump) : added;
   }
 
   // ── queue side ──────────────────────────────────────────────────────────
@@ -355,9 +364,10 @@ export class RedisJobEngine implements JobEngine {
     const worker = this.#worker(task);
     for (let i = 0; i < 50; i++) {
       const token = `${workerId}:${randomUUID()}`;
+      const seen = this.#dispatches.get(task) ?? 0;
       const job = (await this.#bull(worker.getNextJob(token, { block: false }))) as Job | undefined;
       if (!job?.id) {
-        this.#drainedAt.set(task, Date.now());
+        if ((this.#dispatches.get(task) ?? 0) === seen) this.#drainedAt.set(task, Date.now());
         return undefined;
       }
       const id = job.id;

@@ -103,9 +103,9 @@ export class Orchestrator implements AiClient {
       const h = cache.hit;
       return { completion: h.completion, meta: { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit', ...(h.completion.usage ? { usage: h.completion.usage } : {}) } };
     }
-    const g = this.#deps.config.ai.singleFlight
-      ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise
-      : await this.#generate(route, req, key, options.signal ?? new AbortController().signal, options);
+    // Without single-flight each call gets its own slot, still tracked so close() can abort it.
+    const slot = this.#deps.config.ai.singleFlight ? key : `#${++this.#unshared}`;
+    const g = await this.#generations.run(slot, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise;
     const meta: AiMeta = { provider: g.provider, model: g.model, keyIndex: g.keyIndex, attempts: g.attempts, latencyMs: ms(t0), cache: cache.status };
     if (g.completion.usage) meta.usage = g.completion.usage;
     return { completion: g.completion, meta };

@@ -124,6 +124,21 @@ describe('Orchestrator: single-flight', () => {
   });
 });
 
+describe('Orchestrator: single-flight off', () => {
+  it('sends each identical call upstream, and close() still aborts calls in flight', async () => {
+    const ai = await setup({ ai: { singleFlight: false, cache: { enabled: false } }, models: { slow: [{ provider: 'a', model: 'gpt-mock@hang' }] } });
+    await Promise.all([0, 1, 2].map(() => ai.chat(ask('each'))));
+    expect(mock.calls).toHaveLength(3);
+    const pending = ai.chat(ask('stuck', 'slow')).catch((e) => e);
+    await waitFor(() => mock.calls.length === 4);
+    const t0 = performance.now();
+    const report = await t.runtime.close();
+    expect(report.timedOut).toEqual([]);
+    expect(performance.now() - t0).toBeLessThan(3_000);
+    expect(await pending).toMatchObject({ code: 'TL_ERR_RUNTIME_CLOSED' });
+  });
+});
+
 describe('Orchestrator: health and close', () => {
   it('reports keys and breakers, and rejects calls after close', async () => {
     const ai = await setup();

@@ -30,6 +30,29 @@ async function api<T>(node: FleetNode, method: string, path: string, body?: unkn
   return json;
 }
 
+/** Reads an SSE stream to its terminal event (bounded); `lastEventId` resumes after that seq. */
+async function readSse(url: string, lastEventId: number): Promise<JobEvent[]> {
+  const res = await fetch(url, { headers: { 'last-event-id': String(lastEventId) }, signal: AbortSignal.timeout(20_000) });
+  if (!res.ok || !res.body) throw new Error(`SSE ${url}: ${res.status}`);
+  const out: JobEvent[] = [];
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res.body) {
+    buf += decoder.decode(chunk as Uint8Array, { stream: true });
+    let at: number;
+    while ((at = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      const data = frame.split('\n').find((l) => l.startsWith('data: '));
+      if (!data) continue;
+      const event = JSON.parse(data.slice(6)) as JobEvent;
+      out.push(event);
+      if (['succeeded', 'dead', 'cancelled'].includes(event.type)) return out;
+    }
+  }
+  return out;
+}
+
 beforeAll(async () => {
   await requireRedis();
   mock = await startMockProvider({ retryAfterSeconds: 30 });
@@ -76,7 +99,7 @@ describe('a fleet of three processes on one Redis', () => {
     expect([...byWorker.keys()].sort()).toEqual(nodes.map((n) => n.workerId).sort());
   }, 60_000);
 
-  it('a WebSocket client on one process follows a job running on another, with no hole', async () => {
+  it('a WebSocket client and an SSE client on other processes follow a running job, with no hole', async () => {
     const steps = 40;
     const job = await api<JobRecord>(nodes[0]!, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps, ms: 40 } });
     let running!: JobRecord;
@@ -108,8 +131,14 @@ describe('a fleet of three processes on one Redis', () => {
       ws.once('error', reject);
     });
     ws.send(JSON.stringify({ op: 'subscribe', jobId: job.id, fromSeq: 0 }));
+    // SSE on the other process that does not run it, resuming after seq 2.
+    const sseNode = nodes.find((n) => n.workerId !== running.workerId && n !== follower)!;
+    const sse = readSse(`${sseNode.url}/v1/jobs/${job.id}/events`, 2);
     await ended;
     ws.close();
+    const sseEvents = await sse;
+    expect(sseEvents.map((e) => e.seq)).toEqual(events.slice(2).map((e) => e.seq));
+    expect(sseEvents).toEqual(events.slice(2));
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: events.length }, (_, i) => i + 1));
     expect(events[0]!.type).toBe('enqueued');
     expect(events.at(-1)!.type).toBe('succeeded');

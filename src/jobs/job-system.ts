@@ -8,6 +8,7 @@ import type { JobEngine } from './engine.js';
 import { createEngine } from './engines/index.js';
 import { EventHub } from './event-stream.js';
 import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
+import { jobMetrics, type JobMetrics } from './metrics.js';
 import { TaskRegistry } from './task-registry.js';
 import type { EnqueueOptions, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
 import { WorkerLoop } from './worker-loop.js';
@@ -27,6 +28,7 @@ export class Jobs implements JobSystem {
   readonly #registry: TaskRegistry;
   readonly #hub: EventHub;
   readonly #worker?: WorkerLoop;
+  readonly #metrics: JobMetrics;
   #closing?: Promise<void>;
 
   constructor(runtime: Runtime, options: JobsOptions = {}) {
@@ -42,11 +44,13 @@ export class Jobs implements JobSystem {
       maxBuffer: 5_000,
       onError: (err) => runtime.reportError(err),
     });
+    this.#metrics = jobMetrics(runtime, () => this.#worker?.active ?? 0);
     if (cfg.worker) {
       this.#worker = new WorkerLoop(runtime, this.engine, this.#hub, this.#registry, {
         leaseMs: cfg.leaseMs,
         pollMs: cfg.pollMs,
         cancelGraceMs: cfg.cancelGraceMs,
+        metrics: this.#metrics,
       });
     }
     if (runtime.config.demo) {
@@ -83,6 +87,7 @@ export class Jobs implements JobSystem {
     }
     const maxAttempts = opts.maxAttempts ?? def.maxAttempts ?? this.#runtime.config.jobs.maxAttempts;
     const job = await this.engine.enqueue(task, value, { ...opts, maxAttempts });
+    this.#metrics.enqueued(task);
     this.#worker?.wake();
     return job;
   }

@@ -12,6 +12,7 @@ import type { Claim, FinishOutcome, JobEngine } from './engine.js';
 import type { EventHub, LiveJob } from './event-stream.js';
 import { backoffDelay } from './task.js';
 import type { TaskRegistry } from './task-registry.js';
+import type { JobMetrics } from './metrics.js';
 import type { JobEventType, JobRecord, TaskDef } from './types.js';
 
 interface Running {
@@ -28,12 +29,15 @@ interface Running {
   /** The attempt's end is being written: no more renewals. */
   finishing: boolean;
   done: Promise<void>;
+  /** How the attempt ended, for metrics. */
+  outcome?: string;
 }
 
 export interface WorkerLoopOptions {
   leaseMs: number;
   pollMs: number;
   cancelGraceMs: number;
+  metrics?: JobMetrics;
 }
 
 /** Claims asked for per lane in one go. */
@@ -130,6 +134,7 @@ export class WorkerLoop {
     const left = [...this.#running.values()];
     for (const r of left) {
       r.released = true;
+      r.outcome = 'released';
       r.controller.abort(new ClosedError('job worker'));
     }
     await Promise.all(
@@ -223,8 +228,10 @@ export class WorkerLoop {
     const r = { job, token, task, controller, cancelled: false, lost: false, released: false, finishing: false } as Running;
     r.live = this.#hub.startLive(job, token, task.progress?.coalesceMs ?? 0, (err) => this.#lose(r, err));
     this.#running.set(job.id, r);
+    const started = performance.now();
     r.done = this.#run(r).finally(() => {
       this.#running.delete(job.id);
+      this.#opts.metrics?.attemptEnded(task.name, r.outcome ?? 'lost', performance.now() - started);
       this.wake();
     });
   }
@@ -264,6 +271,7 @@ export class WorkerLoop {
     try {
       await live.flush();
       const record = await this.#engine.finish(job.id, r.token, end);
+      r.outcome = end.outcome;
       this.#hub.endLive(live, { record, ...statusOf(record) });
     } catch (err) {
       this.#hub.endLive(live);

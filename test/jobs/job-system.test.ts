@@ -48,6 +48,22 @@ describe('enqueue', () => {
   });
 });
 
+describe('metrics', () => {
+  it('counts enqueues and attempts by task and outcome, and running attempts', async () => {
+    t = await jobsRuntime();
+    const ok = await t.runtime.jobs.enqueue('test.noop', {});
+    const bad = await t.runtime.jobs.enqueue('test.non-retryable', {});
+    await waitFor(t.runtime, ok.id, ['succeeded']);
+    await waitFor(t.runtime, bad.id, ['dead']);
+    await new Promise((r) => setTimeout(r, 50));
+    const text = await t.runtime.metrics.metrics();
+    expect(text).toContain('tasklane_jobs_enqueued_total{task="test.noop"} 1');
+    expect(text).toContain('tasklane_job_attempts_total{task="test.noop",outcome="succeeded"} 1');
+    expect(text).toContain('tasklane_job_attempts_total{task="test.non-retryable",outcome="dead"} 1');
+    expect(text).toMatch(/tasklane_jobs_running 0/);
+  });
+});
+
 describe('retries', () => {
   it('retries with exponential backoff, then succeeds; the stream shows every attempt', async () => {
     t = await jobsRuntime();

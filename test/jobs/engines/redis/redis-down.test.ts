@@ -24,12 +24,14 @@ describe('RedisJobEngine when Redis goes away', () => {
     const job = await e.enqueue('t', {}, { maxAttempts: 2 });
     const claim = await e.claim('w', { tasks: ['t'], leaseMs: 2_000 });
     expect(claim?.job.id).toBe(job.id);
+    // A follower that is open when Redis goes away; close() must end it with a store error.
+    const stream = await e.follow(job.id, 0);
     const followed: Promise<void> = (async () => {
-      const it = await e.follow(job.id, 0);
-      for await (const _ of it) {
+      for await (const _ of stream) {
         // drain until close ends it
       }
     })();
+    const ended = expect(followed).rejects.toMatchObject({ code: 'TL_ERR_STORE_UNAVAILABLE' });
     await redis.kill();
     await until(() => e.ready() !== true, 5_000);
     expect(String(e.ready())).toMatch(/redis not connected/);
@@ -43,7 +45,6 @@ describe('RedisJobEngine when Redis goes away', () => {
     // Down again, then close: every connection is let go within the bound.
     await redis.kill();
     await until(() => e.ready() !== true, 5_000);
-    const ended = expect(followed).rejects.toMatchObject({ code: 'TL_ERR_STORE_UNAVAILABLE' });
     const c0 = Date.now();
     await e.close();
     expect(Date.now() - c0).toBeLessThan(8_000);

@@ -3,7 +3,7 @@ import { RedisJobEngine } from '../../src/jobs/engines/redis/redis-engine.js';
 import { deleteKeys, REDIS_URL, requireRedis, testPrefix } from '../support/redis.js';
 import { engineConformance } from './conformance.js';
 
-beforeAll(requireRedis);
+beforeAll(() => requireRedis());
 
 engineConformance({
   name: 'redis',

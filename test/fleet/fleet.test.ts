@@ -37,8 +37,11 @@ async function readSse(url: string, lastEventId: number): Promise<JobEvent[]> {
   const out: JobEvent[] = [];
   const decoder = new TextDecoder();
   let buf = '';
-  for await (const chunk of res.body) {
-    buf += decoder.decode(chunk as Uint8Array, { stream: true });
+  const reader = res.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
     let at: number;
     while ((at = buf.indexOf('\n\n')) >= 0) {
       const frame = buf.slice(0, at);
@@ -47,7 +50,10 @@ async function readSse(url: string, lastEventId: number): Promise<JobEvent[]> {
       if (!data) continue;
       const event = JSON.parse(data.slice(6)) as JobEvent;
       out.push(event);
-      if (['succeeded', 'dead', 'cancelled'].includes(event.type)) return out;
+      if (['succeeded', 'dead', 'cancelled'].includes(event.type)) {
+        await reader.cancel();
+        return out;
+      }
     }
   }
   return out;

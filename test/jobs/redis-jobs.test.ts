@@ -20,7 +20,7 @@ async function node(config: ConfigInput = {}): Promise<TestRuntime> {
 }
 
 describe('jobs on the Redis engine', () => {
-  beforeAll(requireRedis);
+  beforeAll(() => requireRedis());
   afterEach(async () => {
     for (const t of open.splice(0)) await t.close();
   });

@@ -32,7 +32,7 @@ async function collect(it: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
 }
 
 describe('RedisJobEngine', () => {
-  beforeAll(requireRedis);
+  beforeAll(() => requireRedis());
   afterEach(async () => {
     await Promise.all(engines.splice(0).map((e) => e.close()));
     await deleteKeys(prefix);

@@ -73,8 +73,6 @@ export class RedisJobEngine implements JobEngine {
   readonly #drainedAt = new Map<string, number>();
   /** Per task: bumped by every local dispatch, so a claim that started before it cannot mark the task dry. */
   readonly #dispatches = new Map<string, number>();
-  /** Per task: jobs BullMQ handed over with a finish (fetch-next), locked, waiting for the next claim. */
-  readonly #prefetched = new Map<string, Array<{ job: Job; token: string; timer: NodeJS.Timeout }>>();
   /** Per task: claims waiting for one of the CLAIM_PARALLEL slots. */
   readonly #claimSlots = new Map<string, { busy: number; waiting: Array<() => void> }>();
   #lastOrphanSweep = 0;
@@ -366,61 +364,23 @@ export class RedisJobEngine implements JobEngine {
     const worker = this.#worker(task);
     for (let i = 0; i < 50; i++) {
       const token = `${workerId}:${randomUUID()}`;
-      let job: Job | undefined;
-      let bullToken = token;
-      const ready = this.#prefetched.get(task)?.shift();
-      if (ready) {
-        clearTimeout(ready.timer);
-        job = ready.job;
-        bullToken = ready.token;
-      } else {
-        const seen = this.#dispatches.get(task) ?? 0;
-        job = (await this.#bull(worker.getNextJob(token, { block: false }))) as Job | undefined;
-        if (!job?.id) {
-          if ((this.#dispatches.get(task) ?? 0) === seen) this.#drainedAt.set(task, Date.now());
-          return undefined;
-        }
+      const seen = this.#dispatches.get(task) ?? 0;
+      const job = (await this.#bull(worker.getNextJob(token, { block: false }))) as Job | undefined;
+      if (!job?.id) {
+        if ((this.#dispatches.get(task) ?? 0) === seen) this.#drainedAt.set(task, Date.now());
+        return undefined;
       }
-      const id = job.id!;
-      const res = (await this.#call(this.#work, 'tlClaimed', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id, token, workerId, leaseMs, bullToken])) as string | Flat;
+      const id = job.id;
+      const res = (await this.#call(this.#work, 'tlClaimed', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id, token, workerId, leaseMs])) as string | Flat;
       if (Array.isArray(res)) {
         this.#held.set(id, { job, task, token });
         return { job: hashToRecord(flatToHash(res[1]))!, token };
       }
       if (res === 'lost') continue;
       // The record is final (cancelled while queued, finished before a crash, out of attempts) or gone: BullMQ lets go of it.
-      await job.moveToCompleted(null, bullToken, false).catch((err: Error) => this.#report(err, `dropping job ${id}`));
+      await job.moveToCompleted(null, token, false).catch((err: Error) => this.#report(err, `dropping job ${id}`));
     }
     return undefined;
-  }
-
-  /**
-   * Keeps a job BullMQ handed over with a finish (complete-and-fetch-next, one script instead of
-   * two) for the next claim of its task. Unclaimed after a third of the lease, it goes back.
-   */
-  async #keepPrefetched(task: string, token: string, next: unknown[] | void): Promise<void> {
-    if (!Array.isArray(next) || !next[0] || !next[1]) return;
-    const worker = this.#worker(task) as unknown as { nextJobFromJobData(data: unknown, id: unknown, token: string): Promise<Job | undefined> };
-    const job = await worker.nextJobFromJobData(next[0], next[1], token);
-    if (!job?.id) return;
-    if (this.#closing) {
-      await job.moveToWait(token).catch(() => 0);
-      return;
-    }
-    let list = this.#prefetched.get(task);
-    if (!list) this.#prefetched.set(task, (list = []));
-    const entry = {
-      job,
-      token,
-      timer: setTimeout(() => {
-        const at = list!.indexOf(entry);
-        if (at < 0) return;
-        list!.splice(at, 1);
-        job.moveToWait(token).catch((err: Error) => this.#report(err, `giving back job ${job.id}`));
-      }, Math.max(100, Math.floor(this.#opts.leaseMs / 3))).unref(),
-    };
-    list.push(entry);
-    this.#drainedAt.delete(task);
   }
 
   async renew(id: string, token: string, leaseMs: number): Promise<{ cancelRequested: boolean }> {
@@ -449,14 +409,10 @@ export class RedisJobEngine implements JobEngine {
     // The BullMQ step goes down the same socket right behind the record's: if the record refused the
     // token, BullMQ refuses it too (same lock), so sending both at once is safe and costs one round
     // trip. If only the BullMQ step fails, the lock expires and recovery or the next claim reconciles.
-    // A finished job frees a lane slot that is about to ask for work: BullMQ hands over the next
-    // job of the task in the same step (bounded, so a worker never sits on more than a few).
-    const fetchNext = mine && end.outcome !== 'retry' && !this.#closing && (this.#prefetched.get(task)?.length ?? 0) < CLAIM_PARALLEL;
     const bull = mine
-      ? Promise.resolve(end.outcome === 'retry' ? held.job.moveToDelayed(Math.max(runAt, Date.now()), token) : held.job.moveToCompleted(null, token, fetchNext))
+      ? Promise.resolve(end.outcome === 'retry' ? held.job.moveToDelayed(Math.max(runAt, Date.now()), token) : held.job.moveToCompleted(null, token, false))
       : Promise.resolve();
-    const [res, next] = await Promise.all([script, bull.catch(() => undefined)]);
-    if (fetchNext) await this.#keepPrefetched(task, token, next as unknown[] | void).catch((err: Error) => this.#report(err, 'taking the next job'));
+    const [res] = await Promise.all([script, bull.catch(() => {})]);
     if (!Array.isArray(res)) throw this.#leaseLost(id);
     return hashToRecord(flatToHash(res[1]))!;
   }
@@ -607,10 +563,6 @@ export class RedisJobEngine implements JobEngine {
           });
         });
       await this.#follower.close();
-      // Jobs handed over with a finish and never claimed go back to their queue.
-      const kept = [...this.#prefetched.values()].flat();
-      this.#prefetched.clear();
-      await Promise.all(kept.map((p) => (clearTimeout(p.timer), bounded(p.job.moveToWait(p.token), 1_000))));
       await Promise.all([...this.#workers.values()].map((w) => bounded(w.close(true), 2_000).then(() => bounded(w.disconnect(), 500))));
       await Promise.all([...this.#queues.values()].map((q) => bounded(q.close(), 2_000)));
       await quit(this.#conn.subscriber, 500);

@@ -85,16 +85,14 @@ return { 1, id }
 
 /**
  * BullMQ handed this process the job with lock = token: start the attempt if the record agrees.
- * ARGV: 3 id, 4 token, 5 workerId, 6 leaseMs, 7 the token BullMQ locked it with (differs from 4 when
- * the job came with the previous job's finish: the lock then takes the attempt's own token).
+ * ARGV: 3 id, 4 token, 5 workerId, 6 leaseMs
  * Returns { 'ok', record hash } | 'missing' | 'lost' | 'drop' (record is final, or recovery made it final).
  */
 export const CLAIMED = `${PRELUDE}
 local id = ARGV[3]
 local state = get('state')
 if not state then return 'missing' end
-if redis.call('GET', KEYS[3]) ~= ARGV[7] then return 'lost' end
-if ARGV[7] ~= ARGV[4] then redis.call('SET', KEYS[3], ARGV[4], 'KEEPTTL') end
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then return 'lost' end
 local task = get('task')
 local ord = get('ord')
 if final(state) then return 'drop' end

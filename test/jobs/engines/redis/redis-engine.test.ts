@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisJobEngine } from '../../../../src/jobs/engines/redis/redis-engine.js';
 import type { JobEvent } from '../../../../src/jobs/types.js';
@@ -120,33 +119,6 @@ describe('RedisJobEngine', () => {
     const end = await w.finish(running.id, claim!.token, { outcome: 'cancelled' });
     expect(end.state).toBe('cancelled');
     expect((await api.readEvents(running.id, 0)).map((x) => x.type)).toEqual(['enqueued', 'started', 'cancelled']);
-  });
-
-  it('a finish hands over the next job of the task; its claim gets a token of its own; close gives it back', async () => {
-    const e = engine();
-    await e.start();
-    const jobs = [];
-    for (let i = 0; i < 3; i++) jobs.push(await e.enqueue('t.p', { i }, M));
-    const c1 = (await take(e, 'w', ['t.p']))!;
-    await e.finish(c1.job.id, c1.token, { outcome: 'succeeded', result: 1 });
-    // The next one came with that finish (complete-and-fetch-next): BullMQ holds it for this engine.
-    const probe = new Redis(REDIS_URL);
-    expect(await probe.exists(e.keys.lock('t.p', jobs[1]!.id))).toBe(1);
-    const c2 = (await take(e, 'w', ['t.p']))!;
-    expect(c2.job).toMatchObject({ id: jobs[1]!.id, state: 'running', attempt: 1 });
-    expect(c2.token).not.toBe(c1.token);
-    // The lock moved to the new attempt's token: the previous token means nothing for this job.
-    await expect(e.finish(c2.job.id, c1.token, { outcome: 'succeeded', result: 'stale' })).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
-    await e.finish(c2.job.id, c2.token, { outcome: 'succeeded', result: 2 });
-    // Job 3 now waits in this engine's hands; closing gives it back at once, not after the lease.
-    expect(await probe.exists(e.keys.lock('t.p', jobs[2]!.id))).toBe(1);
-    await e.close();
-    expect(await probe.exists(e.keys.lock('t.p', jobs[2]!.id))).toBe(0);
-    probe.disconnect();
-    const other = engine();
-    await other.start();
-    const c3 = await poll(other, 'w2', ['t.p']);
-    expect(c3?.job).toMatchObject({ id: jobs[2]!.id, attempt: 1 });
   });
 
   it('lists by state and task, newest first, with a cursor; honours idempotency keys', async () => {

@@ -41,6 +41,7 @@ export class SocketSession {
   readonly #subs = new Map<string, AbortController>();
   #waiters: Array<() => void> = [];
   #stallTimer?: NodeJS.Timeout;
+  #pollTimer?: NodeJS.Timeout;
   #closed = false;
 
   constructor(socket: WebSocket, deps: { raw: Socket; batcher: WriteBatcher; jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits }) {
@@ -156,6 +157,9 @@ export class SocketSession {
       setTimeout(() => this.#socket.terminate(), this.#limits.stallMs).unref();
       this.dispose();
     }, this.#limits.stallMs);
+    // 'drain' only fires after a write() returned false, i.e. past the socket's own 16 KiB mark;
+    // below it (a small high-water mark, or bytes still corked) we re-check on a short timer.
+    this.#pollTimer ??= setInterval(this.#onDrain, 5);
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
@@ -166,6 +170,8 @@ export class SocketSession {
   #wake(): void {
     clearTimeout(this.#stallTimer);
     this.#stallTimer = undefined;
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w();

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../shared/random.js';
 /**
  * The experiment: the ground-state energy (lowest eigenvalue) of a generated Hamiltonian — a
  * tight-binding ring with random on-site disorder — by shifted power iteration. It is plain
@@ -103,15 +104,4 @@ function dot(a: Float64Array, b: Float64Array): number {
 function normalize(v: Float64Array): void {
   const norm = Math.sqrt(dot(v, v));
   for (let i = 0; i < v.length; i++) v[i] = v[i]! / norm;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,3 +1,4 @@
+import { mulberry32 } from '../shared/random.js';
 /**
  * Data operations of the results compiler. They run in the `data` lane (worker threads), so
  * parsing a spreadsheet or resampling scores never stalls the server's event loop.
@@ -164,15 +165,4 @@ function sum(values: number[]): number {
 
 function round(x: number): number {
   return Math.round(x * 100) / 100;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { ClosedError } from '../../../errors.js';
+import type { ResolvedProvider } from '../../../config/index.js';
 import type { Logger } from '../../../runtime/index.js';
 import type { PhaseTimeouts } from '../../provider.js';
 import { CallGuard } from './call-guard.js';
@@ -122,4 +123,16 @@ export class Upstream {
     })();
     return this.#closing;
   }
+}
+
+/** The one Upstream of a configured provider (its pool, headers and connect timeout). */
+export function upstreamFor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}): Upstream {
+  return new Upstream({
+    name,
+    baseURL: config.baseURL,
+    connections: config.connections,
+    headers: config.headers,
+    ...(options.log ? { log: options.log } : {}),
+    ...(config.timeouts?.connectMs === undefined ? {} : { connectMs: config.timeouts.connectMs }),
+  });
 }

@@ -8,7 +8,7 @@ import { ndjsonLines } from '../http/events.js';
 import type { CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
 import { driveStream } from '../http/stream-driver.js';
-import { Upstream } from '../http/upstream.js';
+import { type Upstream, upstreamFor } from '../http/upstream.js';
 import { convertRequest } from './convert-request.js';
 import { convertUsage } from './convert-usage.js';
 import { createdOf, decodeLine, ollamaId } from './decode-line.js';
@@ -27,14 +27,7 @@ export class OllamaModel implements LanguageModel {
   constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
     this.name = name;
     this.supportsPrefill = config.prefill;
-    this.#upstream = new Upstream({
-      name,
-      baseURL: config.baseURL,
-      connections: config.connections,
-      headers: config.headers,
-      ...(options.log ? { log: options.log } : {}),
-      ...(config.timeouts?.connectMs === undefined ? {} : { connectMs: config.timeouts.connectMs }),
-    });
+    this.#upstream = upstreamFor(name, config, options);
   }
 
   #ctx(o: ProviderCallOptions): CallContext {

@@ -9,7 +9,7 @@ import type { CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
 import type { UpstreamErrorInfo } from '../http/status.js';
 import { driveStream } from '../http/stream-driver.js';
-import { Upstream } from '../http/upstream.js';
+import { type Upstream, upstreamFor } from '../http/upstream.js';
 import { convertRequest } from './convert-request.js';
 import { convertResponse } from './convert-response.js';
 import { decodeChunk } from './decode-chunk.js';
@@ -30,14 +30,7 @@ export class OpenAICompatibleModel implements LanguageModel {
   constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
     this.name = name;
     this.supportsPrefill = config.prefill;
-    this.upstream = new Upstream({
-      name,
-      baseURL: config.baseURL,
-      connections: config.connections,
-      headers: config.headers,
-      ...(options.log ? { log: options.log } : {}),
-      ...(config.timeouts?.connectMs === undefined ? {} : { connectMs: config.timeouts.connectMs }),
-    });
+    this.upstream = upstreamFor(name, config, options);
   }
 
   /** Reads this upstream's error bodies. */

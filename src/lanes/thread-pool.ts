@@ -57,6 +57,7 @@ export class ThreadPool {
   readonly #piscina: Piscina;
   readonly #threads = new Map<number, ThreadRecord>();
   readonly #tasks = new Map<number, TaskRecord>();
+  #closing = false;
 
   constructor(opts: ThreadPoolOptions) {
     this.#opts = opts;
@@ -166,12 +167,18 @@ export class ThreadPool {
       await withTimeout(this.#piscina.close({ force: true }), left() * 0.5);
     } finally {
       await withTimeout(this.#piscina.destroy(), left());
-      for (const thread of this.#threads.values()) thread.port.close();
+      this.#closing = true;
+      // A port is still listed as an active resource until its 'close' event: wait for it, so
+      // that close() resolving means nothing of the lane is left.
+      const ports = [...this.#threads.values()].map((t) => t.port);
       this.#threads.clear();
+      await withTimeout(Promise.all(ports.map(closePort)), Math.max(left(), 200));
     }
   }
 
   #addThread(hello: Hello): void {
+    // A thread whose hello arrives after close has nothing to do: drop its port at once.
+    if (this.#closing) return void hello.port.close();
     const thread: ThreadRecord = { port: hello.port, syncFlag: hello.syncFlag };
     this.#threads.set(hello.threadId, thread);
     hello.port.unref();
@@ -274,6 +281,13 @@ export class Kill {
 }
 
 /** Waits for `promise` at most `ms`; never rejects (closing goes on regardless). */
+function closePort(port: MessagePort): Promise<void> {
+  return new Promise((resolve) => {
+    port.once('close', () => resolve());
+    port.close();
+  });
+}
+
 async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([

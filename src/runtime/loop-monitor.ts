@@ -19,10 +19,12 @@ export class LoopMonitor {
   #timer: NodeJS.Timeout;
   #last: LoopSnapshot;
   #windowStart = performance.now();
+  #resolutionMs: number;
 
   constructor(options: { resolutionMs?: number; windowMs?: number } = {}) {
     const windowMs = options.windowMs ?? 10_000;
-    this.#histogram = monitorEventLoopDelay({ resolution: options.resolutionMs ?? 10 });
+    this.#resolutionMs = options.resolutionMs ?? 10;
+    this.#histogram = monitorEventLoopDelay({ resolution: this.#resolutionMs });
     this.#histogram.enable();
     this.#elu = performance.eventLoopUtilization();
     this.#last = this.#read();
@@ -48,7 +50,9 @@ export class LoopMonitor {
 
   #read(): LoopSnapshot {
     const h = this.#histogram;
-    const ms = (ns: number) => (Number.isFinite(ns) ? Math.round((ns / 1e6) * 100) / 100 : 0);
+    // The histogram records the interval between timer ticks, so an idle loop reads as the
+    // resolution itself; the delay is what exceeds it.
+    const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns / 1e6 - this.#resolutionMs) * 100) / 100) : 0);
     const count = h.count ?? 0;
     return {
       delayMs: count > 0 ? { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean) } : { p50: 0, p99: 0, max: 0, mean: 0 },

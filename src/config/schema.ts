@@ -158,6 +158,8 @@ export const serverSchema = z
       .default([]),
     /** Largest request body, in bytes. */
     bodyLimitBytes: positiveInt.default(1_048_576),
+    /** Most streams (chat SSE, job event SSE) one client key may hold open at once. */
+    maxStreamsPerKey: positiveInt.default(64),
     /** Deepest nesting allowed in a JSON body. */
     jsonMaxDepth: positiveInt.default(64),
     /** Per-client-key token bucket; unset = no limit. Over it: 429 with Retry-After. */

@@ -4,6 +4,7 @@ import { TasklaneError, errorBody, toTasklaneError } from '../errors.js';
 import type { Runtime } from '../runtime/index.js';
 import { createAuthenticator, requireScope, type Principal, type Scope } from './auth.js';
 import { RateLimiter, parseJsonBounded } from './limits.js';
+import { StreamSlots } from './stream-slots.js';
 import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
 import { dashboardRoutes } from './dashboard/index.js';
@@ -29,6 +30,8 @@ export interface ServerContext {
   readiness: Map<string, ReadinessCheck>;
   /** Throws 403 unless the request's key has the scope. */
   requireScope(req: FastifyRequest, scope: Scope): void;
+  /** Open-stream slots per client key (server.maxStreamsPerKey). */
+  streams: StreamSlots;
 }
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ServerContext) => Promise<void>;
@@ -55,6 +58,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     runtime,
     readiness: new Map(),
     requireScope: (req, scope) => requireScope(req.principal, scope),
+    streams: new StreamSlots(runtime.config.server.maxStreamsPerKey),
   };
 
   const requests = new Counter({

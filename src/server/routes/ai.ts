@@ -26,8 +26,10 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
     };
     res.once('close', onClose);
     const options = callOptions(req, controller.signal);
+    let release: (() => void) | undefined;
     try {
       if (body.stream === true) {
+        release = ctx.streams.acquire(req.principal);
         const s = await ai.openStream(body, options);
         reply.hijack();
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...metaHeaders(s.meta) });
@@ -40,6 +42,7 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
       if (reply.sent || res.headersSent) return;
       return sendError(reply, err, runtime.scrub);
     } finally {
+      release?.();
       res.removeListener('close', onClose);
     }
   });

@@ -30,6 +30,8 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
     const from = resumeFrom(req.headers['last-event-id'], q.from);
     const job = await runtime.jobs.get(id);
     if (!job) throw new NotFoundError(`no job has the id ${id}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: id } });
+    const release = ctx.streams.acquire(req.principal);
+    reply.raw.once('close', release);
 
     reply.hijack();
     const res = reply.raw;

@@ -66,6 +66,8 @@ export const errorCodes = {
   TL_ERR_JOB_FAILED: { status: 500, retryable: true, message: 'the task failed' },
   TL_ERR_STORE_UNAVAILABLE: { status: 503, retryable: true, message: 'the job store is unavailable' },
   TL_ERR_STORE_READONLY: { status: 503, retryable: true, message: 'the job store cannot be written' },
+  TL_ERR_STORE_FULL: { status: 503, retryable: true, message: 'the disk holding the job store is full' },
+  TL_ERR_STORE_IO: { status: 503, retryable: true, message: 'the job store hit a disk I/O error' },
   // streams and the HTTP client
   TL_ERR_AUTH_TOKEN_INVALID: { status: 401, retryable: false, message: 'invalid stream token: mint a new one with POST /v1/tokens' },
   TL_ERR_AUTH_TOKEN_EXPIRED: { status: 401, retryable: false, message: 'the stream token has expired: mint a new one with POST /v1/tokens' },

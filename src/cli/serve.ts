@@ -37,9 +37,9 @@ export async function serve(argv: string[]): Promise<number | undefined> {
     await runtime.close();
     throw err;
   }
+  // Signals are handled before the URL is printed: whoever starts us may stop us right after.
+  const stopped = new Promise<number>((resolve) => handleSignals(runtime, resolve));
   process.stdout.write(`listening ${server.url}\n`);
   runtime.log.info({ url: server.url, auth: runtime.config.server.apiKeys.length > 0 }, 'listening');
-  return new Promise<number>((resolve) => {
-    handleSignals(runtime, resolve);
-  });
+  return stopped;
 }

@@ -4,6 +4,7 @@
  */
 import { ClosedError, ValidationError } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
+import { throttleReports } from '../runtime/throttle-reports.js';
 import type { JobEngine } from './engine.js';
 import { createEngine } from './engines/index.js';
 import { EventHub } from './event-stream.js';
@@ -34,7 +35,8 @@ export class Jobs implements JobSystem {
   constructor(runtime: Runtime, options: JobsOptions = {}) {
     this.#runtime = runtime;
     const cfg = runtime.config.jobs;
-    this.engine = options.engine ?? createEngine(runtime.config, (err) => runtime.reportError(err));
+    const report = throttleReports((err) => runtime.reportError(err));
+    this.engine = options.engine ?? createEngine(runtime.config, report);
     this.#registry = new TaskRegistry(runtime.lanes);
     this.#hub = new EventHub({
       engine: this.engine,
@@ -42,7 +44,7 @@ export class Jobs implements JobSystem {
       flushSize: 256,
       pollMs: Math.min(cfg.pollMs, 100),
       maxBuffer: 5_000,
-      onError: (err) => runtime.reportError(err),
+      onError: report,
     });
     this.#metrics = jobMetrics(runtime, () => this.#worker?.active ?? 0);
     if (cfg.worker) {
@@ -51,6 +53,7 @@ export class Jobs implements JobSystem {
         pollMs: cfg.pollMs,
         cancelGraceMs: cfg.cancelGraceMs,
         metrics: this.#metrics,
+        onError: report,
       });
     }
     if (runtime.config.demo) {

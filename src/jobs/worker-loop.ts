@@ -28,6 +28,8 @@ interface Running {
   released: boolean;
   /** The attempt's end is being written: no more renewals. */
   finishing: boolean;
+  /** Ends the wait before the next try at writing the end while the store refuses writes. */
+  wakeRetry?: () => void;
   done: Promise<void>;
   /** How the attempt ended, for metrics. */
   outcome?: string;
@@ -38,6 +40,8 @@ export interface WorkerLoopOptions {
   pollMs: number;
   cancelGraceMs: number;
   metrics?: JobMetrics;
+  /** Hears background failures; default: the runtime's reportError. */
+  onError?: (err: TasklaneError) => void;
 }
 
 /** Claims asked for per lane in one go. */
@@ -136,6 +140,7 @@ export class WorkerLoop {
       r.released = true;
       r.outcome = 'released';
       r.controller.abort(new ClosedError('job worker'));
+      r.wakeRetry?.();
     }
     await Promise.all(
       left.map(async (r) => {
@@ -268,16 +273,42 @@ export class WorkerLoop {
     }
     if (r.lost || r.released) return;
     r.finishing = true;
-    try {
-      await live.flush();
-      const record = await this.#engine.finish(job.id, r.token, end);
-      r.outcome = end.outcome;
-      this.#hub.endLive(live, { record, ...statusOf(record) });
-    } catch (err) {
-      this.#hub.endLive(live);
-      const e = toTasklaneError(err);
-      if (e.code === 'TL_ERR_JOB_LEASE_LOST') this.#runtime.log.warn({ jobId: job.id, attempt: job.attempt }, e.message);
-      else if (!r.released) this.#report(e, `finishing job ${job.id}`);
+    let storeDown = false;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1_000)) {
+      try {
+        await live.flush();
+        const record = await this.#engine.finish(job.id, r.token, end);
+        r.outcome = end.outcome;
+        this.#hub.endLive(live, { record, ...statusOf(record) });
+        if (storeDown) this.#runtime.log.info({ jobId: job.id, attempt: job.attempt }, `job ${job.id}: the store is back, its ${end.outcome} outcome is written`);
+        return;
+      } catch (err) {
+        const e = toTasklaneError(err);
+        // The store refuses writes for now (disk full, read-only): keep the outcome and write it
+        // once the store is back. If this process stops first, the lease lapses and another
+        // attempt runs; nothing is half-written either way.
+        if (e.code.startsWith('TL_ERR_STORE_') && !r.lost && !r.released) {
+          if (!storeDown) this.#report(e, `finishing job ${job.id} (kept, retrying until the store is back)`);
+          storeDown = true;
+          // Renewals go on while waiting, so a long outage does not let the lease lapse.
+          r.finishing = false;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, wait);
+            r.wakeRetry = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          r.wakeRetry = undefined;
+          r.finishing = true;
+          if (!r.released && !r.lost) continue;
+        }
+        this.#hub.endLive(live);
+        if (r.lost) return;
+        if (e.code === 'TL_ERR_JOB_LEASE_LOST') this.#runtime.log.warn({ jobId: job.id, attempt: job.attempt }, e.message);
+        else if (!r.released) this.#report(e, `finishing job ${job.id}`);
+        return;
+      }
     }
   }
 
@@ -318,7 +349,9 @@ export class WorkerLoop {
 
   #report(err: unknown, what: string): void {
     const e = toTasklaneError(err);
-    this.#runtime.reportError(new TasklaneError(e.code, `${what}: ${e.message}`, { cause: e }));
+    const wrapped = new TasklaneError(e.code, `${what}: ${e.message}`, { cause: e, details: e.details });
+    if (this.#opts.onError) this.#opts.onError(wrapped);
+    else this.#runtime.reportError(wrapped);
   }
 }
 

@@ -107,7 +107,8 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     if (err.httpStatus >= 500) runtime.log.error({ err, url: req.url }, 'request failed');
     const body = errorBody(err);
     body.error.message = runtime.scrub(body.error.message);
-    if (err.code === 'TL_ERR_RATE_LIMITED' || err.code === 'TL_ERR_LANE_FULL') {
+    if (err.code.startsWith('TL_ERR_STORE_')) reply.header('retry-after', '1');
+    else if (err.code === 'TL_ERR_RATE_LIMITED' || err.code === 'TL_ERR_LANE_FULL') {
       const retryAfterMs = Number(err.details.retryAfterMs ?? 1000);
       reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
     }

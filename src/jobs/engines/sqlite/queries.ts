@@ -87,6 +87,7 @@ type Named = [Record<string, unknown>];
 export interface Queries {
   insertJob: S<Named, JobRow>;
   byId: S<[string], JobRow>;
+  probe: S<[number]>;
   byIdem: S<[string], JobRow>;
   insertEvent: S<[string, number, string, string, number, number | null]>;
   readEvents: S<[string, number, number], EventRow>;
@@ -120,6 +121,7 @@ export function prepare(db: Database.Database): Queries {
        ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING *`,
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    probe: db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
     byIdem: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE idem_key = ?'),
     insertEvent: db.prepare<[string, number, string, string, number, number | null]>(
       'INSERT INTO job_events (job_id, seq, type, data, at, attempt) VALUES (?, ?, ?, ?, ?, ?)',

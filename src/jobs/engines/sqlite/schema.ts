@@ -61,6 +61,10 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS jobs_ended ON jobs (state, n) WHERE state IN ('dead', 'cancelled');
   CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs (idem_key) WHERE idem_key IS NOT NULL;
   `,
+  // One row written while the store refuses writes, to notice that it is back.
+  `
+  CREATE TABLE IF NOT EXISTS store_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */

@@ -12,6 +12,7 @@ import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError } f
 import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobEngine, PendingEvent } from '../../engine.js';
 import type { JobEvent, JobEventType, JobRecord, ListQuery } from '../../types.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
+import { storeError } from './faults.js';
 import { openSchema } from './schema.js';
 
 export interface SqliteEngineOptions {
@@ -33,6 +34,8 @@ const RECOVER_BATCH = 100;
 const WRITE_BATCH = 256;
 const WRITE_BUDGET_MS = 4;
 const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
+/** While the store refuses writes, a one-row write is tried this often (ms) to notice it is back. */
+const PROBE_MS = 500;
 
 export class SqliteJobEngine implements JobEngine {
   readonly kind = 'sqlite';
@@ -45,6 +48,9 @@ export class SqliteJobEngine implements JobEngine {
   #writes: PendingWrite[] = [];
   #commitScheduled = false;
   #promotedAt = 0;
+  /** The last write failure (disk full, read-only...), until a write succeeds again. */
+  #fault?: StoreError;
+  #probeTimer?: NodeJS.Timeout;
 
   constructor(options: SqliteEngineOptions) {
     this.path = options.path;
@@ -55,7 +61,7 @@ export class SqliteJobEngine implements JobEngine {
       this.#q = prepare(this.#db);
       this.#transaction = this.#db.transaction((fn: () => unknown) => fn());
     } catch (err) {
-      throw storeError(err, `cannot open the job store ${options.path}`);
+      throw storeError(err, options.path, 'cannot open the job store');
     }
   }
 
@@ -63,12 +69,18 @@ export class SqliteJobEngine implements JobEngine {
 
   ready(): true | string {
     if (this.#closed) return 'sqlite job store closed';
+    if (this.#fault) return `sqlite job store: ${this.#fault.message}`;
     try {
       this.#db.prepare('SELECT 1').get();
       return true;
     } catch (err) {
       return `sqlite job store ${this.path}: ${(err as Error).message}`;
     }
+  }
+
+  /** The write failure the store is in, if any (cleared by the next write that succeeds). */
+  get fault(): StoreError | undefined {
+    return this.#fault;
   }
 
   async enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord> {
@@ -280,10 +292,11 @@ export class SqliteJobEngine implements JobEngine {
     // Writes already asked for are committed, not dropped.
     while (this.#writes.length > 0) this.#commit();
     this.#closed = true;
+    clearTimeout(this.#probeTimer);
     try {
       this.#db.close();
     } catch (err) {
-      throw storeError(err, `closing the job store ${this.path}`);
+      throw storeError(err, this.path, 'closing the job store');
     }
   }
 
@@ -303,7 +316,7 @@ export class SqliteJobEngine implements JobEngine {
       return fn();
     } catch (err) {
       if (err instanceof TasklaneError) throw err;
-      throw storeError(err, `job store ${this.path}`);
+      throw storeError(err, this.path, 'job store');
     }
   }
 
@@ -362,19 +375,42 @@ export class SqliteJobEngine implements JobEngine {
         }
       });
     } catch (err) {
-      const e = storeError(err, `job store ${this.path}`);
+      const e = storeError(err, this.path, 'job store write');
+      this.#setFault(e);
       // Nothing tried means the transaction could not even begin (the file is locked or gone):
       // every write fails rather than spin on it.
       for (const w of tried === 0 ? batch : batch.slice(0, tried)) w.reject(e);
       if (tried > 0) this.#requeue(batch.slice(tried));
       return;
     }
+    this.#fault = undefined;
     this.#requeue(batch.slice(outcomes.length));
     outcomes.forEach((o, i) => {
       const w = batch[i]!;
       if (o.ok) w.resolve(o.value);
-      else w.reject(TasklaneError.isInstance(o.error) ? o.error : storeError(o.error, `job store ${this.path}`));
+      else w.reject(TasklaneError.isInstance(o.error) ? o.error : storeError(o.error, this.path, 'job store write'));
     });
+  }
+
+  /**
+   * Notes a write failure. Until a write succeeds, readiness reports it and a one-row write is
+   * tried every PROBE_MS, so the store is seen to be back even when nothing else writes.
+   */
+  #setFault(e: StoreError): void {
+    this.#fault = e;
+    if (this.#probeTimer) return;
+    const probe = () => {
+      this.#probeTimer = undefined;
+      if (this.#closed || !this.#fault) return;
+      try {
+        this.#transaction.immediate(() => this.#q.probe.run(Date.now()));
+        this.#fault = undefined;
+      } catch (err) {
+        this.#fault = storeError(err, this.path, 'job store write');
+        this.#probeTimer = setTimeout(probe, PROBE_MS).unref();
+      }
+    };
+    this.#probeTimer = setTimeout(probe, PROBE_MS).unref();
   }
 }
 
@@ -390,10 +426,4 @@ function uuidv7(ms: number): string {
 
 function notFound(id: string): NotFoundError {
   return new NotFoundError(`no job has the id ${id}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: id } });
-}
-
-function storeError(err: unknown, what: string): StoreError {
-  const e = err as { code?: string; message?: string };
-  const code = e.code === 'SQLITE_READONLY' ? 'TL_ERR_STORE_READONLY' : 'TL_ERR_STORE_UNAVAILABLE';
-  return new StoreError(code, `${what}: ${e.message ?? String(err)}`, { cause: err });
 }

@@ -32,6 +32,8 @@ export interface ServerContext {
   requireScope(req: FastifyRequest, scope: Scope): void;
   /** Open-stream slots per client key (server.maxStreamsPerKey). */
   streams: StreamSlots;
+  /** Takes a token from the key's bucket (server.rateLimit); throws 429 when it is empty. */
+  rateLimit(principal: Principal): void;
 }
 
 export type RoutePlugin = (app: FastifyInstance, ctx: ServerContext) => Promise<void>;
@@ -54,11 +56,17 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     return503OnClosing: true,
   });
   const authenticate = createAuthenticator(runtime.config.server.apiKeys);
+  const rate = runtime.config.server.rateLimit;
+  const limiter = rate ? new RateLimiter(rate.perSecond, rate.burst) : undefined;
   const ctx: ServerContext = {
     runtime,
     readiness: new Map(),
     requireScope: (req, scope) => requireScope(req.principal, scope),
     streams: new StreamSlots(runtime.config.server.maxStreamsPerKey),
+    rateLimit(principal) {
+      const waitMs = limiter?.take(String(principal.keyIndex)) ?? 0;
+      if (waitMs > 0) throw new TasklaneError('TL_ERR_RATE_LIMITED', `too many requests for this key; retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } });
+    },
   };
 
   const requests = new Counter({
@@ -85,16 +93,11 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     }
   });
 
-  const rate = runtime.config.server.rateLimit;
-  const limiter = rate ? new RateLimiter(rate.perSecond, rate.burst) : undefined;
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.config?.public) return;
     req.principal = authenticate(req.headers.authorization);
-    if (limiter) {
-      const waitMs = limiter.take(String(req.principal.keyIndex));
-      if (waitMs > 0) throw new TasklaneError('TL_ERR_RATE_LIMITED', `too many requests for this key; retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } });
-    }
+    ctx.rateLimit(req.principal);
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

@@ -5,6 +5,7 @@ import type { JobSystem } from '../jobs/types.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Principal } from './auth.js';
 import type { EventFrames } from './event-frames.js';
+import { RateLimiter } from './limits.js';
 import { assertJobAllowed } from './stream-auth.js';
 import type { WriteBatcher } from './write-batcher.js';
 import { parseWith, socketMessage } from './routes/job-schemas.js';
@@ -16,7 +17,11 @@ export interface SessionLimits {
   highWaterBytes: number;
   stallMs: number;
   maxSubscriptions: number;
+  messagesPerSecond: number;
 }
+
+/** Close code for a peer that kept sending past its message rate. */
+export const POLICY_CLOSE = 1008;
 
 /**
  * One WebSocket: many job subscriptions, each a loop over `jobs.subscribe`. Above the high-water
@@ -43,6 +48,9 @@ export class SocketSession {
   #stallTimer?: NodeJS.Timeout;
   #pollTimer?: NodeJS.Timeout;
   #closed = false;
+  readonly #messages: RateLimiter;
+  /** Messages refused in a row for the rate; past a second's worth the peer is closed. */
+  #refused = 0;
 
   constructor(socket: WebSocket, deps: { raw: Socket; batcher: WriteBatcher; jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits }) {
     this.#socket = socket;
@@ -54,6 +62,7 @@ export class SocketSession {
     this.#principal = deps.principal;
     this.#frames = deps.frames;
     this.#limits = deps.limits;
+    this.#messages = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.messagesPerSecond * 2);
     this.#gauge = deps.gauge;
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     socket.on('pong', () => (this.alive = true));
@@ -77,6 +86,17 @@ export class SocketSession {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     this.alive = true;
+    if (this.#closed) return;
+    const waitMs = this.#messages.take('');
+    if (waitMs > 0) {
+      if (++this.#refused > this.#limits.messagesPerSecond) {
+        this.#runtime.log.warn({ messagesPerSecond: this.#limits.messagesPerSecond }, 'closing a WebSocket that kept sending past its message rate');
+        this.#socket.close(POLICY_CLOSE, 'too many messages (server.streams.wsMessagesPerSecond)');
+        return this.dispose();
+      }
+      return this.#sendError(new TasklaneError('TL_ERR_RATE_LIMITED', `too many messages on this connection (server.streams.wsMessagesPerSecond = ${this.#limits.messagesPerSecond}); retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } }));
+    }
+    this.#refused = 0;
     let msg;
     try {
       if (isBinary) throw new ValidationError('send JSON text frames, not binary');

@@ -6,16 +6,14 @@ import type { StreamGrant, StreamTokens } from './stream-token.js';
 /**
  * The onRequest hook of the SSE and WebSocket routes (marked public so the app-wide hook skips
  * them): the usual `Authorization: Bearer` key, or else a `?token=` minted by POST /v1/tokens.
- * Only these two routes accept a token in the URL.
+ * Only these two routes accept a token in the URL. Either way the request counts against the
+ * key's rate limit (a token carries its key).
  */
-export function streamAuth(authenticate: (header: string | undefined) => Principal, tokens: StreamTokens) {
+export function streamAuth(authenticate: (header: string | undefined) => Principal, tokens: StreamTokens, rateLimit: (principal: Principal) => void) {
   return async (req: FastifyRequest): Promise<void> => {
     const token = (req.query as { token?: unknown } | undefined)?.token;
-    if (req.headers.authorization || typeof token !== 'string') {
-      req.principal = authenticate(req.headers.authorization);
-      return;
-    }
-    req.principal = tokens.verify(token);
+    req.principal = req.headers.authorization || typeof token !== 'string' ? authenticate(req.headers.authorization) : tokens.verify(token);
+    rateLimit(req.principal);
   };
 }
 

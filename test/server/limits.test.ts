@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RoutePlugin } from '../../src/index.js';
 import { testServer } from '../support/runtime.js';
+import { TestSocket } from './routes/jobs-helpers.js';
 
 const echo: RoutePlugin = async (app) => {
   app.post('/v1/echo', async (req) => ({ body: req.body }));
@@ -50,5 +51,53 @@ describe('request limits', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await limited.json()).error.code).toBe('TL_ERR_RATE_LIMITED');
     expect((await post('{}', { authorization: 'Bearer key-two-1234' })).status).toBe(200);
+  });
+
+  it('counts SSE and WebSocket opens against the same key bucket, by header or by ?token=', async () => {
+    t = await testServer({ server: { apiKeys: ['key-one-1234'], rateLimit: { perSecond: 0.5, burst: 4 } } });
+    const auth = { authorization: 'Bearer key-one-1234' };
+    const made = await fetch(`${t.url}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 } }) });
+    const job = await made.json();
+    const minted = await fetch(`${t.url}/v1/tokens`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
+    const { token } = await minted.json();
+    // Two tokens used by the JSON calls above; two left for streams, then 429 on every transport.
+    const sse = await fetch(`${t.url}/v1/jobs/${job.id}/events?token=${token}`);
+    expect(sse.status).toBe(200);
+    await sse.body?.cancel();
+    const ws = new TestSocket(`${t.url.replace('http', 'ws')}/v1/ws?token=${token}`);
+    await ws.opened();
+    ws.close();
+    const limitedSse = await fetch(`${t.url}/v1/jobs/${job.id}/events?token=${token}`);
+    expect(limitedSse.status).toBe(429);
+    expect(Number(limitedSse.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await limitedSse.json()).error.code).toBe('TL_ERR_RATE_LIMITED');
+    const limitedHeader = await fetch(`${t.url}/v1/jobs/${job.id}/events`, { headers: auth });
+    expect(limitedHeader.status).toBe(429);
+    await expect(new TestSocket(`${t.url.replace('http', 'ws')}/v1/ws?token=${token}`).opened()).rejects.toThrow(/429/);
+  });
+
+  it('refuses WebSocket messages past server.streams.wsMessagesPerSecond and closes a peer that keeps on with 1008', async () => {
+    t = await testServer({ server: { streams: { wsMessagesPerSecond: 5 } } });
+    const ws = new TestSocket(`${t.url.replace('http', 'ws')}/v1/ws`);
+    await ws.opened();
+    // A burst of 10 (twice the rate) is answered; the next ones get a rate error each.
+    for (let i = 0; i < 12; i++) ws.send({ op: 'unsubscribe', jobId: `j${i}` });
+    await ws.until(() => ws.messages.length >= 12, '12 answers');
+    expect(ws.messages.filter((m) => m.type === 'unsubscribed')).toHaveLength(10);
+    const errors = ws.messages.filter((m) => m.type === 'error');
+    expect(errors.length).toBe(2);
+    expect(errors[0].error).toMatchObject({ code: 'TL_ERR_RATE_LIMITED', retryable: true, message: expect.stringContaining('server.streams.wsMessagesPerSecond') });
+    // Keeping on past a second's worth of refusals closes the connection.
+    for (let i = 0; i < 20; i++) ws.send({ op: 'unsubscribe', jobId: 'x' });
+    await ws.until(() => ws.closed !== undefined, 'the close');
+    expect(ws.closed).toEqual({ code: 1008, reason: 'too many messages (server.streams.wsMessagesPerSecond)' });
+    // Other connections are not affected; after a pause the budget is back.
+    const other = new TestSocket(`${t.url.replace('http', 'ws')}/v1/ws`);
+    await other.opened();
+    other.send({ op: 'unsubscribe', jobId: 'y' });
+    await other.until(() => other.messages.length === 1, 'an answer');
+    expect(other.messages[0].type).toBe('unsubscribed');
+    other.close();
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
 });

@@ -67,7 +67,7 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       principal: req.principal,
       frames,
       gauge,
-      limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions },
+      limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions, messagesPerSecond: streams.wsMessagesPerSecond },
     });
     sessions.set(socket, session);
     socket.once('close', () => sessions.delete(socket));

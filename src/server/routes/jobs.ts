@@ -20,7 +20,7 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   ctx.readiness.set('store', () => jobs.ready());
 
   const tokens = new StreamTokens();
-  const onRequest = streamAuth(createAuthenticator(runtime.config.server.apiKeys), tokens);
+  const onRequest = streamAuth(createAuthenticator(runtime.config.server.apiKeys), tokens, ctx.rateLimit);
   await tokenRoutes(app, ctx, tokens);
   const open = new Gauge({
     name: 'tasklane_job_streams_open',

@@ -117,8 +117,19 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
     return { value: hashed ? value.slice(7).toLowerCase() : value, hashed, scopes: k.scopes ?? ['ai', 'jobs:read', 'jobs:write', 'admin'] };
   });
 
+  let streams = config.server.streams;
+  if (streams.tokenSecret !== undefined) {
+    const tokenSecret = secret(streams.tokenSecret, 'server.streams.tokenSecret');
+    if (tokenSecret.length < 32) {
+      throw new ConfigError('server.streams.tokenSecret: use at least 32 characters (for example `openssl rand -hex 32`), from env:NAME or file:/path', {
+        details: { setting: 'server.streams.tokenSecret' },
+      });
+    }
+    streams = { ...streams, tokenSecret };
+  }
+
   const dataDir = isAbsolute(config.data) ? config.data : resolve(baseDir, config.data);
-  return { ...config, server: { ...config.server, apiKeys }, providers, dataDir, baseDir, file, secrets };
+  return { ...config, server: { ...config.server, apiKeys, streams }, providers, dataDir, baseDir, file, secrets };
 }
 
 function readDotenv(cwd: string, enabled: boolean): Record<string, string> {

@@ -181,6 +181,8 @@ export const serverSchema = z
         tokenTtlMs: positiveInt.default(60_000),
         /** Longest life a caller may ask for, in ms. */
         maxTokenTtlMs: positiveInt.default(3_600_000),
+        /** Secret that signs stream tokens (literal, `env:NAME` or `file:/path`, 32+ characters). Set the same one on every server of a fleet so a token minted by one opens streams on all, and across restarts; unset = a random secret per process. */
+        tokenSecret: z.string().min(1).optional(),
         /** Bytes written to a WebSocket and not yet flushed above which its subscriptions stop reading events (they resume from the store once it drains). */
         wsHighWaterBytes: positiveInt.default(1_048_576),
         /** Time a WebSocket may stay above wsHighWaterBytes before it is closed with code 4008, in ms. */

@@ -23,15 +23,18 @@ interface Payload {
 
 /**
  * Short-lived tokens for the two routes browsers cannot send headers to (EventSource and
- * WebSocket take no Authorization header). A token is `tl1.<payload>.<hmac>`, signed with a random
- * secret made for this server, so it is worthless to another process and after a restart.
+ * WebSocket take no Authorization header). A token is `tl1.<payload>.<hmac>`, signed with
+ * `server.streams.tokenSecret` when set (valid on every server sharing it, across restarts), else
+ * with a random secret made for this process.
  */
 export class StreamTokens {
-  readonly #secret = randomBytes(32);
+  readonly #secret: Buffer;
   readonly #now: () => number;
 
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
+  constructor(options: { secret?: string; now?: () => number } = {}) {
+    // Derived, so the configured value itself is never the HMAC key.
+    this.#secret = options.secret ? createHmac('sha256', 'tasklane stream tokens').update(options.secret).digest() : randomBytes(32);
+    this.#now = options.now ?? Date.now;
   }
 
   mint(grant: { keyIndex: number; scopes: Scope[]; ttlMs: number; jobs?: string[] }): { token: string; expiresAt: number } {

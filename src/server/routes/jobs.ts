@@ -19,7 +19,7 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   const jobs = runtime.jobs;
   ctx.readiness.set('store', () => jobs.ready());
 
-  const tokens = new StreamTokens();
+  const tokens = new StreamTokens({ secret: runtime.config.server.streams.tokenSecret });
   const onRequest = streamAuth(createAuthenticator(runtime.config.server.apiKeys), tokens, ctx.rateLimit);
   await tokenRoutes(app, ctx, tokens);
   const open = new Gauge({

@@ -26,6 +26,12 @@ export interface EventHubOptions {
   maxBuffer: number;
   /** A background step failed (a store write that will be retried, a poll). */
   onError(err: TasklaneError): void;
+  /**
+   * Most events of one attempt kept in memory while the store refuses writes. Past it, progress
+   * keeps only its latest value and log lines are counted, not kept; both go out once the store
+   * takes writes again. Default 10,000.
+   */
+  maxUnstored?: number;
 }
 
 /** The event side of one attempt running in this process. */
@@ -43,6 +49,9 @@ export class LiveJob {
   #held?: { data: unknown };
   #holdTimer?: NodeJS.Timeout;
   #lost?: TasklaneError;
+  /** Over maxUnstored: the latest progress and the number of log lines not kept. */
+  #parked?: { data: unknown };
+  #droppedLogs = 0;
   readonly #hub: EventHub;
   readonly #onLost: (err: TasklaneError) => void;
 
@@ -76,6 +85,11 @@ export class LiveJob {
   emit(type: JobEventType, data: unknown): void {
     if (type !== 'progress') this.#releaseHeld();
     if (this.#lost) return;
+    if ((type === 'progress' || type === 'log') && this.unstored.length >= (this.#hub.options.maxUnstored ?? 10_000)) {
+      if (type === 'progress') this.#parked = { data: data === undefined ? null : JSON.parse(JSON.stringify(data)) };
+      else this.#droppedLogs++;
+      return;
+    }
     // Live subscribers get what the store will give back (JSON), never an object the task may still mutate.
     const stored = data === undefined ? null : JSON.parse(JSON.stringify(data));
     const event: JobEvent = { jobId: this.jobId, seq: this.#nextSeq++, type, data: stored, at: Date.now(), attempt: this.attempt };
@@ -120,6 +134,7 @@ export class LiveJob {
       await this.#hub.options.engine.appendEvents(this.jobId, this.token, batch);
       // Only now do they leave the waiting list (see the file comment).
       this.unstored.splice(0, batch.length);
+      this.#unpark();
     } catch (err) {
       const e = toTasklaneError(err);
       if (e.code === 'TL_ERR_JOB_LEASE_LOST' || e.code === 'TL_ERR_JOB_NOT_FOUND') {
@@ -131,6 +146,16 @@ export class LiveJob {
     } finally {
       this.#queuedForFlush = 0;
     }
+  }
+
+  /** What was held back while over maxUnstored goes out now that there is room. */
+  #unpark(): void {
+    const dropped = this.#droppedLogs;
+    const parked = this.#parked;
+    this.#droppedLogs = 0;
+    this.#parked = undefined;
+    if (dropped > 0) this.emit('log', { msg: `${dropped} log lines were dropped while the job store was refusing writes` });
+    if (parked) this.emit('progress', parked.data);
   }
 
   /** Stops timers (the attempt is over). */

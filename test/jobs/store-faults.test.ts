@@ -14,6 +14,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { assertBuilt, runCli, startServe } from '../cli/cli-process.js';
 import { testServer } from '../support/runtime.js';
 import { api, readSse } from '../server/routes/jobs-helpers.js';
+import { SqliteJobEngine } from '../../src/jobs/engines/sqlite/sqlite-engine.js';
+import { EventHub } from '../../src/jobs/event-stream.js';
+import type { TasklaneError } from '../../src/errors.js';
 import { TASKS_MODULE } from './helpers.js';
 
 type Server = Awaited<ReturnType<typeof testServer>>;
@@ -267,4 +270,46 @@ describe('store faults (SQLite)', () => {
     expect(r.status).toBe(200);
     expect(await second.stop()).toBe(0);
   }, 60_000);
+
+  it('keeps memory bounded during a long fault: past maxUnstored only the latest progress is kept and log lines are counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tasklane-ro-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const engine = new SqliteJobEngine({ path: join(dir, 'jobs.db') });
+    const errors: TasklaneError[] = [];
+    const hub = new EventHub({ engine, flushMs: 5, flushSize: 50, pollMs: 50, maxBuffer: 1_000, maxUnstored: 100, onError: (e) => errors.push(e) });
+    try {
+      await engine.enqueue('t', {}, { maxAttempts: 1 });
+      const claim = (await engine.claim('w', { tasks: ['t'], leaseMs: 60_000 }))!;
+      const live = hub.startLive(claim.job, claim.token, 0, () => {});
+      live.progress({ i: 0 });
+      await live.flush();
+      const files = [engine.path, `${engine.path}-wal`];
+      sh('chattr', ['+i', ...files]);
+      cleanups.push(() => execFileSync('chattr', ['-i', ...files], { stdio: 'ignore' }));
+      for (let i = 1; i <= 1_000; i++) {
+        live.progress({ i });
+        if (i % 10 === 0) live.emit('log', { msg: `line ${i}` });
+        if (i % 100 === 0) await sleep(10);
+      }
+      expect(live.unstored.length).toBe(100);
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.every((e) => e.code === 'TL_ERR_STORE_READONLY')).toBe(true);
+      execFileSync('chattr', ['-i', ...files]);
+      await live.flush();
+      hub.endLive(live);
+      const events = await engine.readEvents(claim.job.id, 0);
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      const progress = events.filter((e) => e.type === 'progress').map((e) => (e.data as { i: number }).i);
+      // The 100 kept in order, then the latest value; nothing in between is made up.
+      expect(progress.at(-1)).toBe(1_000);
+      expect(progress).toEqual([...progress].sort((a, b) => a - b));
+      const logs = events.filter((e) => e.type === 'log').map((e) => (e.data as { msg: string }).msg);
+      expect(logs.at(-1)).toMatch(/^\d+ log lines were dropped while the job store was refusing writes$/);
+      const kept = logs.length - 1;
+      expect(kept + Number(logs.at(-1)!.split(' ')[0])).toBe(100);
+    } finally {
+      hub.close();
+      await engine.close();
+    }
+  });
 });

@@ -102,6 +102,34 @@ describe('hostile input on every route', () => {
     expect(kept).toMatchObject({ id: keep, task: 'demo.progress', input: { steps: 2, ms: 1 } });
   }, 90_000);
 
+  it('answers any method, path, query and header mix on every route without a 5xx; errors are JSON', async () => {
+    const paths = ['/healthz', '/readyz', '/metrics', '/dashboard', '/dashboard/app.js', '/v1/models', '/v1/admin/overview', '/v1/tokens', '/v1/jobs', `/v1/jobs/${keep}`, `/v1/jobs/${keep}/cancel`, `/v1/jobs/${keep}/retry`, '/v1/chat/completions', '/v1/nope', '/v1/jobs/%00/x'];
+    const headerValue = fc.oneof(fc.string({ maxLength: 80 }).map((v) => v.replace(/[^\x20-\x7e]/g, '')), fc.constantFrom('Bearer', 'Bearer ', 'Basic abc', 'Bearer fuzz-key-123456 extra', 'bearer fuzz-key-123456'));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'),
+        fc.constantFrom(...paths),
+        fc.string({ maxLength: 60 }),
+        fc.option(headerValue, { nil: undefined }),
+        fc.option(headerValue, { nil: undefined }),
+        async (method, path, query, authorization, lastEventId) => {
+          const headers: Record<string, string> = authorization === undefined ? { ...auth } : { authorization };
+          if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+          const url = `${t.url}${path}?${new URLSearchParams({ token: query, from: query, limit: query, q: query })}`;
+          const res = await fetch(url, { method, headers, body: method === 'GET' || method === 'OPTIONS' ? undefined : query, signal: AbortSignal.timeout(5_000) });
+          expect(res.status, `${method} ${path}`).toBeLessThan(500);
+          const type = res.headers.get('content-type') ?? '';
+          if (res.status >= 400) {
+            expect(type).toContain('application/json');
+            expect((await res.json()).error.code).toMatch(/^TL_ERR_/);
+          } else await res.body?.cancel();
+        },
+      ),
+      { numRuns: 200, seed: 23 },
+    );
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+  }, 60_000);
+
   it('answers random WebSocket frames with a typed error or a clean close, and stays healthy', async () => {
     const frames = fc.array(fc.oneof(text.map((s) => s.slice(0, 70_000)), fc.uint8Array({ maxLength: 64 }), jobish.map((j) => JSON.stringify({ op: 'subscribe', jobId: j.task, fromSeq: j.priority }))), { minLength: 1, maxLength: 5 });
     await fc.assert(

@@ -100,4 +100,30 @@ describe('request limits', () => {
     other.close();
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
+
+  it('refuses a chat request with more messages than server.maxMessages before any provider is called', async () => {
+    const { startMockProvider } = await import('../support/mock-provider.js');
+    const mock = await startMockProvider();
+    try {
+      t = await testServer({
+        server: { maxMessages: 3 },
+        providers: { mock: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['sk-limit-1234'] } },
+        models: { chat: [{ provider: 'mock', model: 'gpt-mock' }] },
+      });
+      const chat = (n: number) =>
+        fetch(`${t!.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'chat', messages: Array.from({ length: n }, (_, i) => ({ role: 'user', content: `m${i}` })) }),
+        });
+      expect((await chat(3)).status).toBe(200);
+      const calls = mock.calls.length;
+      const over = await chat(4);
+      expect(over.status).toBe(400);
+      expect((await over.json()).error).toMatchObject({ code: 'TL_ERR_VALIDATION', message: expect.stringContaining('(server.maxMessages)') });
+      expect(mock.calls.length).toBe(calls);
+    } finally {
+      await mock.close();
+    }
+  });
 });

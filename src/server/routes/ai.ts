@@ -12,11 +12,15 @@ import type { ServerContext } from '../app.js';
  */
 export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { runtime } = ctx;
+  const maxMessages = runtime.config.server.maxMessages;
 
   app.post('/v1/chat/completions', async (req, reply) => {
     ctx.requireScope(req, 'ai');
     const ai = runtime.ai;
     const body = validateChatRequest(req.body);
+    if (body.messages.length > maxMessages) {
+      throw new ValidationError(`"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
+    }
     const controller = new AbortController();
     const res = reply.raw;
     // The client went away before the answer was written: stop the upstream call (single-flight

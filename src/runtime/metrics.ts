@@ -19,6 +19,18 @@ export function createMetrics(loop: LoopMonitor): Registry {
   });
   void delay;
   new Gauge({
+    name: 'tasklane_process_active_resources',
+    help: 'Resources keeping the event loop alive, by type (sockets, timers, ports...): a count that climbs under steady load is a leak',
+    labelNames: ['type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
+      for (const [type, n] of counts) this.set({ type }, n);
+    },
+  });
+  new Gauge({
     name: 'tasklane_loop_utilization',
     help: 'Share of time the event loop was busy over the current window (0..1)',
     registers: [registry],

@@ -162,6 +162,8 @@ export const serverSchema = z
     maxStreamsPerKey: positiveInt.default(64),
     /** Deepest nesting allowed in a JSON body. */
     jsonMaxDepth: positiveInt.default(64),
+    /** Serve /metrics without a key (as Prometheus scrapes); false = only to keys with the admin scope. */
+    publicMetrics: z.boolean().default(true),
     /** Most chat messages in one /v1/chat/completions request. */
     maxMessages: positiveInt.default(1_000),
     /** Per-client-key token bucket; unset = no limit. Over it: 429 with Retry-After. */

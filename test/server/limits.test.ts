@@ -126,4 +126,20 @@ describe('request limits', () => {
       await mock.close();
     }
   });
+
+  it('serves /metrics without a key by default, and only to admin keys with server.publicMetrics false', async () => {
+    t = await testServer({ server: { apiKeys: ['admin-key-1234', { key: 'reader-key-1234', scopes: ['jobs:read'] }] } });
+    expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
+    await t.close();
+    t = await testServer({ server: { publicMetrics: false, apiKeys: ['admin-key-1234', { key: 'reader-key-1234', scopes: ['jobs:read'] }] } });
+    const anon = await fetch(`${t.url}/metrics`);
+    expect(anon.status).toBe(401);
+    expect((await anon.json()).error.code).toBe('TL_ERR_AUTH_MISSING');
+    const reader = await fetch(`${t.url}/metrics`, { headers: { authorization: 'Bearer reader-key-1234' } });
+    expect(reader.status).toBe(403);
+    const admin = await fetch(`${t.url}/metrics`, { headers: { authorization: 'Bearer admin-key-1234' } });
+    expect(admin.status).toBe(200);
+    expect(await admin.text()).toContain('tasklane_process_active_resources');
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+  });
 });

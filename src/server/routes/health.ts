@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServerContext } from '../app.js';
+import { requireScope } from '../auth.js';
 
-/** Liveness, readiness and Prometheus metrics; the only routes open without a key. */
+/** Liveness, readiness and Prometheus metrics: open without a key (metrics unless server.publicMetrics is false). */
 export async function healthRoutes(app: FastifyInstance, { runtime, readiness }: ServerContext): Promise<void> {
   app.get('/healthz', { config: { public: true } }, async () => {
     const loop = runtime.loop.snapshot();
@@ -23,7 +24,8 @@ export async function healthRoutes(app: FastifyInstance, { runtime, readiness }:
     return { status: 'ready' };
   });
 
-  app.get('/metrics', { config: { public: true } }, async (_req, reply) => {
+  app.get('/metrics', { config: { public: runtime.config.server.publicMetrics } }, async (req, reply) => {
+    if (!runtime.config.server.publicMetrics) requireScope(req.principal, 'admin');
     const text = await runtime.metrics.metrics();
     return reply.type(runtime.metrics.contentType).send(runtime.scrub(text));
   });

@@ -105,9 +105,10 @@ describe('provider-panel (seed 004)', () => {
     const { baseURLs, dir } = await setup({ dotenv: '# no key here\n' });
     const start = (env: NodeJS.ProcessEnv) => startPanel({ baseURLs, cwd: dir, env, config: { server: { port: 0 }, data: dir }, logDestination: new LogCapture() });
 
+    // Every missing key is named in the one error, not only the first.
     await expect(start({})).rejects.toMatchObject({
       code: 'TL_ERR_CONFIG_SECRET_MISSING',
-      message: expect.stringContaining('set OLLAMA_API_KEY (in the environment or .env)'),
+      message: expect.stringMatching(/secrets are missing:[\s\S]*set OLLAMA_API_KEY \(in the environment or \.env\)[\s\S]*set OPENROUTER_API_KEY/),
     });
     writeFileSync(join(dir, '.env'), `OLLAMA_API_KEY=${KEYS.ollama}\n`);
     await expect(start({})).rejects.toMatchObject({

@@ -77,9 +77,20 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
   const config = parsed.data;
 
   const secrets: string[] = [];
+  // Every missing secret is named at once, not only the first: fixing one at a time is slow.
+  const missing: ConfigError[] = [];
+  const lookup = (value: string, setting: string): string => {
+    try {
+      return resolveSecret(value, setting, env, baseDir);
+    } catch (err) {
+      if (!(err instanceof ConfigError) || err.code !== 'TL_ERR_CONFIG_SECRET_MISSING') throw err;
+      missing.push(err);
+      return '';
+    }
+  };
   const secret = (value: string, setting: string): string => {
-    const resolved = resolveSecret(value, setting, env, baseDir);
-    secrets.push(resolved);
+    const resolved = lookup(value, setting);
+    if (resolved) secrets.push(resolved);
     return resolved;
   };
 
@@ -106,26 +117,34 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
 
   const apiKeys: ClientKey[] = config.server.apiKeys.map((entry, i) => {
     const k = typeof entry === 'string' ? { key: entry, scopes: undefined } : entry;
-    const value = resolveSecret(k.key, `server.apiKeys[${i}]`, env, baseDir);
+    const value = lookup(k.key, `server.apiKeys[${i}]`);
     const hashed = value.startsWith('sha256:');
     if (hashed && !/^sha256:[0-9a-f]{64}$/i.test(value)) {
       throw new ConfigError(`server.apiKeys[${i}]: a hashed key is "sha256:" followed by 64 hex digits; fix the value`, {
         details: { setting: `server.apiKeys[${i}]` },
       });
     }
-    if (!hashed) secrets.push(value);
+    if (!hashed && value) secrets.push(value);
     return { value: hashed ? value.slice(7).toLowerCase() : value, hashed, scopes: k.scopes ?? ['ai', 'jobs:read', 'jobs:write', 'admin'] };
   });
 
   let streams = config.server.streams;
   if (streams.tokenSecret !== undefined) {
     const tokenSecret = secret(streams.tokenSecret, 'server.streams.tokenSecret');
-    if (tokenSecret.length < 32) {
+    if (tokenSecret && tokenSecret.length < 32) {
       throw new ConfigError('server.streams.tokenSecret: use at least 32 characters (for example `openssl rand -hex 32`), from env:NAME or file:/path', {
         details: { setting: 'server.streams.tokenSecret' },
       });
     }
     streams = { ...streams, tokenSecret };
+  }
+
+  if (missing.length === 1) throw missing[0]!;
+  if (missing.length > 1) {
+    throw new ConfigError(`${missing.length} secrets are missing:\n${missing.map((e) => `  - ${e.message}`).join('\n')}`, {
+      code: 'TL_ERR_CONFIG_SECRET_MISSING',
+      details: { settings: missing.map((e) => e.details.setting), missing: missing.map((e) => e.details) },
+    });
   }
 
   const dataDir = isAbsolute(config.data) ? config.data : resolve(baseDir, config.data);

@@ -52,6 +52,28 @@ describe('loadConfig', () => {
     );
   });
 
+  it('names every missing secret at once, settings and variables, never a value', () => {
+    let err: unknown;
+    try {
+      load({
+        providers: {
+          groq: { type: 'openai-compatible', baseURL: 'https://x.test/v1', apiKeys: ['env:GROQ_A', 'gsk_literal_1234', 'env:GROQ_B'] },
+          hf: { type: 'huggingface', baseURL: 'https://y.test/v1', apiKeys: ['file:missing/hf.key'] },
+        },
+        server: { apiKeys: ['env:CLIENT_KEY'] },
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const e = err as ConfigError;
+    expect(e.code).toBe('TL_ERR_CONFIG_SECRET_MISSING');
+    expect(e.message.split('\n')[0]).toBe('4 secrets are missing:');
+    for (const part of ['set GROQ_A', 'set GROQ_B', 'missing/hf.key', 'set CLIENT_KEY']) expect(e.message).toContain(part);
+    expect(e.details.settings).toEqual(['providers.groq.apiKeys[0]', 'providers.groq.apiKeys[2]', 'providers.hf.apiKeys[0]', 'server.apiKeys[0]']);
+    expect(e.message).not.toContain('gsk_literal_1234');
+  });
+
   it('registers providers from the usual variables when the file has none', () => {
     const c = loadConfig({
       env: { GROQ_API_KEY: 'gsk_a_1234', GROQ_API_KEY_2: 'gsk_b_1234', OPENROUTER_API_KEY: 'or_1234', HF_TOKEN: 'hf_1234', MISTRAL_API_KEY: 'm_1234', OLLAMA_HOST: '127.0.0.1:11434' },

@@ -139,6 +139,18 @@ export const jobsSchema = z
     worker: z.boolean().default(true),
     /** Task modules to load at start (paths relative to the config file). */
     modules: z.array(z.string()).default([]),
+    /** How long ended jobs (record and events) are kept; 0 = forever. */
+    retention: z
+      .object({
+        /** Succeeded jobs, in ms after they end. Default 7 days. */
+        succeededMs: nonNegativeInt.default(7 * 86_400_000),
+        /** Dead and cancelled jobs, in ms after they end. Default 30 days. */
+        failedMs: nonNegativeInt.default(30 * 86_400_000),
+        /** How often to delete what is due, in ms. */
+        everyMs: positiveInt.default(60_000),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .default({});

@@ -46,6 +46,12 @@ export interface EngineEnqueueOptions extends EnqueueOptions {
   maxAttempts: number;
 }
 
+/** What prune() may delete: ended jobs that finished before these times (epoch ms; 0 = none). */
+export interface PruneCut {
+  succeededBefore: number;
+  failedBefore: number;
+}
+
 /** An event as the lease holder hands it to appendEvents (seq assigned by the holder). */
 export type PendingEvent = JobEvent;
 
@@ -67,6 +73,13 @@ export interface JobEngine {
 
   /** The job's record, or undefined. */
   get(id: string): Promise<JobRecord | undefined>;
+
+  /**
+   * Deletes up to `limit` ended jobs with their events and idempotency keys: succeeded ones that
+   * finished before `succeededBefore`, dead and cancelled ones before `failedBefore` (epoch ms;
+   * 0 = none). Oldest first, as far as the store can tell cheaply. Returns how many went.
+   */
+  prune(cut: PruneCut, limit: number): Promise<number>;
 
   /** Newest first, filtered by state and/or task; `next` is an opaque cursor for the following page. */
   list(q?: ListQuery): Promise<{ jobs: JobRecord[]; next?: string }>;

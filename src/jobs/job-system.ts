@@ -8,6 +8,7 @@ import { throttleReports } from '../runtime/throttle-reports.js';
 import type { JobEngine } from './engine.js';
 import { createEngine } from './engines/index.js';
 import { EventHub } from './event-stream.js';
+import { Retention } from './retention.js';
 import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
 import { jobMetrics, type JobMetrics } from './metrics.js';
 import { TaskRegistry } from './task-registry.js';
@@ -29,6 +30,8 @@ export class Jobs implements JobSystem {
   readonly #registry: TaskRegistry;
   readonly #hub: EventHub;
   readonly #worker?: WorkerLoop;
+  /** Deletes ended jobs past jobs.retention (on a timer; runOnce() for a round now). */
+  readonly retention: Retention;
   readonly #metrics: JobMetrics;
   #closing?: Promise<void>;
 
@@ -61,10 +64,12 @@ export class Jobs implements JobSystem {
       this.register(demoProgress);
       this.register(demoCpu);
     }
+    this.retention = new Retention(this.engine, cfg.retention, report);
     runtime.onStart('jobs', async () => {
       await this.engine.start();
       for (const m of cfg.modules) await this.#registry.addModule(m, runtime.config.baseDir);
       this.#worker?.start();
+      this.retention.start();
     });
     runtime.onClose('jobs', (info) => this.close({ deadlineMs: info?.remainingMs }));
   }
@@ -156,6 +161,7 @@ export class Jobs implements JobSystem {
     this.#closing ??= (async () => {
       const deadline = options.deadlineMs ?? this.#runtime.config.closeDeadlineMs;
       // Leave a share of the deadline for giving leases back and closing the store.
+      await this.retention.stop();
       await this.#worker?.close(Math.max(0, deadline - Math.min(1_000, deadline * 0.3)));
       this.#hub.close();
       await this.engine.close();

@@ -254,6 +254,53 @@ export function engineConformance(factory: EngineFactory): void {
       await expect(engine.list({ cursor: 'garbage' })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
     });
 
+    it('prunes ended jobs past their cut with their events and idempotency keys, and nothing else', async () => {
+      const done = async (outcome: 'succeeded' | 'dead' | 'cancelled', idem?: string) => {
+        const job = await engine.enqueue('t', { outcome }, { maxAttempts: 1, idempotencyKey: idem });
+        if (outcome === 'cancelled') return (await engine.cancel(job.id)).id;
+        const c = (await claimOne(engine))!;
+        expect(c.job.id).toBe(job.id);
+        await engine.appendEvents(job.id, c.token, [{ jobId: job.id, seq: 3, type: 'progress', data: { i: 1 }, at: Date.now(), attempt: 1 }]);
+        await engine.finish(job.id, c.token, outcome === 'succeeded' ? { outcome, result: 1 } : { outcome, error: { code: 'X', message: 'x' } });
+        return job.id;
+      };
+      const oldOk = await done('succeeded', 'key-old');
+      const oldDead = await done('dead');
+      const oldCancelled = await done('cancelled');
+      await sleep(20);
+      const mid = Date.now();
+      await sleep(20);
+      const newOk = await done('succeeded');
+      const newDead = await done('dead');
+      const queued = (await engine.enqueue('t', {}, { maxAttempts: 1 })).id;
+      const running = (await engine.enqueue('u', {}, { maxAttempts: 1 })).id;
+      expect((await claimOne(engine, ['u']))!.job.id).toBe(running);
+
+      // Succeeded jobs before `mid` only: the dead and cancelled ones stay.
+      expect(await engine.prune({ succeededBefore: mid, failedBefore: 0 }, 100)).toBe(1);
+      expect(await engine.get(oldOk)).toBeUndefined();
+      expect(await engine.readEvents(oldOk, 0)).toEqual([]);
+      expect(await engine.get(oldDead)).toMatchObject({ state: 'dead' });
+      // Its idempotency key is free again: a new job is made.
+      const again = await engine.enqueue('t', {}, { maxAttempts: 1, idempotencyKey: 'key-old' });
+      expect(again.id).not.toBe(oldOk);
+
+      // Failed ones before `mid`, one at a time (the limit holds).
+      expect(await engine.prune({ succeededBefore: 0, failedBefore: mid }, 1)).toBe(1);
+      expect(await engine.prune({ succeededBefore: 0, failedBefore: mid }, 10)).toBe(1);
+      expect(await engine.get(oldDead)).toBeUndefined();
+      expect(await engine.get(oldCancelled)).toBeUndefined();
+      expect(await engine.prune({ succeededBefore: mid, failedBefore: mid }, 10)).toBe(0);
+
+      // Everything ended so far; queued and running jobs are never pruned.
+      expect(await engine.prune({ succeededBefore: Date.now() + 1, failedBefore: Date.now() + 1 }, 100)).toBe(2);
+      for (const id of [newOk, newDead]) expect(await engine.get(id)).toBeUndefined();
+      const left = (await engine.list({ limit: 100 })).jobs.map((j) => j.id).sort();
+      expect(left).toEqual([queued, running, again.id].sort());
+      for (const state of ['succeeded', 'dead', 'cancelled'] as const) expect((await engine.list({ state })).jobs).toEqual([]);
+      expect((await engine.list({ task: 't' })).jobs.map((j) => j.id).sort()).toEqual([queued, again.id].sort());
+    });
+
     it('is ready while open and refuses work once closed', async () => {
       expect(engine.ready()).toBe(true);
       const other = await another();

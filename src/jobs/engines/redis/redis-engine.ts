@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { createRedisBackend, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError } from '../../../errors.js';
-import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobEngine, PendingEvent } from '../../engine.js';
+import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobEngine, PendingEvent, PruneCut } from '../../engine.js';
 import { FINAL_STATES, TERMINAL_EVENTS, type JobEvent, type JobRecord, type JobState, type ListQuery } from '../../types.js';
 import { connect, quit, type RedisConnections } from './connections.js';
 import { EventFollower } from './event-follower.js';
 import { EventLog } from './event-log.js';
 import { Keys, queueName } from './keys.js';
 import { flatToHash, hashToRecord } from './records.js';
-import { APPEND, CANCEL, CLAIMED, ENQUEUE, FINISH, RECOVER, RELEASE, RENEW, RETRY } from './scripts.js';
+import { APPEND, CANCEL, CLAIMED, ENQUEUE, FINISH, PRUNE, RECOVER, RELEASE, RENEW, RETRY } from './scripts.js';
 
 /**
  * The Redis engine: BullMQ dispatches jobs (one queue per task) and holds their leases — a BullMQ
@@ -89,7 +89,7 @@ export class RedisJobEngine implements JobEngine {
     this.#work = this.#conn.work as Scripted;
     const scripts = {
       tlEnqueue: [ENQUEUE, 3], tlClaimed: [CLAIMED, 3], tlRenew: [RENEW, 3], tlFinish: [FINISH, 3], tlRelease: [RELEASE, 3],
-      tlCancel: [CANCEL, 2], tlRetry: [RETRY, 2], tlRecover: [RECOVER, 3], tlAppend: [APPEND, 2],
+      tlCancel: [CANCEL, 2], tlRetry: [RETRY, 2], tlRecover: [RECOVER, 3], tlAppend: [APPEND, 2], tlPrune: [PRUNE, 0],
     } as const;
     for (const client of [this.#redis, this.#work]) {
       for (const [name, [lua, numberOfKeys]] of Object.entries(scripts)) client.defineCommand(name, { lua, numberOfKeys });
@@ -445,6 +445,13 @@ export class RedisJobEngine implements JobEngine {
    * queued records BullMQ never received (a crash between the two writes) are dispatched again.
    * BullMQ's own stalled checker moves its side on its timer; this sweep covers the records.
    */
+  async prune(cut: PruneCut, limit: number): Promise<number> {
+    this.#assertOpen();
+    const n = Math.max(0, Math.floor(limit));
+    if (n === 0 || (cut.succeededBefore <= 0 && cut.failedBefore <= 0)) return 0;
+    return (await this.#call(this.#work, 'tlPrune', [], [Math.max(0, cut.succeededBefore), Math.max(0, cut.failedBefore), n])) as number;
+  }
+
   async recoverExpired(): Promise<number> {
     this.#assertOpen();
     let moved = 0;

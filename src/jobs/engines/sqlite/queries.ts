@@ -88,6 +88,9 @@ export interface Queries {
   insertJob: S<Named, JobRow>;
   byId: S<[string], JobRow>;
   probe: S<[number]>;
+  prunable: S<[number, number, number, number], { id: string }>;
+  deleteJob: S<[string]>;
+  deleteEvents: S<[string]>;
   byIdem: S<[string], JobRow>;
   insertEvent: S<[string, number, string, string, number, number | null]>;
   readEvents: S<[string, number, number], EventRow>;
@@ -122,6 +125,15 @@ export function prepare(db: Database.Database): Queries {
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
     probe: db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
+    // Walks the finish-time index up to the later cut and keeps the rows each state's cut allows.
+    prunable: db.prepare<[number, number, number, number], { id: string }>(
+      `SELECT id FROM jobs INDEXED BY jobs_finished
+       WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at < ?
+         AND ((state = 'succeeded' AND finished_at < ?) OR (state <> 'succeeded' AND finished_at < ?))
+       ORDER BY finished_at LIMIT ?`,
+    ),
+    deleteJob: db.prepare<[string]>('DELETE FROM jobs WHERE id = ?'),
+    deleteEvents: db.prepare<[string]>('DELETE FROM job_events WHERE job_id = ?'),
     byIdem: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE idem_key = ?'),
     insertEvent: db.prepare<[string, number, string, string, number, number | null]>(
       'INSERT INTO job_events (job_id, seq, type, data, at, attempt) VALUES (?, ?, ?, ?, ?, ?)',

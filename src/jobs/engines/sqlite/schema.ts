@@ -65,6 +65,10 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE IF NOT EXISTS store_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
   `,
+  // Ended jobs by finish time, for retention (one index entry per job, written when it ends).
+  `
+  CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE state IN ('succeeded', 'dead', 'cancelled');
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError } from '../../../errors.js';
-import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobEngine, PendingEvent } from '../../engine.js';
+import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobEngine, PendingEvent, PruneCut } from '../../engine.js';
 import type { JobEvent, JobEventType, JobRecord, ListQuery } from '../../types.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
 import { storeError } from './faults.js';
@@ -109,6 +109,19 @@ export class SqliteJobEngine implements JobEngine {
     return this.#run(() => {
       const row = this.#q.byId.get(id);
       return row ? rowToRecord(row) : undefined;
+    });
+  }
+
+  async prune(cut: PruneCut, limit: number): Promise<number> {
+    const n = Math.max(0, Math.floor(limit));
+    if (n === 0 || (cut.succeededBefore <= 0 && cut.failedBefore <= 0)) return 0;
+    return this.#write(() => {
+      const rows = this.#q.prunable.all(Math.max(cut.succeededBefore, cut.failedBefore), cut.succeededBefore, cut.failedBefore, n);
+      for (const { id } of rows) {
+        this.#q.deleteEvents.run(id);
+        this.#q.deleteJob.run(id);
+      }
+      return rows.length;
     });
   }
 

@@ -2,7 +2,7 @@
 // with upstream failures and client aborts; jobs on the loop and in a thread lane, some cancelled;
 // WebSocket subscribers that reconnect; SSE watchers), sampled every few seconds: heap, RSS,
 // active handles, pending timers, open sockets and fds, loop delay. Idle figures are taken after a warm-up and
-// again after the traffic: they must match. Used by bench/soak.js and test/soak.test.ts.
+// again after the traffic, the heap after a full collection: they must match. Used by bench/soak.js and test/soak.test.ts.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ const root = join(here, '..', '..');
 const KEY = 'soak-client-key-0001';
 const auth = { authorization: `Bearer ${KEY}` };
 const FINAL = new Set(['succeeded', 'dead', 'cancelled']);
-const EXPECTED_TEXT = 'Hello from the soak mock.';
+const EXPECTED_TEXT = 'Hello from the bench mock.';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Idle client connections close within a second (the server suggests 72 s), so the idle samples
 // count only what the server itself keeps open.
@@ -25,9 +25,9 @@ const dispatcher = new Agent({ keepAliveTimeout: 1_000, keepAliveMaxTimeout: 1_0
 const fetch = (url, init = {}) => undiciFetch(url, { ...init, dispatcher });
 
 /** Starts `node <args>` and resolves once it prints "listening <url>". */
-function startProcess(args, what) {
+function startProcess(args, what, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let errText = '';
     const timer = setTimeout(() => fail(new Error(`${what} did not start in 20 s: ${errText}`)), 20_000);
@@ -63,6 +63,37 @@ function stopProcess(child, ms = 15_000) {
     });
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * A full collection in the server through its inspector (started on loopback with --inspect=127.0.0.1:0),
+ * then its heap: what the traffic left behind, without the collector's saw-tooth.
+ */
+async function heapAfterGc(url, inspectorUrl) {
+  const ws = new WebSocket(inspectorUrl, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  let id = 0;
+  const call = (method) =>
+    new Promise((resolve) => {
+      const my = ++id;
+      const onMessage = (data) => {
+        if (JSON.parse(String(data)).id !== my) return;
+        ws.off('message', onMessage);
+        resolve();
+      };
+      ws.on('message', onMessage);
+      ws.send(JSON.stringify({ id: my, method }));
+    });
+  // Twice: the first pass may only queue finalizers whose objects the second one frees.
+  await call('HeapProfiler.collectGarbage');
+  await call('HeapProfiler.collectGarbage');
+  ws.close();
+  await new Promise((r) => ws.once('close', r));
+  const text = await (await fetch(`${url}/metrics`, { headers: auth })).text();
+  return metricValue(text, 'tasklane_process_nodejs_heap_size_used_bytes') / 2 ** 20;
 }
 
 function metricValue(text, name) {
@@ -303,7 +334,7 @@ async function settleJobs(url, stats, timeoutMs) {
  */
 export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, settleS = 6, subscribers = 8, log = () => {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tasklane-soak-'));
-  const upstream = await startProcess([join(here, 'upstream.js')], 'the soak upstream');
+  const upstream = await startProcess([join(here, '..', 'gateway', 'mock-upstream.js')], 'the soak upstream', { UPSTREAM_KEEPALIVE_MS: '5000' });
   let server;
   try {
     const config = {
@@ -323,9 +354,11 @@ export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, sett
     };
     const file = join(dir, 'tasklane.json');
     writeFileSync(file, JSON.stringify(config));
-    server = await startProcess([join(root, 'bin/tasklane.js'), 'serve', '--config', file], 'tasklane serve');
+    server = await startProcess(['--inspect=127.0.0.1:0', join(root, 'bin/tasklane.js'), 'serve', '--config', file], 'tasklane serve');
     const { url } = server;
     const pid = server.child.pid;
+    const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(server.stderr())?.[1];
+    if (!inspectorUrl) throw new Error(`no inspector address from the server: ${server.stderr()}`);
     const stats = newStats();
     const recent = [];
     const t0 = performance.now();
@@ -349,6 +382,7 @@ export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, sett
     await settleJobs(url, stats, 30_000);
     await sleep(settleS * 1_000);
     const idleBefore = await sample(url, pid, t0);
+    idleBefore.heapGcMb = await heapAfterGc(url, inspectorUrl);
     if (process.env.SOAK_DEBUG) log((await import('node:child_process')).execSync(`ss -tanpx | grep "pid=${pid}," || true`).toString());
     log(`soak: idle before ${JSON.stringify(idleBefore)}`);
 
@@ -371,6 +405,7 @@ export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, sett
     await settleJobs(url, stats, 60_000);
     await sleep(settleS * 1_000);
     const idleAfter = await sample(url, pid, t0);
+    idleAfter.heapGcMb = await heapAfterGc(url, inspectorUrl);
     if (process.env.SOAK_DEBUG) log((await import('node:child_process')).execSync(`ss -tanpx | grep "pid=${pid}," || true`).toString());
     log(`soak: idle after ${JSON.stringify(idleAfter)}`);
     const exit = await stopProcess(server.child);

@@ -17,6 +17,7 @@ interface Trend {
 }
 interface Sample {
   heapMb: number;
+  heapGcMb?: number;
   handles: number;
   timers: number;
   sockets: number;
@@ -73,6 +74,9 @@ describe('soak (60 s)', () => {
     const heap = r.samples.map((s) => s.heapMb);
     const third = Math.max(1, Math.floor(heap.length / 3));
     expect(median(heap.slice(-third)), JSON.stringify(heap)).toBeLessThan(median(heap.slice(0, third)) * 1.5 + 8);
+
+    // After a full collection the idle heap holds what the traffic left behind: little.
+    expect(after.heapGcMb! - before.heapGcMb!, JSON.stringify(r.idle)).toBeLessThan(5);
 
     expect(r.exit.code).toBe(0);
     expect(r.exit.ms).toBeLessThan(10_000);

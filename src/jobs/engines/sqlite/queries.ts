@@ -88,6 +88,7 @@ export interface Queries {
   insertJob: S<Named, JobRow>;
   byId: S<[string], JobRow>;
   probe: S<[number]>;
+  ping: S<[], { ok: number }>;
   prunable: S<[number, number, number, number], { id: string }>;
   deleteJob: S<[string]>;
   deleteEvents: S<[string]>;
@@ -124,6 +125,7 @@ export function prepare(db: Database.Database): Queries {
        ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING *`,
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
     probe: db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
     // Walks the finish-time index up to the later cut and keeps the rows each state's cut allows.
     prunable: db.prepare<[number, number, number, number], { id: string }>(

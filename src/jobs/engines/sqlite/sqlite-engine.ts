@@ -71,7 +71,7 @@ export class SqliteJobEngine implements JobEngine {
     if (this.#closed) return 'sqlite job store closed';
     if (this.#fault) return `sqlite job store: ${this.#fault.message}`;
     try {
-      this.#db.prepare('SELECT 1').get();
+      this.#q.ping.get();
       return true;
     } catch (err) {
       return `sqlite job store ${this.path}: ${(err as Error).message}`;

@@ -14,17 +14,19 @@ const codeOf = (err: unknown): string | undefined => {
 /**
  * One upstream call's deadlines and abort wiring. `first_byte` runs from the start until the first
  * body byte, `total` over the whole call, `idle` between body chunks; the caller's signal aborts
- * too. Whichever fires first aborts the request (undici then frees the socket) and is remembered,
- * so the error the request rejects with is turned into the right ProviderError.
+ * too. Whichever fires first aborts the request through `onAbort` (undici then frees the socket)
+ * and is remembered, so the error the request rejects with is turned into the right ProviderError.
  */
 export class CallGuard {
-  readonly controller = new AbortController();
   readonly ctx: CallContext;
+  /** Set by the request: drops it on the wire. */
+  onAbort: ((err: ProviderError) => void) | undefined;
   #timeouts: PhaseTimeouts;
   readonly #external: AbortSignal;
   #cause: ProviderError | undefined;
   #firstByte: NodeJS.Timeout | undefined;
   #idle: NodeJS.Timeout | undefined;
+  #idleMs = 0;
   #total: NodeJS.Timeout | undefined;
   #gotHeaders = false;
   #gotByte = false;
@@ -41,10 +43,6 @@ export class CallGuard {
     if (this.#cause) return;
     this.#total = setTimeout(() => this.#trip('total', timeouts.totalMs), timeouts.totalMs);
     this.#firstByte = setTimeout(() => this.#trip('first_byte', timeouts.firstByteMs), timeouts.firstByteMs);
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
   }
 
   get gotHeaders(): boolean {
@@ -73,7 +71,7 @@ export class CallGuard {
   /** The consumer is slow and the body is paused: upstream silence is ours, not theirs. */
   pauseIdle(): void {
     this.#idlePaused = true;
-    clearTimeout(this.#idle);
+    this.#stopIdle();
   }
 
   resumeIdle(): void {
@@ -88,10 +86,21 @@ export class CallGuard {
   }
 
   #armIdle(): void {
-    clearTimeout(this.#idle);
-    if (this.#idlePaused || this.#done) return;
+    if (this.#idlePaused || this.#done) return this.#stopIdle();
     const ms = this.#timeouts.idleChunkMs;
+    // One timer per call, restarted on each chunk (no new timer unless the clock changed).
+    if (this.#idle && this.#idleMs === ms) {
+      this.#idle.refresh();
+      return;
+    }
+    this.#stopIdle();
+    this.#idleMs = ms;
     this.#idle = setTimeout(() => this.#trip('idle', ms), ms);
+  }
+
+  #stopIdle(): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
   }
 
   #trip(phase: TimeoutPhase, ms: number): void {
@@ -101,8 +110,8 @@ export class CallGuard {
   #fail(err: ProviderError): void {
     if (this.#done || this.#cause) return;
     this.#cause = err;
-    this.controller.abort(err);
     this.#clear();
+    this.onAbort?.(err);
   }
 
   /** Turns whatever the request or body threw into a ProviderError. */
@@ -132,7 +141,7 @@ export class CallGuard {
 
   #clear(): void {
     clearTimeout(this.#firstByte);
-    clearTimeout(this.#idle);
+    this.#stopIdle();
     clearTimeout(this.#total);
     this.#external.removeEventListener('abort', this.#onAbort);
   }

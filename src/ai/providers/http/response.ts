@@ -1,6 +1,5 @@
 import { providerError, where } from './provider-error.js';
 import { errorForStatus, type UpstreamErrorInfo } from './status.js';
-import { readText } from './chunk-source.js';
 import type { UpstreamResponse } from './upstream.js';
 
 /** Largest error body we read, and largest answer. */
@@ -15,7 +14,7 @@ export async function failOnStatus(res: UpstreamResponse, parseError: (text: str
   if (res.status >= 200 && res.status < 300) return;
   let text = '';
   try {
-    text = await readText(res.body, res.guard, MAX_ERROR_BYTES);
+    text = await res.body.text(MAX_ERROR_BYTES);
   } catch {
     // Swallowed on purpose: the status already says what failed; a body we cannot read adds nothing.
   }
@@ -27,7 +26,7 @@ export async function failOnStatus(res: UpstreamResponse, parseError: (text: str
 export async function readJson(res: UpstreamResponse): Promise<unknown> {
   const { guard } = res;
   try {
-    const text = await readText(res.body, guard, MAX_ANSWER_BYTES);
+    const text = await res.body.text(MAX_ANSWER_BYTES);
     try {
       return JSON.parse(text);
     } catch {

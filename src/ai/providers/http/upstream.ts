@@ -1,5 +1,4 @@
-import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { Pool, util, type Dispatcher } from 'undici';
 import { ClosedError } from '../../../errors.js';
 import type { ResolvedProvider } from '../../../config/index.js';
 import type { Logger } from '../../../runtime/index.js';
@@ -7,6 +6,7 @@ import type { PhaseTimeouts } from '../../provider.js';
 import { CallGuard } from './call-guard.js';
 import type { CallContext } from './provider-error.js';
 import type { HeaderBag } from './retry-after.js';
+import { UpstreamBody } from './upstream-body.js';
 
 export interface UpstreamOptions {
   /** The provider's name, for errors. */
@@ -36,7 +36,7 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   status: number;
   headers: HeaderBag;
-  body: Readable;
+  body: UpstreamBody;
   /** Owns the call's deadlines; call `finish()` when done with the body, `abort()` to drop it. */
   guard: CallGuard;
 }
@@ -80,24 +80,16 @@ export class Upstream {
       headers['content-type'] = 'application/json';
     }
     this.#active.add(guard);
-    const done = () => this.#active.delete(guard);
-    guard.signal.addEventListener('abort', done, { once: true });
     try {
-      const res = await this.#pool.request({
-        origin: this.#origin,
-        path: this.#prefix + r.path,
-        method: r.method,
-        headers,
-        ...(payload === undefined ? {} : { body: payload }),
-        signal: guard.signal,
+      return await new Promise<UpstreamResponse>((resolve, reject) => {
+        const call = new UpstreamCall(guard, resolve, reject, () => this.#active.delete(guard));
+        guard.onAbort = (err) => call.abort(err);
+        this.#pool!.dispatch({ origin: this.#origin, path: this.#prefix + r.path, method: r.method, headers, ...(payload === undefined ? {} : { body: payload }) }, call);
       });
-      guard.headers();
-      res.body.once('close', done);
-      return { status: res.statusCode, headers: res.headers as HeaderBag, body: res.body, guard };
     } catch (err) {
       const e = guard.errorFor(err);
       guard.finish();
-      done();
+      this.#active.delete(guard);
       throw e;
     }
   }
@@ -135,4 +127,68 @@ export function upstreamFor(name: string, config: ResolvedProvider, options: { l
     ...(options.log ? { log: options.log } : {}),
     ...(config.timeouts?.connectMs === undefined ? {} : { connectMs: config.timeouts.connectMs }),
   });
+}
+
+/**
+ * undici's handler for one call: resolves at the headers with a body that undici fills, and turns
+ * an abort (deadline, caller, close) into undici's own, before or after the headers.
+ */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  readonly #guard: CallGuard;
+  readonly #resolve: (res: UpstreamResponse) => void;
+  readonly #reject: (err: unknown) => void;
+  readonly #done: () => void;
+  #abort: ((err: Error) => void) | undefined;
+  #reason: Error | undefined;
+  #body: UpstreamBody | undefined;
+  #over = false;
+
+  constructor(guard: CallGuard, resolve: (res: UpstreamResponse) => void, reject: (err: unknown) => void, done: () => void) {
+    this.#guard = guard;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#done = done;
+  }
+
+  /** Drops the request: at once if it is on a socket, else as soon as it gets one. */
+  abort(err: Error): void {
+    if (this.#over) return;
+    this.#reason ??= err;
+    if (this.#abort) this.#abort(err);
+    else if (!this.#body) this.#reject(err);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#reason) abort(this.#reason);
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    this.#guard.headers();
+    this.#body = new UpstreamBody(this.#guard, resume, (err) => this.abort(err));
+    this.#resolve({ status: statusCode, headers: util.parseHeaders(rawHeaders) as HeaderBag, body: this.#body, guard: this.#guard });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#body!.push(chunk);
+  }
+
+  onComplete(): void {
+    this.#finish();
+    this.#body!.end();
+  }
+
+  onError(err: Error): void {
+    this.#finish();
+    if (this.#body) this.#body.fail(err);
+    else this.#reject(err);
+  }
+
+  #finish(): void {
+    this.#over = true;
+    this.#abort = undefined;
+    this.#done();
+  }
 }

@@ -3,7 +3,6 @@ import type { Logger } from '../../../runtime/index.js';
 import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
-import { chunkSource } from '../http/chunk-source.js';
 import { ndjsonLines } from '../http/events.js';
 import type { CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
@@ -70,7 +69,7 @@ export class OllamaModel implements LanguageModel {
     const res = await this.#call(o, true);
     await failOnStatus(res, parseOllamaError, o.apiKey);
     const id = ollamaId();
-    return driveStream(ndjsonLines(chunkSource(res.body, res.guard)), (line) => decodeLine(line, ctx, id), res.guard, { model: o.request.model });
+    return driveStream(ndjsonLines(res.body.chunks()), (line) => decodeLine(line, ctx, id), res.guard, { model: o.request.model });
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {

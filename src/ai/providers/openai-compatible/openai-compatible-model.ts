@@ -3,7 +3,6 @@ import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import type { ResolvedProvider } from '../../../config/index.js';
 import type { Logger } from '../../../runtime/index.js';
-import { chunkSource } from '../http/chunk-source.js';
 import { sseEvents } from '../http/events.js';
 import type { CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
@@ -72,7 +71,7 @@ export class OpenAICompatibleModel implements LanguageModel {
       timeouts: o.timeouts,
     });
     await failOnStatus(res, (t) => this.parseError(t), o.apiKey);
-    return driveStream(sseEvents(chunkSource(res.body, res.guard)), (e) => decodeChunk(e, ctx), res.guard, { model: o.request.model });
+    return driveStream(sseEvents(res.body.chunks()), (e) => decodeChunk(e, ctx), res.guard, { model: o.request.model });
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {

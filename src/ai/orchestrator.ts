@@ -63,6 +63,8 @@ export class Orchestrator implements AiClient {
   readonly #generations = new SingleFlight<Generated>();
   readonly #streams = new Map<string, StreamFlight>();
   readonly #cache?: ResponseCache;
+  /** Calls without single-flight, so close() can abort them. */
+  readonly #calls = new Set<AbortController>();
   #closed = false;
   #unshared = 0;
   /** Whether requests need a key (for the cache or single-flight). */
@@ -103,9 +105,9 @@ export class Orchestrator implements AiClient {
       const h = cache.hit;
       return { completion: h.completion, meta: { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit', ...(h.completion.usage ? { usage: h.completion.usage } : {}) } };
     }
-    // Without single-flight each call gets its own slot, still tracked so close() can abort it.
-    const slot = this.#deps.config.ai.singleFlight ? key : `#${++this.#unshared}`;
-    const g = await this.#generations.run(slot, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise;
+    const g = this.#deps.config.ai.singleFlight
+      ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise
+      : await this.#generateAlone(route, req, key, options);
     const meta: AiMeta = { provider: g.provider, model: g.model, keyIndex: g.keyIndex, attempts: g.attempts, latencyMs: ms(t0), cache: cache.status };
     if (g.completion.usage) meta.usage = g.completion.usage;
     return { completion: g.completion, meta };
@@ -187,6 +189,7 @@ export class Orchestrator implements AiClient {
     this.#closed = true;
     const reason = new ClosedError('AI orchestrator');
     this.#generations.abortAll(reason);
+    for (const c of this.#calls) c.abort(reason);
     for (const f of this.#streams.values()) f.controller.abort(reason);
     await Promise.allSettled([...this.#providers.values()].map((p) => p.model.close()));
   }
@@ -220,7 +223,7 @@ export class Orchestrator implements AiClient {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`)), timeoutMs);
+    const timer = setTimeout(() => controller.abort(budgetSpent(route, timeoutMs)), timeoutMs);
     return {
       ctx: { route, signal: controller.signal, attempts, limits: options.timeouts, deadline: Date.now() + timeoutMs },
       dispose() {
@@ -230,19 +233,46 @@ export class Orchestrator implements AiClient {
     };
   }
 
+  /**
+   * A call that shares nothing (single-flight off): one controller follows the caller's signal,
+   * the request's budget and close(), where a shared call needs one per flight and one per budget.
+   */
+  async #generateAlone(route: Route, req: ChatRequest, key: string, options: AiCallOptions): Promise<Generated> {
+    const controller = new AbortController();
+    const caller = options.signal;
+    const onAbort = (): void => controller.abort(caller!.reason);
+    if (caller?.aborted) onAbort();
+    else caller?.addEventListener('abort', onAbort, { once: true });
+    const timeoutMs = options.timeoutMs;
+    const timer = timeoutMs && timeoutMs > 0 ? setTimeout(() => controller.abort(budgetSpent(route, timeoutMs)), timeoutMs) : undefined;
+    const ctx: DispatchContext = { route, signal: controller.signal, attempts: [], limits: options.timeouts, deadline: timer ? Date.now() + timeoutMs! : Infinity };
+    this.#calls.add(controller);
+    try {
+      return await this.#attempts(ctx, req, key);
+    } finally {
+      this.#calls.delete(controller);
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', onAbort);
+    }
+  }
+
   async #generate(route: Route, req: ChatRequest, key: string, signal: AbortSignal, options: AiCallOptions): Promise<Generated> {
     const { ctx, dispose } = this.#context(route, signal, options);
     try {
-      const { value, target, keyIndex } = await this.#dispatcher.run(ctx, (a) =>
-        a.model.doGenerate({ request: upstreamRequest(req, a.target.model, false), apiKey: a.lease.apiKey, keyIndex: a.lease.keyIndex, signal: a.signal, timeouts: a.timeouts }),
-      );
-      const completion = value.completion;
-      this.#countTokens(target.provider, target.model, keyIndex, completion.usage);
-      this.#store(key, { completion, provider: target.provider, model: target.model, keyIndex });
-      return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length };
+      return await this.#attempts(ctx, req, key);
     } finally {
       dispose();
     }
+  }
+
+  async #attempts(ctx: DispatchContext, req: ChatRequest, key: string): Promise<Generated> {
+    const { value, target, keyIndex } = await this.#dispatcher.run(ctx, (a) =>
+      a.model.doGenerate({ request: upstreamRequest(req, a.target.model, false), apiKey: a.lease.apiKey, keyIndex: a.lease.keyIndex, signal: a.signal, timeouts: a.timeouts }),
+    );
+    const completion = value.completion;
+    this.#countTokens(target.provider, target.model, keyIndex, completion.usage);
+    this.#store(key, { completion, provider: target.provider, model: target.model, keyIndex });
+    return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length };
   }
 
   /** Runs the upstream stream of a flight: attempts until the first byte, then continuation or an in-band error. */
@@ -386,6 +416,10 @@ interface PumpEnd {
   created: number;
   finishReason: string;
   usage?: Usage;
+}
+
+function budgetSpent(route: Route, timeoutMs: number): TasklaneError {
+  return new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`);
 }
 
 function ms(t0: number): number {

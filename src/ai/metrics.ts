@@ -1,11 +1,14 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Tally } from '../runtime/metrics.js';
 import type { BreakerState } from './breaker.js';
 
-/** Label children cached per (provider, model, key index) so the hot path does no label lookups. */
+type Counting = { inc(value?: number): void };
+
+/** Figures per (provider, model, key index), made once, so the hot path does no label lookups. */
 export interface KeyMetrics {
-  ok: Counter.Internal;
-  promptTokens: Counter.Internal;
-  completionTokens: Counter.Internal;
+  ok: Counting;
+  promptTokens: Counting;
+  completionTokens: Counting;
   latency: Histogram.Internal<string>;
 }
 
@@ -26,12 +29,17 @@ export class AiMetrics {
   readonly cacheMiss: Counter.Internal;
   readonly cacheBypass: Counter.Internal;
   readonly #children = new Map<string, KeyMetrics>();
+  /** Counts kept in plain numbers, handed to their counters when the registry is read. */
+  readonly #tallies: Tally[] = [];
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.requests = new Counter({ name: 'tasklane_ai_requests_total', help: 'Upstream calls that succeeded, by provider, model and key index', labelNames: ['provider', 'model', 'key_index'], registers });
+    const flush = (): void => {
+      for (const t of this.#tallies) t.flush();
+    };
+    this.requests = new Counter({ name: 'tasklane_ai_requests_total', help: 'Upstream calls that succeeded, by provider, model and key index', labelNames: ['provider', 'model', 'key_index'], registers, collect: flush });
     this.failures = new Counter({ name: 'tasklane_ai_failures_total', help: 'Upstream calls that failed, by provider, model, key index and kind', labelNames: ['provider', 'model', 'key_index', 'kind'], registers });
-    this.tokens = new Counter({ name: 'tasklane_ai_tokens_total', help: 'Tokens used, by provider, model, key index and type (prompt, completion)', labelNames: ['provider', 'model', 'key_index', 'type'], registers });
+    this.tokens = new Counter({ name: 'tasklane_ai_tokens_total', help: 'Tokens used, by provider, model, key index and type (prompt, completion)', labelNames: ['provider', 'model', 'key_index', 'type'], registers, collect: flush });
     this.latency = new Histogram({
       name: 'tasklane_ai_upstream_latency_seconds',
       help: 'Upstream call duration (to the full answer), by provider, model and key index',
@@ -53,13 +61,15 @@ export class AiMetrics {
     let m = this.#children.get(id);
     if (!m) {
       const key = String(keyIndex);
-      m = {
-        ok: this.requests.labels(provider, model, key),
-        promptTokens: this.tokens.labels(provider, model, key, 'prompt'),
-        completionTokens: this.tokens.labels(provider, model, key, 'completion'),
-        latency: this.latency.labels(provider, model, key),
-      };
-      if (this.#children.size < 10_000) this.#children.set(id, m);
+      const ok = this.requests.labels(provider, model, key);
+      const prompt = this.tokens.labels(provider, model, key, 'prompt');
+      const completion = this.tokens.labels(provider, model, key, 'completion');
+      const latency = this.latency.labels(provider, model, key);
+      if (this.#children.size >= 10_000) return { ok, promptTokens: prompt, completionTokens: completion, latency };
+      const tallies = [new Tally(ok), new Tally(prompt), new Tally(completion)] as const;
+      this.#tallies.push(...tallies);
+      m = { ok: tallies[0], promptTokens: tallies[1], completionTokens: tallies[2], latency };
+      this.#children.set(id, m);
     }
     return m;
   }

@@ -40,3 +40,29 @@ export function createMetrics(loop: LoopMonitor): Registry {
   });
   return registry;
 }
+
+/**
+ * A labelled counter child that adds up in a plain number and hands the sum to prom-client when
+ * the registry is read: prom-client hashes and checks the labels on every inc(), even on a child.
+ * `flush()` runs from the counter's `collect()`.
+ */
+export class Tally {
+  readonly #child: { inc(value?: number): void };
+  #pending = 0;
+
+  constructor(child: { inc(value?: number): void }) {
+    this.#child = child;
+  }
+
+  /** Adds a finite, positive amount (anything else is not a count and is dropped). */
+  inc(value = 1): void {
+    if (value > 0 && Number.isFinite(value)) this.#pending += value;
+  }
+
+  flush(): void {
+    if (this.#pending === 0) return;
+    const n = this.#pending;
+    this.#pending = 0;
+    this.#child.inc(n);
+  }
+}

@@ -48,6 +48,9 @@ interface Generated {
   attempts: number;
 }
 
+/** The lookup result without a cache (no await on the hot path). */
+const BYPASS: { hit?: CachedAnswer; status: AiMeta['cache'] } = Object.freeze({ status: 'bypass' });
+
 /** Finish reasons of a whole answer worth replaying; anything else is never cached. */
 const CACHEABLE = new Set(['stop', 'length', 'tool_calls', 'function_call']);
 
@@ -100,7 +103,7 @@ export class Orchestrator implements AiClient {
     const route = this.routes.resolve(req.model);
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
-    const cache = await this.#lookup(key, options);
+    const cache = this.#cache ? await this.#lookup(key, options) : BYPASS;
     if (cache.hit) {
       const h = cache.hit;
       return { completion: h.completion, meta: { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit', ...(h.completion.usage ? { usage: h.completion.usage } : {}) } };
@@ -124,7 +127,7 @@ export class Orchestrator implements AiClient {
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
     const includeUsage = req.stream_options?.include_usage === true;
-    const cache = await this.#lookup(key, options);
+    const cache = this.#cache ? await this.#lookup(key, options) : BYPASS;
     if (cache.hit) {
       const h = cache.hit;
       const meta: AiMeta = { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit' };
@@ -148,20 +151,30 @@ export class Orchestrator implements AiClient {
     const server = flight.server!;
     const meta: AiMeta = { provider: server.provider, model: server.model, keyIndex: server.keyIndex, attempts: server.attempts, latencyMs: ms(t0), cache: cache.status };
     const f = flight;
-    async function* chunks(): AsyncGenerator<ChatChunk, void, undefined> {
-      try {
-        if (!first.done) yield first.value;
-        for (;;) {
-          const r = await it.next();
-          if (r.done) break;
-          yield r.value;
+    // A plain iterator over the subscription (no generator of its own): the first chunk, then the
+    // rest; usage goes into meta at the end; return() leaves the flight.
+    let head: IteratorResult<ChatChunk, void> | undefined = first.done ? undefined : first;
+    const chunks: AsyncIterableIterator<ChatChunk> = {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      async next() {
+        if (head) {
+          const r = head;
+          head = undefined;
+          return r as IteratorResult<ChatChunk>;
         }
-        if (f.usage) meta.usage = f.usage;
-      } finally {
+        const r = await it.next();
+        if (r.done && f.usage) meta.usage = f.usage;
+        return r as IteratorResult<ChatChunk>;
+      },
+      async return() {
+        head = undefined;
         await it.return();
-      }
-    }
-    return { meta, chunks: chunks() };
+        return { done: true, value: undefined };
+      },
+    };
+    return { meta, chunks };
   }
 
   /** The chunks of a streamed answer; an in-band failure is thrown after the chunks already yielded. */

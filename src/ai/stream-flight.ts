@@ -30,7 +30,8 @@ export class StreamFlight {
   readonly ready: Promise<void>;
   #readyResolve!: () => void;
   #readyReject!: (err: unknown) => void;
-  #wake?: { promise: Promise<void>; resolve: () => void };
+  /** Subscribers waiting for the next chunk. */
+  #waiters: Array<() => void> = [];
 
   constructor() {
     this.ready = new Promise((resolve, reject) => {
@@ -72,6 +73,10 @@ export class StreamFlight {
   async *subscribe(signal: AbortSignal | undefined, includeUsage: boolean): AsyncGenerator<ChatChunk, void, undefined> {
     this.subscribers++;
     let i = 0;
+    // One abort listener for the whole subscription: it only wakes the wait, the loop throws.
+    let wake: (() => void) | undefined;
+    const onAbort = (): void => wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
         if (signal?.aborted) throw abortReason(signal);
@@ -84,37 +89,23 @@ export class StreamFlight {
           if (includeUsage && this.usage) yield usageChunk(this.chunks[0], this.usage);
           return;
         }
-        await this.#next(signal);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.#waiters.push(resolve);
+        });
+        wake = undefined;
       }
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       if (--this.subscribers === 0 && !this.done) this.controller.abort(new AbortError('every caller of this stream went away'));
     }
   }
 
   #notify(): void {
-    const w = this.#wake;
-    if (w) {
-      this.#wake = undefined;
-      w.resolve();
-    }
-  }
-
-  #next(signal: AbortSignal | undefined): Promise<void> {
-    if (!this.#wake) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.#wake = { promise, resolve };
-    }
-    if (!signal) return this.#wake.promise;
-    const wake = this.#wake.promise;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => reject(abortReason(signal));
-      signal.addEventListener('abort', onAbort, { once: true });
-      wake.then(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      });
-    });
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
   }
 }
 

@@ -19,13 +19,13 @@ export type Step =
 const DRAIN_MS = 250;
 
 /**
- * Turns an upstream's decoded messages into stream parts with one rule for every adapter: the
- * answer is whole once a finish reason or the end marker arrived, and only then ends with
- * `finish` (also when the upstream then closes or stalls). Anything that ends it earlier — a
- * close, a stall, malformed data, an in-band error — ends it with one `error` part. Never a
- * truncated success.
+ * Turns an upstream's decoded messages (in batches, one per read) into stream parts with one rule
+ * for every adapter: the answer is whole once a finish reason or the end marker arrived, and only
+ * then ends with `finish` (also when the upstream then closes or stalls). Anything that ends it
+ * earlier — a close, a stall, malformed data, an in-band error — ends it with one `error` part.
+ * Never a truncated success.
  */
-export async function* driveStream<T>(source: AsyncIterable<T>, decode: (message: T) => Step[], guard: CallGuard, fallback: { model: string }): AsyncGenerator<StreamPart> {
+export async function* driveStream<T>(source: AsyncIterable<T[]>, decode: (message: T) => Step[], guard: CallGuard, fallback: { model: string }): AsyncGenerator<StreamPart> {
   const it = source[Symbol.asyncIterator]();
   let started = false;
   let reason: string | undefined;
@@ -46,20 +46,22 @@ export async function* driveStream<T>(source: AsyncIterable<T>, decode: (message
           sourceEnded = true;
           break;
         }
-        for (const step of decode(r.value)) {
-          if (step.kind === 'start') {
-            if (!started) yield start(step);
-          } else if (step.kind === 'text') {
-            if (!started) yield start();
-            if (step.text) yield { type: 'text-delta', text: step.text };
-          } else if (step.kind === 'finish-reason') reason = step.reason;
-          else if (step.kind === 'usage') usage = step.usage;
-          else if (step.kind === 'done') {
-            endMarker = true;
-            break read;
-          } else {
-            broken = step.error;
-            break read;
+        for (const message of r.value) {
+          for (const step of decode(message)) {
+            if (step.kind === 'start') {
+              if (!started) yield start(step);
+            } else if (step.kind === 'text') {
+              if (!started) yield start();
+              if (step.text) yield { type: 'text-delta', text: step.text };
+            } else if (step.kind === 'finish-reason') reason = step.reason;
+            else if (step.kind === 'usage') usage = step.usage;
+            else if (step.kind === 'done') {
+              endMarker = true;
+              break read;
+            } else {
+              broken = step.error;
+              break read;
+            }
           }
         }
       }

@@ -12,7 +12,7 @@ import type { LanguageModel } from './provider.js';
 import { requestKey } from './request-key.js';
 import { Routes, type Route } from './route.js';
 import { SingleFlight } from './single-flight.js';
-import { StreamFlight, usageChunk } from './stream-flight.js';
+import { StreamFlight, usageChunk, type ToolCall } from './stream-flight.js';
 import type { AiCallOptions, AiClient, AiMeta, ChatChunk, ChatCompletion, ChatRequest, ChatResult, Usage } from './types.js';
 import { validateChatRequest } from './validate.js';
 
@@ -298,7 +298,8 @@ export class Orchestrator implements AiClient {
         end = (await this.#dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, undefined), { stop: () => flight.committed })).value;
       } catch (err) {
         const failure = asTasklaneError(err);
-        if (!flight.committed || !route.continuation || !canContinue(failure)) throw failure;
+        // A prefill can only continue text: a stream that sent tool calls ends with the error.
+        if (!flight.committed || !route.continuation || !canContinue(failure) || flight.toolCalls.length > 0) throw failure;
         continued = true;
         end = await this.#continue(flight, route, req, ctx, failure);
       }
@@ -313,7 +314,7 @@ export class Orchestrator implements AiClient {
           object: 'chat.completion',
           created: first?.created ?? end.created,
           model: server.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: flight.text }, finish_reason: end.finishReason }],
+          choices: [{ index: 0, message: streamedMessage(flight), finish_reason: end.finishReason }],
         };
         if (end.usage) completion.usage = end.usage;
         this.#store(key, { completion, provider: server.provider, model: server.model, keyIndex: server.keyIndex });
@@ -375,16 +376,21 @@ export class Orchestrator implements AiClient {
             id = p.id || id;
             created = p.created || created;
             break;
-          case 'text-delta': {
-            if (!p.text) break;
+          case 'text-delta':
+          case 'tool-call-delta': {
+            if (p.type === 'text-delta' && !p.text) break;
             const first = flight.chunks[0];
             if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
             else if (flight.server!.keyIndex !== lease.keyIndex || flight.server!.provider !== target.provider || flight.server!.model !== target.model) {
               // A continuation: another target serves the rest.
               flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
             }
-            flight.text += p.text;
-            flight.push(chunk(first?.id ?? id, first?.created ?? created, target.model, first ? { content: p.text } : { role: 'assistant', content: p.text }, null));
+            let delta: ChatChunk['choices'][number]['delta'];
+            if (p.type === 'text-delta') {
+              flight.text += p.text;
+              delta = { content: p.text };
+            } else delta = { tool_calls: [addToolCallPiece(flight.toolCalls, p)] };
+            flight.push(chunk(first?.id ?? id, first?.created ?? created, target.model, first ? delta : { role: 'assistant', ...delta }, null));
             break;
           }
           case 'finish':
@@ -456,6 +462,25 @@ function upstreamRequest(req: ChatRequest, model: string, stream: boolean): Chat
   return out;
 }
 
+/** Adds a tool call piece to the calls put together so far; returns the piece as a chunk delta carries it. */
+function addToolCallPiece(calls: ToolCall[], p: { index: number; id?: string; name?: string; arguments?: string }): Record<string, unknown> {
+  const call = (calls[p.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+  if (p.id) call.id = p.id;
+  if (p.name) call.function.name += p.name;
+  if (p.arguments) call.function.arguments += p.arguments;
+  const fn: Record<string, string> = {};
+  if (p.name !== undefined) fn.name = p.name;
+  if (p.arguments !== undefined) fn.arguments = p.arguments;
+  return { index: p.index, ...(p.id ? { id: p.id, type: 'function' } : {}), function: fn };
+}
+
+/** The message a finished stream amounts to (for the cache): its text and its tool calls. */
+function streamedMessage(flight: StreamFlight): ChatCompletion['choices'][number]['message'] {
+  const calls = flight.toolCalls.filter(Boolean);
+  if (calls.length === 0) return { role: 'assistant', content: flight.text };
+  return { role: 'assistant', content: flight.text === '' ? null : flight.text, tool_calls: calls };
+}
+
 function chunk(id: string, created: number, model: string, delta: ChatChunk['choices'][number]['delta'], finishReason: string | null): ChatChunk {
   return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }] };
 }
@@ -463,8 +488,12 @@ function chunk(id: string, created: number, model: string, delta: ChatChunk['cho
 /** A cached answer played back as a stream: the text, the finish, the usage when asked. */
 async function* replay(c: ChatCompletion, includeUsage: boolean): AsyncGenerator<ChatChunk, void, undefined> {
   const choice = c.choices[0];
+  const calls = (choice?.message as { tool_calls?: ToolCall[] } | undefined)?.tool_calls;
   const first = chunk(c.id, c.created, c.model, { role: 'assistant', content: choice?.message.content ?? '' }, null);
   yield first;
+  if (Array.isArray(calls) && calls.length > 0) {
+    yield chunk(c.id, c.created, c.model, { tool_calls: calls.map((call, index) => ({ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } })) }, null);
+  }
   yield chunk(c.id, c.created, c.model, {}, choice?.finish_reason ?? 'stop');
   if (includeUsage && c.usage) yield usageChunk(first, c.usage);
 }

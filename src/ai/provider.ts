@@ -34,6 +34,8 @@ export interface ProviderCallOptions {
 export type StreamPart =
   | { type: 'start'; id: string; model: string; created: number }
   | { type: 'text-delta'; text: string }
+  /** A piece of a tool call of the first choice: `index` names the call; id and name come with its first piece. */
+  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; arguments?: string }
   /** A choice carried finish_reason, or [DONE] arrived. */
   | { type: 'finish'; finishReason: string; usage?: Usage }
   /** In-band: the stream broke, stalled or sent malformed data. Always the last part. */

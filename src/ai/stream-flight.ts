@@ -2,6 +2,13 @@ import { AbortError, type TasklaneError } from '../errors.js';
 import { abortReason } from './single-flight.js';
 import type { ChatChunk, Usage } from './types.js';
 
+/** A tool call of the answer, as OpenAI's non-stream message carries it. */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
 /** Who is serving the stream, set when its first chunk goes out. */
 export interface StreamServer {
   provider: string;
@@ -21,6 +28,8 @@ export class StreamFlight {
   readonly controller = new AbortController();
   /** The text sent so far. */
   text = '';
+  /** Tool calls sent so far (by their index), put together from their pieces. */
+  toolCalls: ToolCall[] = [];
   usage?: Usage;
   finishReason?: string;
   server?: StreamServer;

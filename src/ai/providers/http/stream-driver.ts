@@ -8,6 +8,7 @@ import { providerError, where } from './provider-error.js';
 export type Step =
   | { kind: 'start'; id: string; model: string; created: number }
   | { kind: 'text'; text: string }
+  | { kind: 'tool-call'; index: number; id?: string; name?: string; arguments?: string }
   /** A choice carried finish_reason: the answer is whole, usage or the end marker may follow. */
   | { kind: 'finish-reason'; reason: string }
   | { kind: 'usage'; usage: Usage }
@@ -53,6 +54,10 @@ export async function* driveStream<T>(source: AsyncIterable<T[]>, decode: (messa
             } else if (step.kind === 'text') {
               if (!started) yield start();
               if (step.text) yield { type: 'text-delta', text: step.text };
+            } else if (step.kind === 'tool-call') {
+              if (!started) yield start();
+              const { kind: _kind, ...call } = step;
+              yield { type: 'tool-call-delta', ...call };
             } else if (step.kind === 'finish-reason') reason = step.reason;
             else if (step.kind === 'usage') usage = step.usage;
             else if (step.kind === 'done') {

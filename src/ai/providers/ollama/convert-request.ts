@@ -13,7 +13,13 @@ const text = (content: unknown): string =>
  * `num_predict`), and a prefill is the trailing assistant message Ollama continues.
  */
 export function convertRequest(request: ChatRequest, o: { stream: boolean; prefill?: string }): Record<string, unknown> {
-  const messages: OllamaMessage[] = request.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: text(m.content) }));
+  const messages: OllamaMessage[] = request.messages.map((m) => {
+    const out: OllamaMessage = { role: m.role === 'developer' ? 'system' : m.role, content: text(m.content) };
+    // An assistant turn that called tools: Ollama wants the arguments as an object.
+    const calls = (m as { tool_calls?: unknown }).tool_calls;
+    if (Array.isArray(calls)) out.tool_calls = calls.map((c) => ({ function: { name: c?.function?.name ?? '', arguments: parseArguments(c?.function?.arguments) } }));
+    return out;
+  });
   if (o.prefill !== undefined) messages.push({ role: 'assistant', content: o.prefill });
   const options: Record<string, unknown> = {};
   if (request.temperature !== undefined) options.temperature = request.temperature;
@@ -22,5 +28,15 @@ export function convertRequest(request: ChatRequest, o: { stream: boolean; prefi
   if (maxTokens !== undefined) options.num_predict = maxTokens;
   if (request.stop !== undefined) options.stop = Array.isArray(request.stop) ? request.stop : [request.stop];
   if (request.seed !== undefined) options.seed = request.seed;
-  return { model: request.model, messages, stream: o.stream, ...(Object.keys(options).length > 0 ? { options } : {}) };
+  const tools = (request as { tools?: unknown }).tools;
+  return { model: request.model, messages, stream: o.stream, ...(Array.isArray(tools) ? { tools } : {}), ...(Object.keys(options).length > 0 ? { options } : {}) };
+}
+
+function parseArguments(args: unknown): unknown {
+  if (typeof args !== 'string') return args ?? {};
+  try {
+    return JSON.parse(args);
+  } catch {
+    return {};
+  }
 }

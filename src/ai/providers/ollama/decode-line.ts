@@ -16,6 +16,24 @@ export const createdOf = (line: OllamaChatLine): number => {
   return Math.floor((Number.isNaN(at) ? Date.now() : at) / 1000);
 };
 
+/** Tool calls already seen per call: Ollama sends each whole, without an index or an id. */
+const toolCallsSeen = new WeakMap<CallContext, number>();
+
+/** Ollama's tool calls in OpenAI's shape: arguments as a JSON string, an id made up. */
+export function ollamaToolCalls(calls: unknown, first = 0): Array<{ index: number; id: string; name: string; arguments: string }> {
+  if (!Array.isArray(calls)) return [];
+  return calls.filter(isObject).map((c, i) => {
+    const fn = isObject(c.function) ? c.function : {};
+    const args = fn.arguments;
+    return {
+      index: first + i,
+      id: `call_${first + i}_${Math.random().toString(36).slice(2, 10)}`,
+      name: typeof fn.name === 'string' ? fn.name : '',
+      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+    };
+  });
+}
+
 /** One NDJSON line of /api/chat → steps. Never throws. */
 export function decodeLine(text: string, ctx: CallContext, id: string): Step[] {
   let line: OllamaChatLine;
@@ -32,8 +50,16 @@ export function decodeLine(text: string, ctx: CallContext, id: string): Step[] {
   const steps: Step[] = [{ kind: 'start', id, model: line.model ?? ctx.model, created: createdOf(line) }];
   const content = line.message?.content;
   if (typeof content === 'string' && content.length > 0) steps.push({ kind: 'text', text: content });
+  const seen = toolCallsSeen.get(ctx) ?? 0;
+  const calls = ollamaToolCalls(line.message?.tool_calls, seen);
+  if (calls.length > 0) {
+    toolCallsSeen.set(ctx, seen + calls.length);
+    for (const c of calls) steps.push({ kind: 'tool-call', ...c });
+  }
   if (line.done === true) {
-    steps.push({ kind: 'finish-reason', reason: mapFinishReason(line.done_reason) });
+    // Ollama ends a tool-calling answer with done_reason "stop"; OpenAI clients look for "tool_calls".
+    const reason = mapFinishReason(line.done_reason);
+    steps.push({ kind: 'finish-reason', reason: (toolCallsSeen.get(ctx) ?? 0) > 0 && reason === 'stop' ? 'tool_calls' : reason });
     const usage = convertUsage(line);
     if (usage) steps.push({ kind: 'usage', usage });
     steps.push({ kind: 'done' });

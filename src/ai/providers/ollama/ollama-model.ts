@@ -10,7 +10,7 @@ import { driveStream } from '../http/stream-driver.js';
 import { type Upstream, upstreamFor } from '../http/upstream.js';
 import { convertRequest } from './convert-request.js';
 import { convertUsage } from './convert-usage.js';
-import { createdOf, decodeLine, ollamaId } from './decode-line.js';
+import { createdOf, decodeLine, ollamaId, ollamaToolCalls } from './decode-line.js';
 import { mapFinishReason } from './map-finish-reason.js';
 import { parseOllamaError } from './parse-error.js';
 import type { OllamaChatLine, OllamaTags } from './wire-types.js';
@@ -58,7 +58,7 @@ export class OllamaModel implements LanguageModel {
         object: 'chat.completion',
         created: createdOf(line),
         model: line.model ?? o.request.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: line.message.content }, finish_reason: mapFinishReason(line.done_reason) }],
+        choices: [{ index: 0, ...generatedChoice(line) }],
         ...(usage ? { usage } : {}),
       },
     };
@@ -90,4 +90,15 @@ export class OllamaModel implements LanguageModel {
   close(): Promise<void> {
     return this.#upstream.close();
   }
+}
+
+/** The first choice of a whole Ollama answer: its text, its tool calls (OpenAI's shape) and why it ended. */
+function generatedChoice(line: OllamaChatLine): { message: ChatCompletion['choices'][number]['message']; finish_reason: string } {
+  const calls = ollamaToolCalls(line.message?.tool_calls);
+  const reason = mapFinishReason(line.done_reason);
+  if (calls.length === 0) return { message: { role: 'assistant', content: line.message?.content ?? '' }, finish_reason: reason };
+  return {
+    message: { role: 'assistant', content: line.message?.content || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) },
+    finish_reason: reason === 'stop' ? 'tool_calls' : reason,
+  };
 }

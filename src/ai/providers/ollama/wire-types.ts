@@ -4,12 +4,13 @@ export interface OllamaMessage {
   role: string;
   content: string;
   images?: string[];
+  tool_calls?: Array<{ function: { name: string; arguments: unknown } }>;
 }
 
 export interface OllamaChatLine {
   model?: string;
   created_at?: string;
-  message?: { role?: string; content?: string } | null;
+  message?: { role?: string; content?: string; tool_calls?: Array<{ function?: { name?: string; arguments?: unknown } }> } | null;
   done?: boolean;
   done_reason?: string;
   prompt_eval_count?: number;

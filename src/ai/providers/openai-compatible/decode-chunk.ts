@@ -40,6 +40,20 @@ export function decodeChunk(event: EventSourceMessage, ctx: CallContext): Step[]
   const choice = choices.find((c) => (c?.index ?? 0) === 0);
   const text = choice?.delta?.content;
   if (typeof text === 'string' && text.length > 0) steps.push({ kind: 'text', text });
+  const calls = choice?.delta?.tool_calls;
+  if (Array.isArray(calls)) {
+    for (const c of calls) {
+      if (!isObject(c)) continue;
+      const fn = isObject(c.function) ? c.function : {};
+      steps.push({
+        kind: 'tool-call',
+        index: typeof c.index === 'number' ? c.index : 0,
+        ...(typeof c.id === 'string' ? { id: c.id } : {}),
+        ...(typeof fn.name === 'string' ? { name: fn.name } : {}),
+        ...(typeof fn.arguments === 'string' ? { arguments: fn.arguments } : {}),
+      });
+    }
+  }
   if (choice?.finish_reason) steps.push({ kind: 'finish-reason', reason: mapFinishReason(choice.finish_reason) });
   const usage = convertUsage(chunk.usage);
   if (usage) steps.push({ kind: 'usage', usage });

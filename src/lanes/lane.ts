@@ -333,7 +333,7 @@ export class Lane {
   }
 
   #loopContext(task: Task): WorkContext {
-    return loopContext(this.name, this.#env, this.#signal(task), task.opts);
+    return loopContext(this.name, this.#env, () => this.#signal(task), task.opts);
   }
 
   #runThread(task: Task): Promise<TaskOutcome> {

@@ -7,11 +7,14 @@ import type { RunOptions, WorkContext } from './types.js';
  * The WorkContext of work running on the event loop: the same shape a thread gets, wired
  * directly to the host callbacks, the runtime's AI client and the main-thread resources.
  */
-export function loopContext(lane: string, env: LaneEnv, signal: AbortSignal, opts: RunOptions): WorkContext {
+export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSignal, opts: RunOptions): WorkContext {
   const { host, context } = opts;
   return {
     ...context,
-    signal,
+    // Made on first use: most work (the AI calls of the `ai` lane among them) never looks at it.
+    get signal() {
+      return signalOf();
+    },
     progress: (data: unknown) => {
       try {
         host?.progress?.(data);
@@ -31,7 +34,10 @@ export function loopContext(lane: string, env: LaneEnv, signal: AbortSignal, opt
     ai: {
       // runtime.ai is looked up at call time; the task's signal ends the call with the task.
       chat: (req: ChatRequest, callOpts: AiCallOptions = {}) =>
-        Promise.resolve().then(() => env.ai().chat(req, { ...callOpts, signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal })),
+        Promise.resolve().then(() => {
+          const signal = signalOf();
+          return env.ai().chat(req, { ...callOpts, signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal });
+        }),
     },
     resource: <T>(nameOrDef: string | ResourceDef<T>) => env.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,
   };

@@ -449,7 +449,7 @@ export class RedisJobEngine implements JobEngine {
     this.#assertOpen();
     const n = Math.max(0, Math.floor(limit));
     if (n === 0 || (cut.succeededBefore <= 0 && cut.failedBefore <= 0)) return 0;
-    return (await this.#call(this.#work, 'tlPrune', [], [Math.max(0, cut.succeededBefore), Math.max(0, cut.failedBefore), n])) as number;
+    return (await this.#call(this.#redis, 'tlPrune', [], [Math.max(0, cut.succeededBefore), Math.max(0, cut.failedBefore), n])) as number;
   }
 
   async recoverExpired(): Promise<number> {

@@ -205,7 +205,7 @@ export const serverSchema = z
         wsStallMs: positiveInt.default(30_000),
         /** Most jobs one WebSocket may follow at once. */
         wsMaxSubscriptions: positiveInt.default(1_000),
-        /** Messages a WebSocket peer may send per second (bursts of twice that); over it each gets an error, and a peer that keeps on for a second more is closed with 1008. */
+        /** Messages a WebSocket peer may send per second (bursts of twice that, or of wsMaxSubscriptions if larger, so a reconnecting client can resubscribe at once); over it each gets an error, and a peer that keeps on for a second more is closed with 1008. */
         wsMessagesPerSecond: positiveInt.default(100),
       })
       .strict()

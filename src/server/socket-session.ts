@@ -62,7 +62,8 @@ export class SocketSession {
     this.#principal = deps.principal;
     this.#frames = deps.frames;
     this.#limits = deps.limits;
-    this.#messages = new RateLimiter(deps.limits.messagesPerSecond, deps.limits.messagesPerSecond * 2);
+    // Bursts up to a full set of subscriptions: a client that reconnects resubscribes all at once.
+    this.#messages = new RateLimiter(deps.limits.messagesPerSecond, Math.max(deps.limits.messagesPerSecond * 2, deps.limits.maxSubscriptions));
     this.#gauge = deps.gauge;
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     socket.on('pong', () => (this.alive = true));

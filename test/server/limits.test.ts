@@ -77,10 +77,10 @@ describe('request limits', () => {
   });
 
   it('refuses WebSocket messages past server.streams.wsMessagesPerSecond and closes a peer that keeps on with 1008', async () => {
-    t = await testServer({ server: { streams: { wsMessagesPerSecond: 5 } } });
+    t = await testServer({ server: { streams: { wsMessagesPerSecond: 5, wsMaxSubscriptions: 3 } } });
     const ws = new TestSocket(`${t.url.replace('http', 'ws')}/v1/ws`);
     await ws.opened();
-    // A burst of 10 (twice the rate) is answered; the next ones get a rate error each.
+    // A burst of 10 (twice the rate, more than wsMaxSubscriptions) is answered; the next ones get a rate error each.
     for (let i = 0; i < 12; i++) ws.send({ op: 'unsubscribe', jobId: `j${i}` });
     await ws.until(() => ws.messages.length >= 12, '12 answers');
     expect(ws.messages.filter((m) => m.type === 'unsubscribed')).toHaveLength(10);
@@ -125,6 +125,16 @@ describe('request limits', () => {
     } finally {
       await mock.close();
     }
+  });
+
+  it('lets a reconnecting client resubscribe to a full set of jobs at once (default limits)', async () => {
+    t = await testServer({ server: { streams: { wsMaxSubscriptions: 400 } } });
+    const ws = new TestSocket(`${t.url.replace('http', 'ws')}/v1/ws`);
+    await ws.opened();
+    for (let i = 0; i < 400; i++) ws.send({ op: 'unsubscribe', jobId: `j${i}` });
+    await ws.until(() => ws.messages.length >= 400, '400 answers');
+    expect(ws.messages.filter((m) => m.type === 'unsubscribed')).toHaveLength(400);
+    ws.close();
   });
 
   it('serves /metrics without a key by default, and only to admin keys with server.publicMetrics false', async () => {

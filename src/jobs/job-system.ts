@@ -7,7 +7,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
 import type { JobEngine } from './engine.js';
 import { createEngine } from './engines/index.js';
-import { EventHub } from './event-stream.js';
+import { EventHub } from './events/event-hub.js';
 import { Retention } from './retention.js';
 import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
 import { jobMetrics, type JobMetrics } from './metrics.js';

@@ -15,7 +15,7 @@ import { assertBuilt, runCli, startServe } from '../cli/cli-process.js';
 import { testServer } from '../support/runtime.js';
 import { api, readSse } from '../server/routes/jobs-helpers.js';
 import { SqliteJobEngine } from '../../src/jobs/engines/sqlite/sqlite-engine.js';
-import { EventHub } from '../../src/jobs/event-stream.js';
+import { EventHub } from '../../src/jobs/events/event-hub.js';
 import type { TasklaneError } from '../../src/errors.js';
 import { TASKS_MODULE } from './helpers.js';
 

@@ -56,6 +56,8 @@ export const errorCodes = {
   TL_ERR_AI_ALL_FAILED: { status: 502, retryable: true, message: 'every target failed' },
   TL_ERR_AI_NO_KEY: { status: 503, retryable: true, message: 'no usable key for the provider' },
   TL_ERR_AI_CIRCUIT_OPEN: { status: 503, retryable: true, message: 'the circuit breaker is open' },
+  TL_ERR_AI_SCHEMA_MISMATCH: { status: 502, retryable: true, message: 'the answer does not conform to the strict json_schema of response_format' },
+  TL_ERR_AI_UNSUPPORTED: { status: 400, retryable: false, message: 'no target of the model supports this kind of request' },
   // jobs
   TL_ERR_JOB_UNKNOWN_TASK: { status: 404, retryable: false, message: 'no task has that name' },
   TL_ERR_JOB_NOT_FOUND: { status: 404, retryable: false, message: 'no job has that id' },

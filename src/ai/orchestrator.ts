@@ -13,7 +13,8 @@ import { requestKey } from './request-key.js';
 import { Routes, type Route } from './route.js';
 import { SingleFlight } from './single-flight.js';
 import { StreamFlight, usageChunk, type ToolCall } from './stream-flight.js';
-import type { AiCallOptions, AiClient, AiMeta, ChatChunk, ChatCompletion, ChatRequest, ChatResult, Usage } from './types.js';
+import type { AiCallOptions, AiClient, AiMeta, ChatChunk, ChatCompletion, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, Usage } from './types.js';
+import { embed } from './embed.js';
 import { validateChatRequest } from './validate.js';
 
 /** A stream whose first chunk is ready: who serves it, then the chunks (the first included). */
@@ -181,6 +182,13 @@ export class Orchestrator implements AiClient {
   async *stream(request: ChatRequest, options: AiCallOptions = {}): AsyncGenerator<ChatChunk, void, undefined> {
     const s = await this.openStream(request, options);
     yield* s.chunks;
+  }
+
+  /** Embeddings (src/ai/embed.ts): the same routes, keys, cooldowns, breakers, retries and cache as chat. */
+  embed(request: EmbeddingRequest, options: AiCallOptions = {}): Promise<EmbeddingResult> {
+    this.#assertOpen();
+    const d = this.#dispatcher;
+    return embed({ routes: this.routes, models: this.#deps.models, cache: this.#cache, metrics: this.#deps.metrics, run: (ctx, call) => d.run(ctx, call), calls: this.#calls }, request, options);
   }
 
   /** The configured aliases and their targets. */

@@ -2,7 +2,7 @@
  * The provider spec: what the orchestrator needs from an upstream adapter. Types only — nothing
  * here runs, so adapters and the orchestrator depend on this file and never on each other.
  */
-import type { ChatCompletion, ChatRequest, Usage } from './types.js';
+import type { ChatCompletion, ChatRequest, EmbeddingRequest, Usage } from './types.js';
 import type { ProviderError } from '../errors.js';
 
 export const PROVIDER_SPEC = 'tl-provider-1' as const;
@@ -41,7 +41,7 @@ export type StreamPart =
   /** In-band: the stream broke, stalled or sent malformed data. Always the last part. */
   | { type: 'error'; error: ProviderError };
 
-export type ProviderType = 'openai-compatible' | 'ollama' | 'huggingface';
+export type ProviderType = 'openai-compatible' | 'ollama' | 'huggingface' | 'anthropic' | 'gemini';
 
 /** What a ProviderError's `details.kind` says went wrong. */
 export type ProviderErrorKind =
@@ -55,6 +55,8 @@ export type ProviderErrorKind =
   | 'content_filter'
   | 'stream_broken'
   | 'malformed'
+  /** A `strict` json_schema answer that does not conform: next target, no same-target retry. */
+  | 'schema_mismatch'
   | 'aborted';
 
 export type TimeoutPhase = 'connect' | 'first_byte' | 'idle' | 'total';
@@ -70,6 +72,22 @@ export interface ProviderErrorDetails {
   phase?: TimeoutPhase;
 }
 
+export interface EmbedCallOptions {
+  /** `model` already set to the upstream model id; `input` always an array here. */
+  request: EmbeddingRequest & { input: string[] };
+  apiKey?: string;
+  keyIndex: number;
+  signal: AbortSignal;
+  timeouts: PhaseTimeouts;
+}
+
+/** One vector per input, in input order. */
+export interface EmbedResult {
+  vectors: number[][];
+  model: string;
+  usage?: { prompt_tokens: number; total_tokens: number };
+}
+
 /** One per configured provider. */
 export interface LanguageModel {
   readonly spec: typeof PROVIDER_SPEC;
@@ -79,6 +97,8 @@ export interface LanguageModel {
   doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }>;
   /** Resolves once the upstream answered 2xx with headers; rejects with ProviderError otherwise. */
   doStream(o: ProviderCallOptions): Promise<AsyncIterable<StreamPart>>;
+  /** Embeddings; absent when the provider has none (the target is then skipped for embeddings). */
+  doEmbed?(o: EmbedCallOptions): Promise<EmbedResult>;
   doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]>;
   /** Closes its undici Pool; idempotent. */
   close(): Promise<void>;

@@ -77,7 +77,33 @@ export interface AiCallOptions {
   timeouts?: { connectMs?: number; firstByteMs?: number; idleChunkMs?: number; totalMs?: number };
 }
 
+/** An OpenAI embeddings request; `model` is an alias or `provider/model`. */
+export interface EmbeddingRequest {
+  model: string;
+  input: string | string[];
+  /** Length of each vector, where the model can shorten them. */
+  dimensions?: number;
+  /** How the HTTP answer carries vectors; `runtime.ai.embed()` always returns numbers. */
+  encoding_format?: 'float' | 'base64';
+  user?: string;
+}
+
+/** An OpenAI embeddings response body (vectors as numbers). */
+export interface EmbeddingResponse {
+  object: 'list';
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] }>;
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+
+export interface EmbeddingResult {
+  response: EmbeddingResponse;
+  meta: AiMeta;
+}
+
 /** What code (a handler, a task on the loop or in a thread) calls to reach the models. */
 export interface AiClient {
   chat(req: ChatRequest, options?: AiCallOptions): Promise<ChatResult>;
+  /** Embeddings through the same routes, keys, cooldowns, breakers, retries and cache as chat. */
+  embed(req: EmbeddingRequest, options?: AiCallOptions): Promise<EmbeddingResult>;
 }

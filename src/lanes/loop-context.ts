@@ -1,4 +1,4 @@
-import type { AiCallOptions, ChatRequest } from '../ai/types.js';
+import type { AiCallOptions, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import type { ResourceDef } from '../resources/resource.js';
 import type { LaneEnv } from './lane.js';
 import type { RunOptions, WorkContext } from './types.js';
@@ -37,6 +37,11 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
         Promise.resolve().then(() => {
           const signal = signalOf();
           return env.ai().chat(req, { ...callOpts, signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal });
+        }),
+      embed: (req: EmbeddingRequest, callOpts: AiCallOptions = {}) =>
+        Promise.resolve().then(() => {
+          const signal = signalOf();
+          return env.ai().embed(req, { ...callOpts, signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal });
         }),
     },
     resource: <T>(nameOrDef: string | ResourceDef<T>) => env.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,

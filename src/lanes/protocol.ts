@@ -35,7 +35,8 @@ export type TaskOutcome = { ok: true; value: unknown; sent: number } | { ok: fal
 export type WorkerToMain =
   | { t: 'progress'; id: number; data: unknown }
   | { t: 'log'; id: number; msg: string; data?: Record<string, unknown> }
-  | { t: 'ai'; id: number; call: number; req: unknown; opts?: { noCache?: boolean }; sync?: boolean }
+  /** `op` 'embed' asks for embeddings; absent = chat. */
+  | { t: 'ai'; id: number; call: number; req: unknown; opts?: { noCache?: boolean }; sync?: boolean; op?: 'embed' }
   | { t: 'ai-abort'; id: number; call: number }
   | { t: 'closed'; threadId: number; failures: Array<{ name: string; error: string }> };
 

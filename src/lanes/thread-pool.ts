@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { TasklaneError, type SerializedError } from '../errors.js';
-import type { AiCallOptions, AiClient, ChatRequest } from '../ai/types.js';
+import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
 import { serializeTaskError } from './task-error.js';
 import type { ThreadHost } from './types.js';
@@ -226,7 +226,10 @@ export class ThreadPool {
     (task.calls ??= new Map()).set(msg.call, controller);
     const signal = AbortSignal.any([controller.signal, task.signal()]);
     Promise.resolve()
-      .then(() => this.#opts.ai().chat(msg.req as ChatRequest, { ...(msg.opts as AiCallOptions | undefined), signal }))
+      .then((): Promise<unknown> => {
+        const opts = { ...(msg.opts as AiCallOptions | undefined), signal };
+        return msg.op === 'embed' ? this.#opts.ai().embed(msg.req as EmbeddingRequest, opts) : this.#opts.ai().chat(msg.req as ChatRequest, opts);
+      })
       .then(
         (value) => this.#answer(thread, msg.call, msg.sync, { ok: true, value }),
         (err) => this.#answer(thread, msg.call, msg.sync, { ok: false, error: serializeTaskError(err) }),

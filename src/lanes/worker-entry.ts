@@ -7,7 +7,7 @@
  */
 import { MessageChannel, isMainThread, parentPort, receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
 import { AbortError, TasklaneError } from '../errors.js';
-import type { AiCallOptions, ChatRequest, ChatResult } from '../ai/types.js';
+import type { AiCallOptions, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult } from '../ai/types.js';
 import { ResourceScope } from '../resources/scope.js';
 import { THREAD_DEFS, type ResourceDef } from '../resources/resource.js';
 import { importWork } from './module-ref.js';
@@ -127,12 +127,13 @@ class ThreadState {
       resource: <T>(nameOrDef: string | ResourceDef<T>) => this.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,
       ai: {
         chat: (req: ChatRequest, opts: AiCallOptions = {}) => this.chat(task, id, req, opts),
+        embed: (req: EmbeddingRequest, opts: AiCallOptions = {}) => this.chat(task, id, req, opts, 'embed') as unknown as Promise<EmbeddingResult>,
         generateSync: (req: ChatRequest) => this.generateSync(task, id, req),
       },
     };
   }
 
-  chat(task: RunningTask, id: number, req: ChatRequest, opts: AiCallOptions): Promise<ChatResult> {
+  chat(task: RunningTask, id: number, req: ChatRequest | EmbeddingRequest, opts: AiCallOptions, op?: 'embed'): Promise<ChatResult> {
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(new AbortError('the AI call was aborted before it started', { cause: signal.reason }));
     const call = this.nextCall++;
@@ -148,7 +149,7 @@ class ThreadState {
         reject: (e) => (done(), reject(e)),
       });
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.post(task, { t: 'ai', id, call, req, opts: opts.noCache ? { noCache: true } : undefined });
+      this.post(task, { t: 'ai', id, call, req, opts: opts.noCache ? { noCache: true } : undefined, ...(op ? { op } : {}) });
     });
   }
 

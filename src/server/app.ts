@@ -8,6 +8,7 @@ import { RateLimiter, parseJsonBounded } from './limits.js';
 import { StreamSlots } from './stream-slots.js';
 import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
+import { embeddingsRoutes } from './routes/embeddings.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { jobsRoutes } from './routes/jobs.js';
 
@@ -160,7 +161,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [aiRoutes, jobsRoutes, dashboardRoutes];
+const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, jobsRoutes, dashboardRoutes];
 
 function fromFastifyError(error: unknown): TasklaneError {
   if (TasklaneError.isInstance(error)) return error;

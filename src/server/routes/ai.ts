@@ -58,7 +58,7 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
   });
 }
 
-function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOptions {
+export function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOptions {
   const options: AiCallOptions = { signal };
   const cc = req.headers['cache-control'];
   if (cc && /no-cache|no-store/i.test(cc)) options.noCache = true;
@@ -71,7 +71,7 @@ function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOptions {
   return options;
 }
 
-function metaHeaders(meta: AiMeta): Record<string, string> {
+export function metaHeaders(meta: AiMeta): Record<string, string> {
   return {
     'x-tasklane-provider': meta.provider,
     'x-tasklane-model': meta.model,
@@ -84,7 +84,7 @@ function metaHeaders(meta: AiMeta): Record<string, string> {
 
 const TYPES: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 413: 'invalid_request_error', 429: 'rate_limit_error' };
 
-function sendError(reply: FastifyReply, thrown: unknown, scrub: (s: string) => string): FastifyReply {
+export function sendError(reply: FastifyReply, thrown: unknown, scrub: (s: string) => string): FastifyReply {
   const err = toTasklaneError(thrown);
   const body = errorBody(err) as { error: { code: string; message: string; type?: string; details?: Record<string, unknown> } };
   body.error.message = scrub(body.error.message);
@@ -126,7 +126,7 @@ async function writeStream(res: ServerResponse, chunks: AsyncIterable<ChatChunk>
   }
 }
 
-function drained(res: ServerResponse): Promise<void> {
+export function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.removeListener('drain', done);

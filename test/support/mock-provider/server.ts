@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { chunk, continueFrom, echoAnswer, prefillOf, usageFor, type Usage, type WireMessage } from './answers.js';
 import { faultFromModel, parseFault, type Fault } from './faults.js';
+import { hfFeatures, inputsOf, ollamaEmbeddings, openaiEmbeddings } from './embeddings.js';
 import { errorBody, ollamaLine, openaiChunk, openaiCompletion, sendJson, type ChunkMeta, type Flavor } from './wire.js';
 
 /** One request the mock received. Never rewritten after the answer, except `aborted`. */
@@ -15,6 +16,8 @@ export interface MockCall {
   /** The fault applied, as written (`429:3`), if any. */
   fault?: string;
   flavor: Flavor;
+  /** 'embed' for the embeddings endpoints (OpenAI /embeddings, Ollama /api/embed, HF feature extraction). */
+  kind: 'chat' | 'embed';
   stream: boolean;
   /** Epoch ms the request arrived. */
   at: number;
@@ -220,12 +223,18 @@ class Mock implements MockProvider {
       return sendJson(res, 200, { models: this.#opts.models.map((name) => ({ name, model: name, modified_at: '2024-01-01T00:00:00Z', size: 1, digest: 'mock' })) });
     }
     let flavor: Flavor;
+    let kind: MockCall['kind'] = 'chat';
+    let model: string | undefined = typeof body.model === 'string' ? body.model : undefined;
+    const featureModel = /^(?:\/hf)?\/hf-inference\/models\/(.+)\/pipeline\/feature-extraction$/.exec(path)?.[1];
     if (req.method === 'POST' && path === '/api/chat') flavor = 'ollama';
     else if (req.method === 'POST' && path.endsWith('/chat/completions')) flavor = path.startsWith('/hf/') ? 'hf' : 'openai';
+    else if (req.method === 'POST' && path === '/api/embed') [flavor, kind] = ['ollama', 'embed'];
+    else if (req.method === 'POST' && path.endsWith('/embeddings')) [flavor, kind] = [path.startsWith('/hf/') ? 'hf' : 'openai', 'embed'];
+    else if (req.method === 'POST' && featureModel) [flavor, kind, model] = ['hf', 'embed', decodeURIComponent(featureModel)];
     else return sendJson(res, 404, errorBody('openai', `no route ${req.method} ${path}`, 'not_found', null));
 
-    const stream = flavor === 'ollama' ? body.stream !== false : body.stream === true;
-    const call: MockCall = { path, key, model: typeof body.model === 'string' ? body.model : undefined, body, flavor, stream, at: Date.now() };
+    const stream = kind === 'embed' ? false : flavor === 'ollama' ? body.stream !== false : body.stream === true;
+    const call: MockCall = { path, key, model, body, flavor, kind, stream, at: Date.now() };
     let selfClosed = false;
     res.on('close', () => {
       if (!res.writableFinished && !selfClosed) {
@@ -330,6 +339,15 @@ class Mock implements MockProvider {
       }
       res.end();
       return;
+    }
+
+    if (call.kind === 'embed') {
+      const texts = inputsOf(call.body);
+      const model = call.model ?? 'embed-mock';
+      const dims = typeof call.body.dimensions === 'number' ? call.body.dimensions : undefined;
+      if (call.path === '/api/embed') return sendJson(res, 200, ollamaEmbeddings(model, texts, dims));
+      if (call.path.includes('/pipeline/feature-extraction')) return sendJson(res, 200, hfFeatures(texts));
+      return sendJson(res, 200, openaiEmbeddings(model, texts, dims, call.body.encoding_format));
     }
 
     const prefill = prefillOf(messages);

@@ -19,11 +19,12 @@ const CODES: Record<ProviderErrorKind, ErrorCode> = {
   content_filter: 'TL_ERR_AI_CONTENT_FILTER',
   stream_broken: 'TL_ERR_AI_STREAM_BROKEN',
   malformed: 'TL_ERR_AI_STREAM_BROKEN',
+  schema_mismatch: 'TL_ERR_AI_SCHEMA_MISMATCH',
   aborted: 'TL_ERR_ABORTED',
 };
 
 /** auth is retryable on another key; the orchestrator disables the refused one. */
-const RETRYABLE = new Set<ProviderErrorKind>(['rate_limit', 'server', 'timeout', 'connect', 'stream_broken', 'malformed', 'auth']);
+const RETRYABLE = new Set<ProviderErrorKind>(['rate_limit', 'server', 'timeout', 'connect', 'stream_broken', 'malformed', 'auth', 'schema_mismatch']);
 
 export interface ProviderErrorExtra {
   status?: number;

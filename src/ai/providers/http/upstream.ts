@@ -27,6 +27,10 @@ export interface UpstreamRequest {
   path: string;
   body?: unknown;
   apiKey?: string;
+  /** Extra headers of this call (e.g. a provider's own key header instead of a bearer token). */
+  headers?: Record<string, string>;
+  /** `path` is from the origin, not under the base URL's path. */
+  fromOrigin?: boolean;
   accept?: string;
   ctx: CallContext;
   signal: AbortSignal;
@@ -74,6 +78,7 @@ export class Upstream {
     });
     const headers: Record<string, string> = { ...this.#opts.headers, accept: r.accept ?? 'application/json' };
     if (r.apiKey) headers.authorization = `Bearer ${r.apiKey}`;
+    if (r.headers) Object.assign(headers, r.headers);
     let payload: string | undefined;
     if (r.body !== undefined) {
       payload = JSON.stringify(r.body);
@@ -84,7 +89,7 @@ export class Upstream {
       return await new Promise<UpstreamResponse>((resolve, reject) => {
         const call = new UpstreamCall(guard, resolve, reject, () => this.#active.delete(guard));
         guard.onAbort = (err) => call.abort(err);
-        this.#pool!.dispatch({ origin: this.#origin, path: this.#prefix + r.path, method: r.method, headers, ...(payload === undefined ? {} : { body: payload }) }, call);
+        this.#pool!.dispatch({ origin: this.#origin, path: r.fromOrigin ? r.path : this.#prefix + r.path, method: r.method, headers, ...(payload === undefined ? {} : { body: payload }) }, call);
       });
     } catch (err) {
       const e = guard.errorFor(err);

@@ -1,6 +1,6 @@
 import type { ResolvedProvider } from '../../../config/index.js';
 import type { Logger } from '../../../runtime/index.js';
-import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { ndjsonLines } from '../http/events.js';
@@ -70,6 +70,27 @@ export class OllamaModel implements LanguageModel {
     await failOnStatus(res, parseOllamaError, o.apiKey);
     const id = ollamaId();
     return driveStream(ndjsonLines(res.body.chunks()), (line) => decodeLine(line, ctx, id), res.guard, { model: o.request.model });
+  }
+
+  /** `POST /api/embed`: `{model, input, dimensions}` → `{embeddings, prompt_eval_count}`. */
+  async doEmbed(o: EmbedCallOptions): Promise<EmbedResult> {
+    const body: Record<string, unknown> = { model: o.request.model, input: o.request.input };
+    if (o.request.dimensions !== undefined) body.dimensions = o.request.dimensions;
+    const res = await this.#upstream.request({
+      method: 'POST',
+      path: '/api/embed',
+      body,
+      ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+      ctx: { provider: this.name, model: o.request.model, keyIndex: o.keyIndex },
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
+    await failOnStatus(res, parseOllamaError, o.apiKey);
+    const answer = (await readJson(res)) as { model?: unknown; embeddings?: unknown; prompt_eval_count?: unknown } | null;
+    const vectors = answer?.embeddings;
+    if (!Array.isArray(vectors) || !vectors.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'number'))) throw malformed(res, 'embeddings');
+    const prompt = typeof answer?.prompt_eval_count === 'number' ? answer.prompt_eval_count : 0;
+    return { vectors: vectors as number[][], model: typeof answer?.model === 'string' ? answer.model : o.request.model, usage: { prompt_tokens: prompt, total_tokens: prompt } };
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {

@@ -1,4 +1,4 @@
-import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import type { ResolvedProvider } from '../../../config/index.js';
@@ -9,6 +9,7 @@ import { failOnStatus, malformed, readJson } from '../http/response.js';
 import type { UpstreamErrorInfo } from '../http/status.js';
 import { driveStream } from '../http/stream-driver.js';
 import { type Upstream, upstreamFor } from '../http/upstream.js';
+import { convertEmbeddings, embeddingsBody } from './convert-embeddings.js';
 import { convertRequest } from './convert-request.js';
 import { convertResponse } from './convert-response.js';
 import { decodeChunk } from './decode-chunk.js';
@@ -72,6 +73,22 @@ export class OpenAICompatibleModel implements LanguageModel {
     });
     await failOnStatus(res, (t) => this.parseError(t), o.apiKey);
     return driveStream(sseEvents(res.body.chunks()), (e) => decodeChunk(e, ctx), res.guard, { model: o.request.model });
+  }
+
+  async doEmbed(o: EmbedCallOptions): Promise<EmbedResult> {
+    const res = await this.upstream.request({
+      method: 'POST',
+      path: '/embeddings',
+      body: embeddingsBody(o.request),
+      ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+      ctx: { provider: this.name, model: o.request.model, keyIndex: o.keyIndex },
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
+    await failOnStatus(res, (t) => this.parseError(t), o.apiKey);
+    const result = convertEmbeddings(await readJson(res), o.request.model);
+    if (!result) throw malformed(res, 'one embedding per input');
+    return result;
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {

@@ -70,9 +70,11 @@ export const errorCodes = {
   TL_ERR_STORE_READONLY: { status: 503, retryable: true, message: 'the job store cannot be written' },
   TL_ERR_STORE_FULL: { status: 503, retryable: true, message: 'the disk holding the job store is full' },
   TL_ERR_STORE_IO: { status: 503, retryable: true, message: 'the job store hit a disk I/O error' },
+  TL_ERR_STORE_TOO_NEW: { status: 500, retryable: false, message: 'the job store was written by a newer tasklane' },
   // streams and the HTTP client
   TL_ERR_AUTH_TOKEN_INVALID: { status: 401, retryable: false, message: 'invalid stream token: mint a new one with POST /v1/tokens' },
   TL_ERR_AUTH_TOKEN_EXPIRED: { status: 401, retryable: false, message: 'the stream token has expired: mint a new one with POST /v1/tokens' },
+  TL_ERR_AUTH_REVOKED: { status: 401, retryable: false, message: 'the client key was revoked by a configuration reload' },
   TL_ERR_CLIENT_NETWORK: { status: 503, retryable: true, message: 'the tasklane server could not be reached' },
   TL_ERR_CLIENT_PROTOCOL: { status: 502, retryable: true, message: 'the server answered something the client does not understand' },
   // resources

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -12,6 +13,13 @@ export interface ClientKey {
   value: string;
   hashed: boolean;
   scopes: Array<'ai' | 'jobs:read' | 'jobs:write' | 'admin'>;
+  /** Recorded as the owner of the jobs the key makes (unique among the keys). */
+  name: string;
+  tenant?: string;
+  /** 'own': the key's own jobs; 'tenant': every job of its tenant. */
+  sees: 'own' | 'tenant';
+  /** Whether `x-tasklane-tenant` is honoured for this key. */
+  tenantHeader: boolean;
 }
 
 export interface ResolvedProvider extends Omit<ProviderConfig, 'apiKeys' | 'headers'> {
@@ -115,8 +123,9 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
     });
   }
 
+  const names = new Set<string>();
   const apiKeys: ClientKey[] = config.server.apiKeys.map((entry, i) => {
-    const k = typeof entry === 'string' ? { key: entry, scopes: undefined } : entry;
+    const k = typeof entry === 'string' ? { key: entry, scopes: undefined, name: undefined, tenant: undefined, sees: 'own' as const, tenantHeader: false } : entry;
     const value = lookup(k.key, `server.apiKeys[${i}]`);
     const hashed = value.startsWith('sha256:');
     if (hashed && !/^sha256:[0-9a-f]{64}$/i.test(value)) {
@@ -125,7 +134,22 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
       });
     }
     if (!hashed && value) secrets.push(value);
-    return { value: hashed ? value.slice(7).toLowerCase() : value, hashed, scopes: k.scopes ?? ['ai', 'jobs:read', 'jobs:write', 'admin'] };
+    const stored = hashed ? value.slice(7).toLowerCase() : value;
+    const name = k.name ?? defaultKeyName(stored, hashed);
+    if (value && names.has(name)) {
+      throw new ConfigError(`server.apiKeys[${i}].name: "${name}" names another key too; give each key its own name (jobs are owned by name)`, {
+        details: { setting: `server.apiKeys[${i}].name` },
+      });
+    }
+    names.add(name);
+    if (k.sees === 'tenant' && k.tenant === undefined) {
+      throw new ConfigError(`server.apiKeys[${i}].sees: "tenant" needs a tenant; set server.apiKeys[${i}].tenant or use sees: "own"`, {
+        details: { setting: `server.apiKeys[${i}].sees` },
+      });
+    }
+    const key: ClientKey = { value: stored, hashed, scopes: k.scopes ?? ['ai', 'jobs:read', 'jobs:write', 'admin'], name, sees: k.sees, tenantHeader: k.tenantHeader };
+    if (k.tenant !== undefined) key.tenant = k.tenant;
+    return key;
   });
 
   let streams = config.server.streams;
@@ -149,6 +173,15 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
 
   const dataDir = isAbsolute(config.data) ? config.data : resolve(baseDir, config.data);
   return { ...config, server: { ...config.server, apiKeys, streams }, providers, dataDir, baseDir, file, secrets };
+}
+
+/**
+ * A key without a name is named after its digest: stable when keys are reordered or reloaded,
+ * and 48 bits of a hash say nothing usable about the key itself.
+ */
+function defaultKeyName(value: string, hashed: boolean): string {
+  const hex = hashed ? value : createHash('sha256').update(value).digest('hex');
+  return `key-${hex.slice(0, 12)}`;
 }
 
 function readDotenv(cwd: string, enabled: boolean): Record<string, string> {

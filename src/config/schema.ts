@@ -164,7 +164,20 @@ export const serverSchema = z
       .array(
         z.union([
           z.string().min(1),
-          z.object({ key: z.string().min(1), scopes: z.array(z.enum(['ai', 'jobs:read', 'jobs:write', 'admin'])).optional() }).strict(),
+          z
+            .object({
+              key: z.string().min(1),
+              scopes: z.array(z.enum(['ai', 'jobs:read', 'jobs:write', 'admin'])).optional(),
+              /** The key's name: recorded as the owner of the jobs it makes, shown in logs. Default `key-<12 hex of its sha256>`. */
+              name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._:@-]+$/, 'use letters, digits and . _ : @ -').optional(),
+              /** The tenant the key belongs to: recorded with its jobs. */
+              tenant: z.string().min(1).max(100).optional(),
+              /** Which jobs the key sees: 'own' (default) only those it made, 'tenant' every job of its tenant. An admin-scope key sees all. */
+              sees: z.enum(['own', 'tenant']).default('own'),
+              /** Honour `x-tasklane-tenant` from this key (a backend acting for many tenants): the header names the tenant of each request. Default false. */
+              tenantHeader: z.boolean().default(false),
+            })
+            .strict(),
         ]),
       )
       .default([]),

@@ -5,7 +5,7 @@
 import { ClosedError, ValidationError } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
-import type { JobEngine } from './engine.js';
+import type { EngineEnqueueOptions, JobEngine } from './engine.js';
 import { createEngine } from './engines/index.js';
 import { EventHub } from './events/event-hub.js';
 import { Retention } from './retention.js';
@@ -94,15 +94,20 @@ export class Jobs implements JobSystem {
       value = parsed.data;
     }
     const maxAttempts = opts.maxAttempts ?? def.maxAttempts ?? this.#runtime.config.jobs.maxAttempts;
-    const job = await this.engine.enqueue(task, value, { ...opts, maxAttempts });
+    const engineOpts: EngineEnqueueOptions = { ...opts, maxAttempts };
+    // Idempotency keys are per owner: another key using the same one makes its own job, and never
+    // learns that the key was taken.
+    if (opts.owner && opts.idempotencyKey !== undefined) engineOpts.idempotencyKey = `${opts.owner.key}${OWNER_SEP}${opts.idempotencyKey}`;
+    const job = await this.engine.enqueue(task, value, engineOpts);
     this.#metrics.enqueued(task);
     this.#worker?.wake();
-    return job;
+    return unscoped(job);
   }
 
-  get(id: string): Promise<JobRecord | undefined> {
+  async get(id: string): Promise<JobRecord | undefined> {
     this.#assertOpen();
-    return this.engine.get(id);
+    const job = await this.engine.get(id);
+    return job && unscoped(job);
   }
 
   list(q: ListQuery = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
@@ -110,7 +115,7 @@ export class Jobs implements JobSystem {
     if (q.limit !== undefined && (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 500)) {
       return Promise.reject(new ValidationError(`limit must be an integer from 1 to 500, got ${String(q.limit)}`));
     }
-    return this.engine.list(q);
+    return this.engine.list(q).then((page) => ({ ...page, jobs: page.jobs.map(unscoped) }));
   }
 
   async cancel(id: string): Promise<JobRecord> {
@@ -119,7 +124,7 @@ export class Jobs implements JobSystem {
     // Running here: abort now rather than at the next renewal. Running elsewhere: that process's renewer sees the flag.
     if (record.state === 'running') this.#worker?.cancelLocal(id);
     else this.#hub.poke(id);
-    return record;
+    return unscoped(record);
   }
 
   async retry(id: string): Promise<JobRecord> {
@@ -127,7 +132,7 @@ export class Jobs implements JobSystem {
     const record = await this.engine.retry(id);
     this.#hub.poke(id);
     this.#worker?.wake();
-    return record;
+    return unscoped(record);
   }
 
   subscribe(id: string, fromSeq = 0, opts: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
@@ -175,6 +180,16 @@ export class Jobs implements JobSystem {
   }
 }
 
+/** Between an owner's key name and its idempotency key in the stored key (names never hold it). */
+const OWNER_SEP = '\u001f';
+
+/** The record with the idempotency key as its owner gave it. */
+function unscoped(job: JobRecord): JobRecord {
+  const prefix = job.owner && `${job.owner.key}${OWNER_SEP}`;
+  if (!prefix || !job.idempotencyKey?.startsWith(prefix)) return job;
+  return { ...job, idempotencyKey: job.idempotencyKey.slice(prefix.length) };
+}
+
 function checkOptions(opts: EnqueueOptions): void {
   const bad = (what: string) => {
     throw new ValidationError(what, { details: { options: opts } });
@@ -182,6 +197,9 @@ function checkOptions(opts: EnqueueOptions): void {
   if (opts.priority !== undefined && (typeof opts.priority !== 'number' || !Number.isFinite(opts.priority))) bad(`priority must be a finite number, got ${String(opts.priority)}`);
   if (opts.delayMs !== undefined && (typeof opts.delayMs !== 'number' || !(opts.delayMs >= 0))) bad(`delayMs must be a number ≥ 0, got ${String(opts.delayMs)}`);
   if (opts.maxAttempts !== undefined && (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 1)) bad(`maxAttempts must be an integer ≥ 1, got ${String(opts.maxAttempts)}`);
+  if (opts.owner !== undefined && (typeof opts.owner?.key !== 'string' || !/^[^\u0000-\u001f]{1,100}$/.test(opts.owner.key) || (opts.owner.tenant !== undefined && typeof opts.owner.tenant !== 'string'))) {
+    bad('owner must be { key: string (1 to 100 printable characters), tenant?: string }');
+  }
   if (opts.idempotencyKey !== undefined && (typeof opts.idempotencyKey !== 'string' || opts.idempotencyKey.length === 0 || opts.idempotencyKey.length > IDEMPOTENCY_KEY_MAX)) {
     bad(`idempotencyKey must be a string of 1 to ${IDEMPOTENCY_KEY_MAX} characters`);
   }

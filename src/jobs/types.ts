@@ -36,6 +36,14 @@ export interface JobRecord {
   lastSeq: number;
   /** The worker holding (or that last held) the lease. */
   workerId?: string;
+  /** The client key (and tenant) that made the job; absent for jobs made without a key (in code, or with auth off). */
+  owner?: JobOwner;
+}
+
+/** Who made a job: the client key's name and, when it has one, its tenant. Never changes. */
+export interface JobOwner {
+  key: string;
+  tenant?: string;
 }
 
 export type JobEventType = 'enqueued' | 'started' | 'progress' | 'log' | 'retrying' | 'succeeded' | 'dead' | 'cancelled' | 'cancel-requested';
@@ -69,6 +77,8 @@ export interface EnqueueOptions {
   idempotencyKey?: string;
   /** Attempts before the job is dead. Default: the task's maxAttempts, else `jobs.maxAttempts`. */
   maxAttempts?: number;
+  /** Recorded on the job (the server sets it from the client key). */
+  owner?: JobOwner;
 }
 
 export interface ListQuery {
@@ -78,6 +88,8 @@ export interface ListQuery {
   limit?: number;
   /** The `next` of the previous page. */
   cursor?: string;
+  /** Only jobs of this owner: `key` and/or `tenant` must match (both when both are set). */
+  owner?: { key?: string; tenant?: string };
 }
 
 /** Delay before attempt n+1 after attempt n failed: `min(maxMs, baseMs * factor^(n-1))`, ±jitter. */

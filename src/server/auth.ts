@@ -8,6 +8,13 @@ export interface Principal {
   /** Index of the matching key in server.apiKeys; -1 when auth is off (loopback, no keys). */
   keyIndex: number;
   scopes: Scope[];
+  /** The key's name (owner of the jobs it makes); undefined when auth is off. */
+  name?: string;
+  tenant?: string;
+  /** Which jobs the key sees besides its own (see server/ownership.ts). Default 'own'. */
+  sees?: 'own' | 'tenant';
+  /** Whether `x-tasklane-tenant` is honoured for this key. */
+  tenantHeader?: boolean;
 }
 
 /**
@@ -17,7 +24,7 @@ export interface Principal {
 export function createAuthenticator(keys: ClientKey[]): (header: string | undefined) => Principal {
   const digests = keys.map((k) => ({
     digest: k.hashed ? Buffer.from(k.value, 'hex') : sha256(k.value),
-    scopes: k.scopes,
+    principal: principalOf(k),
   }));
   if (digests.length === 0) {
     return () => ({ keyIndex: -1, scopes: ['ai', 'jobs:read', 'jobs:write', 'admin'] });
@@ -32,8 +39,14 @@ export function createAuthenticator(keys: ClientKey[]): (header: string | undefi
       if (timingSafeEqual(digest, digests[i]!.digest) && match === -1) match = i;
     }
     if (match === -1) throw new TasklaneError('TL_ERR_AUTH_INVALID');
-    return { keyIndex: match, scopes: digests[match]!.scopes };
+    return { keyIndex: match, ...digests[match]!.principal };
   };
+}
+
+function principalOf(k: ClientKey): Omit<Principal, 'keyIndex'> {
+  const p: Omit<Principal, 'keyIndex'> = { scopes: k.scopes, name: k.name, sees: k.sees, tenantHeader: k.tenantHeader };
+  if (k.tenant !== undefined) p.tenant = k.tenant;
+  return p;
 }
 
 export function requireScope(principal: Principal, scope: Scope): void {

@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime/index.js';
 import type { Principal } from './auth.js';
 import type { EventFrames } from './event-frames.js';
 import { RateLimiter } from './limits.js';
+import { viewerOf, visibleOr404 } from './ownership.js';
 import { assertJobAllowed } from './stream-auth.js';
 import type { WriteBatcher } from './write-batcher.js';
 import { parseWith, socketMessage } from './routes/job-schemas.js';
@@ -133,8 +134,8 @@ export class SocketSession {
     this.#gauge.inc();
     try {
       assertJobAllowed(this.#principal, jobId);
-      const job = await this.#jobs.get(jobId);
-      if (!job) throw new TasklaneError('TL_ERR_JOB_NOT_FOUND', `no job has the id ${jobId}`, { details: { jobId } });
+      // Another owner's job is answered as a missing one (server/ownership.ts).
+      visibleOr404(viewerOf(this.#principal), jobId, await this.#jobs.get(jobId));
       if (signal.aborted) return;
       this.#send({ type: 'subscribed', jobId, fromSeq });
       for await (const event of this.#jobs.subscribe(jobId, fromSeq, { signal })) {

@@ -1,9 +1,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { TasklaneError } from '../errors.js';
-import type { Principal, Scope } from './auth.js';
+import type { Scope } from './auth.js';
+import type { Viewer, ViewingPrincipal } from './ownership.js';
 
-/** What a stream token grants: read scopes, an expiry, and optionally a list of jobs. */
-export interface StreamGrant extends Principal {
+/** What a stream token grants: read scopes, an expiry, the jobs its key sees, and optionally a list of jobs. */
+export interface StreamGrant extends ViewingPrincipal {
   /** Epoch ms. */
   expiresAt: number;
   /** Only these jobs, when set. */
@@ -19,6 +20,8 @@ interface Payload {
   k: number;
   /** jobs */
   j?: string[];
+  /** owner view: a = sees all, n = key name, o = owner recorded, f = list filter */
+  v: { a: boolean; n?: string; o?: Viewer['owner']; f?: Viewer['filter'] };
 }
 
 /**
@@ -37,8 +40,12 @@ export class StreamTokens {
     this.#now = options.now ?? Date.now;
   }
 
-  mint(grant: { keyIndex: number; scopes: Scope[]; ttlMs: number; jobs?: string[] }): { token: string; expiresAt: number } {
-    const payload: Payload = { s: grant.scopes, e: this.#now() + grant.ttlMs, k: grant.keyIndex };
+  mint(grant: { keyIndex: number; scopes: Scope[]; ttlMs: number; jobs?: string[]; name?: string; viewer: Viewer }): { token: string; expiresAt: number } {
+    const v: Payload['v'] = { a: grant.viewer.all };
+    if (grant.name !== undefined) v.n = grant.name;
+    if (grant.viewer.owner) v.o = grant.viewer.owner;
+    if (grant.viewer.filter) v.f = grant.viewer.filter;
+    const payload: Payload = { s: grant.scopes, e: this.#now() + grant.ttlMs, k: grant.keyIndex, v };
     if (grant.jobs) payload.j = grant.jobs;
     const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
     return { token: `tl1.${body}.${this.#sign(body)}`, expiresAt: payload.e };
@@ -59,7 +66,13 @@ export class StreamTokens {
       throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
     }
     if (this.#now() >= payload.e) throw new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED');
-    const grant: StreamGrant = { keyIndex: payload.k, scopes: payload.s, expiresAt: payload.e };
+    // Tokens from builds before ownership carry no view: refused rather than guessed (clients re-mint).
+    if (typeof payload.v !== 'object' || payload.v === null) throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+    const viewer: Viewer = { all: payload.v.a === true };
+    if (payload.v.o) viewer.owner = payload.v.o;
+    if (!viewer.all) viewer.filter = payload.v.f ?? {};
+    const grant: StreamGrant = { keyIndex: payload.k, scopes: payload.s, expiresAt: payload.e, viewer };
+    if (payload.v.n !== undefined) grant.name = payload.v.n;
     if (payload.j) grant.jobs = payload.j;
     return grant;
   }

@@ -117,9 +117,18 @@ describe('loadConfig', () => {
     const hash = 'a'.repeat(64);
     const c = load({ server: { apiKeys: [`sha256:${hash}`, { key: 'plain-key-1234', scopes: ['jobs:read'] }] } });
     expect(c.server.apiKeys).toEqual([
-      { value: hash, hashed: true, scopes: ['ai', 'jobs:read', 'jobs:write', 'admin'] },
-      { value: 'plain-key-1234', hashed: false, scopes: ['jobs:read'] },
+      { value: hash, hashed: true, scopes: ['ai', 'jobs:read', 'jobs:write', 'admin'], name: `key-${hash.slice(0, 12)}`, sees: 'own', tenantHeader: false },
+      { value: 'plain-key-1234', hashed: false, scopes: ['jobs:read'], name: expect.stringMatching(/^key-[0-9a-f]{12}$/), sees: 'own', tenantHeader: false },
     ]);
     expect(() => load({ server: { apiKeys: ['sha256:xyz'] } })).toThrow(/server\.apiKeys\[0\]: a hashed key is "sha256:" followed by 64 hex digits/);
+  });
+
+  it('names client keys, refuses two keys of one name and sees: "tenant" without a tenant', () => {
+    const c = load({ server: { apiKeys: [{ key: 'key-one-1234', name: 'app-a', tenant: 'acme', sees: 'tenant', tenantHeader: true }, 'key-two-1234'] } });
+    expect(c.server.apiKeys[0]).toMatchObject({ name: 'app-a', tenant: 'acme', sees: 'tenant', tenantHeader: true });
+    // The default name is stable (a digest), whatever the order of the keys.
+    expect(load({ server: { apiKeys: ['x-key-0000', 'key-two-1234'] } }).server.apiKeys[1]!.name).toBe(c.server.apiKeys[1]!.name);
+    expect(() => load({ server: { apiKeys: [{ key: 'key-one-1234', name: 'same' }, { key: 'key-two-1234', name: 'same' }] } })).toThrow(/server\.apiKeys\[1\]\.name: "same" names another key too/);
+    expect(() => load({ server: { apiKeys: [{ key: 'key-one-1234', sees: 'tenant' }] } })).toThrow(/server\.apiKeys\[0\]\.sees: "tenant" needs a tenant/);
   });
 });

@@ -254,6 +254,41 @@ export function engineConformance(factory: EngineFactory): void {
       await expect(engine.list({ cursor: 'garbage' })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
     });
 
+    it('records each job\'s owner and lists by owner key and/or tenant, with filters and a cursor', async () => {
+      const owners = [{ key: 'alice', tenant: 'acme' }, { key: 'bob', tenant: 'acme' }, { key: 'carol', tenant: 'globex' }, { key: 'dave' }];
+      const made: Array<{ id: string; owner: (typeof owners)[number]; task: string }> = [];
+      for (let i = 0; i < 24; i++) {
+        const owner = owners[i % owners.length]!;
+        const task = i % 3 === 0 ? 'a' : 'b';
+        made.push({ id: (await engine.enqueue(task, i, { maxAttempts: 1, owner })).id, owner, task });
+      }
+      made.push({ id: (await engine.enqueue('a', 'none', { maxAttempts: 1 })).id, owner: undefined as never, task: 'a' });
+      expect(await engine.get(made[0]!.id)).toMatchObject({ owner: { key: 'alice', tenant: 'acme' } });
+      expect((await engine.get(made[3]!.id))!.owner).toEqual({ key: 'dave' });
+      expect((await engine.get(made[24]!.id))!.owner).toBeUndefined();
+      const cancelled = await engine.cancel(made[4]!.id);
+      expect(cancelled.owner).toEqual({ key: 'alice', tenant: 'acme' });
+
+      const newestFirst = (pred: (m: (typeof made)[number]) => boolean) => made.filter(pred).map((m) => m.id).reverse();
+      const all = async (q: Parameters<JobEngine['list']>[0]) => {
+        const ids: string[] = [];
+        let cursor: string | undefined;
+        for (let page = 0; page < 50; page++) {
+          const r = await engine.list({ ...q, limit: 2, cursor });
+          ids.push(...r.jobs.map((j) => j.id));
+          if (!r.next) return ids;
+          cursor = r.next;
+        }
+        throw new Error('no end of pages');
+      };
+      expect(await all({ owner: { key: 'alice' } })).toEqual(newestFirst((m) => m.owner?.key === 'alice'));
+      expect(await all({ owner: { tenant: 'acme' } })).toEqual(newestFirst((m) => m.owner?.tenant === 'acme'));
+      expect(await all({ owner: { key: 'bob', tenant: 'globex' } })).toEqual([]);
+      expect(await all({ owner: { tenant: 'acme' }, task: 'a' })).toEqual(newestFirst((m) => m.owner?.tenant === 'acme' && m.task === 'a'));
+      expect(await all({ owner: { key: 'alice' }, state: 'cancelled' })).toEqual([made[4]!.id]);
+      expect(await all({ owner: { key: 'nobody' } })).toEqual([]);
+    });
+
     it('prunes ended jobs past their cut with their events and idempotency keys, and nothing else', async () => {
       const done = async (outcome: 'succeeded' | 'dead' | 'cancelled', idem?: string) => {
         const job = await engine.enqueue('t', { outcome }, { maxAttempts: 1, idempotencyKey: idem });

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ServerContext } from '../app.js';
+import { TENANT_HEADER, viewerOf } from '../ownership.js';
 import { loadAssets, type Asset } from './assets.js';
 import { buildOverview } from './overview.js';
 
@@ -35,7 +36,9 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ServerContext):
   app.get('/v1/admin/overview', async (req, reply) => {
     // jobs:read is enough to watch; requireScope lets admin keys through too.
     ctx.requireScope(req, 'jobs:read');
-    const overview = await buildOverview(ctx.runtime);
+    // Job counts cover only the jobs this key sees.
+    const { filter } = viewerOf(req.principal, req.headers[TENANT_HEADER]);
+    const overview = await buildOverview(ctx.runtime, { owner: filter });
     // Belt and braces: every configured secret is replaced even if a subsystem leaked one into a reason.
     return reply.type('application/json; charset=utf-8').header('cache-control', 'no-store').send(ctx.runtime.scrub(JSON.stringify(overview)));
   });

@@ -1,5 +1,5 @@
 import type { AiHealth } from '../../ai/orchestrator.js';
-import type { JobState, JobSystem } from '../../jobs/types.js';
+import type { JobState, JobSystem, ListQuery } from '../../jobs/types.js';
 import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
 import type { Runtime } from '../../runtime/index.js';
@@ -36,7 +36,8 @@ export interface Overview {
  */
 type Attached = Partial<Pick<Runtime, 'lanes' | 'ai' | 'jobs'>>;
 
-export async function buildOverview(runtime: Runtime): Promise<Overview> {
+/** `owner`: count only this owner's jobs (the caller's view, server/ownership.ts); unset = every job. */
+export async function buildOverview(runtime: Runtime, options: { owner?: ListQuery['owner'] } = {}): Promise<Overview> {
   const { lanes, ai, jobs } = runtime as Attached;
   return {
     at: Date.now(),
@@ -44,7 +45,7 @@ export async function buildOverview(runtime: Runtime): Promise<Overview> {
     loop: runtime.loop.snapshot(),
     lanes: lanes ? lanes.stats() : null,
     ai: ai ? aiView(ai.health(), runtime.scrub) : null,
-    jobs: jobs ? await jobsView(jobs) : null,
+    jobs: jobs ? await jobsView(jobs, options.owner) : null,
   };
 }
 
@@ -65,8 +66,8 @@ function aiView(health: AiHealth, scrub: (text: string) => string): NonNullable<
   };
 }
 
-async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks'>): Promise<NonNullable<Overview['jobs']>> {
-  const pages = await Promise.all(STATES.map((state) => jobs.list({ state, limit: COUNT_CAP })));
+async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks'>, owner: ListQuery['owner']): Promise<NonNullable<Overview['jobs']>> {
+  const pages = await Promise.all(STATES.map((state) => jobs.list(owner ? { state, limit: COUNT_CAP, owner } : { state, limit: COUNT_CAP })));
   const counts = {} as Record<JobState, { count: number; more: boolean }>;
   STATES.forEach((state, i) => {
     counts[state] = { count: pages[i]!.jobs.length, more: pages[i]!.next !== undefined };

@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { NotFoundError, ValidationError, errorBody, toTasklaneError } from '../../errors.js';
+import { ValidationError, errorBody, toTasklaneError } from '../../errors.js';
 import type { ServerContext } from '../app.js';
 import { EventFrames } from '../event-frames.js';
+import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { assertJobAllowed } from '../stream-auth.js';
 import { eventsQuery, jobParams, parseWith } from './job-schemas.js';
 
@@ -28,8 +29,7 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
     assertJobAllowed(req.principal, id);
     const q = parseWith(eventsQuery, req.query, 'query');
     const from = resumeFrom(req.headers['last-event-id'], q.from);
-    const job = await runtime.jobs.get(id);
-    if (!job) throw new NotFoundError(`no job has the id ${id}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: id } });
+    visibleOr404(viewerOf(req.principal, req.headers[TENANT_HEADER]), id, await runtime.jobs.get(id));
     const release = ctx.streams.acquire(req.principal);
     reply.raw.once('close', release);
 

@@ -2,6 +2,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../app.js';
 import { EventFrames } from '../event-frames.js';
+import { TENANT_HEADER, viewerOf, type ViewingPrincipal } from '../ownership.js';
 import { SocketSession } from '../socket-session.js';
 import { WriteBatcher } from '../write-batcher.js';
 
@@ -52,8 +53,11 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
   app.get('/v1/ws', { websocket: true, config: { public: true }, onRequest }, (socket, req) => {
     // Checked here rather than before the upgrade so that a browser, which cannot read an HTTP
     // error on a WebSocket, still gets the reason in the close frame.
+    let principal: ViewingPrincipal;
     try {
       ctx.requireScope(req, 'jobs:read');
+      // Fixed for the life of the socket: every subscription is checked against it.
+      principal = { ...req.principal, viewer: viewerOf(req.principal, req.headers[TENANT_HEADER]) };
     } catch (err) {
       socket.close(1008, (err as Error).message.slice(0, 120));
       return;
@@ -64,7 +68,7 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       batcher,
       jobs: runtime.jobs,
       runtime,
-      principal: req.principal,
+      principal,
       frames,
       gauge,
       limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions, messagesPerSecond: streams.wsMessagesPerSecond },

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Gauge } from 'prom-client';
-import { NotFoundError } from '../../errors.js';
 import type { ServerContext } from '../app.js';
 import { createAuthenticator } from '../auth.js';
+import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { streamAuth } from '../stream-auth.js';
 import { StreamTokens } from '../stream-token.js';
 import { jobEventRoutes } from './job-events.js';
@@ -31,12 +31,15 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   await jobEventRoutes(app, ctx, onRequest, open.labels('sse'));
   await jobSocketRoutes(app, ctx, onRequest, open.labels('ws'));
 
+  const viewer = (req: FastifyRequest) => viewerOf(req.principal, req.headers[TENANT_HEADER]);
+
   app.post('/v1/jobs', async (req, reply) => {
     ctx.requireScope(req, 'jobs:write');
+    const { owner } = viewer(req);
     const body = parseWith(submitBody, req.body, 'body');
     const startedAt = Date.now();
     const { task, input, ...opts } = body;
-    const job = await jobs.enqueue(task, input, opts);
+    const job = await jobs.enqueue(task, input, owner ? { ...opts, owner } : opts);
     // An idempotency key that matched returns the job made earlier: 200, not 201.
     const existing = body.idempotencyKey !== undefined && job.createdAt < startedAt;
     return reply.code(existing ? 200 : 201).send(job);
@@ -44,28 +47,33 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   app.get('/v1/jobs', async (req) => {
     ctx.requireScope(req, 'jobs:read');
+    const { filter } = viewer(req);
     const q = parseWith(listQuery, req.query, 'query');
-    const page = await jobs.list(q);
+    const page = await jobs.list(filter ? { ...q, owner: filter } : q);
     return { jobs: page.jobs, next: page.next ?? null };
   });
 
   app.get('/v1/jobs/:id', async (req) => {
     ctx.requireScope(req, 'jobs:read');
+    const v = viewer(req);
     const { id } = parseWith(jobParams, req.params, 'path');
-    const job = await jobs.get(id);
-    if (!job) throw new NotFoundError(`no job has the id ${id}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: id } });
-    return job;
+    return visibleOr404(v, id, await jobs.get(id));
   });
 
+  // The owner never changes, so a check before the action holds for the action too.
   app.post('/v1/jobs/:id/cancel', async (req) => {
     ctx.requireScope(req, 'jobs:write');
+    const v = viewer(req);
     const { id } = parseWith(jobParams, req.params, 'path');
+    if (!v.all) visibleOr404(v, id, await jobs.get(id));
     return jobs.cancel(id);
   });
 
   app.post('/v1/jobs/:id/retry', async (req) => {
     ctx.requireScope(req, 'jobs:write');
+    const v = viewer(req);
     const { id } = parseWith(jobParams, req.params, 'path');
+    if (!v.all) visibleOr404(v, id, await jobs.get(id));
     return jobs.retry(id);
   });
 }

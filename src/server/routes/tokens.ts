@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../errors.js';
 import type { ServerContext } from '../app.js';
+import { TENANT_HEADER, viewerOf } from '../ownership.js';
 import type { StreamTokens } from '../stream-token.js';
 import { parseWith, tokenBody } from './job-schemas.js';
 
@@ -17,7 +18,8 @@ export async function tokenRoutes(app: FastifyInstance, ctx: ServerContext, toke
     for (const scope of scopes) ctx.requireScope(req, scope);
     const ttlMs = body.ttlMs ?? tokenTtlMs;
     if (ttlMs > maxTokenTtlMs) throw new ValidationError(`invalid body: ttlMs: at most ${maxTokenTtlMs} (server.streams.maxTokenTtlMs)`);
-    const minted = tokens.mint({ keyIndex: req.principal.keyIndex, scopes: [...new Set(scopes)], ttlMs, jobs: body.jobs });
+    const viewer = viewerOf(req.principal, req.headers[TENANT_HEADER]);
+    const minted = tokens.mint({ keyIndex: req.principal.keyIndex, name: req.principal.name, scopes: [...new Set(scopes)], ttlMs, jobs: body.jobs, viewer });
     return reply.code(201).send({ token: minted.token, expiresAt: minted.expiresAt, scopes, ...(body.jobs ? { jobs: body.jobs } : {}) });
   });
 }

@@ -154,7 +154,8 @@ describe('jobs over HTTP', () => {
   });
 
   it('needs jobs:write to submit, cancel and retry and jobs:read to read', async () => {
-    t = await testServer({ server: { apiKeys: [{ key: 'reader-key-123', scopes: ['jobs:read'] }, { key: 'writer-key-123', scopes: ['jobs:write'] }, 'admin-key-123'] } });
+    // One tenant, so the reader sees the writer's jobs (ownership is tested in ownership.test.ts).
+    t = await testServer({ server: { apiKeys: [{ key: 'reader-key-123', scopes: ['jobs:read'], tenant: 'team', sees: 'tenant' }, { key: 'writer-key-123', scopes: ['jobs:write'], tenant: 'team' }, 'admin-key-123'] } });
     expect((await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: {} })).status).toBe(401);
     const denied = await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: {} }, 'reader-key-123');
     expect(denied.status).toBe(403);

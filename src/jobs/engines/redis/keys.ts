@@ -7,6 +7,8 @@
  *   P:idx:s:<state>       zset   jobs in a state
  *   P:idx:t:<task>        zset   jobs of a task
  *   P:idx:ts:<task>:<st>  zset   jobs of a task in a state
+ *   P:idx:o:<key>         zset   jobs made by a client key (by its name)
+ *   P:idx:ten:<tenant>    zset   jobs of a tenant
  *   P:idx:ord             string insertion counter (list order and cursors)
  *   P:idem:<key>          string idempotency key → job id
  *   P:cancel              pub/sub channel: ids of running jobs asked to cancel
@@ -44,6 +46,12 @@ export class Keys {
   }
   taskState(task: string, state: string): string {
     return `${this.prefix}:idx:ts:${task}:${state}`;
+  }
+  owner(key: string): string {
+    return `${this.prefix}:idx:o:${key}`;
+  }
+  tenant(tenant: string): string {
+    return `${this.prefix}:idx:ten:${tenant}`;
   }
   cancelChannel(): string {
     return `${this.prefix}:cancel`;

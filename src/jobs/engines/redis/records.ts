@@ -38,5 +38,6 @@ export function hashToRecord(h: Record<string, string>): JobRecord | undefined {
   const progress = json(h.progress);
   if (progress !== undefined) record.progress = progress;
   if (h.workerId) record.workerId = h.workerId;
+  if (h.ownerKey) record.owner = h.ownerTenant ? { key: h.ownerKey, tenant: h.ownerTenant } : { key: h.ownerKey };
   return record;
 }

@@ -139,7 +139,7 @@ export class RedisJobEngine implements JobEngine {
     const idem = opts.idempotencyKey ?? '';
     const inputJson = JSON.stringify(input ?? null);
     const script = this.#call(this.#redis, 'tlEnqueue', [this.keys.job(id), this.keys.events(id), idem ? this.keys.idem(idem) : this.keys.job(id)], [
-      id, task, inputJson, opts.maxAttempts, priority, idem, runAt, state, '{}',
+      id, task, inputJson, opts.maxAttempts, priority, idem, runAt, state, '{}', opts.owner?.key ?? '', opts.owner?.tenant ?? '',
     ], now) as Promise<[number, string, string[]?]>;
     if (idem) {
       // The key may already name another job: wait for the answer before dispatching anything.
@@ -153,6 +153,7 @@ export class RedisJobEngine implements JobEngine {
     }
     const record: JobRecord = { id, task, state, input: JSON.parse(inputJson), attempt: 0, maxAttempts: opts.maxAttempts, priority, createdAt: now, updatedAt: now, runAt, lastSeq: 1 };
     if (idem) record.idempotencyKey = idem;
+    if (opts.owner) record.owner = opts.owner.tenant !== undefined ? { key: opts.owner.key, tenant: opts.owner.tenant } : { key: opts.owner.key };
     return record;
   }
 
@@ -176,13 +177,18 @@ export class RedisJobEngine implements JobEngine {
     this.#assertOpen();
     if (q.cursor !== undefined && !/^\d+$/.test(q.cursor)) throw new ValidationError('cursor: not one this server returned (pass the `next` of the previous page)');
     const limit = Math.min(LIST_MAX, Math.max(1, q.limit ?? 50));
-    const key = q.task && q.state ? this.keys.taskState(q.task, q.state) : q.task ? this.keys.task(q.task) : q.state ? this.keys.state(q.state) : this.keys.all();
+    const owner = q.owner && (q.owner.key !== undefined || q.owner.tenant !== undefined) ? q.owner : undefined;
+    // An owner's listing walks that owner's index and filters task and state as it reads.
+    const key = owner ? (owner.key !== undefined ? this.keys.owner(owner.key) : this.keys.tenant(owner.tenant!))
+      : q.task && q.state ? this.keys.taskState(q.task, q.state) : q.task ? this.keys.task(q.task) : q.state ? this.keys.state(q.state) : this.keys.all();
+    const keep = (r: JobRecord): boolean =>
+      (!q.state || r.state === q.state) && (!owner || ((owner.key === undefined || r.owner?.key === owner.key) && (owner.tenant === undefined || r.owner?.tenant === owner.tenant) && (!q.task || r.task === q.task)));
     const jobs: JobRecord[] = [];
     let upper = q.cursor ? `(${q.cursor}` : '+inf';
     let next: string | undefined;
     try {
       // Index entries can run ahead of a record's state (read between two steps); re-check and read on.
-      for (let round = 0; round < 5 && jobs.length < limit; round++) {
+      for (let round = 0; round < (owner ? 20 : 5) && jobs.length < limit; round++) {
         const page = await this.#redis.zrevrangebyscore(key, upper, '-inf', 'WITHSCORES', 'LIMIT', 0, limit - jobs.length + 1);
         const entries: Array<[string, string]> = [];
         for (let i = 0; i < page.length; i += 2) entries.push([page[i]!, page[i + 1]!]);
@@ -193,7 +199,7 @@ export class RedisJobEngine implements JobEngine {
         rows.forEach(([err, h], i) => {
           if (err) throw err;
           const r = hashToRecord(h as Record<string, string>);
-          if (r && (!q.state || r.state === q.state)) jobs.push(r);
+          if (r && keep(r)) jobs.push(r);
           next = want[i]![1];
         });
         if (entries.length <= want.length) {
@@ -205,7 +211,8 @@ export class RedisJobEngine implements JobEngine {
     } catch (err) {
       throw this.#storeError(err);
     }
-    return next !== undefined && jobs.length >= limit ? { jobs, next } : { jobs };
+    // An owner's page may come back short after its rounds with more to read: the cursor says so.
+    return next !== undefined && (jobs.length >= limit || owner) ? { jobs, next } : { jobs };
   }
 
   async cancel(id: string): Promise<JobRecord> {

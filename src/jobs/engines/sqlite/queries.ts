@@ -29,6 +29,8 @@ export interface JobRow {
   token: string | null;
   lease_until: number | null;
   cancel_requested: number;
+  owner_key: string | null;
+  owner_tenant: string | null;
 }
 
 export interface EventRow {
@@ -67,6 +69,7 @@ export function rowToRecord(row: JobRow): JobRecord {
   if (row.finished_at !== null) record.finishedAt = row.finished_at;
   if (row.progress !== null) record.progress = JSON.parse(row.progress);
   if (row.worker_id !== null) record.workerId = row.worker_id;
+  if (row.owner_key !== null) record.owner = row.owner_tenant !== null ? { key: row.owner_key, tenant: row.owner_tenant } : { key: row.owner_key };
   return record;
 }
 
@@ -113,15 +116,38 @@ export interface Queries {
     /** One statement per state, the state written out, so the planner can use that state's partial index. */
     state: Record<JobState, S<[number, number], JobRow>>;
     both: Record<JobState, S<[string, number, number], JobRow>>;
+    /** One owner's jobs (key and/or tenant), optionally of one task and state; params (before n, limit). */
+    owned(owner: { key?: string; tenant?: string }, task?: string, state?: JobState): { all(before: number, limit: number): JobRow[] };
   };
 }
 
 export function prepare(db: Database.Database): Queries {
   const listCols = 'SELECT * FROM jobs';
+  // Owner listings: one statement per filter shape, made on first use (at most 2 x 2 x 7 shapes).
+  const ownedStatements = new Map<string, S<[Record<string, unknown>], JobRow>>();
+  const owned = (owner: { key?: string; tenant?: string }, task?: string, state?: JobState) => {
+    const shape = `${owner.key !== undefined ? 'k' : ''}${owner.tenant !== undefined ? 't' : ''}${task !== undefined ? 'T' : ''}:${state ?? ''}`;
+    let stmt = ownedStatements.get(shape);
+    if (!stmt) {
+      const where = [
+        // INDEXED BY: walk one owner's entries newest first instead of the whole table.
+        ...(owner.key !== undefined ? ['owner_key = @key'] : []),
+        ...(owner.tenant !== undefined ? ['owner_tenant = @tenant'] : []),
+        ...(task !== undefined ? ['task = @task'] : []),
+        ...(state !== undefined ? [`state = '${state}'`] : []),
+        'n < @before',
+      ];
+      const index = owner.key !== undefined ? 'jobs_owner' : 'jobs_tenant';
+      stmt = db.prepare<[Record<string, unknown>], JobRow>(`${listCols} INDEXED BY ${index} WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT @limit`);
+      ownedStatements.set(shape, stmt);
+    }
+    const s = stmt;
+    return { all: (before: number, limit: number) => s.all({ key: owner.key, tenant: owner.tenant, task, before, limit }) };
+  };
   return {
     insertJob: db.prepare<[Record<string, unknown>], JobRow>(
-      `INSERT INTO jobs (id, task, state, input, attempt, max_attempts, priority, idem_key, created_at, updated_at, run_at, last_seq)
-       VALUES (@id, @task, @state, @input, 0, @maxAttempts, @priority, @idem, @now, @now, @runAt, 1)
+      `INSERT INTO jobs (id, task, state, input, attempt, max_attempts, priority, idem_key, created_at, updated_at, run_at, last_seq, owner_key, owner_tenant)
+       VALUES (@id, @task, @state, @input, 0, @maxAttempts, @priority, @idem, @now, @now, @runAt, 1, @ownerKey, @ownerTenant)
        ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING *`,
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
@@ -197,6 +223,7 @@ export function prepare(db: Database.Database): Queries {
       task: db.prepare<[string, number, number], JobRow>(`${listCols} WHERE task = ? AND n < ? ORDER BY n DESC LIMIT ?`),
       state: perState((st) => db.prepare<[number, number], JobRow>(`${listCols} WHERE state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`)),
       both: perState((st) => db.prepare<[string, number, number], JobRow>(`${listCols} WHERE task = ? AND state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`)),
+      owned,
     },
   };
 }

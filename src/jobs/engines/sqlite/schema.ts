@@ -4,6 +4,7 @@
  * processes opening the same new file migrate it once.
  */
 import type Database from 'better-sqlite3';
+import { StoreError } from '../../../errors.js';
 
 const MIGRATIONS: readonly string[] = [
   `
@@ -69,6 +70,14 @@ const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE state IN ('succeeded', 'dead', 'cancelled');
   `,
+  // Who made each job (client key name, tenant). Partial indexes: jobs made without a key (auth
+  // off, in code) cost no index entry, and the owner never changes, so no transition rewrites them.
+  `
+  ALTER TABLE jobs ADD COLUMN owner_key TEXT;
+  ALTER TABLE jobs ADD COLUMN owner_tenant TEXT;
+  CREATE INDEX jobs_owner ON jobs (owner_key, n) WHERE owner_key IS NOT NULL;
+  CREATE INDEX jobs_tenant ON jobs (owner_tenant, n) WHERE owner_tenant IS NOT NULL;
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */
@@ -83,10 +92,21 @@ export function openSchema(db: Database.Database, busyTimeoutMs: number): void {
   db.pragma('cache_size = -16000');
   const migrate = db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
+    // A newer binary's file: its rows may mean things this one does not know; refuse rather than guess.
+    if (version > MIGRATIONS.length) throw storeTooNew(db.name, version);
     for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
     if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
   });
   migrate.immediate();
 }
 
+/** The format version this build writes (`PRAGMA user_version` of a file it has opened). */
 export const SCHEMA_VERSION = MIGRATIONS.length;
+
+function storeTooNew(file: string, found: number): StoreError {
+  return new StoreError(
+    'TL_ERR_STORE_TOO_NEW',
+    `the job store ${file} has format version ${found}, newer than version ${MIGRATIONS.length} that this tasklane knows; run the newer tasklane, or restore a backup made before the upgrade`,
+    { details: { file, found, supported: MIGRATIONS.length } },
+  );
+}

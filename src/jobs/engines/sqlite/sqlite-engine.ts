@@ -61,6 +61,8 @@ export class SqliteJobEngine implements JobEngine {
       this.#q = prepare(this.#db);
       this.#transaction = this.#db.transaction((fn: () => unknown) => fn());
     } catch (err) {
+      // A refusal of our own (a file from a newer tasklane) already says what to do.
+      if (TasklaneError.isInstance(err)) throw err;
       throw storeError(err, options.path, 'cannot open the job store');
     }
   }
@@ -95,6 +97,8 @@ export class SqliteJobEngine implements JobEngine {
         maxAttempts: opts.maxAttempts,
         priority: Math.round(opts.priority ?? 0),
         idem: opts.idempotencyKey ?? null,
+        ownerKey: opts.owner?.key ?? null,
+        ownerTenant: opts.owner?.tenant ?? null,
         now,
         runAt: now + delayMs,
       });
@@ -137,7 +141,8 @@ export class SqliteJobEngine implements JobEngine {
     return this.#run(() => {
       const L = this.#q.list;
       const rows =
-        q.task && q.state ? L.both[q.state].all(q.task, before, limit + 1)
+        q.owner && (q.owner.key !== undefined || q.owner.tenant !== undefined) ? L.owned(q.owner, q.task, q.state).all(before, limit + 1)
+        : q.task && q.state ? L.both[q.state].all(q.task, before, limit + 1)
         : q.task ? L.task.all(q.task, before, limit + 1)
         : q.state ? L.state[q.state].all(before, limit + 1)
         : L.all.all(before, limit + 1);

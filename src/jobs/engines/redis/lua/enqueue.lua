@@ -16,6 +16,8 @@
       ARGV[9] runAt
       ARGV[10] state ('queued' | 'delayed')
       ARGV[11] enqueued event data JSON
+      ARGV[12] owner: client key name ('' = none)
+      ARGV[13] owner: tenant ('' = none)
     Output:
       { 1, id } created | { 0, existing id, its record hash }
 ]]
@@ -31,6 +33,14 @@ redis.call('HSET', KEYS[1], 'id', id, 'task', ARGV[4], 'input', ARGV[5], 'attemp
   'priority', ARGV[7], 'idem', ARGV[8], 'createdAt', now, 'updatedAt', now, 'runAt', ARGV[9], 'lastSeq', 0, 'ord', ord, 'cancel', '0')
 redis.call('ZADD', P .. ':idx:all', ord, id)
 redis.call('ZADD', P .. ':idx:t:' .. ARGV[4], ord, id)
+if ARGV[12] and ARGV[12] ~= '' then
+  redis.call('HSET', KEYS[1], 'ownerKey', ARGV[12])
+  redis.call('ZADD', P .. ':idx:o:' .. ARGV[12], ord, id)
+end
+if ARGV[13] and ARGV[13] ~= '' then
+  redis.call('HSET', KEYS[1], 'ownerTenant', ARGV[13])
+  redis.call('ZADD', P .. ':idx:ten:' .. ARGV[13], ord, id)
+end
 move(id, ARGV[4], ord, nil, ARGV[10])
 emit('enqueued', ARGV[11], 0)
 return { 1, id }

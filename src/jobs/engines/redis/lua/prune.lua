@@ -22,7 +22,7 @@ for _, state in ipairs({ 'succeeded', 'dead', 'cancelled' }) do
     for _, id in ipairs(ids) do
       if removed >= limit then break end
       local job = P .. ':job:' .. id
-      local f = redis.call('HMGET', job, 'finishedAt', 'task', 'idem', 'state')
+      local f = redis.call('HMGET', job, 'finishedAt', 'task', 'idem', 'state', 'ownerKey', 'ownerTenant')
       if not f[4] then
         -- An index entry whose record is gone: drop the entry.
         redis.call('ZREM', P .. ':idx:s:' .. state, id)
@@ -34,6 +34,8 @@ for _, state in ipairs({ 'succeeded', 'dead', 'cancelled' }) do
         redis.call('ZREM', P .. ':idx:s:' .. state, id)
         redis.call('ZREM', P .. ':idx:t:' .. task, id)
         redis.call('ZREM', P .. ':idx:ts:' .. task .. ':' .. state, id)
+        if f[5] then redis.call('ZREM', P .. ':idx:o:' .. f[5], id) end
+        if f[6] then redis.call('ZREM', P .. ':idx:ten:' .. f[6], id) end
         if f[3] and f[3] ~= '' and redis.call('GET', P .. ':idem:' .. f[3]) == id then
           redis.call('DEL', P .. ':idem:' .. f[3])
         end

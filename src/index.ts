@@ -1,7 +1,8 @@
 /** tasklane's public API: everything an application or example needs, nothing more. */
 export * from './errors.js';
 export { loadConfig, type ResolvedConfig, type ConfigInput, type LoadOptions } from './config/index.js';
-export { Runtime, createRuntime, type RuntimeOptions, type CloseReport, type LoopSnapshot, type Logger } from './runtime/index.js';
+export { Runtime, createRuntime } from './create-runtime.js';
+export type { RuntimeOptions, CloseReport, LoopSnapshot, Logger } from './runtime/index.js';
 export { buildServer, listen, type ServerContext, type ServerOptions, type RoutePlugin, type Listening } from './server/index.js';
 export { Lanes, Lane, DEFAULT_LANES, type Placement, type LaneOptions, type ModuleRef, type WorkFn, type WorkContext, type ThreadHost, type RunOptions, type LaneStats } from './lanes/index.js';
 export { defineResource, type ResourceDef } from './resources/index.js';

@@ -6,7 +6,7 @@ import type { KeyLease, KeyPool } from './key-pool.js';
 import type { AiMetrics } from './metrics.js';
 import type { LanguageModel, PhaseTimeouts } from './provider.js';
 import { capTimeouts, type Route, type RouteTarget } from './route.js';
-import { abortReason } from './single-flight.js';
+import { abortReason, sleep } from '../util/async.js';
 
 /** One configured provider: its adapter, its keys, its logger. */
 export interface ProviderEntry {
@@ -292,21 +292,6 @@ export class Dispatcher {
       details: { ...err.details, route: ctx.route.id, reason: 'errorNotRetryable', attempts: ctx.attempts },
     });
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortReason(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Resolves when any of the pools frees a slot; the other waits are dropped. */

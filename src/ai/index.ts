@@ -1,4 +1,4 @@
-import type { Runtime } from '../runtime/index.js';
+import type { Host } from '../runtime/host.js';
 import type { BreakerBoard } from './breaker.js';
 import { MemoryResponseCache, type ResponseCache } from './cache.js';
 import type { CooldownStore } from './cooldown-store.js';
@@ -20,6 +20,8 @@ export interface AttachAiOptions {
   cache?: ResponseCache;
   /** Shared open breakers (Redis). */
   board?: BreakerBoard;
+  /** Where upstream calls run (the `ai` lane); without it they run directly on the loop. */
+  lanes?: LaneRunner;
 }
 
 /**
@@ -27,13 +29,13 @@ export interface AttachAiOptions {
  * connection pool), routes, keys, cache. Upstream calls run in the `ai` lane when lanes are
  * attached. Closed by runtime.close().
  */
-export function attachAi(runtime: Runtime, options: AttachAiOptions = {}): Orchestrator {
+export function attachAi(runtime: Host, options: AttachAiOptions = {}): Orchestrator {
   const { config } = runtime;
   const models = new Map<string, LanguageModel>();
   for (const [name, provider] of Object.entries(config.providers)) {
     models.set(name, createLanguageModel(name, provider, { log: runtime.log.child({ provider: name }) }));
   }
-  const lanes = (runtime as { lanes?: LaneRunner }).lanes;
+  const { lanes } = options;
   const orchestrator = new Orchestrator({
     config,
     log: runtime.log.child({ subsystem: 'ai' }),
@@ -48,6 +50,7 @@ export function attachAi(runtime: Runtime, options: AttachAiOptions = {}): Orche
   return orchestrator;
 }
 
-interface LaneRunner {
+/** The one thing the orchestrator needs from lanes (Lanes implements it). */
+export interface LaneRunner {
   run(lane: string, work: () => Promise<unknown>, input: unknown, options: { signal: AbortSignal; timeoutMs?: number }): Promise<unknown>;
 }

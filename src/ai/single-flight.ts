@@ -1,4 +1,5 @@
-import { AbortError, TasklaneError } from '../errors.js';
+import { AbortError } from '../errors.js';
+import { abortReason } from '../util/async.js';
 
 interface Flight<T> {
   promise: Promise<T>;
@@ -73,8 +74,3 @@ export class SingleFlight<T> {
   }
 }
 
-export function abortReason(signal: AbortSignal): Error {
-  const r: unknown = signal.reason;
-  if (TasklaneError.isInstance(r)) return r;
-  return new AbortError(r instanceof Error ? r.message : 'the operation was aborted', { cause: r });
-}

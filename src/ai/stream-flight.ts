@@ -1,5 +1,5 @@
 import { AbortError, type TasklaneError } from '../errors.js';
-import { abortReason } from './single-flight.js';
+import { abortReason } from '../util/async.js';
 import type { ChatChunk, Usage } from './types.js';
 
 /** A tool call of the answer, as OpenAI's non-stream message carries it. */

@@ -1,5 +1,6 @@
 import { parsePort } from '../config/index.js';
-import { createRuntime, handleSignals } from '../runtime/index.js';
+import { createRuntime } from '../create-runtime.js';
+import { handleSignals } from '../runtime/index.js';
 import { listen } from '../server/index.js';
 import { parseArgs } from './args.js';
 

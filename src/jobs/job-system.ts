@@ -3,10 +3,11 @@
  * events, and runs the worker loop in processes that take work (`jobs.worker`).
  */
 import { ClosedError, ValidationError } from '../errors.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { Lanes } from '../lanes/lanes.js';
+import type { Host } from '../runtime/host.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
 import type { EngineEnqueueOptions, JobEngine } from './engine.js';
-import { createEngine } from './engines/index.js';
+import type { EngineFactory } from './engines/index.js';
 import { EventHub } from './events/event-hub.js';
 import { Retention } from './retention.js';
 import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
@@ -16,8 +17,10 @@ import type { EnqueueOptions, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef
 import { WorkerLoop } from './worker-loop.js';
 
 export interface JobsOptions {
-  /** Use this engine instead of the one the config names (the job system owns and closes it). */
-  engine?: JobEngine;
+  /** The lanes jobs run in. */
+  lanes: Lanes;
+  /** Builds the engine (loadEngine(config) gives the one the config names); the job system owns and closes it. */
+  engine: EngineFactory;
   /** Events wait at most this long before they are stored, in ms. Default 20. */
   flushMs?: number;
 }
@@ -26,7 +29,7 @@ const IDEMPOTENCY_KEY_MAX = 200;
 
 export class Jobs implements JobSystem {
   readonly engine: JobEngine;
-  readonly #runtime: Runtime;
+  readonly #runtime: Host;
   readonly #registry: TaskRegistry;
   readonly #hub: EventHub;
   readonly #worker?: WorkerLoop;
@@ -35,12 +38,13 @@ export class Jobs implements JobSystem {
   readonly #metrics: JobMetrics;
   #closing?: Promise<void>;
 
-  constructor(runtime: Runtime, options: JobsOptions = {}) {
+  constructor(runtime: Host, options: JobsOptions) {
     this.#runtime = runtime;
     const cfg = runtime.config.jobs;
     const report = throttleReports((err) => runtime.reportError(err));
-    this.engine = options.engine ?? createEngine(runtime.config, report);
-    this.#registry = new TaskRegistry(runtime.lanes);
+    const { lanes } = options;
+    this.engine = options.engine(report);
+    this.#registry = new TaskRegistry(lanes);
     this.#hub = new EventHub({
       engine: this.engine,
       flushMs: options.flushMs ?? 20,
@@ -51,7 +55,7 @@ export class Jobs implements JobSystem {
     });
     this.#metrics = jobMetrics(runtime, () => this.#worker?.active ?? 0);
     if (cfg.worker) {
-      this.#worker = new WorkerLoop(runtime, this.engine, this.#hub, this.#registry, {
+      this.#worker = new WorkerLoop(runtime, lanes, this.engine, this.#hub, this.#registry, {
         leaseMs: cfg.leaseMs,
         pollMs: cfg.pollMs,
         cancelGraceMs: cfg.cancelGraceMs,
@@ -60,7 +64,7 @@ export class Jobs implements JobSystem {
       });
     }
     if (runtime.config.demo) {
-      if (!runtime.lanes.has(DEMO_LANE.name)) runtime.lanes.add({ ...DEMO_LANE });
+      if (!lanes.has(DEMO_LANE.name)) lanes.add({ ...DEMO_LANE });
       this.register(demoProgress);
       this.register(demoCpu);
     }

@@ -1,6 +1,6 @@
 /** The job system's Prometheus figures, registered on the runtime's registry. */
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { Runtime } from '../runtime/runtime.js';
+import type { Host } from '../runtime/host.js';
 
 export interface JobMetrics {
   enqueued(task: string): void;
@@ -8,7 +8,7 @@ export interface JobMetrics {
   attemptEnded(task: string, outcome: string, runMs: number): void;
 }
 
-export function jobMetrics(runtime: Runtime, running: () => number): JobMetrics {
+export function jobMetrics(runtime: Pick<Host, 'metrics'>, running: () => number): JobMetrics {
   const registers = [runtime.metrics];
   const enqueued = new Counter({ name: 'tasklane_jobs_enqueued_total', help: 'Jobs enqueued by this process, by task', labelNames: ['task'], registers });
   const ended = new Counter({

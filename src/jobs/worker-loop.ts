@@ -7,7 +7,9 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { AbortError, ClosedError, JobError, TasklaneError, toTasklaneError } from '../errors.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { Lanes } from '../lanes/lanes.js';
+import type { Host } from '../runtime/host.js';
+import { waitAtMost } from '../util/async.js';
 import type { Claim, FinishOutcome, JobEngine } from './engine.js';
 import type { EventHub } from './events/event-hub.js';
 import type { LiveJob } from './events/live-job.js';
@@ -51,7 +53,8 @@ const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelle
 
 export class WorkerLoop {
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  readonly #runtime: Runtime;
+  readonly #runtime: Host;
+  readonly #lanes: Lanes;
   readonly #engine: JobEngine;
   readonly #hub: EventHub;
   readonly #tasks: TaskRegistry;
@@ -70,8 +73,9 @@ export class WorkerLoop {
   #stopped = true;
   #unsubscribeCancel?: () => void;
 
-  constructor(runtime: Runtime, engine: JobEngine, hub: EventHub, tasks: TaskRegistry, opts: WorkerLoopOptions) {
+  constructor(runtime: Host, lanes: Lanes, engine: JobEngine, hub: EventHub, tasks: TaskRegistry, opts: WorkerLoopOptions) {
     this.#runtime = runtime;
+    this.#lanes = lanes;
     this.#engine = engine;
     this.#hub = hub;
     this.#tasks = tasks;
@@ -135,7 +139,7 @@ export class WorkerLoop {
     clearInterval(this.#recoverTimer);
     this.#unsubscribeCancel?.();
     const started = performance.now();
-    await waitAtMost(Promise.all([...this.#running.values()].map((r) => r.done)), deadlineMs);
+    await waitAtMost(Promise.all([...this.#running.values()].map((r) => r.done)), deadlineMs, { ref: true });
     const left = [...this.#running.values()];
     for (const r of left) {
       r.released = true;
@@ -223,7 +227,7 @@ export class WorkerLoop {
   }
 
   #freeSlots(laneName: string): number {
-    const lane = this.#runtime.lanes.get(laneName);
+    const lane = this.#lanes.get(laneName);
     return lane.options.concurrency - lane.active - lane.queued - (this.#starting.get(laneName) ?? 0);
   }
 
@@ -253,7 +257,7 @@ export class WorkerLoop {
     };
     try {
       const work = await this.#tasks.work(task.name);
-      const running = this.#runtime.lanes.run(task.lane, work, job.input, {
+      const running = this.#lanes.run(task.lane, work, job.input, {
         signal: r.controller.signal,
         timeoutMs: task.timeoutMs,
         abortGraceMs: this.#opts.cancelGraceMs,
@@ -368,10 +372,4 @@ function statusOf(record: JobRecord, released = false): { type: JobEventType; da
     default:
       return { type: 'retrying', data: released ? { released: true, runAt: record.runAt } : { error: record.error, runAt: record.runAt } };
   }
-}
-
-async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
-  clearTimeout(timer);
 }

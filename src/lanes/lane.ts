@@ -5,25 +5,16 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ClosedError, LaneFullError, LaneTimeoutError, TasklaneError } from '../errors.js';
-import type { AiClient } from '../ai/types.js';
-import type { ResourceScope } from '../resources/scope.js';
 import { LaneCounters } from './lane-stats.js';
 import { loopContext } from './loop-context.js';
 import { importWork, isModuleRef, moduleUrl } from './module-ref.js';
 import type { TaskEnvelope, TaskOutcome } from './protocol.js';
 import { Kill, ThreadPool } from './thread-pool.js';
-import { abortReason, rebuildError, serializeTaskError, taskError } from './task-error.js';
-import type { LaneOptions, LaneStats, ModuleRef, RunOptions, WorkContext, WorkFn } from './types.js';
+import { abortReason } from '../util/async.js';
+import { LANE_ABORT_CODES, rebuildError, serializeTaskError, taskError } from './task-error.js';
+import type { LaneEnv, LaneOptions, LaneStats, ModuleRef, RunOptions, WorkContext, WorkFn } from './types.js';
 
 /** What a lane needs from its owner (the Lanes registry on a runtime). */
-export interface LaneEnv {
-  ai(): AiClient;
-  /** Main-thread resources, for loop work. */
-  resources: ResourceScope;
-  reportError(err: unknown, what: string): void;
-  log(lane: string, msg: string, data: Record<string, unknown> | undefined, context: Record<string, unknown> | undefined): void;
-}
-
 export type Outcome = 'completed' | 'failed' | 'timed_out' | 'aborted' | 'rejected';
 
 type Target = { fn: WorkFn } | { url: string; export: string };
@@ -97,7 +88,7 @@ export class Lane {
       }
       if (opts.signal?.aborted) {
         this.#count('aborted');
-        return reject(abortReason(opts.signal));
+        return reject(abortReason(opts.signal, LANE_ABORT_CODES));
       }
       const task: Task = {
         id: this.#nextId++,
@@ -190,7 +181,7 @@ export class Lane {
     const signal = task.opts.signal;
     if (!signal) return;
     task.onAbort = () => {
-      const reason = abortReason(signal);
+      const reason = abortReason(signal, LANE_ABORT_CODES);
       if (task.state === 'queued') this.#dequeued(task, reason);
       else if (task.state === 'running') this.#stop(task, reason, task.opts.abortGraceMs ?? 0);
     };

@@ -7,9 +7,10 @@ import { ClosedError, ConfigError, TasklaneError } from '../errors.js';
 import type { AiClient } from '../ai/types.js';
 import { laneSchema } from '../config/schema.js';
 import { ResourceScope } from '../resources/scope.js';
-import type { Runtime } from '../runtime/runtime.js';
-import { Lane, type LaneEnv } from './lane.js';
-import type { LaneOptions, LaneStats, ModuleRef, RunOptions, WorkFn } from './types.js';
+import { waitAtMost } from '../util/async.js';
+import type { Host } from '../runtime/host.js';
+import { Lane } from './lane.js';
+import type { LaneEnv, LaneOptions, LaneStats, ModuleRef, RunOptions, WorkFn } from './types.js';
 
 /** The built-in lanes, sized after the workloads that motivated them; each is overridable in config. */
 export const DEFAULT_LANES: Readonly<Record<string, Omit<LaneOptions, 'name'>>> = Object.freeze({
@@ -24,19 +25,24 @@ export const DEFAULT_LANES: Readonly<Record<string, Omit<LaneOptions, 'name'>>> 
 /** Fields a configured lane without a built-in default falls back to (placement has none). */
 const NEW_LANE_DEFAULTS = { concurrency: 1, maxQueue: 1000, timeoutMs: 30_000 } as const;
 
+export interface LanesOptions {
+  /** The orchestrator behind `ctx.ai` in lane work; asked for on each use, as it is built after the lanes. */
+  ai?: () => AiClient | undefined;
+}
+
 export class Lanes {
   /** Resources opened on the main thread by loop work (`ctx.resource`). */
   readonly resources = new ResourceScope();
-  readonly #runtime: Runtime;
+  readonly #runtime: Host;
   readonly #lanes = new Map<string, Lane>();
   readonly #env: LaneEnv;
   #closing?: Promise<void>;
 
-  constructor(runtime: Runtime) {
+  constructor(runtime: Host, options: LanesOptions = {}) {
     this.#runtime = runtime;
     this.#env = {
       ai: () => {
-        const ai = (runtime as unknown as { ai?: AiClient }).ai;
+        const ai = options.ai?.();
         if (!ai) throw new TasklaneError('TL_ERR_RUNTIME_STATE', 'ctx.ai is not available: this runtime has no AI orchestrator (runtime.ai)');
         return ai;
       },
@@ -220,14 +226,3 @@ function stripName(options: LaneOptions): Omit<LaneOptions, 'name'> {
   return rest;
 }
 
-async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.catch(() => undefined),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, Math.max(0, ms));
-      timer.unref();
-    }),
-  ]);
-  clearTimeout(timer);
-}

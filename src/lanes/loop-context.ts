@@ -1,7 +1,6 @@
 import type { AiCallOptions, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import type { ResourceDef } from '../resources/resource.js';
-import type { LaneEnv } from './lane.js';
-import type { RunOptions, WorkContext } from './types.js';
+import type { LaneEnv, RunOptions, WorkContext } from './types.js';
 
 /**
  * The WorkContext of work running on the event loop: the same shape a thread gets, wired

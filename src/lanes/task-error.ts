@@ -30,10 +30,8 @@ export function rebuildError(json: SerializedError & { stack?: string }): Taskla
   return err;
 }
 
-/** The reason an abort signal carries, as a TasklaneError (AbortError unless it already is one of ours). */
-export function abortReason(signal: AbortSignal): TasklaneError {
-  const reason: unknown = signal.reason;
-  if (TasklaneError.isInstance(reason) && (reason.code === 'TL_ERR_ABORTED' || reason.code === 'TL_ERR_LANE_TIMEOUT' || reason.code === 'TL_ERR_RUNTIME_CLOSED')) return reason;
-  const message = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'the operation was aborted';
-  return new AbortError(message, { cause: reason });
-}
+/**
+ * The abort reasons a lane passes on as they are; any other reason (a caller's own error) becomes
+ * an AbortError with it as `cause`, so a lane rejects only with its own kinds of error.
+ */
+export const LANE_ABORT_CODES = ['TL_ERR_ABORTED', 'TL_ERR_LANE_TIMEOUT', 'TL_ERR_RUNTIME_CLOSED'] as const;

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { waitAtMost } from '../util/async.js';
 import { TasklaneError, type SerializedError } from '../errors.js';
 import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
@@ -163,16 +164,16 @@ export class ThreadPool {
             thread.port.postMessage({ t: 'close' } satisfies MainToWorker);
           }),
       );
-      await withTimeout(Promise.all(acks), left() * 0.5);
-      await withTimeout(this.#piscina.close({ force: true }), left() * 0.5);
+      await waitAtMost(Promise.all(acks), left() * 0.5);
+      await waitAtMost(this.#piscina.close({ force: true }), left() * 0.5);
     } finally {
-      await withTimeout(this.#piscina.destroy(), left());
+      await waitAtMost(this.#piscina.destroy(), left());
       this.#closing = true;
       // A port is still listed as an active resource until its 'close' event: wait for it, so
       // that close() resolving means nothing of the lane is left.
       const ports = [...this.#threads.values()].map((t) => t.port);
       this.#threads.clear();
-      await withTimeout(Promise.all(ports.map(closePort)), Math.max(left(), 200));
+      await waitAtMost(Promise.all(ports.map(closePort)), Math.max(left(), 200));
     }
   }
 
@@ -289,19 +290,4 @@ function closePort(port: MessagePort): Promise<void> {
     port.once('close', () => resolve());
     port.close();
   });
-}
-
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.then(
-      () => undefined,
-      () => undefined,
-    ),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-      timer.unref();
-    }),
-  ]);
-  clearTimeout(timer);
 }

@@ -3,6 +3,7 @@
  */
 import type { AiClient, ChatRequest, ChatResult } from '../ai/types.js';
 import type { ResourceDef } from '../resources/resource.js';
+import type { ResourceScope } from '../resources/scope.js';
 
 /** 'loop' runs work on the event loop (I/O-bound); 'thread' runs it in worker threads (blocking or CPU-bound). */
 export type Placement = 'loop' | 'thread';
@@ -89,4 +90,13 @@ export interface LaneStats {
   rejected: number;
   waitMs: { p50: number; p90: number; p99: number; max: number };
   runMs: { p50: number; p90: number; p99: number; max: number };
+}
+
+/** What a lane needs from the lanes that own it (Lanes builds one for all its lanes). */
+export interface LaneEnv {
+  ai(): AiClient;
+  /** Main-thread resources, for loop work. */
+  resources: ResourceScope;
+  reportError(err: unknown, what: string): void;
+  log(lane: string, msg: string, data: Record<string, unknown> | undefined, context: Record<string, unknown> | undefined): void;
 }

@@ -5,6 +5,8 @@
  */
 
 /** A closer gets how much of the deadline is left (in ms), so that it can pace its own shutdown. */
+import { withDeadline } from '../util/async.js';
+
 export type Closer = (info: { remainingMs: number }) => unknown | Promise<unknown>;
 
 export interface CloseReport {
@@ -57,23 +59,15 @@ export class Closers {
   }
 }
 
+const TIMED_OUT = Symbol('timed out');
+
 async function runBounded(close: () => unknown, ms: number): Promise<'ok' | 'timeout' | { error: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), ms);
-    // unref: a hung closer must not keep the process alive after close() returned.
-    timer.unref();
-  });
   try {
-    return await Promise.race([
-      Promise.resolve()
-        .then(close)
-        .then(() => 'ok' as const),
-      timeout,
-    ]);
+    // Unref'd timer (withDeadline's default): a hung closer must not keep the process alive after close() returned.
+    await withDeadline(Promise.resolve().then(close), ms, () => TIMED_OUT);
+    return 'ok';
   } catch (err) {
+    if (err === TIMED_OUT) return 'timeout';
     return { error: err instanceof Error ? err.message : String(err) };
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,4 +1,5 @@
-export { Runtime, createRuntime, type RuntimeOptions, type RuntimeState, type RuntimeEvents } from './runtime.js';
+export { RuntimeKernel, type RuntimeOptions, type RuntimeState, type RuntimeEvents } from './kernel.js';
+export type { Host } from './host.js';
 export { Closers, type CloseReport, type Closer } from './closers.js';
 export { LoopMonitor, type LoopSnapshot } from './loop-monitor.js';
 export { handleSignals } from './signals.js';

@@ -1,10 +1,10 @@
-import type { Runtime } from './runtime.js';
+import type { RuntimeKernel } from './kernel.js';
 
 /**
  * SIGTERM / SIGINT close the runtime gracefully; a second signal exits at once.
  * Returns a function that removes the handlers.
  */
-export function handleSignals(runtime: Runtime, onClosed: (code: number) => void): () => void {
+export function handleSignals(runtime: Pick<RuntimeKernel, 'log' | 'close'>, onClosed: (code: number) => void): () => void {
   let seen = false;
   const handler = (signal: NodeJS.Signals) => {
     if (seen) {

@@ -1,49 +1,17 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
 import { TasklaneError, errorBody, toTasklaneError } from '../errors.js';
-import type { Runtime } from '../runtime/index.js';
+import type { Runtime } from '../create-runtime.js';
 import { Tally } from '../runtime/metrics.js';
 import { createAuthenticator, requireScope, type Principal, type Scope } from './auth.js';
 import { RateLimiter, parseJsonBounded } from './limits.js';
 import { StreamSlots } from './stream-slots.js';
+import type { ReadinessCheck, RoutePlugin, ServerContext, ServerOptions } from './context.js';
 import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
 import { embeddingsRoutes } from './routes/embeddings.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { jobsRoutes } from './routes/jobs.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal;
-  }
-  interface FastifyContextConfig {
-    /** Route needs no client key (health, metrics, static assets). */
-    public?: boolean;
-  }
-}
-
-/** A readiness check: true when ready, false or a reason when not. */
-export type ReadinessCheck = () => boolean | string | Promise<boolean | string>;
-
-/** What every route plugin receives. */
-export interface ServerContext {
-  runtime: Runtime;
-  /** Named readiness checks that /readyz runs (the job store, Redis...). */
-  readiness: Map<string, ReadinessCheck>;
-  /** Throws 403 unless the request's key has the scope. */
-  requireScope(req: FastifyRequest, scope: Scope): void;
-  /** Open-stream slots per client key (server.maxStreamsPerKey). */
-  streams: StreamSlots;
-  /** Takes a token from the key's bucket (server.rateLimit); throws 429 when it is empty. */
-  rateLimit(principal: Principal): void;
-}
-
-export type RoutePlugin = (app: FastifyInstance, ctx: ServerContext) => Promise<void>;
-
-export interface ServerOptions {
-  /** Extra route plugins, registered after the built-in ones (examples use this). */
-  routes?: RoutePlugin[];
-}
 
 /**
  * Builds the Fastify app for a runtime. The app registers its own closer on the runtime, so

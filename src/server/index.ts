@@ -1,3 +1,4 @@
-export { buildServer, type ServerContext, type ServerOptions, type RoutePlugin, type ReadinessCheck } from './app.js';
+export { buildServer } from './app.js';
+export type { ServerContext, ServerOptions, RoutePlugin, ReadinessCheck } from './context.js';
 export { listen, type Listening } from './listen.js';
 export { createAuthenticator, requireScope, type Principal, type Scope } from './auth.js';

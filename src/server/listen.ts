@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { Runtime } from '../runtime/index.js';
-import { buildServer, type ServerOptions } from './app.js';
+import type { Runtime } from '../create-runtime.js';
+import { buildServer } from './app.js';
+import type { ServerOptions } from './context.js';
 
 export interface Listening {
   app: FastifyInstance;

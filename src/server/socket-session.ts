@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { TasklaneError, ValidationError, errorBody, toTasklaneError } from '../errors.js';
 import type { JobSystem } from '../jobs/types.js';
-import type { Runtime } from '../runtime/index.js';
+import type { Runtime } from '../create-runtime.js';
 import type { Principal } from './auth.js';
 import type { EventFrames } from './event-frames.js';
 import { RateLimiter } from './limits.js';

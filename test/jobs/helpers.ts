@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../src/index.js';
 import type { JobEvent, JobRecord } from '../../src/jobs/types.js';
-import type { Runtime } from '../../src/runtime/runtime.js';
+import type { Runtime } from '../../src/create-runtime.js';
 import { testRuntime, type TestRuntime } from '../support/runtime.js';
 
 export const TASKS_MODULE = fileURLToPath(new URL('../fixtures/jobs/tasks.ts', import.meta.url));

@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
-import { ConfigError, StoreError } from '../../errors.js';
-import type { Runtime } from '../../runtime/index.js';
+import { StoreError } from '../../errors.js';
+import type { Host } from '../../runtime/host.js';
+import { withDeadline } from '../../util/async.js';
+import { openRedis, quitRedis } from '../../util/redis.js';
 import type { AttachAiOptions, CachedAnswer } from '../index.js';
 import { RedisBreakerBoard } from './redis-breaker-board.js';
 import { RedisResponseCache } from './redis-cache.js';
@@ -15,54 +16,40 @@ const START_WAIT_MS = 3_000;
 /**
  * The orchestrator's shared state when the store is Redis: key cooldowns and open breakers
  * honoured by every process, and (with `ai.cache.backend: "redis"`) one response cache for the
- * fleet. Returns nothing to share when the store is SQLite. Registers its closer before the
- * orchestrator's, so it closes after it.
+ * fleet. Loaded through import() (see ../shared-state.ts) only when the store is Redis.
+ * Registers its closer before the orchestrator's, so it closes after it.
  */
-export function sharedAiOptions(runtime: Runtime): AttachAiOptions {
+export function sharedAiOptions(runtime: Host): AttachAiOptions {
   const { store, ai } = runtime.config;
-  if (store.engine !== 'redis') {
-    if (ai.cache.backend === 'redis') {
-      throw new ConfigError('ai.cache.backend is "redis" but store.engine is not: set store.engine to "redis" (with store.url), or ai.cache.backend to "memory"');
-    }
-    return {};
-  }
+  if (store.engine !== 'redis') return {};
   const log = runtime.log.child({ subsystem: 'ai-shared' });
   const report = (err: Error) =>
     runtime.reportError(new StoreError('TL_ERR_STORE_UNAVAILABLE', `shared AI state on redis: ${runtime.scrub(err.message)}`, { cause: err }));
-  const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 4), 1_000);
-  // Reads come from local mirrors, so commands may fail fast while Redis is down.
-  const redis = new Redis(store.url, { maxRetriesPerRequest: 1, retryStrategy, connectionName: 'tasklane:ai' });
-  // No ready check (INFO) on the subscriber: it can race a SUBSCRIBE sent at connect and fail with
-  // "Connection in subscriber mode"; RedisTimers waits for 'ready' before subscribing anyway.
-  const subscriber = new Redis(store.url, { maxRetriesPerRequest: null, retryStrategy, connectionName: 'tasklane:ai-sub', enableReadyCheck: false });
+  // One line per outage for both connections, not one per reconnect attempt.
   let downLogged = false;
-  for (const c of [redis, subscriber]) {
-    c.on('error', (err: Error) => {
-      // One line per outage, not one per reconnect attempt.
-      if (!downLogged) log.warn({ err: runtime.scrub(err.message) }, 'shared AI state: redis unreachable; using local state until it is back');
-      downLogged = true;
-    });
-    c.on('ready', () => {
-      downLogged = false;
-    });
-  }
+  const onDown = (err: Error) => {
+    if (!downLogged) log.warn({ err: runtime.scrub(err.message) }, 'shared AI state: redis unreachable; using local state until it is back');
+    downLogged = true;
+  };
+  const onUp = () => {
+    downLogged = false;
+  };
+  // Reads come from local mirrors, so commands may fail fast while Redis is down.
+  const redis = openRedis(store.url, { name: 'tasklane:ai', maxRetriesPerRequest: 1, onDown, onUp });
+  // RedisTimers waits for 'ready' before subscribing.
+  const subscriber = openRedis(store.url, { name: 'tasklane:ai-sub', maxRetriesPerRequest: null, subscriber: true, onDown, onUp });
   const prefix = `${store.prefix}:ai`;
   const cooldownTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:cool`, onError: report });
   const breakerTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:breaker`, onError: report });
   runtime.onStart('ai-shared-state', async () => {
-    let timer: NodeJS.Timeout | undefined;
     const loaded = Promise.all([cooldownTimers.start(), breakerTimers.start()]).then(() => true);
     loaded.catch(report);
-    const ok = await Promise.race([loaded.catch(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), START_WAIT_MS)))]);
-    clearTimeout(timer);
+    const ok = await withDeadline(loaded, START_WAIT_MS, () => false).catch(() => false);
     if (!ok) log.warn({ waitedMs: START_WAIT_MS }, 'shared AI state not loaded from redis yet; starting with local state, it fills in when redis answers');
   });
   runtime.onClose('ai-shared-state', async () => {
     await Promise.all([cooldownTimers.close(), breakerTimers.close()]);
-    for (const c of [subscriber, redis]) {
-      if (c.status === 'ready') await Promise.race([c.quit().catch(() => {}), new Promise((r) => setTimeout(r, 500).unref())]);
-      c.disconnect();
-    }
+    for (const c of [subscriber, redis]) await quitRedis(c, 500);
   });
   return {
     cooldowns: new RedisCooldownStore(cooldownTimers, report),

@@ -2,7 +2,7 @@ import type { AiHealth } from '../../ai/orchestrator.js';
 import type { JobState, JobSystem, ListQuery } from '../../jobs/types.js';
 import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
-import type { Runtime } from '../../runtime/index.js';
+import type { Runtime } from '../../create-runtime.js';
 
 /**
  * Job counts are read as one page per state (the job API has no count); a state with more jobs

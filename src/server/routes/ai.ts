@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AbortError, TasklaneError, ValidationError, errorBody, toTasklaneError } from '../../errors.js';
 import type { AiCallOptions, AiMeta, ChatChunk } from '../../ai/types.js';
 import { validateChatRequest } from '../../ai/validate.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 
 /**
  * The OpenAI-compatible gateway: POST /v1/chat/completions (plain and SSE) and GET /v1/models.

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AbortError } from '../../errors.js';
 import { validateEmbeddingRequest, vectorToBase64 } from '../../ai/embed.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { callOptions, metaHeaders, sendError } from './ai.js';
 
 /**

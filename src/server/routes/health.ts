@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { requireScope } from '../auth.js';
 
 /** Liveness, readiness and Prometheus metrics: open without a key (metrics unless server.publicMetrics is false). */

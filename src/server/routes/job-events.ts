@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ValidationError, errorBody, toTasklaneError } from '../../errors.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { EventFrames } from '../event-frames.js';
 import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { assertJobAllowed } from '../stream-auth.js';

@@ -1,6 +1,6 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { EventFrames } from '../event-frames.js';
 import { TENANT_HEADER, viewerOf, type ViewingPrincipal } from '../ownership.js';
 import { SocketSession } from '../socket-session.js';

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Gauge } from 'prom-client';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { createAuthenticator } from '../auth.js';
 import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { streamAuth } from '../stream-auth.js';

@@ -1,13 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
-import { loadConfig, makeScrubber, type LoadOptions, type ResolvedConfig } from '../config/index.js';
+import { makeScrubber, type LoadOptions, type ResolvedConfig } from '../config/index.js';
 import { ClosedError, TasklaneError } from '../errors.js';
-import { Lanes } from '../lanes/lanes.js';
-import type { Orchestrator } from '../ai/orchestrator.js';
-import { Jobs } from '../jobs/job-system.js';
-import { attachAi } from '../ai/index.js';
-import { sharedAiOptions } from '../ai/shared/index.js';
 import { Closers, type CloseReport, type Closer } from './closers.js';
+import type { Host } from './host.js';
 import { createLogger, type Logger } from './logger.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { createMetrics } from './metrics.js';
@@ -29,22 +25,18 @@ export interface RuntimeEvents {
 }
 
 /**
- * The object every part of tasklane hangs off. Nothing mutable lives at module level: two
- * runtimes in one process share nothing. Build it with `createRuntime()`.
+ * The runtime's kernel: configuration, log, metrics, loop monitor, start steps and closers. It
+ * knows no subsystem; lanes, ai and jobs see it through the Host interface, and `Runtime`
+ * (src/create-runtime.ts) extends it with them. Nothing mutable lives at module level: two
+ * runtimes in one process share nothing.
  */
-export class Runtime extends EventEmitter<RuntimeEvents> {
+export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
   readonly config: ResolvedConfig;
   readonly log: Logger;
   readonly loop: LoopMonitor;
   readonly metrics: Registry;
   /** Replaces every configured secret in a text with [redacted]. */
   readonly scrub: (text: string) => string;
-  /** Named lanes with concurrency, queue bound, timeouts and placement (loop or threads). */
-  lanes!: Lanes;
-  /** The AI orchestrator: routes, keys, cache, attempts over every configured provider. */
-  ai!: Orchestrator;
-  /** Durable jobs: enqueue, query, cancel, retry, event streams, and the worker loop. */
-  jobs!: Jobs;
   #closers = new Closers();
   #starters: Array<{ name: string; start: () => unknown | Promise<unknown> }> = [];
   #state: RuntimeState = 'created';
@@ -136,15 +128,4 @@ export class Runtime extends EventEmitter<RuntimeEvents> {
       this.log.error({ err }, 'a state listener threw');
     }
   }
-}
-
-/** Loads the configuration (unless given resolved) and builds a runtime. Call start() next. */
-export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const config = options.resolved ?? loadConfig(options);
-  const runtime = new Runtime(config, options);
-  // Subsystems attach themselves here, in dependency order (closers run in reverse).
-  runtime.lanes = new Lanes(runtime);
-  runtime.ai = attachAi(runtime, sharedAiOptions(runtime));
-  runtime.jobs = new Jobs(runtime);
-  return runtime;
 }

@@ -1,0 +1,51 @@
+/**
+ * The composition root: the one place that knows every subsystem. It loads what the
+ * configuration asks for (the Redis engine and the fleet's shared AI state through import(), only
+ * when the store is Redis), then builds the lanes, the orchestrator and the job system on the
+ * runtime's kernel. Subsystems see the kernel only through the Host interface.
+ */
+import { loadConfig, type ResolvedConfig } from './config/index.js';
+import { attachAi } from './ai/index.js';
+import type { Orchestrator } from './ai/orchestrator.js';
+import { loadSharedAiState, type SharedAiState } from './ai/shared-state.js';
+import { loadEngine, type EngineFactory } from './jobs/engines/index.js';
+import { Jobs } from './jobs/job-system.js';
+import { Lanes } from './lanes/lanes.js';
+import { RuntimeKernel, type RuntimeOptions } from './runtime/kernel.js';
+
+/** What createRuntime loaded for a configuration before building the runtime. */
+export interface RuntimeParts {
+  /** Builds the job engine the configuration names. */
+  engine: EngineFactory;
+  /** The fleet's shared AI state (Redis), if the configuration has one. */
+  sharedAi?: SharedAiState;
+}
+
+/**
+ * The object every part of tasklane hangs off: the kernel (config, log, metrics, loop monitor,
+ * start steps, closers) with its lanes, orchestrator and job system. Nothing mutable lives at
+ * module level: two runtimes in one process share nothing. Build it with `createRuntime()`.
+ */
+export class Runtime extends RuntimeKernel {
+  /** Named lanes with concurrency, queue bound, timeouts and placement (loop or threads). */
+  readonly lanes: Lanes;
+  /** The AI orchestrator: routes, keys, cache, attempts over every configured provider. */
+  readonly ai: Orchestrator;
+  /** Durable jobs: enqueue, query, cancel, retry, event streams, and the worker loop. */
+  readonly jobs: Jobs;
+
+  constructor(config: ResolvedConfig, options: RuntimeOptions, parts: RuntimeParts) {
+    super(config, options);
+    // In dependency order: closers run in reverse, so jobs close first, then ai, then lanes.
+    this.lanes = new Lanes(this, { ai: () => this.ai });
+    this.ai = attachAi(this, { ...parts.sharedAi?.(this), lanes: this.lanes });
+    this.jobs = new Jobs(this, { lanes: this.lanes, engine: parts.engine });
+  }
+}
+
+/** Loads the configuration (unless given resolved) and builds a runtime. Call start() next. */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const config = options.resolved ?? loadConfig(options);
+  const [engine, sharedAi] = await Promise.all([loadEngine(config), loadSharedAiState(config)]);
+  return new Runtime(config, options, { engine, sharedAi });
+}

@@ -1,0 +1,41 @@
+/**
+ * What every route plugin receives from the server, in a file of its own so that routes do not
+ * import the app that registers them.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Runtime } from '../create-runtime.js';
+import type { Principal, Scope } from './auth.js';
+import type { StreamSlots } from './stream-slots.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+  interface FastifyContextConfig {
+    /** Route needs no client key (health, metrics, static assets). */
+    public?: boolean;
+  }
+}
+
+/** A readiness check: true when ready, false or a reason when not. */
+export type ReadinessCheck = () => boolean | string | Promise<boolean | string>;
+
+/** What every route plugin receives. */
+export interface ServerContext {
+  runtime: Runtime;
+  /** Named readiness checks that /readyz runs (the job store, Redis...). */
+  readiness: Map<string, ReadinessCheck>;
+  /** Throws 403 unless the request's key has the scope. */
+  requireScope(req: FastifyRequest, scope: Scope): void;
+  /** Open-stream slots per client key (server.maxStreamsPerKey). */
+  streams: StreamSlots;
+  /** Takes a token from the key's bucket (server.rateLimit); throws 429 when it is empty. */
+  rateLimit(principal: Principal): void;
+}
+
+export type RoutePlugin = (app: FastifyInstance, ctx: ServerContext) => Promise<void>;
+
+export interface ServerOptions {
+  /** Extra route plugins, registered after the built-in ones (examples use this). */
+  routes?: RoutePlugin[];
+}

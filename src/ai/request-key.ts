@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { NATIVE } from './native.js';
 import type { ChatRequest } from './types.js';
 
 /**
@@ -21,5 +22,8 @@ export function requestKey(req: ChatRequest): string {
     if (value === undefined) continue;
     text += JSON.stringify(name) + ':' + JSON.stringify(value) + ',';
   }
+  // A native body (kept beside a translated request) says more than its translation: it counts.
+  const native = (req as { [NATIVE]?: unknown })[NATIVE];
+  if (native !== undefined) text += 'native:' + JSON.stringify(native);
   return hash('sha1', text, 'base64url');
 }

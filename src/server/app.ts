@@ -10,6 +10,7 @@ import type { ReadinessCheck, RoutePlugin, ServerContext, ServerOptions } from '
 import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
 import { embeddingsRoutes } from './routes/embeddings.js';
+import { messagesRoutes } from './routes/messages.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { jobsRoutes } from './routes/jobs.js';
 
@@ -89,7 +90,9 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
   app.addHook('onRequest', (req, _reply, done) => {
     if (req.routeOptions.config?.public) return done();
     try {
-      req.principal = authenticate(req.headers.authorization);
+      // Anthropic's clients send their key as x-api-key.
+      const apiKey = req.headers['x-api-key'];
+      req.principal = authenticate(req.headers.authorization ?? (typeof apiKey === 'string' && apiKey ? `Bearer ${apiKey}` : undefined));
       ctx.rateLimit(req.principal);
     } catch (err) {
       return done(err as Error);
@@ -129,7 +132,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, jobsRoutes, dashboardRoutes];
+const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, messagesRoutes, jobsRoutes, dashboardRoutes];
 
 function fromFastifyError(error: unknown): TasklaneError {
   if (TasklaneError.isInstance(error)) return error;

@@ -11,6 +11,7 @@ import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
 import { embeddingsRoutes } from './routes/embeddings.js';
 import { messagesRoutes } from './routes/messages.js';
+import { responsesRoutes } from './routes/responses.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { jobsRoutes } from './routes/jobs.js';
 
@@ -132,7 +133,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, messagesRoutes, jobsRoutes, dashboardRoutes];
+const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, messagesRoutes, responsesRoutes, jobsRoutes, dashboardRoutes];
 
 function fromFastifyError(error: unknown): TasklaneError {
   if (TasklaneError.isInstance(error)) return error;

@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import { AbortError, ValidationError, toTasklaneError } from '../../errors.js';
+import type { ServerContext } from '../app.js';
+import { ResponsesStream, chatToResponse, responsesToChat } from '../dialects/openai-responses.js';
+import { EventWriter } from '../dialects/write-events.js';
+import { callOptions, metaHeaders, sendError } from './ai.js';
+
+/**
+ * POST /v1/responses, the stateless part of OpenAI's Responses API over any provider. Errors in
+ * OpenAI's shape; a stream that breaks ends with `response.failed` (never `response.completed`).
+ */
+export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { runtime } = ctx;
+  const maxMessages = runtime.config.server.maxMessages;
+  const scrub = runtime.scrub;
+
+  app.post('/v1/responses', async (req, reply) => {
+    ctx.requireScope(req, 'ai');
+    const controller = new AbortController();
+    const res = reply.raw;
+    const onClose = (): void => {
+      if (!res.writableFinished) controller.abort(new AbortError('the client closed the connection'));
+    };
+    res.once('close', onClose);
+    let release: (() => void) | undefined;
+    try {
+      const { chat, echo } = responsesToChat(req.body);
+      if (chat.messages.length > maxMessages) {
+        throw new ValidationError(`"input" holds ${chat.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
+      }
+      const options = callOptions(req, controller.signal);
+      const ai = runtime.ai;
+      if (chat.stream === true) {
+        release = ctx.streams.acquire(req.principal);
+        const s = await ai.openStream(chat, options);
+        reply.hijack();
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...metaHeaders(s.meta) });
+        const out = new EventWriter(res);
+        const translate = new ResponsesStream(chat.model, echo);
+        try {
+          for await (const chunk of s.chunks) if (!(await out.write(translate.push(chunk)))) return;
+          out.end(translate.end());
+        } catch (thrown) {
+          const err = toTasklaneError(thrown);
+          out.end(translate.fail(err.code, scrub(err.message)));
+        }
+        return;
+      }
+      const { completion, meta } = await ai.chat(chat, options);
+      return reply.headers(metaHeaders(meta)).send(chatToResponse(completion, chat.model, echo));
+    } catch (err) {
+      if (reply.sent || res.headersSent) return;
+      return sendError(reply, err, scrub);
+    } finally {
+      release?.();
+      res.removeListener('close', onClose);
+    }
+  });
+}

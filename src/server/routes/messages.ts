@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AbortError, TasklaneError, ValidationError, toTasklaneError } from '../../errors.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { MessagesStream, anthropicErrorType, chatToMessage, messagesToChat } from '../dialects/anthropic-messages.js';
 import { EventWriter } from '../dialects/write-events.js';
 import { callOptions, metaHeaders } from './ai.js';

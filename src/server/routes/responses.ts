@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AbortError, ValidationError, toTasklaneError } from '../../errors.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { ResponsesStream, chatToResponse, responsesToChat } from '../dialects/openai-responses.js';
 import { EventWriter } from '../dialects/write-events.js';
 import { callOptions, metaHeaders, sendError } from './ai.js';

@@ -51,6 +51,7 @@ export const errorCodes = {
   TL_ERR_AI_CONTENT_FILTER: { status: 400, retryable: false, message: 'the provider filtered the content' },
   TL_ERR_AI_RATE_LIMITED: { status: 429, retryable: true, message: 'every key is cooling down' },
   TL_ERR_AI_AUTH: { status: 502, retryable: true, message: 'the provider refused the API key' },
+  TL_ERR_AI_REFUSED: { status: 403, retryable: false, message: 'the provider refused this key access to the model' },
   TL_ERR_AI_TIMEOUT: { status: 504, retryable: true, message: 'the provider timed out' },
   TL_ERR_AI_STREAM_BROKEN: { status: 502, retryable: true, message: 'the provider stream broke' },
   TL_ERR_AI_ALL_FAILED: { status: 502, retryable: true, message: 'every target failed' },

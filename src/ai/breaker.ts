@@ -14,11 +14,15 @@ export interface BreakerBoard {
 /**
  * A circuit breaker for one target (provider + model). It opens after `failures` consecutive
  * failures, stays open `resetMs`, then lets exactly one probe through (half-open): the probe's
- * success closes it, its failure opens it again.
+ * success closes it (and resets the wait), its failure opens it again for twice the last wait, up
+ * to `maxResetMs`, so a target that stays down is probed less and less often while one that
+ * recovers is back within one wait.
  */
 export class CircuitBreaker {
   readonly #threshold: number;
-  readonly #resetMs: number;
+  readonly #baseResetMs: number;
+  readonly #maxResetMs: number;
+  #resetMs: number;
   #state: BreakerState = 'closed';
   #failures = 0;
   #openedAt = 0;
@@ -26,9 +30,16 @@ export class CircuitBreaker {
   /** Called on every state change (metrics, logs). */
   onChange?: (state: BreakerState) => void;
 
-  constructor(failures: number, resetMs: number) {
+  constructor(failures: number, resetMs: number, maxResetMs = resetMs) {
     this.#threshold = failures;
+    this.#baseResetMs = resetMs;
+    this.#maxResetMs = Math.max(resetMs, maxResetMs);
     this.#resetMs = resetMs;
+  }
+
+  /** The current wait between opening and the probe, in ms. */
+  get resetMs(): number {
+    return this.#resetMs;
   }
 
   get state(): BreakerState {
@@ -66,13 +77,19 @@ export class CircuitBreaker {
   success(): void {
     this.#failures = 0;
     this.#probing = false;
+    this.#resetMs = this.#baseResetMs;
     if (this.#state !== 'closed') this.#set('closed');
   }
 
   failure(now = Date.now()): void {
     this.#probing = false;
     this.#failures++;
-    if (this.#state === 'half-open' || (this.#state === 'closed' && this.#failures >= this.#threshold)) {
+    if (this.#state === 'half-open') {
+      // The probe failed: the target is still down; wait longer before the next probe.
+      this.#resetMs = Math.min(this.#maxResetMs, this.#resetMs * 2);
+      this.#openedAt = now;
+      this.#set('open');
+    } else if (this.#state === 'closed' && this.#failures >= this.#threshold) {
       this.#openedAt = now;
       this.#set('open');
     }

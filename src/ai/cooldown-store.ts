@@ -1,25 +1,42 @@
+import { LRUCache } from 'lru-cache';
+
 /**
- * Where key cooldowns live. The in-memory store serves one process; a shared store (Redis) lets a
- * fleet honour one provider's Retry-After together. `get` is synchronous because it runs on every
- * request: a shared store keeps a local mirror and updates it from its backend.
+ * Where cooldowns live. The in-memory store serves one process; a shared store (Redis) lets a
+ * fleet honour one provider's Retry-After together. A cooldown's scope is a key of a provider,
+ * or the pair (key, model) when `model` is given (providers rate-limit per model, so that is the
+ * default: see `rateLimitScope`). `get` is synchronous because it runs on every request: a shared
+ * store keeps a local mirror and updates it from its backend.
  */
 export interface CooldownStore {
-  /** Epoch ms until which the key cools; 0 (or a past time) when it does not. */
-  get(provider: string, keyIndex: number): number;
-  /** Cools the key until `untilMs` (epoch ms). Never shortens a longer cooldown already set. */
-  extend(provider: string, keyIndex: number, untilMs: number): void;
+  /** Epoch ms until which the key (or the pair, with `model`) cools; 0 (or a past time) when it does not. */
+  get(provider: string, keyIndex: number, model?: string): number;
+  /** Cools the key (or the pair) until `untilMs` (epoch ms). Never shortens a longer cooldown already set. */
+  extend(provider: string, keyIndex: number, untilMs: number, model?: string): void;
 }
 
-/** The default store: a map in this process. */
-export class MemoryCooldownStore implements CooldownStore {
-  #until = new Map<string, number>();
+/** The id of a cooldown scope, the same in memory and on Redis. */
+export function cooldownId(provider: string, keyIndex: number, model?: string): string {
+  return model === undefined ? `${provider}:${keyIndex}` : `${provider}:${keyIndex}:m:${model}`;
+}
 
-  get(provider: string, keyIndex: number): number {
-    return this.#until.get(`${provider}\u0000${keyIndex}`) ?? 0;
+/** The default store: a bounded map in this process (the least recently used entry goes first). */
+export class MemoryCooldownStore implements CooldownStore {
+  readonly #until: LRUCache<string, number>;
+
+  constructor(options: { max?: number; onEvict?: () => void } = {}) {
+    const onEvict = options.onEvict;
+    this.#until = new LRUCache<string, number>({
+      max: options.max ?? 10_000,
+      ...(onEvict ? { dispose: (_v: number, _k: string, reason: string) => reason === 'evict' && onEvict() } : {}),
+    });
   }
 
-  extend(provider: string, keyIndex: number, untilMs: number): void {
-    const k = `${provider}\u0000${keyIndex}`;
+  get(provider: string, keyIndex: number, model?: string): number {
+    return this.#until.get(cooldownId(provider, keyIndex, model)) ?? 0;
+  }
+
+  extend(provider: string, keyIndex: number, untilMs: number, model?: string): void {
+    const k = cooldownId(provider, keyIndex, model);
     const old = this.#until.get(k) ?? 0;
     if (untilMs > old) this.#until.set(k, untilMs);
   }

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { CooldownStore } from './cooldown-store.js';
 
 /** A key handed out for one call. `release()` must be called once the call settles. */
@@ -7,24 +8,51 @@ export interface KeyLease {
   release(): void;
 }
 
-/** Why no key could be handed out. */
+/** Why no key could be handed out for a model. */
 export type NoKey =
   | { reason: 'cooling'; retryAt: number }
   | { reason: 'busy' }
+  | { reason: 'refused'; until: number; message: string }
   | { reason: 'disabled' };
+
+/** A (key, model) pair that cools or is refused. */
+export interface PairHealth {
+  model: string;
+  coolingUntil?: number;
+  refusedUntil?: number;
+  refusedReason?: string;
+}
 
 export interface KeyHealth {
   index: number;
-  /** Epoch ms until which the key cools; absent when it does not. */
+  /** Epoch ms until which the whole key cools (rateLimitScope "key"); absent when it does not. */
   coolingUntil?: number;
   disabled: boolean;
   disabledReason?: string;
+  /** Epoch ms of the next re-probe of a disabled key. */
+  reprobeAt?: number;
   inFlight: number;
+  /** Pairs of this key with a model that cool (429) or are refused (403) right now. */
+  models: PairHealth[];
+}
+
+interface Refusal {
+  until: number;
+  message: string;
+}
+
+export interface KeyPoolOptions {
+  concurrency?: number;
+  /** Most (key, model) entries tracked (refusals, cooled models); least recently used first out. */
+  maxPairs?: number;
+  /** Called when a tracked pair is evicted to stay under maxPairs. */
+  onEvict?: (map: 'refusals' | 'cooled') => void;
 }
 
 /**
- * The keys of one provider, rotated round-robin among the healthy ones. A key cools after a 429
- * (for the provider's Retry-After), is disabled after a 401/403, and may carry at most
+ * The keys of one provider, rotated round-robin among the healthy ones. A 429 cools the pair
+ * (key, model) (or the whole key: `rateLimitScope`), a 403 refuses the pair for a while, a 401
+ * disables the key for every model until a re-probe succeeds. A key may carry at most
  * `concurrency` calls at once. A provider without keys (a local Ollama) has one keyless slot.
  */
 export class KeyPool {
@@ -34,28 +62,46 @@ export class KeyPool {
   readonly #store: CooldownStore;
   readonly #concurrency: number;
   readonly #inFlight: number[];
-  readonly #disabled: Array<string | undefined>;
+  readonly #disabled: Array<{ reason: string; reprobeAt?: number } | undefined>;
+  readonly #refusals: LRUCache<string, Refusal>;
+  /** Models cooled through this pool, so health() can list them (the store cannot be enumerated). */
+  readonly #cooled: LRUCache<string, { keyIndex: number; model: string }>;
   #next = 0;
   #waiters = new Set<() => void>();
 
-  constructor(provider: string, keys: string[], store: CooldownStore, concurrency = Infinity) {
+  constructor(provider: string, keys: string[], store: CooldownStore, options: KeyPoolOptions | number = {}) {
+    const o: KeyPoolOptions = typeof options === 'number' ? { concurrency: options } : options;
     this.provider = provider;
     this.#keys = keys.length > 0 ? [...keys] : [undefined];
     this.size = this.#keys.length;
     this.#store = store;
-    this.#concurrency = concurrency;
+    this.#concurrency = o.concurrency ?? Infinity;
     this.#inFlight = new Array(this.size).fill(0);
     this.#disabled = new Array(this.size).fill(undefined);
+    const max = o.maxPairs ?? 10_000;
+    const evict = (map: 'refusals' | 'cooled') => (_v: unknown, _k: string, reason: string) => {
+      if (reason === 'evict') o.onEvict?.(map);
+    };
+    this.#refusals = new LRUCache<string, Refusal>({ max, dispose: evict('refusals') });
+    this.#cooled = new LRUCache<string, { keyIndex: number; model: string }>({ max, dispose: evict('cooled') });
   }
 
-  /** Takes the next healthy key, or says why none is free. */
-  acquire(now = Date.now()): KeyLease | NoKey {
+  /** Takes the next key that may call `model` now, or says why none is free. */
+  acquire(model?: string, now = Date.now()): KeyLease | NoKey {
     let soonest = Infinity;
     let busy = false;
+    let refused: Refusal | undefined;
     for (let i = 0; i < this.size; i++) {
       const idx = (this.#next + i) % this.size;
       if (this.#disabled[idx] !== undefined) continue;
-      const until = this.#store.get(this.provider, idx);
+      if (model !== undefined) {
+        const r = this.#refusals.get(pairId(idx, model));
+        if (r && r.until > now) {
+          if (!refused || r.until < refused.until) refused = r;
+          continue;
+        }
+      }
+      const until = Math.max(this.#store.get(this.provider, idx), model === undefined ? 0 : this.#store.get(this.provider, idx, model));
       if (until > now) {
         if (until < soonest) soonest = until;
         continue;
@@ -70,28 +116,48 @@ export class KeyPool {
     }
     if (busy) return { reason: 'busy' };
     if (soonest !== Infinity) return { reason: 'cooling', retryAt: soonest };
+    if (refused) return { reason: 'refused', until: refused.until, message: refused.message };
     return { reason: 'disabled' };
   }
 
-  /** Cools a key until `untilMs` (epoch ms); a shorter cooldown never replaces a longer one. */
-  cool(keyIndex: number, untilMs: number): void {
-    this.#store.extend(this.provider, keyIndex, untilMs);
+  /** Cools the pair (key, model), or the whole key without `model`, until `untilMs`; never shortens a cooldown. */
+  cool(keyIndex: number, untilMs: number, model?: string): void {
+    this.#store.extend(this.provider, keyIndex, untilMs, model);
+    if (model !== undefined) this.#cooled.set(pairId(keyIndex, model), { keyIndex, model });
   }
 
-  coolingUntil(keyIndex: number): number {
-    return this.#store.get(this.provider, keyIndex);
+  /** Until when the key (or the pair) cools; 0 when it does not. */
+  coolingUntil(keyIndex: number, model?: string): number {
+    return this.#store.get(this.provider, keyIndex, model);
   }
 
-  /** Takes a key out of rotation (the provider refused it). Returns false if it already was. */
-  disable(keyIndex: number, reason: string): boolean {
-    if (this.#disabled[keyIndex] !== undefined) return false;
-    this.#disabled[keyIndex] = reason;
+  /** The provider refused this key access to `model` (a 403): skip the pair until `untilMs`. */
+  refuse(keyIndex: number, model: string, untilMs: number, message: string): void {
+    this.#refusals.set(pairId(keyIndex, model), { until: untilMs, message });
+  }
+
+  /** Takes a key out of rotation for every model (a 401). Returns false if it already was. */
+  disable(keyIndex: number, reason: string, reprobeAt?: number): boolean {
+    const was = this.#disabled[keyIndex];
+    this.#disabled[keyIndex] = { reason, ...(reprobeAt !== undefined ? { reprobeAt } : {}) };
+    if (was !== undefined) return false;
     this.#wake();
     return true;
   }
 
+  /** Puts a disabled key back (its re-probe succeeded). */
+  enable(keyIndex: number): void {
+    this.#disabled[keyIndex] = undefined;
+    this.#wake();
+  }
+
   isDisabled(keyIndex: number): boolean {
     return this.#disabled[keyIndex] !== undefined;
+  }
+
+  /** The key itself, for a re-probe; never logged. */
+  keyAt(keyIndex: number): string | undefined {
+    return this.#keys[keyIndex];
   }
 
   /** Resolves when a slot may have freed up (a lease was released), or rejects on abort. */
@@ -113,11 +179,34 @@ export class KeyPool {
   }
 
   health(now = Date.now()): KeyHealth[] {
+    const pairs = new Map<number, Map<string, PairHealth>>();
+    const pair = (keyIndex: number, model: string): PairHealth => {
+      let m = pairs.get(keyIndex);
+      if (!m) pairs.set(keyIndex, (m = new Map()));
+      let p = m.get(model);
+      if (!p) m.set(model, (p = { model }));
+      return p;
+    };
+    for (const { keyIndex, model } of this.#cooled.values()) {
+      const until = this.#store.get(this.provider, keyIndex, model);
+      if (until > now) pair(keyIndex, model).coolingUntil = until;
+    }
+    for (const [id, r] of this.#refusals.entries()) {
+      if (r.until <= now) continue;
+      const bar = id.indexOf('|');
+      const p = pair(Number(id.slice(0, bar)), id.slice(bar + 1));
+      p.refusedUntil = r.until;
+      p.refusedReason = r.message;
+    }
     return this.#keys.map((_, index) => {
       const until = this.#store.get(this.provider, index);
-      const h: KeyHealth = { index, disabled: this.#disabled[index] !== undefined, inFlight: this.#inFlight[index]! };
+      const d = this.#disabled[index];
+      const h: KeyHealth = { index, disabled: d !== undefined, inFlight: this.#inFlight[index]!, models: [...(pairs.get(index)?.values() ?? [])] };
       if (until > now) h.coolingUntil = until;
-      if (this.#disabled[index] !== undefined) h.disabledReason = this.#disabled[index];
+      if (d !== undefined) {
+        h.disabledReason = d.reason;
+        if (d.reprobeAt !== undefined) h.reprobeAt = d.reprobeAt;
+      }
       return h;
     });
   }
@@ -140,3 +229,5 @@ export class KeyPool {
     for (const w of [...this.#waiters]) w();
   }
 }
+
+const pairId = (keyIndex: number, model: string): string => `${keyIndex}|${model}`;

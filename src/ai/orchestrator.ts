@@ -47,6 +47,7 @@ interface Generated {
   model: string;
   keyIndex: number;
   attempts: number;
+  waitedMs?: number;
 }
 
 /** The lookup result without a cache (no await on the hot path). */
@@ -78,21 +79,44 @@ export class Orchestrator implements AiClient {
     this.#deps = deps;
     const { config } = deps;
     this.routes = new Routes(config);
-    const cooldowns = deps.cooldowns ?? new MemoryCooldownStore();
+    const ai = config.ai;
+    const evicted = (map: string) => () => deps.metrics.evictions.labels(map).inc();
+    const cooldowns = deps.cooldowns ?? new MemoryCooldownStore({ max: ai.maxTrackedPairs, onEvict: evicted('cooldowns') });
     for (const [name, model] of deps.models) {
       const p = config.providers[name]!;
-      this.#providers.set(name, { name, model, pool: new KeyPool(name, p.apiKeys, cooldowns, p.keyConcurrency ?? Infinity), log: deps.log.child({ provider: name }) });
+      const pool = new KeyPool(name, p.apiKeys, cooldowns, { concurrency: p.keyConcurrency ?? Infinity, maxPairs: ai.maxTrackedPairs, onEvict: (map) => evicted(map)() });
+      this.#providers.set(name, { name, model, pool, log: deps.log.child({ provider: name }) });
     }
+    deps.metrics.maxChildren = ai.maxTrackedPairs;
+    deps.metrics.pairCounts = () => {
+      const out: Array<{ provider: string; keyIndex: number; cooling: number; refused: number }> = [];
+      const now = Date.now();
+      for (const p of this.#providers.values()) {
+        for (const k of p.pool.health(now)) {
+          out.push({ provider: p.name, keyIndex: k.index, cooling: k.models.filter((m) => m.coolingUntil).length, refused: k.models.filter((m) => m.refusedUntil).length });
+        }
+      }
+      return out;
+    };
     this.#cache = config.ai.cache.enabled ? deps.cache : undefined;
     this.#keyed = this.#cache !== undefined || config.ai.singleFlight;
     this.#dispatcher = new Dispatcher({
       providers: this.#providers,
       metrics: deps.metrics,
       log: deps.log,
-      defaultCooldownMs: config.ai.defaultCooldownMs,
-      breaker: config.ai.breaker,
-      backoff: config.ai.backoff,
+      defaultCooldownMs: ai.defaultCooldownMs,
+      breaker: ai.breaker,
+      backoff: ai.backoff,
       board: deps.board,
+      policy: {
+        minCooldownMs: ai.minCooldownMs,
+        maxRetryAfterWaitMs: ai.maxRetryAfterWaitMs,
+        refusalMs: ai.refusalMs,
+        authReprobeMs: ai.authReprobeMs,
+        authReprobeMaxMs: ai.authReprobeMaxMs,
+        maxTrackedPairs: ai.maxTrackedPairs,
+      },
+      rateLimitScope: (provider) => config.providers[provider]?.rateLimitScope ?? 'model',
       runInLane: deps.runInLane ?? ((fn) => fn()),
     });
   }
@@ -113,6 +137,7 @@ export class Orchestrator implements AiClient {
       ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise
       : await this.#generateAlone(route, req, key, options);
     const meta: AiMeta = { provider: g.provider, model: g.model, keyIndex: g.keyIndex, attempts: g.attempts, latencyMs: ms(t0), cache: cache.status };
+    if (g.waitedMs) meta.waitedMs = g.waitedMs;
     if (g.completion.usage) meta.usage = g.completion.usage;
     return { completion: g.completion, meta };
   }
@@ -151,6 +176,7 @@ export class Orchestrator implements AiClient {
     const first = await it.next();
     const server = flight.server!;
     const meta: AiMeta = { provider: server.provider, model: server.model, keyIndex: server.keyIndex, attempts: server.attempts, latencyMs: ms(t0), cache: cache.status };
+    if (server.waitedMs) meta.waitedMs = server.waitedMs;
     const f = flight;
     // A plain iterator over the subscription (no generator of its own): the first chunk, then the
     // rest; usage goes into meta at the end; return() leaves the flight.
@@ -212,6 +238,7 @@ export class Orchestrator implements AiClient {
     this.#generations.abortAll(reason);
     for (const c of this.#calls) c.abort(reason);
     for (const f of this.#streams.values()) f.controller.abort(reason);
+    this.#dispatcher.close();
     await Promise.allSettled([...this.#providers.values()].map((p) => p.model.close()));
   }
 
@@ -293,7 +320,7 @@ export class Orchestrator implements AiClient {
     const completion = value.completion;
     this.#countTokens(target.provider, target.model, keyIndex, completion.usage);
     this.#store(key, { completion, provider: target.provider, model: target.model, keyIndex });
-    return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length };
+    return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
   }
 
   /** Runs the upstream stream of a flight: attempts until the first byte, then continuation or an in-band error. */
@@ -373,6 +400,7 @@ export class Orchestrator implements AiClient {
     let created = Math.floor(Date.now() / 1000);
     const it = parts[Symbol.asyncIterator]();
     let draining = false;
+    let malformed = 0;
     try {
       for (;;) {
         const r = await it.next();
@@ -388,7 +416,7 @@ export class Orchestrator implements AiClient {
           case 'tool-call-delta': {
             if (p.type === 'text-delta' && !p.text) break;
             const first = flight.chunks[0];
-            if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
+            if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
             else if (flight.server!.keyIndex !== lease.keyIndex || flight.server!.provider !== target.provider || flight.server!.model !== target.model) {
               // A continuation: another target serves the rest.
               flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
@@ -402,12 +430,25 @@ export class Orchestrator implements AiClient {
             break;
           }
           case 'finish':
-            flight.server ??= { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1 };
+            flight.server ??= { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
             // The answer is whole: hand it on now, and let the adapter read the body's tail in the
             // background so its socket goes back to the pool instead of being dropped.
             draining = true;
             void drainRest(it);
             return { id, created, finishReason: p.finishReason, usage: p.usage };
+          case 'malformed': {
+            // Skipped and counted (never the payload); too many in one stream end it as broken.
+            malformed++;
+            this.#deps.metrics.malformedEvents.labels(target.provider, target.label).inc();
+            const max = this.#deps.config.ai.maxMalformedEvents;
+            this.#deps.log.warn({ provider: target.provider, model: target.model, keyIndex: lease.keyIndex, malformed, max }, `${target.id} sent a stream event that is not JSON; skipped (${malformed} of at most ${max - 1})`);
+            if (malformed >= max) {
+              throw new ProviderError('TL_ERR_AI_STREAM_BROKEN', `${target.id} sent ${malformed} stream events that are not JSON (ai.maxMalformedEvents ${max})`, {
+                details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'malformed' },
+              });
+            }
+            break;
+          }
           case 'error':
             throw p.error;
         }

@@ -38,6 +38,8 @@ export type StreamPart =
   | { type: 'tool-call-delta'; index: number; id?: string; name?: string; arguments?: string }
   /** A choice carried finish_reason, or [DONE] arrived. */
   | { type: 'finish'; finishReason: string; usage?: Usage }
+  /** An event whose data did not parse: skipped; the orchestrator counts it and ends the stream after ai.maxMalformedEvents. */
+  | { type: 'malformed' }
   /** In-band: the stream broke, stalled or sent malformed data. Always the last part. */
   | { type: 'error'; error: ProviderError };
 
@@ -47,6 +49,8 @@ export type ProviderType = 'openai-compatible' | 'ollama' | 'huggingface' | 'ant
 export type ProviderErrorKind =
   | 'rate_limit'
   | 'auth'
+  /** A 403: this key may not use this model. */
+  | 'forbidden'
   | 'server'
   | 'timeout'
   | 'connect'
@@ -70,6 +74,8 @@ export interface ProviderErrorDetails {
   retryAfterMs?: number;
   kind: ProviderErrorKind;
   phase?: TimeoutPhase;
+  /** The network error code of a connect failure (ECONNRESET, ECONNREFUSED…). */
+  network?: string;
 }
 
 export interface EmbedCallOptions {

@@ -1,13 +1,23 @@
 import type { ResolvedConfig, TargetConfig, TimeoutsConfig } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 
-/** One upstream a route may use, with the timeouts that apply to it. */
+/** One upstream a route may use, with the timeouts and failure options that apply to it. */
 export interface RouteTarget {
   provider: string;
   model: string;
-  /** `provider/model`, the breaker's and metrics' name for it. */
+  /** `provider/model`, the breaker's name for it. */
   id: string;
+  /** The model's name in metric labels: itself when declared, `other` when not (bounded cardinality). */
+  label: string;
   timeouts: TimeoutsConfig;
+  /** Declared context window in tokens, if any. */
+  contextWindow?: number;
+  /** Whether this target continues from an assistant prefill (target, else provider). */
+  prefill: boolean;
+  /** Same-target retries for transient failures. */
+  retries: number;
+  /** Whether a timeout is retried on the same target too. */
+  retryOnTimeout: boolean;
 }
 
 export interface Route {
@@ -16,7 +26,14 @@ export interface Route {
   targets: RouteTarget[];
   maxAttempts: number;
   continuation: boolean;
+  /** Failure classes that move on to the next target instead of being final. */
+  fallbackOn: ReadonlySet<string>;
+  /** A client-chosen `provider/model` (no alias): a refusal there never reaches other models. */
+  direct: boolean;
 }
+
+/** Metric label of models no one declared. */
+export const OTHER_MODEL = 'other';
 
 /**
  * Resolves a request's `model` to a route: a configured alias (config `models`) or
@@ -28,18 +45,38 @@ export class Routes {
   readonly #aliases = new Map<string, Route>();
   /** `provider/model` routes built on demand; bounded so odd model names cannot grow it forever. */
   readonly #direct = new Map<string, Route>();
+  /** Per provider: the models it declares (`models`) and the ones routes name. */
+  readonly #declared = new Map<string, Set<string>>();
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
+    for (const [name, p] of Object.entries(config.providers)) this.#declared.set(name, new Set(p.models ?? []));
+    for (const route of Object.values(config.models)) {
+      for (const t of Array.isArray(route) ? route : route.targets) this.#declared.get(t.provider)?.add(t.model);
+    }
     for (const [alias, route] of Object.entries(config.models)) {
-      const r = Array.isArray(route) ? { targets: route, timeouts: undefined, maxAttempts: undefined, continuation: false } : route;
+      const r = Array.isArray(route) ? { targets: route, timeouts: undefined, maxAttempts: undefined, continuation: false, retries: undefined, retryOnTimeout: undefined, fallbackOn: undefined } : route;
       this.#aliases.set(alias, {
         id: alias,
-        targets: r.targets.map((t) => this.#target(t, r.timeouts)),
+        targets: r.targets.map((t) => this.#target(t, r.timeouts, r)),
         maxAttempts: r.maxAttempts ?? config.ai.maxAttempts,
         continuation: r.continuation,
+        fallbackOn: new Set(r.fallbackOn ?? []),
+        direct: false,
       });
     }
+  }
+
+  /** Whether a client may name `provider/model`: a declared model, or a provider with `anyModel`. */
+  allows(provider: string, model: string): boolean {
+    const p = Object.hasOwn(this.#config.providers, provider) ? this.#config.providers[provider] : undefined;
+    if (!p) return false;
+    return (p.anyModel ?? p.models === undefined) || this.#declared.get(provider)!.has(model);
+  }
+
+  /** The model's metric label: itself when declared, `other` otherwise. */
+  label(provider: string, model: string): string {
+    return this.#declared.get(provider)?.has(model) ? model : OTHER_MODEL;
   }
 
   /** The route for a model name; throws TL_ERR_AI_UNKNOWN_MODEL (404) naming what exists. */
@@ -51,12 +88,22 @@ export class Routes {
     const slash = model.indexOf('/');
     if (slash > 0 && slash < model.length - 1) {
       const provider = model.slice(0, slash);
-      if (this.#config.providers[provider]) {
+      const upstreamModel = model.slice(slash + 1);
+      if (Object.hasOwn(this.#config.providers, provider)) {
+        if (!this.allows(provider, upstreamModel)) {
+          const declared = [...this.#declared.get(provider)!];
+          throw new NotFoundError(
+            `unknown model "${model}": provider "${provider}" declares only ${declared.map((m) => `${provider}/${m}`).join(', ') || 'no models'}; add it to providers.${provider}.models or set providers.${provider}.anyModel: true`,
+            { code: 'TL_ERR_AI_UNKNOWN_MODEL', details: { model } },
+          );
+        }
         const route: Route = {
           id: model,
-          targets: [this.#target({ provider, model: model.slice(slash + 1) }, undefined)],
+          targets: [this.#target({ provider, model: upstreamModel }, undefined, {})],
           maxAttempts: this.#config.ai.maxAttempts,
           continuation: false,
+          fallbackOn: new Set(),
+          direct: true,
         };
         if (this.#direct.size >= 1_000) this.#direct.delete(this.#direct.keys().next().value!);
         this.#direct.set(model, route);
@@ -76,14 +123,20 @@ export class Routes {
     return [...this.#aliases.values()].map((r) => ({ id: r.id, targets: r.targets.map((t) => ({ provider: t.provider, model: t.model })) }));
   }
 
-  #target(t: TargetConfig, routeTimeouts: Partial<TimeoutsConfig> | undefined): RouteTarget {
+  #target(t: TargetConfig, routeTimeouts: Partial<TimeoutsConfig> | undefined, r: { retries?: number | undefined; retryOnTimeout?: boolean | undefined }): RouteTarget {
     const provider = this.#config.providers[t.provider];
-    return {
+    const target: RouteTarget = {
       provider: t.provider,
       model: t.model,
       id: `${t.provider}/${t.model}`,
+      label: this.label(t.provider, t.model),
       timeouts: { ...this.#config.ai.timeouts, ...stripUndefined(provider?.timeouts), ...stripUndefined(routeTimeouts) },
+      prefill: t.prefill ?? provider?.prefill ?? false,
+      retries: t.retries ?? r.retries ?? 1,
+      retryOnTimeout: t.retryOnTimeout ?? r.retryOnTimeout ?? false,
     };
+    if (t.contextWindow !== undefined) target.contextWindow = t.contextWindow;
+    return target;
   }
 }
 

@@ -15,6 +15,8 @@ export interface StreamServer {
   model: string;
   keyIndex: number;
   attempts: number;
+  /** Cooldown wait before the serving call, in ms. */
+  waitedMs?: number;
 }
 
 /**

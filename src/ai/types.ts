@@ -59,6 +59,8 @@ export interface AiMeta {
   attempts: number;
   latencyMs: number;
   cache: 'hit' | 'miss' | 'bypass';
+  /** Time spent waiting out a short cooldown before the call that answered (not an attempt), in ms. */
+  waitedMs?: number;
   usage?: Usage;
 }
 

@@ -48,8 +48,15 @@ export const providerSchema = z
     apiKeys: secretList,
     /** Models this provider serves (for /v1/models and `doctor`); optional. */
     models: z.array(z.string()).optional(),
-    /** Whether the provider continues from an assistant prefill (mid-stream continuation). */
+    /** Whether the provider continues from an assistant prefill (mid-stream continuation); a target's `prefill` overrides it. */
     prefill: z.boolean().default(false),
+    /** What a 429 cools: the pair (key, model) (default; providers rate-limit per model) or the whole key. */
+    rateLimitScope: z.enum(['model', 'key']).default('model'),
+    /**
+     * Whether a client may name any `provider/model` (not only the models in `models` and in routes).
+     * Unset: true when `models` is unset, false when it is set. Metric labels of undeclared models are `other`.
+     */
+    anyModel: z.boolean().optional(),
     /** Most calls in flight per key; unset = no limit. */
     keyConcurrency: positiveInt.optional(),
     /** Most keep-alive connections to this provider. */
@@ -60,7 +67,23 @@ export const providerSchema = z
   })
   .strict();
 
-export const targetSchema = z.object({ provider: z.string().min(1), model: z.string().min(1) }).strict();
+/** Failure classes a route may add to its `fallbackOn` (the ones that are final by default). */
+export const FALLBACK_CLASSES = ['context_length', 'content_filter', 'bad_request'] as const;
+
+export const targetSchema = z
+  .object({
+    provider: z.string().min(1),
+    model: z.string().min(1),
+    /** The model's context window in tokens; a context-length failure moves only to a later target with a larger one. */
+    contextWindow: positiveInt.optional(),
+    /** Whether this model continues from an assistant prefill; unset = the provider's `prefill`. */
+    prefill: z.boolean().optional(),
+    /** Same-target retries for transient failures (5xx, 408/409, reset, refused, a break before the first byte); unset = the route's, then 1. */
+    retries: nonNegativeInt.optional(),
+    /** Also retry the same target after a timeout (a silent upstream); default false. */
+    retryOnTimeout: z.boolean().optional(),
+  })
+  .strict();
 
 export const routeSchema = z.union([
   z.array(targetSchema).min(1),
@@ -71,6 +94,12 @@ export const routeSchema = z.union([
       maxAttempts: positiveInt.optional(),
       /** Continue a broken stream on the next target with the text already sent. */
       continuation: z.boolean().default(false),
+      /** Default same-target retries of this route's targets (a target's own `retries` wins). Default 1. */
+      retries: nonNegativeInt.optional(),
+      /** Default `retryOnTimeout` of this route's targets. */
+      retryOnTimeout: z.boolean().optional(),
+      /** Failure classes that move to the next target instead of being final (context_length: to any later target). */
+      fallbackOn: z.array(z.enum(FALLBACK_CLASSES)).optional(),
     })
     .strict(),
 ]);
@@ -81,16 +110,30 @@ export const aiSchema = z
     maxAttempts: positiveInt.default(4),
     timeouts: timeoutsSchema.default({}),
     backoff: z.object({ baseMs: nonNegativeInt.default(100), maxMs: nonNegativeInt.default(2_000) }).strict().default({}),
-    /** Cooldown of a key after a 429 without Retry-After, in ms. */
+    /** Cooldown of a (key, model) pair (or key, by rateLimitScope) after a 429 without Retry-After, in ms. */
     defaultCooldownMs: positiveInt.default(10_000),
+    /** Shortest cooldown after a 429 whatever its Retry-After says, in ms: at most about one call per second per cooling pair. */
+    minCooldownMs: nonNegativeInt.default(1_000),
+    /** Longest wait for a cooldown to end when nothing else can serve (within the request's budget), in ms; 0 = answer 429 at once. */
+    maxRetryAfterWaitMs: nonNegativeInt.default(10_000),
+    /** How long a (key, model) pair stays refused after a 403, in ms. */
+    refusalMs: positiveInt.default(600_000),
+    /** First re-probe of a key disabled by a 401 (a cheap /models call), in ms; doubles up to authReprobeMaxMs. */
+    authReprobeMs: positiveInt.default(60_000),
+    authReprobeMaxMs: positiveInt.default(3_600_000),
+    /** Malformed events (JSON that does not parse) skipped in one stream before it ends as broken. */
+    maxMalformedEvents: positiveInt.default(3),
+    /** Most entries of each per-(key, model) or per-target map (cooldowns, refusals, breakers, metric children); the least recently used go first. */
+    maxTrackedPairs: positiveInt.default(10_000),
     /** Identical requests in flight share one upstream call (streams fan out). Default true. */
     singleFlight: z.boolean().default(true),
     breaker: z
       .object({
         /** Consecutive failures that open a target's breaker. */
         failures: positiveInt.default(5),
-        /** Time open before one probe is let through, in ms. */
-        resetMs: positiveInt.default(30_000),
+        /** Time open before one probe is let through, in ms; doubles after each failed probe up to maxResetMs. */
+        resetMs: positiveInt.default(10_000),
+        maxResetMs: positiveInt.default(60_000),
       })
       .strict()
       .default({}),

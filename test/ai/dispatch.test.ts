@@ -82,7 +82,10 @@ describe('fallback before the first byte', () => {
     expect(r.json.error.details.reason).toBe('maxAttemptsExceeded');
     expect(r.json.error.details.attempts).toHaveLength(3);
     expect(r.json.error.details.attempts[0]).toMatchObject({ provider: 'a', model: 'gpt-mock@503-always', status: 503 });
-    expect(r.json.error.details.attempts[1]).toMatchObject({ provider: 'b' });
+    // One same-target retry (retries: 1), then the next target.
+    expect(r.json.error.details.attempts[1]).toMatchObject({ provider: 'a' });
+    expect(r.json.error.details.attempts[2]).toMatchObject({ provider: 'b' });
+    expect(r.headers.get('x-tasklane-attempts')).toBe('3');
     expect(mock.calls).toHaveLength(3);
     expect(r.text).not.toContain('key-');
   });
@@ -101,14 +104,16 @@ describe('keys: rate limits and refusals', () => {
     }
     expect(mock.callsByKey('key-a0')).toHaveLength(1);
     const health = t.runtime.ai.health().providers.find((p) => p.name === 'a')!;
-    expect(health.keys[0]!.coolingUntil).toBeGreaterThan(Date.now());
+    // The pair (key 0, gpt-mock) cools, not the key.
+    expect(health.keys[0]!.coolingUntil).toBeUndefined();
+    expect(health.keys[0]!.models.find((m) => m.model === 'gpt-mock')!.coolingUntil).toBeGreaterThan(Date.now());
   });
 
   it('a cooled key comes back once its Retry-After has passed', async () => {
     const url = await gateway({ models: { r: [{ provider: 'a', model: 'gpt-mock' }] } });
     mock.faultForKey('key-a0', '429:1');
     await callGateway(url, ask('first', 'r'));
-    const until = t.runtime.ai.health().providers[0]!.keys[0]!.coolingUntil!;
+    const until = t.runtime.ai.health().providers[0]!.keys[0]!.models.find((m) => m.model === 'gpt-mock')!.coolingUntil!;
     expect(until - Date.now()).toBeGreaterThan(500);
     for (let i = 0; i < 3; i++) await callGateway(url, ask(`during ${i}`, 'r'));
     expect(mock.callsByKey('key-a0')).toHaveLength(1);
@@ -120,7 +125,7 @@ describe('keys: rate limits and refusals', () => {
   });
 
   it('every key cooling: 429 with Retry-After, and no key is called again meanwhile', async () => {
-    const url = await gateway({ models: { r: [{ provider: 'a', model: 'gpt-mock@429-always' }] } });
+    const url = await gateway({ models: { r: [{ provider: 'a', model: 'gpt-mock@429-always' }] }, ai: { maxRetryAfterWaitMs: 0 } });
     const r = await callGateway(url, ask('slow down', 'r'));
     expect(r.status).toBe(429);
     expect(r.json.error.code).toBe('TL_ERR_AI_RATE_LIMITED');
@@ -137,7 +142,7 @@ describe('keys: rate limits and refusals', () => {
     mock.faultForKey('key-a0', '429-ms');
     const r = await callGateway(url, ask('ms', 'r'));
     expectWholeAnswer(r, 'ms');
-    const until = t.runtime.ai.health().providers[0]!.keys[0]!.coolingUntil;
+    const until = t.runtime.ai.health().providers[0]!.keys[0]!.models[0]!.coolingUntil;
     expect(until).toBeGreaterThan(Date.now());
   });
 
@@ -207,7 +212,7 @@ describe('circuit breaker', () => {
 });
 
 describe('streams that break', () => {
-  for (const fault of ['cut', 'cut-clean', 'stall', 'malformed']) {
+  for (const fault of ['cut', 'cut-clean', 'stall', 'malformed:3']) {
     it(`${fault} after bytes reached the client: in-band error, no [DONE], bounded time`, async () => {
       const url = await gateway({ models: { r: [{ provider: 'a', model: `gpt-mock@${fault}` }, { provider: 'b', model: 'gpt-mock' }] } });
       const r = await callGateway(url, stream('break me', 'r'));

@@ -25,10 +25,33 @@ describe('KeyPool', () => {
     pool.cool(0, now + 5_000);
     pool.cool(0, now + 1_000); // shorter: ignored
     expect(pool.coolingUntil(0)).toBe(now + 5_000);
-    for (let i = 0; i < 4; i++) expect(lease(pool.acquire(now + 4_999)).keyIndex).toBe(1);
+    for (let i = 0; i < 4; i++) expect(lease(pool.acquire(undefined, now + 4_999)).keyIndex).toBe(1);
     pool.cool(1, now + 3_000);
-    expect(pool.acquire(now + 2_000)).toEqual({ reason: 'cooling', retryAt: now + 3_000 });
-    expect(lease(pool.acquire(now + 5_000)).keyIndex).toBe(0);
+    expect(pool.acquire(undefined, now + 2_000)).toEqual({ reason: 'cooling', retryAt: now + 3_000 });
+    expect(lease(pool.acquire(undefined, now + 5_000)).keyIndex).toBe(0);
+  });
+
+  it('a pair (key, model) cools and is refused alone: the same key still serves other models', () => {
+    const pool = new KeyPool('p', ['a'], new MemoryCooldownStore());
+    const now = 1_000_000;
+    pool.cool(0, now + 2_000, 'm1');
+    expect(pool.acquire('m1', now)).toEqual({ reason: 'cooling', retryAt: now + 2_000 });
+    lease(pool.acquire('m2', now)).release();
+    pool.refuse(0, 'm3', now + 5_000, 'no access to m3');
+    expect(pool.acquire('m3', now)).toEqual({ reason: 'refused', until: now + 5_000, message: 'no access to m3' });
+    lease(pool.acquire('m2', now)).release();
+    lease(pool.acquire('m3', now + 5_000)).release();
+    const h = pool.health(now)[0]!;
+    expect(h.coolingUntil).toBeUndefined();
+    expect(h.models).toEqual(expect.arrayContaining([{ model: 'm1', coolingUntil: now + 2_000 }, { model: 'm3', refusedUntil: now + 5_000, refusedReason: 'no access to m3' }]));
+  });
+
+  it('bounds its per-pair maps, evicting the least recently used and counting it', () => {
+    let evicted = 0;
+    const pool = new KeyPool('p', ['a'], new MemoryCooldownStore({ max: 5 }), { maxPairs: 5, onEvict: () => evicted++ });
+    for (let i = 0; i < 20; i++) pool.refuse(0, `m${i}`, Date.now() + 60_000, 'no');
+    expect(pool.health()[0]!.models).toHaveLength(5);
+    expect(evicted).toBe(15);
   });
 
   it('disables a refused key for good and says so when none is left', () => {

@@ -1,10 +1,11 @@
-import type { CooldownStore } from '../cooldown-store.js';
+import { cooldownId, type CooldownStore } from '../cooldown-store.js';
 import type { RedisTimers } from './redis-timers.js';
 
 /**
- * Key cooldowns shared by every process on one Redis: a 429 with Retry-After seen by one process
- * cools that key for all of them. Reads come from the local mirror (synchronous, as the key pool
- * needs); writes update the mirror at once and reach Redis and the other processes in the background.
+ * Cooldowns shared by every process on one Redis: a 429 with Retry-After seen by one process cools
+ * that (key, model) pair (or key) for all of them. Reads come from the local mirror (synchronous,
+ * as the key pool needs); writes update the mirror at once and reach Redis and the other processes
+ * in the background.
  */
 export class RedisCooldownStore implements CooldownStore {
   readonly #timers: RedisTimers;
@@ -15,12 +16,12 @@ export class RedisCooldownStore implements CooldownStore {
     this.#onError = onError;
   }
 
-  get(provider: string, keyIndex: number): number {
-    return this.#timers.get(`${provider}:${keyIndex}`) ?? 0;
+  get(provider: string, keyIndex: number, model?: string): number {
+    return this.#timers.get(cooldownId(provider, keyIndex, model)) ?? 0;
   }
 
-  extend(provider: string, keyIndex: number, untilMs: number): void {
+  extend(provider: string, keyIndex: number, untilMs: number, model?: string): void {
     // The mirror is updated synchronously inside extend(); only the fleet-wide write is awaited here.
-    this.#timers.extend(`${provider}:${keyIndex}`, untilMs).catch((err: Error) => this.#onError(err));
+    this.#timers.extend(cooldownId(provider, keyIndex, model), untilMs).catch((err: Error) => this.#onError(err));
   }
 }

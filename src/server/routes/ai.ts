@@ -79,6 +79,8 @@ export function metaHeaders(meta: AiMeta): Record<string, string> {
     'x-tasklane-attempts': String(meta.attempts),
     'x-tasklane-latency-ms': String(meta.latencyMs),
     'x-tasklane-cache': meta.cache,
+    // A short cooldown waited out before the answering call (not an attempt).
+    ...(meta.waitedMs ? { 'x-tasklane-waited-ms': String(meta.waitedMs) } : {}),
   };
 }
 
@@ -89,6 +91,9 @@ export function sendError(reply: FastifyReply, thrown: unknown, scrub: (s: strin
   const body = errorBody(err) as { error: { code: string; message: string; type?: string; details?: Record<string, unknown> } };
   body.error.message = scrub(body.error.message);
   body.error.type = TYPES[err.httpStatus] ?? (err.httpStatus >= 500 ? 'api_error' : 'invalid_request_error');
+  // An AI failure says how many upstream attempts it made and how long it waited, as an answer does.
+  if (Array.isArray(err.details.attempts)) reply.header('x-tasklane-attempts', String(err.details.attempts.length));
+  if (typeof err.details.waitedMs === 'number' && err.details.waitedMs > 0) reply.header('x-tasklane-waited-ms', String(err.details.waitedMs));
   const retryAfterMs = err.details.retryAfterMs;
   if (typeof retryAfterMs === 'number' && (err.httpStatus === 429 || err.httpStatus === 503)) {
     reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));

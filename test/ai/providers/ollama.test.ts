@@ -48,7 +48,6 @@ describe('ollama', () => {
     ['cut', { kind: 'stream_broken' }],
     ['cut-clean', { kind: 'stream_broken' }],
     ['stall', { kind: 'timeout', phase: 'idle' }],
-    ['malformed', { kind: 'malformed' }],
   ] as const) {
     it(`${fault}: an error part after some text, no finish`, async () => {
       const r = await collect(await model.doStream(call(`llama3.2@${fault}`)));
@@ -58,6 +57,12 @@ describe('ollama', () => {
       expect(r.ms).toBeLessThan(3_000);
     });
   }
+
+  it('malformed: the bad line is a malformed part, skipped; the whole answer follows', async () => {
+    const r = await collect(await model.doStream(call('llama3.2@malformed')));
+    expect(r.parts.filter((p) => p.type === 'malformed')).toHaveLength(1);
+    expect(r.last).toMatchObject({ type: 'finish' });
+  });
 
   it('errors before headers: 429 with Retry-After, 503, hang, reset', async () => {
     expect((await rejection(model.doStream(call('llama3.2@429-always')))).details).toMatchObject({ kind: 'rate_limit', retryAfterMs: 2_000 });

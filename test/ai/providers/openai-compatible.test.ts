@@ -174,7 +174,6 @@ describe('streams that break: an error part, never a truncated success', () => {
     ['cut', { kind: 'stream_broken' }],
     ['cut-clean', { kind: 'stream_broken' }],
     ['stall', { kind: 'timeout', phase: 'idle' }],
-    ['malformed', { kind: 'malformed' }],
   ];
   for (const [fault, details] of cases) {
     it(`${fault} → ${String(details.kind)}`, async () => {
@@ -194,6 +193,13 @@ describe('streams that break: an error part, never a truncated success', () => {
       if (fault === 'stall') await mock.waitForAbort(mock.calls[0]!);
     });
   }
+
+  it('a malformed event is reported as a malformed part and skipped; the rest of the answer follows', async () => {
+    const r = await collect(await model.doStream(call('gpt-mock@malformed:2')));
+    expect(r.parts.filter((p) => p.type === 'malformed')).toHaveLength(2);
+    expect(r.text).toBe('echo: hello there world');
+    expect(r.last).toMatchObject({ type: 'finish', finishReason: 'stop' });
+  });
 
   it('no-done: finish_reason then close without [DONE] is a whole answer', async () => {
     const r = await collect(await model.doStream(call('gpt-mock@no-done')));

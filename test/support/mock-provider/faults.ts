@@ -16,7 +16,7 @@ export const FAULTS = [
   'cut', // stream: socket destroyed mid-answer (no finish, no [DONE])
   'cut-clean', // stream: response ended cleanly mid-answer (no finish, no [DONE])
   'stall', // stream: stops sending mid-answer, socket kept open
-  'malformed', // stream: a non-JSON data line mid-answer, then the rest as usual
+  'malformed', // stream: a non-JSON data line mid-answer (N of them with `malformed:N`), then the rest as usual
   'no-done', // stream: finish_reason (and usage) sent, then close without [DONE]
   'finish-stall', // stream: finish_reason (and usage) sent, then silence with the socket open
   'context-length', // 400 with OpenAI's context_length_exceeded (422 validation error in TGI flavour)

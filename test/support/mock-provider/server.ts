@@ -419,7 +419,7 @@ class Mock implements MockProvider {
       case 'stall':
         return true; // nothing more is written; the socket stays open until the client leaves
       case 'malformed':
-        res.write(malformed);
+        for (let i = 0; i < Math.max(1, fault.arg ?? 1); i++) res.write(malformed);
         return false;
       default:
         return false;

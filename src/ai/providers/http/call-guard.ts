@@ -122,7 +122,7 @@ export class CallGuard {
     if (code === 'UND_ERR_CONNECT_TIMEOUT') return providerError('timeout', this.ctx, `${where(this.ctx)} timed out: no connection within the connect timeout`, { phase: 'connect', cause: err });
     const reason = code ?? (err instanceof Error ? err.message : String(err));
     if (!this.#gotHeaders && (code === undefined || CONNECT_CODES.has(code))) {
-      return providerError('connect', this.ctx, `could not reach ${where(this.ctx)}: ${reason}`, { cause: err });
+      return providerError('connect', this.ctx, `could not reach ${where(this.ctx)}: ${reason}`, { cause: err, ...(code ? { network: code } : {}) });
     }
     return providerError('stream_broken', this.ctx, `the answer of ${where(this.ctx)} broke off: ${reason}`, { cause: err });
   }

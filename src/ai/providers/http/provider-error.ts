@@ -11,6 +11,7 @@ export interface CallContext {
 const CODES: Record<ProviderErrorKind, ErrorCode> = {
   rate_limit: 'TL_ERR_AI_RATE_LIMITED',
   auth: 'TL_ERR_AI_AUTH',
+  forbidden: 'TL_ERR_AI_REFUSED',
   server: 'TL_ERR_AI_PROVIDER',
   timeout: 'TL_ERR_AI_TIMEOUT',
   connect: 'TL_ERR_AI_PROVIDER',
@@ -24,12 +25,14 @@ const CODES: Record<ProviderErrorKind, ErrorCode> = {
 };
 
 /** auth is retryable on another key; the orchestrator disables the refused one. */
-const RETRYABLE = new Set<ProviderErrorKind>(['rate_limit', 'server', 'timeout', 'connect', 'stream_broken', 'malformed', 'auth', 'schema_mismatch']);
+const RETRYABLE = new Set<ProviderErrorKind>(['rate_limit', 'server', 'timeout', 'connect', 'stream_broken', 'malformed', 'auth', 'forbidden', 'schema_mismatch']);
 
 export interface ProviderErrorExtra {
   status?: number;
   retryAfterMs?: number;
   phase?: TimeoutPhase;
+  /** The network error code (ECONNRESET, ECONNREFUSED…) of a connect failure. */
+  network?: string;
   cause?: unknown;
 }
 
@@ -38,6 +41,7 @@ export function providerError(kind: ProviderErrorKind, ctx: CallContext, message
   if (extra.status !== undefined) details.status = extra.status;
   if (extra.retryAfterMs !== undefined) details.retryAfterMs = extra.retryAfterMs;
   if (extra.phase !== undefined) details.phase = extra.phase;
+  if (extra.network !== undefined) details.network = extra.network;
   return new ProviderError(CODES[kind], message, {
     details: details as unknown as Record<string, unknown>,
     retryable: RETRYABLE.has(kind),

@@ -19,7 +19,9 @@ const FILTER_RE = /content[ _-]?(management )?(policy|filter)|flagged|safety sys
 export function kindForStatus(status: number, info: UpstreamErrorInfo): ProviderErrorKind {
   const code = `${info.code ?? ''} ${info.type ?? ''}`.toLowerCase();
   if (status === 429) return 'rate_limit';
-  if (status === 401 || status === 403) return 'auth';
+  if (status === 401) return 'auth';
+  // 403: this key may not use this model (no access, a moderation flag): the pair, not the key.
+  if (status === 403) return 'forbidden';
   if (status === 408 || status === 409 || status >= 500) return 'server';
   if (status >= 400) {
     if (code.includes('context_length') || CONTEXT_RE.test(info.message ?? '')) return 'context_length';
@@ -42,7 +44,8 @@ export function errorForStatus(status: number, headers: HeaderBag, info: Upstrea
   const kind = kindForStatus(status, info);
   const fromHeaders = parseRetryAfterMs(headers);
   const retryAfterMs = fromHeaders !== undefined || info.retryAfterMs !== undefined ? Math.max(fromHeaders ?? 0, info.retryAfterMs ?? 0) : undefined;
-  // A refusal's upstream text may quote part of the key (e.g. "sk-ab***yz"): say nothing of it.
+  // A 401's upstream text may quote part of the key (e.g. "sk-ab***yz"): say nothing of it. A 403's
+  // reason (no access to the model, a policy) is what the caller needs, so it is passed on scrubbed.
   const said = kind === 'auth' ? '' : safeUpstreamMessage(info.message, apiKey);
   return providerError(kind, ctx, `${where(ctx)} answered ${status}${said ? `: ${said}` : ''}`, {
     status,

@@ -14,6 +14,8 @@ export type Step =
   | { kind: 'usage'; usage: Usage }
   /** The end marker ([DONE], Ollama's done:true). */
   | { kind: 'done' }
+  /** An event whose data did not parse: skipped (the orchestrator counts it). */
+  | { kind: 'malformed' }
   | { kind: 'error'; error: ProviderError };
 
 /** How long to wait for the upstream to end its body after the end marker before dropping the socket. */
@@ -23,7 +25,9 @@ const DRAIN_MS = 250;
  * Turns an upstream's decoded messages (in batches, one per read) into stream parts with one rule
  * for every adapter: the answer is whole once a finish reason or the end marker arrived, and only
  * then ends with `finish` (also when the upstream then closes or stalls). Anything that ends it
- * earlier — a close, a stall, malformed data, an in-band error — ends it with one `error` part.
+ * earlier — a close, a stall, an in-band error — ends it with one `error` part. An event that does
+ * not parse is reported as a `malformed` part and skipped; the orchestrator decides when too many
+ * of them end the stream (ai.maxMalformedEvents).
  * Never a truncated success.
  */
 export async function* driveStream<T>(source: AsyncIterable<T[]>, decode: (message: T) => Step[], guard: CallGuard, fallback: { model: string }): AsyncGenerator<StreamPart> {
@@ -60,6 +64,7 @@ export async function* driveStream<T>(source: AsyncIterable<T[]>, decode: (messa
               yield { type: 'tool-call-delta', ...call };
             } else if (step.kind === 'finish-reason') reason = step.reason;
             else if (step.kind === 'usage') usage = step.usage;
+            else if (step.kind === 'malformed') yield { type: 'malformed' };
             else if (step.kind === 'done') {
               endMarker = true;
               break read;

@@ -42,7 +42,8 @@ export function decodeLine(text: string, ctx: CallContext, id: string): Step[] {
     if (!isObject(parsed)) throw new Error('not an object');
     line = parsed as OllamaChatLine;
   } catch {
-    return [{ kind: 'error', error: providerError('malformed', ctx, `${where(ctx)} sent a stream line that is not JSON`) }];
+    // One bad line is skipped, not the end of the stream (the orchestrator counts them).
+    return [{ kind: 'malformed' }];
   }
   if (typeof line.error === 'string') {
     return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${line.error.slice(0, 300)}`) }];

@@ -18,7 +18,8 @@ export function decodeChunk(event: EventSourceMessage, ctx: CallContext): Step[]
     if (!isObject(parsed)) throw new Error('not an object');
     chunk = parsed as WireChunk;
   } catch {
-    return [{ kind: 'error', error: providerError('malformed', ctx, `${where(ctx)} sent a stream chunk that is not JSON`) }];
+    // One bad event is skipped, not the end of the stream (the orchestrator counts them).
+    return [{ kind: 'malformed' }];
   }
   if (chunk.error !== undefined && chunk.error !== null) {
     const info = parseErrorBody(data);

@@ -24,6 +24,7 @@ export const FAULTS = [
   'content-filter-finish', // 200, answer stopped with finish_reason content_filter
   'flap', // alternates 503 / ok per key+model, failing first
   '401', // bad key
+  '403', // this key may not use this model (the body says why)
   'prefill-reject', // 400 when the last message is an assistant prefill
 ] as const;
 

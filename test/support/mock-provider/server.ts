@@ -65,7 +65,9 @@ export interface MockProvider {
   /** Base URL, e.g. http://127.0.0.1:PORT (OpenAI under /v1, TGI flavour under /hf/v1, Ollama under /api). */
   readonly url: string;
   readonly calls: MockCall[];
-  /** Keys answered with 401. */
+  /** GET /models calls (a key re-probe, doctor): who asked, when, what it got. */
+  readonly listCalls: Array<{ key: string | undefined; at: number; status: number }>;
+  /** Keys answered with 401 (on /models too, as a key rule '401' is). */
   readonly badKeys: Set<string>;
   /** 'call' (MockCall) when a request arrives, 'aborted' (MockCall) when its client left early. */
   readonly events: EventEmitter;
@@ -93,6 +95,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class Mock implements MockProvider {
   url = '';
   calls: MockCall[] = [];
+  listCalls: Array<{ key: string | undefined; at: number; status: number }> = [];
   badKeys = new Set<string>();
   events = new EventEmitter();
   readonly #server = createServer((req, res) => void this.#handle(req, res));
@@ -180,6 +183,7 @@ class Mock implements MockProvider {
 
   reset(): void {
     this.calls.length = 0;
+    this.listCalls.length = 0;
     this.#counters.clear();
     this.#keyFaults.clear();
     this.badKeys.clear();
@@ -216,7 +220,12 @@ class Mock implements MockProvider {
     const auth = req.headers.authorization;
     const key = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
 
+    if (req.method === 'GET' && path.endsWith('/models') && key !== undefined && (this.badKeys.has(key) || this.#keyFaults.get(key) === '401')) {
+      this.listCalls.push({ key, at: Date.now(), status: 401 });
+      return sendJson(res, 401, errorBody('openai', 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key'));
+    }
     if (req.method === 'GET' && path.endsWith('/models')) {
+      this.listCalls.push({ key, at: Date.now(), status: 200 });
       return sendJson(res, 200, { object: 'list', data: this.#opts.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'mock' })) });
     }
     if (req.method === 'GET' && path === '/api/tags') {
@@ -295,6 +304,8 @@ class Mock implements MockProvider {
         return fail(503, 'The engine is currently overloaded, please try again later.', 'server_error', null);
       case '401':
         return fail(401, 'Incorrect API key provided. You can find your API key at https://example.invalid/keys.', 'invalid_request_error', 'invalid_api_key');
+      case '403':
+        return fail(403, `The model \`${call.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
       case 'reset':
         destroy(true);
         return;

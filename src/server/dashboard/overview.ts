@@ -17,7 +17,11 @@ export interface KeyView {
   coolingUntil?: number;
   disabled: boolean;
   disabledReason?: string;
+  /** Next re-probe of a key disabled by a 401. */
+  reprobeAt?: number;
   inFlight: number;
+  /** (key, model) pairs cooling (429) or refused (403) right now; absent when none. */
+  models?: Array<{ model: string; coolingUntil?: number; refusedUntil?: number; refusedReason?: string }>;
 }
 
 /** What `GET /v1/admin/overview` answers. A subsystem the runtime lacks is `null`. Never a key, only key indexes. */
@@ -59,6 +63,15 @@ function aiView(health: AiHealth, scrub: (text: string) => string): NonNullable<
         const view: KeyView = { index: k.index, disabled: k.disabled, inFlight: k.inFlight };
         if (k.coolingUntil !== undefined) view.coolingUntil = k.coolingUntil;
         if (k.disabledReason !== undefined) view.disabledReason = scrub(k.disabledReason);
+        if (k.reprobeAt !== undefined) view.reprobeAt = k.reprobeAt;
+        if (k.models.length > 0) {
+          view.models = k.models.map((m) => ({
+            model: m.model,
+            ...(m.coolingUntil !== undefined ? { coolingUntil: m.coolingUntil } : {}),
+            ...(m.refusedUntil !== undefined ? { refusedUntil: m.refusedUntil } : {}),
+            ...(m.refusedReason !== undefined ? { refusedReason: scrub(m.refusedReason) } : {}),
+          }));
+        }
         return view;
       }),
     })),

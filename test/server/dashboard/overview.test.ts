@@ -64,7 +64,9 @@ describe('GET /v1/admin/overview', () => {
     const a = o.ai!.providers.find((p) => p.name === 'a')!;
     expect(a.keys.map((k) => k.index)).toEqual([0, 1]);
     expect(a.keys[0]!.disabled).toBe(true);
-    expect(a.keys[1]!.coolingUntil).toBeGreaterThan(Date.now());
+    // A 429 cools the pair (key 1, gpt-mock), not the whole key.
+    expect(a.keys[1]!.models![0]).toMatchObject({ model: 'gpt-mock', coolingUntil: expect.any(Number) });
+    expect(a.keys[1]!.models![0]!.coolingUntil).toBeGreaterThan(Date.now());
     const b = o.ai!.providers.find((p) => p.name === 'b')!;
     expect(b.keys).toEqual([{ index: 0, disabled: false, inFlight: 0 }]);
     expect(o.lanes!.ai!.completed + o.lanes!.ai!.failed).toBeGreaterThanOrEqual(2);

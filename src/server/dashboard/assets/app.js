@@ -530,6 +530,14 @@ function renderOverview(o) {
         health = `cooling until ${clock(k.coolingUntil)}`;
         cls = 'health-cooling';
       }
+      // (key, model) pairs: a 429 cools one model, a 403 refuses one model; the key serves the rest.
+      const pairs = (k.models || []).map((m) =>
+        m.refusedUntil ? `${m.model} refused until ${clock(m.refusedUntil)}` : `${m.model} cooling until ${clock(m.coolingUntil)}`,
+      );
+      if (pairs.length > 0) {
+        health += `; ${pairs.slice(0, 5).join('; ')}${pairs.length > 5 ? ` (+${pairs.length - 5} more)` : ''}`;
+        if (cls === 'health-ok') cls = 'health-cooling';
+      }
       keyRows.push(
         el('tr', {}, el('th', { scope: 'row', text: p.name }), el('td', { text: p.type }), el('td', { text: `#${k.index}` }), el('td', { class: cls, text: health }), el('td', { class: 'num', text: String(k.inFlight) })),
       );

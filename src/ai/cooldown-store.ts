@@ -12,6 +12,8 @@ export interface CooldownStore {
   get(provider: string, keyIndex: number, model?: string): number;
   /** Cools the key (or the pair) until `untilMs` (epoch ms). Never shortens a longer cooldown already set. */
   extend(provider: string, keyIndex: number, untilMs: number, model?: string): void;
+  /** Set by the orchestrator: called when a bounded store drops an entry (the evictions metric). */
+  onEvict?: () => void;
 }
 
 /** The id of a cooldown scope, the same in memory and on Redis. */
@@ -22,12 +24,15 @@ export function cooldownId(provider: string, keyIndex: number, model?: string): 
 /** The default store: a bounded map in this process (the least recently used entry goes first). */
 export class MemoryCooldownStore implements CooldownStore {
   readonly #until: LRUCache<string, number>;
+  onEvict?: () => void;
 
   constructor(options: { max?: number; onEvict?: () => void } = {}) {
-    const onEvict = options.onEvict;
+    this.onEvict = options.onEvict;
     this.#until = new LRUCache<string, number>({
       max: options.max ?? 10_000,
-      ...(onEvict ? { dispose: (_v: number, _k: string, reason: string) => reason === 'evict' && onEvict() } : {}),
+      dispose: (_v: number, _k: string, reason: string) => {
+        if (reason === 'evict') this.onEvict?.();
+      },
     });
   }
 

@@ -81,7 +81,8 @@ export class Orchestrator implements AiClient {
     this.routes = new Routes(config);
     const ai = config.ai;
     const evicted = (map: string) => () => deps.metrics.evictions.labels(map).inc();
-    const cooldowns = deps.cooldowns ?? new MemoryCooldownStore({ max: ai.maxTrackedPairs, onEvict: evicted('cooldowns') });
+    const cooldowns = deps.cooldowns ?? new MemoryCooldownStore({ max: ai.maxTrackedPairs });
+    cooldowns.onEvict = evicted('cooldowns');
     for (const [name, model] of deps.models) {
       const p = config.providers[name]!;
       const pool = new KeyPool(name, p.apiKeys, cooldowns, { concurrency: p.keyConcurrency ?? Infinity, maxPairs: ai.maxTrackedPairs, onEvict: (map) => evicted(map)() });

@@ -39,8 +39,9 @@ export function sharedAiOptions(runtime: Host): AttachAiOptions {
   // RedisTimers waits for 'ready' before subscribing.
   const subscriber = openRedis(store.url, { name: 'tasklane:ai-sub', maxRetriesPerRequest: null, subscriber: true, onDown, onUp });
   const prefix = `${store.prefix}:ai`;
-  const cooldownTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:cool`, onError: report });
-  const breakerTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:breaker`, onError: report });
+  // Registries (one sorted set each), not keys found by SCAN: start-up reads only live entries.
+  const cooldownTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:cool`, onError: report, maxEntries: ai.maxTrackedPairs });
+  const breakerTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:breaker`, onError: report, maxEntries: ai.maxTrackedPairs });
   runtime.onStart('ai-shared-state', async () => {
     const loaded = Promise.all([cooldownTimers.start(), breakerTimers.start()]).then(() => true);
     loaded.catch(report);

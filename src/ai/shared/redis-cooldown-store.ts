@@ -16,6 +16,14 @@ export class RedisCooldownStore implements CooldownStore {
     this.#onError = onError;
   }
 
+  set onEvict(fn: (() => void) | undefined) {
+    this.#timers.onEvict = fn;
+  }
+
+  get onEvict(): (() => void) | undefined {
+    return this.#timers.onEvict;
+  }
+
   get(provider: string, keyIndex: number, model?: string): number {
     return this.#timers.get(cooldownId(provider, keyIndex, model)) ?? 0;
   }

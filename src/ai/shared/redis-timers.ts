@@ -1,26 +1,37 @@
+import { LRUCache } from 'lru-cache';
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 
 /**
- * "Until" timestamps shared by every process on one Redis (key cooldowns, open breakers).
- * Reads are synchronous from a local mirror so the hot path never waits on Redis; writes go to
- * Redis (keeping the later deadline, each key expiring with it) and are published so every other
- * process updates its mirror at once. A process that starts late loads the live entries first.
+ * "Until" timestamps shared by every process on one Redis (cooldowns, open breakers). Reads are
+ * synchronous from a local mirror so the hot path never waits on Redis; writes go to Redis (keeping
+ * the later deadline) and are published so every other process updates its mirror at once.
+ *
+ * The entries live in ONE sorted set per prefix (`<prefix>:reg`, score = deadline, member = id),
+ * never in keys found by a SCAN: a process that starts late loads the live entries with one
+ * ZRANGEBYSCORE, so its start-up cost depends on how many deadlines are live, not on how many
+ * keys (jobs) the same Redis holds (issue #22). Each write drops the expired members, keeps the set
+ * under `maxEntries` (the soonest to end go first) and lets the set expire with its last deadline.
  */
 
-/** Keeps the later deadline; returns 1 when it changed. */
+/** Keeps the later deadline; returns 1 when it changed. KEYS: reg, channel. ARGV: id, until, now, maxEntries. */
 const EXTEND_LUA = `
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local untilMs = tonumber(ARGV[1])
+local cur = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+local untilMs = tonumber(ARGV[2])
 if untilMs <= cur then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[1])
-redis.call('PUBLISH', KEYS[2], ARGV[2] .. '|' .. ARGV[1])
+redis.call('ZADD', KEYS[1], untilMs, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if over > 0 then redis.call('ZPOPMIN', KEYS[1], over) end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(last[2]))) end
+redis.call('PUBLISH', KEYS[2], ARGV[1] .. '|' .. ARGV[2])
 return 1
 `;
 
-/** Deletes the entry (e.g. a breaker closed again) and tells the others. */
+/** Removes the entry (e.g. a breaker closed again) and tells the others. KEYS: reg, channel. ARGV: id. */
 const CLEAR_LUA = `
-redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('PUBLISH', KEYS[2], ARGV[1] .. '|0')
 return 1
 `;
@@ -34,6 +45,8 @@ export interface RedisTimersOptions {
   prefix: string;
   onError?: (err: Error) => void;
   now?: () => number;
+  /** Most live entries kept (in Redis and in the mirror); default 10,000. */
+  maxEntries?: number;
 }
 
 export class RedisTimers {
@@ -41,7 +54,11 @@ export class RedisTimers {
   readonly #sub: Redis;
   readonly #prefix: string;
   readonly #channel: string;
-  readonly #mirror = new Map<string, number>();
+  readonly #mirror: LRUCache<string, number>;
+  readonly #registry: string;
+  readonly #max: number;
+  /** Called when the mirror drops an entry to stay under maxEntries. */
+  onEvict?: () => void;
   readonly #now: () => number;
   readonly #onError: (err: Error) => void;
   #ready?: Promise<void>;
@@ -52,6 +69,14 @@ export class RedisTimers {
     this.#sub = options.subscriber;
     this.#prefix = options.prefix;
     this.#channel = `${options.prefix}:changes`;
+    this.#registry = `${options.prefix}:reg`;
+    this.#max = options.maxEntries ?? 10_000;
+    this.#mirror = new LRUCache<string, number>({
+      max: this.#max,
+      dispose: (_v, _k, reason) => {
+        if (reason === 'evict') this.onEvict?.();
+      },
+    });
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => {});
     const r = this.#redis as unknown as Record<string, unknown>;
@@ -82,18 +107,10 @@ export class RedisTimers {
   }
 
   async #load(): Promise<void> {
-    let cursor = '0';
     const now = this.#now();
-    do {
-      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', `${this.#prefix}:k:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length === 0) continue;
-      const values = await this.#redis.mget(...keys);
-      keys.forEach((key, i) => {
-        const until = Number(values[i] ?? 0);
-        if (until > now) this.#mergeLocal(key.slice(this.#prefix.length + 3), until);
-      });
-    } while (cursor !== '0');
+    // One read of the live entries, newest deadlines last; bounded by maxEntries.
+    const flat = await this.#redis.zrangebyscore(this.#registry, `(${now}`, '+inf', 'WITHSCORES');
+    for (let i = 0; i + 1 < flat.length; i += 2) this.#mergeLocal(flat[i]!, Number(flat[i + 1]));
   }
 
   #mergeLocal(id: string, until: number): void {
@@ -116,22 +133,20 @@ export class RedisTimers {
   async extend(id: string, untilMs: number): Promise<void> {
     this.#mergeLocal(id, untilMs);
     if (untilMs <= this.#now()) return;
-    await (this.#redis as unknown as { tlTimerExtend(k1: string, k2: string, until: string, id: string): Promise<number> }).tlTimerExtend(
-      `${this.#prefix}:k:${id}`,
+    await (this.#redis as unknown as { tlTimerExtend(k1: string, k2: string, id: string, until: string, now: string, max: string): Promise<number> }).tlTimerExtend(
+      this.#registry,
       this.#channel,
-      String(Math.ceil(untilMs)),
       id,
+      String(Math.ceil(untilMs)),
+      String(this.#now()),
+      String(this.#max),
     );
   }
 
   /** Removes the deadline everywhere. */
   async clear(id: string): Promise<void> {
     this.#mirror.delete(id);
-    await (this.#redis as unknown as { tlTimerClear(k1: string, k2: string, id: string): Promise<number> }).tlTimerClear(
-      `${this.#prefix}:k:${id}`,
-      this.#channel,
-      id,
-    );
+    await (this.#redis as unknown as { tlTimerClear(k1: string, k2: string, id: string): Promise<number> }).tlTimerClear(this.#registry, this.#channel, id);
   }
 
   /** Stops listening; the connections are closed by their owner. */

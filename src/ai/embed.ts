@@ -103,7 +103,7 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
       throw new TasklaneError('TL_ERR_AI_PROVIDER', `${target.provider}/${target.model} returned ${value.vectors.length} vectors for ${req.input.length} inputs`);
     }
     const response = toResponse(value, target.model);
-    if (response.usage.prompt_tokens) host.metrics.forKey(target.provider, target.model, keyIndex).promptTokens.inc(response.usage.prompt_tokens);
+    if (response.usage.prompt_tokens) host.metrics.forKey(target.provider, host.routes.label(target.provider, target.model), keyIndex).promptTokens.inc(response.usage.prompt_tokens);
     if (host.cache) {
       const stored: CachedAnswer & { embeddings: number[][] } = {
         // The cache holds chat completions; an embeddings entry keeps its vectors beside an empty one.

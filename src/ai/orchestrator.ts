@@ -465,7 +465,8 @@ export class Orchestrator implements AiClient {
 
   #countTokens(provider: string, model: string, keyIndex: number, usage: Usage | undefined): void {
     if (!usage) return;
-    const m = this.#deps.metrics.forKey(provider, model, keyIndex);
+    // Undeclared models count under `other` (bounded cardinality).
+    const m = this.#deps.metrics.forKey(provider, this.routes.label(provider, model), keyIndex);
     if (usage.prompt_tokens) m.promptTokens.inc(usage.prompt_tokens);
     if (usage.completion_tokens) m.completionTokens.inc(usage.completion_tokens);
   }

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.js';
 import type { ConfigInput } from '../../src/index.js';
 import { FAILURE_TABLE, failureClass } from '../../src/ai/failure-policy.js';
 import { ProviderError } from '../../src/errors.js';
@@ -94,6 +96,16 @@ describe('the table itself', () => {
     expect(failureClass(e({ kind: 'aborted' }))).toBeUndefined();
     expect(FAILURE_TABLE['timeout-connect']).toMatchObject({ retrySame: 'if-retryOnTimeout', next: 'yes' });
     expect(FAILURE_TABLE.content_filter.next).toBe('if-fallbackOn');
+  });
+
+  it('docs/ai.md lists every class of the code table, and its worked example and the README example are valid configs', () => {
+    const docs = readFileSync(new URL('../../docs/ai.md', import.meta.url), 'utf8');
+    for (const cls of Object.keys(FAILURE_TABLE)) expect(docs).toContain(`| \`${cls}\` |`);
+    const example = /### Worked example[\s\S]*?```json\n([\s\S]*?)```/.exec(docs)![1]!;
+    expect(() => configSchema.parse(JSON.parse(example))).not.toThrow();
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const config = /## Configuration[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)![1]!;
+    expect(() => configSchema.parse(JSON.parse(config))).not.toThrow();
   });
 });
 

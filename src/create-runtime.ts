@@ -12,6 +12,7 @@ import { loadEngine, type EngineFactory } from './jobs/engines/index.js';
 import { Jobs } from './jobs/job-system.js';
 import { Lanes } from './lanes/lanes.js';
 import { RuntimeKernel, type RuntimeOptions } from './runtime/kernel.js';
+import { refuseInLaneThread } from './lanes/thread-guard.js';
 
 /** What createRuntime loaded for a configuration before building the runtime. */
 export interface RuntimeParts {
@@ -45,6 +46,7 @@ export class Runtime extends RuntimeKernel {
 
 /** Loads the configuration (unless given resolved) and builds a runtime. Call start() next. */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  refuseInLaneThread('createRuntime()');
   const config = options.resolved ?? loadConfig(options);
   const [engine, sharedAi] = await Promise.all([loadEngine(config), loadSharedAiState(config)]);
   return new Runtime(config, options, { engine, sharedAi });

@@ -33,6 +33,7 @@ export const errorCodes = {
   TL_ERR_LANE_THREAD_CRASHED: { status: 500, retryable: true, message: 'the worker thread running the task crashed' },
   TL_ERR_LANE_INVALID_WORK: { status: 500, retryable: false, message: 'the work given to the lane cannot run there' },
   TL_ERR_TASK_FAILED: { status: 500, retryable: true, message: 'the task threw an error' },
+  TL_ERR_TASK_MODULE_SIDE_EFFECT: { status: 500, retryable: false, message: 'a task module started a runtime or server when a worker thread imported it' },
   TL_ERR_ABORTED: { status: 499, retryable: false, message: 'the operation was aborted' },
   // generic request errors
   TL_ERR_VALIDATION: { status: 400, retryable: false, message: 'invalid input' },

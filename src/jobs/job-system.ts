@@ -37,6 +37,9 @@ export class Jobs implements JobSystem {
   readonly retention: Retention;
   readonly #metrics: JobMetrics;
   #closing?: Promise<void>;
+  /** enqueue() before start() warns once (the worker loop only runs once the runtime started). */
+  #warnedNotStarted = false;
+  #started = false;
 
   constructor(runtime: Host, options: JobsOptions) {
     this.#runtime = runtime;
@@ -70,6 +73,7 @@ export class Jobs implements JobSystem {
     }
     this.retention = new Retention(this.engine, cfg.retention, report);
     runtime.onStart('jobs', async () => {
+      this.#started = true;
       await this.engine.start();
       for (const m of cfg.modules) await this.#registry.addModule(m, runtime.config.baseDir);
       this.#worker?.start();
@@ -105,6 +109,13 @@ export class Jobs implements JobSystem {
     const job = await this.engine.enqueue(task, value, engineOpts);
     this.#metrics.enqueued(task);
     this.#worker?.wake();
+    if (this.#worker && !this.#started && !this.#warnedNotStarted) {
+      this.#warnedNotStarted = true;
+      this.#runtime.log.warn(
+        { task, jobId: job.id },
+        `job ${job.id} (${task}) is queued, but this runtime was never started, so no job runs here until runtime.start() is called (listen() calls it); set jobs.worker: false in a process that only enqueues`,
+      );
+    }
     return unscoped(job);
   }
 

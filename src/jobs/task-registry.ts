@@ -8,12 +8,13 @@ import { ConfigError, NotFoundError } from '../errors.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { ModuleRef, WorkFn } from '../lanes/types.js';
 import { isTask } from './task.js';
+import { TASK_BY_NAME } from '../lanes/module-ref.js';
 import type { TaskDef } from './types.js';
 
 interface Entry {
   def: TaskDef;
-  /** Thread lanes only: where a thread finds the task (resolved on first run when the export is unknown). */
-  ref?: Promise<ModuleRef>;
+  /** Thread lanes only: where a thread finds the task. */
+  ref?: ModuleRef;
   fn?: WorkFn;
 }
 
@@ -81,25 +82,20 @@ export class TaskRegistry {
   }
 
   /** What the lane runs for this task. */
-  work(name: string): WorkFn | Promise<ModuleRef> {
+  work(name: string): WorkFn | ModuleRef {
     const entry = this.#tasks.get(name)!;
     if (this.#lanes.get(entry.def.lane).options.placement === 'loop') {
       return (entry.fn ??= (input, ctx) => entry.def.run(input, ctx as never));
     }
-    entry.ref ??= findExport(entry.def);
-    // A failed lookup is not cached: the next attempt looks again.
-    entry.ref.catch(() => (entry.ref = undefined));
-    return entry.ref;
+    return (entry.ref ??= threadRef(entry.def));
   }
 }
 
-/** The export of `def.module` that holds this task (for tasks registered by object). */
-async function findExport(def: TaskDef): Promise<ModuleRef> {
-  const module = def.module!;
-  if (def.exportName) return { module, export: def.exportName };
-  const mod = (await import(module)) as Record<string, unknown>;
-  for (const [name, value] of Object.entries(mod)) {
-    if (value === def || (isTask(value) && value.name === def.name)) return { module, export: name };
-  }
-  throw new ConfigError(`task "${def.name}" is not exported by ${module}: export the object defineTask returns`, { details: { task: def.name, module } });
+/**
+ * Where a thread finds the task: its export when known (registered from jobs.modules), else the
+ * thread looks it up by name. Nothing is imported here on purpose: the main thread importing the
+ * entry script while it sits in a top-level await waits for ever (see TASK_BY_NAME).
+ */
+function threadRef(def: TaskDef): ModuleRef {
+  return { module: def.module!, export: def.exportName ?? `${TASK_BY_NAME}${def.name}` };
 }

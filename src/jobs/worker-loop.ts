@@ -256,7 +256,7 @@ export class WorkerLoop {
       this.#reserve(task.lane, -1);
     };
     try {
-      const work = await this.#tasks.work(task.name);
+      const work = this.#tasks.work(task.name);
       const running = this.#lanes.run(task.lane, work, job.input, {
         signal: r.controller.signal,
         timeoutMs: task.timeoutMs,
@@ -284,6 +284,12 @@ export class WorkerLoop {
         await live.flush();
         const record = await this.#engine.finish(job.id, r.token, end);
         r.outcome = end.outcome;
+        if (end.outcome === 'dead') {
+          this.#runtime.log.warn(
+            { task: job.task, jobId: job.id, attempts: job.attempt, maxAttempts: job.maxAttempts, code: end.error.code },
+            `job ${job.id} (${job.task}) is dead after ${job.attempt} attempt${job.attempt === 1 ? '' : 's'}: ${end.error.code}`,
+          );
+        }
         this.#hub.endLive(live, { record, ...statusOf(record) });
         if (storeDown) this.#runtime.log.info({ jobId: job.id, attempt: job.attempt }, `job ${job.id}: the store is back, its ${end.outcome} outcome is written`);
         return;
@@ -321,7 +327,8 @@ export class WorkerLoop {
   #failure(r: Running, err: TasklaneError): FinishOutcome {
     if (r.cancelled) return { outcome: 'cancelled', error: CANCELLED };
     const error = { code: err.code, message: this.#runtime.scrub(err.message) };
-    if (err.code === 'TL_ERR_JOB_NON_RETRYABLE' || r.job.attempt >= r.job.maxAttempts) return { outcome: 'dead', error };
+    // A task module that starts a runtime in its thread does so on every attempt: no retry.
+    if (err.code === 'TL_ERR_JOB_NON_RETRYABLE' || err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT' || r.job.attempt >= r.job.maxAttempts) return { outcome: 'dead', error };
     return { outcome: 'retry', error, runAt: Date.now() + backoffDelay(r.task.backoff, r.job.attempt) };
   }
 

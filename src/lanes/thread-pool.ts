@@ -10,6 +10,7 @@ import { TasklaneError, type SerializedError } from '../errors.js';
 import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
 import { serializeTaskError } from './task-error.js';
+import { LANE_WORKER_DATA } from './thread-guard.js';
 import type { ThreadHost } from './types.js';
 
 export interface ThreadPoolOptions {
@@ -76,6 +77,8 @@ export class ThreadPool {
       // 'async' keeps an idle worker's event loop turning (resources with sockets and timers, the
       // close handshake); 'sync' would park it in Atomics.wait.
       atomics: 'async',
+      // The lane's name, for the refusal of a task module that starts a runtime (thread-guard.ts).
+      workerData: { [LANE_WORKER_DATA]: opts.lane },
       ...(opts.maxOldGenerationSizeMb ? { resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb } } : {}),
     });
     this.#piscina.on('message', (msg: unknown) => {

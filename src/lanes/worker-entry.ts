@@ -5,12 +5,13 @@
  * The state below is per thread: each worker has its own module instance, and this module does
  * nothing when imported on the main thread.
  */
-import { MessageChannel, isMainThread, parentPort, receiveMessageOnPort, threadId, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, isMainThread, parentPort, receiveMessageOnPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import { AbortError, TasklaneError } from '../errors.js';
 import type { AiCallOptions, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult } from '../ai/types.js';
 import { ResourceScope } from '../resources/scope.js';
 import { THREAD_DEFS, type ResourceDef } from '../resources/resource.js';
-import { importWork } from './module-ref.js';
+import { TASK_BY_NAME, importWork } from './module-ref.js';
+import { LANE_WORKER_DATA, markLaneThread, type LaneThreadMark } from './thread-guard.js';
 import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
 import { rebuildError, serializeTaskError } from './task-error.js';
 import type { WorkContext, WorkFn } from './types.js';
@@ -43,8 +44,17 @@ class ThreadState {
   readonly work = new Map<string, Promise<WorkFn>>();
   readonly resources = new ResourceScope((name) => (globalThis as Record<symbol, Map<string, ResourceDef> | undefined>)[THREAD_DEFS]?.get(name));
   nextCall = 1;
+  readonly mark: LaneThreadMark;
 
   constructor(parent: MessagePort) {
+    const lane = (workerData as Record<string, unknown> | undefined)?.[LANE_WORKER_DATA];
+    this.mark = markLaneThread(typeof lane === 'string' ? lane : '?');
+    // A refusal the task module left unhandled (createRuntime().then(...) at its top level) has
+    // already failed the attempt; swallowed here on purpose so it does not also crash the thread.
+    process.on('unhandledRejection', (reason) => {
+      if (TasklaneError.isInstance(reason) && reason.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT') return;
+      throw reason;
+    });
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     // The thread's lifetime is Piscina's business; this port must not hold it open.
@@ -88,11 +98,31 @@ class ThreadState {
     const key = exportName === 'default' ? url : `${url}#${exportName}`;
     let work = this.work.get(key);
     if (!work) {
-      work = importWork(url, exportName);
+      work = this.#import(url, exportName);
       this.work.set(key, work);
       work.catch(() => this.work.delete(key));
     }
     return work;
+  }
+
+  /**
+   * Imports a task module with the thread marked as loading it, so that a createRuntime() or
+   * listen() at its top level is refused with the lane and task named; a refusal the module
+   * swallowed (an un-awaited promise, a try/catch) still fails the load.
+   */
+  async #import(url: string, exportName: string): Promise<WorkFn> {
+    const mark = this.mark;
+    mark.loading = { module: url, ...(exportName.startsWith(TASK_BY_NAME) ? { task: exportName.slice(TASK_BY_NAME.length) } : {}) };
+    mark.refused = undefined;
+    try {
+      const fn = await importWork(url, exportName);
+      if (mark.refused) throw mark.refused;
+      return fn;
+    } catch (err) {
+      throw mark.refused ?? err;
+    } finally {
+      mark.loading = undefined;
+    }
   }
 
   async run(env: TaskEnvelope): Promise<TaskOutcome> {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../create-runtime.js';
 import { buildServer } from './app.js';
 import type { ServerOptions } from './context.js';
+import { refuseInLaneThread } from '../lanes/thread-guard.js';
 
 export interface Listening {
   app: FastifyInstance;
@@ -18,6 +19,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
  * loopback only, whatever host was asked for, and logs why.
  */
 export async function listen(runtime: Runtime, options: ServerOptions & { host?: string; port?: number } = {}): Promise<Listening> {
+  refuseInLaneThread('listen()');
   let host = options.host ?? runtime.config.server.host;
   const port = options.port ?? runtime.config.server.port;
   if (runtime.config.server.apiKeys.length === 0 && !LOOPBACK.has(host)) {

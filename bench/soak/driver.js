@@ -350,7 +350,7 @@ export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, sett
       models: { chat: [{ provider: 'mock', model: 'bench-model' }], flaky: [{ provider: 'mock', model: 'fail-500' }, { provider: 'mock', model: 'bench-model' }] },
       // A small response cache: full after the warm-up, so it evicts during the run and its size is the
       // same at both idle samples.
-      ai: { cache: { maxEntries: 100 } },
+      ai: { cache: { enabled: true, mode: 'all', maxEntries: 100 } },
       lanes: {
         soak: { placement: 'loop', concurrency: 32, maxQueue: 10_000, timeoutMs: 60_000 },
         soakcpu: { placement: 'thread', concurrency: 1, maxQueue: 10_000, timeoutMs: 60_000 },

@@ -40,6 +40,8 @@ export function interviewConfig(providers: InterviewProviders): ConfigInput {
     },
     // The synchronous generator's own lane: two threads, each may block on its calls.
     lanes: { questions: { placement: 'thread', concurrency: 2, timeoutMs: 60_000 } },
+    // The cache is opt-in; the question prompts are deterministic (temperature 0), so they are kept.
+    ai: { cache: { enabled: true } },
   };
 }
 
@@ -54,7 +56,7 @@ export interface InterviewOptions {
 export async function startInterview(options: InterviewOptions): Promise<{ runtime: Runtime; url: string; close(): Promise<void> }> {
   const base = interviewConfig(options.providers);
   const runtime = await createRuntime({
-    config: { ...base, ...options.config, lanes: { ...base.lanes, ...options.config?.lanes } },
+    config: { ...base, ...options.config, lanes: { ...base.lanes, ...options.config?.lanes }, ai: { ...base.ai, ...options.config?.ai } },
     env: options.env,
     dotenv: options.dotenv ?? false,
     logDestination: options.logDestination,

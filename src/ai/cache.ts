@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { ChatCompletion } from './types.js';
+import { usageChunk } from './stream-flight.js';
+import type { AiCallOptions, ChatChunk, ChatCompletion, ChatRequest } from './types.js';
 
 /** A complete answer as stored: the completion and who served it. */
 export interface CachedAnswer {
@@ -7,6 +8,29 @@ export interface CachedAnswer {
   provider: string;
   model: string;
   keyIndex: number;
+  /** A streamed answer's chunks as they came (usage apart), replayed as they were. */
+  chunks?: ChatChunk[];
+}
+
+/** `ai.cache.mode`. */
+export type CacheMode = 'deterministic' | 'all';
+
+/**
+ * Whether a request may be answered from the cache and have its answer kept (DESIGN.md "Cache"):
+ * never with `noCache` (`cache-control: no-cache`); always with `cacheable` or in mode 'all';
+ * otherwise only a deterministic one, `temperature: 0` or a `seed`. A temperature of 1.2 asks
+ * for a different answer each time, and a cache must not hand back the first one.
+ */
+export function cacheAdmits(req: ChatRequest, options: AiCallOptions, mode: CacheMode): boolean {
+  if (options.noCache) return false;
+  if (mode === 'all' || options.cacheable === true) return true;
+  return req.temperature === 0 || typeof req.seed === 'number';
+}
+
+/** A cached streamed answer played back chunk by chunk as it first came, then usage when asked. */
+export async function* replayChunks(answer: CachedAnswer & { chunks: ChatChunk[] }, includeUsage: boolean): AsyncGenerator<ChatChunk, void, undefined> {
+  for (const c of answer.chunks) yield c;
+  if (includeUsage && answer.completion.usage) yield usageChunk(answer.chunks[0], answer.completion.usage);
 }
 
 /**

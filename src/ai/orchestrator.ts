@@ -2,7 +2,7 @@ import type { ResolvedConfig } from '../config/index.js';
 import { AbortError, ClosedError, ProviderError, TasklaneError } from '../errors.js';
 import type { Logger } from '../runtime/index.js';
 import type { BreakerBoard } from './breaker.js';
-import type { CachedAnswer, ResponseCache } from './cache.js';
+import { cacheAdmits, replayChunks, type CachedAnswer, type ResponseCache } from './cache.js';
 import type { CooldownStore } from './cooldown-store.js';
 import { MemoryCooldownStore } from './cooldown-store.js';
 import { Dispatcher, type AttemptInput, type DispatchContext, type ProviderEntry } from './dispatch.js';
@@ -68,6 +68,8 @@ export class Orchestrator implements AiClient {
   readonly #generations = new SingleFlight<Generated>();
   readonly #streams = new Map<string, StreamFlight>();
   readonly #cache?: ResponseCache;
+  /** Requests the cache policy let in (cacheAdmits), so that only their answers are stored. */
+  readonly #admitted = new WeakSet<ChatRequest>();
   /** Calls without single-flight, so close() can abort them. */
   readonly #calls = new Set<AbortController>();
   #closed = false;
@@ -129,7 +131,7 @@ export class Orchestrator implements AiClient {
     const route = this.routes.resolve(req.model);
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
-    const cache = this.#cache ? await this.#lookup(key, options) : BYPASS;
+    const cache = this.#cache ? await this.#lookup(key, req, options) : BYPASS;
     if (cache.hit) {
       const h = cache.hit;
       return { completion: h.completion, meta: { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit', ...(h.completion.usage ? { usage: h.completion.usage } : {}) } };
@@ -154,12 +156,12 @@ export class Orchestrator implements AiClient {
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
     const includeUsage = req.stream_options?.include_usage === true;
-    const cache = this.#cache ? await this.#lookup(key, options) : BYPASS;
+    const cache = this.#cache ? await this.#lookup(key, req, options) : BYPASS;
     if (cache.hit) {
       const h = cache.hit;
       const meta: AiMeta = { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit' };
       if (h.completion.usage) meta.usage = h.completion.usage;
-      return { meta, chunks: replay(h.completion, includeUsage) };
+      return { meta, chunks: h.chunks?.length ? replayChunks(h as CachedAnswer & { chunks: ChatChunk[] }, includeUsage) : replay(h.completion, includeUsage) };
     }
     const shared = this.#deps.config.ai.singleFlight;
     let flight = shared ? this.#streams.get(key) : undefined;
@@ -247,19 +249,20 @@ export class Orchestrator implements AiClient {
     if (this.#closed) throw new ClosedError('AI orchestrator');
   }
 
-  async #lookup(key: string, options: AiCallOptions): Promise<{ hit?: CachedAnswer; status: AiMeta['cache'] }> {
+  async #lookup(key: string, req: ChatRequest, options: AiCallOptions): Promise<{ hit?: CachedAnswer; status: AiMeta['cache'] }> {
     if (!this.#cache) return { status: 'bypass' };
-    if (options.noCache) {
+    if (!cacheAdmits(req, options, this.#deps.config.ai.cache.mode)) {
       this.#deps.metrics.cacheBypass.inc();
       return { status: 'bypass' };
     }
+    this.#admitted.add(req);
     const hit = await this.#cache.get(key);
     (hit ? this.#deps.metrics.cacheHit : this.#deps.metrics.cacheMiss).inc();
     return hit ? { hit, status: 'hit' } : { status: 'miss' };
   }
 
-  #store(key: string, answer: CachedAnswer): void {
-    if (!this.#cache || !CACHEABLE.has(answer.completion.choices[0]?.finish_reason ?? '')) return;
+  #store(key: string, req: ChatRequest, answer: CachedAnswer): void {
+    if (!this.#cache || !this.#admitted.has(req) || !CACHEABLE.has(answer.completion.choices[0]?.finish_reason ?? '')) return;
     // A cache that cannot write is an optimization lost, never a failed answer.
     Promise.resolve(this.#cache.set(key, answer)).catch((err) => this.#deps.log.warn({ err }, 'the AI cache could not store an answer'));
   }
@@ -320,7 +323,7 @@ export class Orchestrator implements AiClient {
     );
     const completion = value.completion;
     this.#countTokens(target.provider, target.model, keyIndex, completion.usage);
-    this.#store(key, { completion, provider: target.provider, model: target.model, keyIndex });
+    this.#store(key, req, { completion, provider: target.provider, model: target.model, keyIndex });
     return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
   }
 
@@ -353,7 +356,7 @@ export class Orchestrator implements AiClient {
           choices: [{ index: 0, message: streamedMessage(flight), finish_reason: end.finishReason }],
         };
         if (end.usage) completion.usage = end.usage;
-        this.#store(key, { completion, provider: server.provider, model: server.model, keyIndex: server.keyIndex });
+        this.#store(key, req, { completion, provider: server.provider, model: server.model, keyIndex: server.keyIndex, chunks: [...flight.chunks] });
       }
     } catch (err) {
       flight.fail(asTasklaneError(err));

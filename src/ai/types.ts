@@ -73,6 +73,8 @@ export interface AiCallOptions {
   signal?: AbortSignal;
   /** Skip the response cache (as `cache-control: no-cache` does over HTTP). */
   noCache?: boolean;
+  /** Let this request use the cache although it is not deterministic (as `x-tasklane-cache: on` over HTTP). */
+  cacheable?: boolean;
   /** Budget of the whole request across attempts, in ms (as `x-tasklane-timeout-ms` over HTTP). */
   timeoutMs?: number;
   /** Shorter phase timeouts for each attempt; a request can only shorten the configured ones. */

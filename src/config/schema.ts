@@ -139,7 +139,13 @@ export const aiSchema = z
       .default({}),
     cache: z
       .object({
-        enabled: z.boolean().default(true),
+        /** Off by default: a cache changes answers, so it is asked for (issue #16). */
+        enabled: z.boolean().default(false),
+        /**
+         * 'deterministic' (default): only requests with temperature 0 or a seed, or marked cacheable
+         * (`x-tasklane-cache: on`, or the call option `cacheable: true`); 'all': every request.
+         */
+        mode: z.enum(['deterministic', 'all']).default('deterministic'),
         ttlMs: positiveInt.default(300_000),
         maxEntries: positiveInt.default(1_000),
         /** 'memory' or 'redis' (needs store.engine = redis). */

@@ -36,7 +36,7 @@ export type WorkerToMain =
   | { t: 'progress'; id: number; data: unknown }
   | { t: 'log'; id: number; msg: string; data?: Record<string, unknown> }
   /** `op` 'embed' asks for embeddings; absent = chat. */
-  | { t: 'ai'; id: number; call: number; req: unknown; opts?: { noCache?: boolean }; sync?: boolean; op?: 'embed' }
+  | { t: 'ai'; id: number; call: number; req: unknown; opts?: { noCache?: boolean; cacheable?: boolean }; sync?: boolean; op?: 'embed' }
   | { t: 'ai-abort'; id: number; call: number }
   | { t: 'closed'; threadId: number; failures: Array<{ name: string; error: string }> };
 

@@ -179,7 +179,7 @@ class ThreadState {
         reject: (e) => (done(), reject(e)),
       });
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.post(task, { t: 'ai', id, call, req, opts: opts.noCache ? { noCache: true } : undefined, ...(op ? { op } : {}) });
+      this.post(task, { t: 'ai', id, call, req, opts: opts.noCache || opts.cacheable ? { ...(opts.noCache ? { noCache: true } : {}), ...(opts.cacheable ? { cacheable: true } : {}) } : undefined, ...(op ? { op } : {}) });
     });
   }
 

@@ -23,6 +23,8 @@ export function aiConfig(mockUrl: string, over: { models?: ConfigInput['models']
       timeouts: { connectMs: 1_000, firstByteMs: 1_000, idleChunkMs: 600, totalMs: 5_000 },
       breaker: { failures: 3, resetMs: 400 },
       defaultCooldownMs: 1_500,
+      // These scenarios were written when the cache was on for every request; they keep it so.
+      cache: { enabled: true, mode: 'all' },
       ...(over.ai ?? {}),
     } as ConfigInput['ai'],
   };

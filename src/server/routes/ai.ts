@@ -62,6 +62,9 @@ export function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOpt
   const options: AiCallOptions = { signal };
   const cc = req.headers['cache-control'];
   if (cc && /no-cache|no-store/i.test(cc)) options.noCache = true;
+  // Asks the cache to keep a request it would skip as not deterministic (ai.cache.mode).
+  const asked = req.headers['x-tasklane-cache'];
+  if (typeof asked === 'string' && /^(on|true|1|cacheable)$/i.test(asked.trim())) options.cacheable = true;
   const t = req.headers['x-tasklane-timeout-ms'];
   if (t !== undefined) {
     const n = Number(t);

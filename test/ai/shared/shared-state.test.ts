@@ -31,7 +31,7 @@ function config(): ConfigInput {
     jobs: { worker: false },
     providers: { mock: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['k'] } },
     models: { m: [{ provider: 'mock', model: 'gpt-mock' }] },
-    ai: { cache: { backend: 'redis', ttlMs: 60_000 } },
+    ai: { cache: { enabled: true, mode: 'all', backend: 'redis', ttlMs: 60_000 } },
   };
 }
 

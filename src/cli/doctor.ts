@@ -31,7 +31,7 @@ export async function doctor(argv: string[]): Promise<number> {
   const config = loadConfig({ file: flags.config as string | undefined });
   if (Object.keys(config.providers).length === 0) {
     throw new ConfigError(
-      `no providers configured${config.file ? ` in ${config.file}` : ''}; add "providers" to the config, or set OPENAI_API_KEY, GROQ_API_KEY, OPENROUTER_API_KEY, MISTRAL_API_KEY, HF_TOKEN or OLLAMA_HOST`,
+      `no providers configured${config.file ? ` in ${config.file}` : ''}; add "providers" to the config, or set OPENAI_API_KEY, GROQ_API_KEY, OPENROUTER_API_KEY, MISTRAL_API_KEY, HF_TOKEN, ANTHROPIC_API_KEY, GEMINI_API_KEY or OLLAMA_HOST`,
     );
   }
   // Provider adapters log at debug; doctor's output is the table.

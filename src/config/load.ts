@@ -61,6 +61,8 @@ const AUTO_PROVIDERS: Array<{ name: string; env: string; type: ProviderConfig['t
   { name: 'openrouter', env: 'OPENROUTER_API_KEY', type: 'openai-compatible', baseURL: 'https://openrouter.ai/api/v1' },
   { name: 'mistral', env: 'MISTRAL_API_KEY', type: 'openai-compatible', baseURL: 'https://api.mistral.ai/v1' },
   { name: 'huggingface', env: 'HF_TOKEN', type: 'huggingface', baseURL: 'https://router.huggingface.co/v1' },
+  { name: 'anthropic', env: 'ANTHROPIC_API_KEY', type: 'anthropic', baseURL: 'https://api.anthropic.com/v1' },
+  { name: 'gemini', env: 'GEMINI_API_KEY', type: 'gemini', baseURL: 'https://generativelanguage.googleapis.com/v1beta' },
 ];
 
 /** Loads, validates and resolves the configuration. Throws ConfigError naming the setting and the fix. */

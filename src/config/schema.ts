@@ -42,7 +42,7 @@ const secretList = z.array(z.string().min(1)).default([]);
 
 export const providerSchema = z
   .object({
-    type: z.enum(['openai-compatible', 'ollama', 'huggingface']),
+    type: z.enum(['openai-compatible', 'ollama', 'huggingface', 'anthropic', 'gemini']),
     baseURL: z.string().url(),
     /** Keys, each a literal or `env:NAME` / `file:/path`. */
     apiKeys: secretList,

@@ -1,6 +1,8 @@
 import type { ResolvedProvider } from '../../config/index.js';
 import type { Logger } from '../../runtime/index.js';
 import type { LanguageModel } from '../provider.js';
+import { AnthropicModel } from './anthropic/anthropic-model.js';
+import { GeminiModel } from './gemini/gemini-model.js';
 import { HuggingFaceModel } from './huggingface/huggingface-model.js';
 import { OllamaModel } from './ollama/ollama-model.js';
 import { OpenAICompatibleModel } from './openai-compatible/openai-compatible-model.js';
@@ -19,6 +21,10 @@ export function createLanguageModel(name: string, providerConfig: ResolvedProvid
       return new HuggingFaceModel(name, providerConfig, options);
     case 'ollama':
       return new OllamaModel(name, providerConfig, options);
+    case 'anthropic':
+      return new AnthropicModel(name, providerConfig, options);
+    case 'gemini':
+      return new GeminiModel(name, providerConfig, options);
   }
 }
 

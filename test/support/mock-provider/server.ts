@@ -4,6 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { chunk, continueFrom, echoAnswer, prefillOf, usageFor, type Usage, type WireMessage } from './answers.js';
 import { faultFromModel, parseFault, type Fault } from './faults.js';
 import { hfFeatures, inputsOf, ollamaEmbeddings, openaiEmbeddings } from './embeddings.js';
+import { anthropicDelta, anthropicError, anthropicFinish, anthropicMessage, anthropicStart, anthropicStop, geminiChunk, geminiError, geminiMessages, geminiResponse } from './native-wire.js';
+import { geminiEmbeddings } from './embeddings.js';
 import { errorBody, ollamaLine, openaiChunk, openaiCompletion, sendJson, type ChunkMeta, type Flavor } from './wire.js';
 
 /** One request the mock received. Never rewritten after the answer, except `aborted`. */
@@ -218,7 +220,12 @@ class Mock implements MockProvider {
       }
     }
     const auth = req.headers.authorization;
-    const key = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    const query = new URL(req.url ?? '/', 'http://mock').searchParams;
+    // Anthropic's key comes as x-api-key, Gemini's as x-goog-api-key (or ?key=).
+    const key = auth?.startsWith('Bearer ') ? auth.slice(7) : ((req.headers['x-api-key'] ?? req.headers['x-goog-api-key'] ?? query.get('key') ?? undefined) as string | undefined);
+    if (req.method === 'GET' && path.endsWith('/v1beta/models')) {
+      return sendJson(res, 200, { models: this.#opts.models.map((id) => ({ name: `models/${id}`, displayName: id })) });
+    }
 
     if (req.method === 'GET' && path.endsWith('/models') && key !== undefined && (this.badKeys.has(key) || this.#keyFaults.get(key) === '401')) {
       this.listCalls.push({ key, at: Date.now(), status: 401 });
@@ -240,9 +247,15 @@ class Mock implements MockProvider {
     else if (req.method === 'POST' && path === '/api/embed') [flavor, kind] = ['ollama', 'embed'];
     else if (req.method === 'POST' && path.endsWith('/embeddings')) [flavor, kind] = [path.startsWith('/hf/') ? 'hf' : 'openai', 'embed'];
     else if (req.method === 'POST' && featureModel) [flavor, kind, model] = ['hf', 'embed', decodeURIComponent(featureModel)];
+    else if (req.method === 'POST' && path.endsWith('/v1/messages')) flavor = 'anthropic';
+    else if (req.method === 'POST' && /\/models\/[^/]+:(generateContent|streamGenerateContent|batchEmbedContents)$/.test(path)) {
+      const [, m, method] = /\/models\/([^/]+):(\w+)$/.exec(path)!;
+      [flavor, model] = ['gemini', decodeURIComponent(m!)];
+      if (method === 'batchEmbedContents') kind = 'embed';
+    }
     else return sendJson(res, 404, errorBody('openai', `no route ${req.method} ${path}`, 'not_found', null));
 
-    const stream = kind === 'embed' ? false : flavor === 'ollama' ? body.stream !== false : body.stream === true;
+    const stream = kind === 'embed' ? false : flavor === 'ollama' ? body.stream !== false : flavor === 'gemini' ? path.includes(':streamGenerateContent') : body.stream === true;
     const call: MockCall = { path, key, model, body, flavor, kind, stream, at: Date.now() };
     let selfClosed = false;
     res.on('close', () => {
@@ -279,9 +292,26 @@ class Mock implements MockProvider {
   async #answer(call: MockCall, fault: Fault | undefined, result: MockResult, res: ServerResponse, destroy: (reset?: boolean) => void): Promise<void> {
     const { flavor } = call;
     const o = this.#opts;
-    const fail = (status: number, message: string, type: string, code: string | null, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
-      sendJson(res, status, errorBody(flavor, message, type, code, extra), headers);
-    const messages: WireMessage[] = Array.isArray(call.body.messages) ? call.body.messages : [];
+    const fail = (status: number, message: string, type: string, code: string | null, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) => {
+      if (flavor === 'anthropic') {
+        // Anthropic says 529 when overloaded, and adds its rate-limit headers to a 429.
+        const st = status === 503 ? 529 : status;
+        const h = { ...headers };
+        if (status === 429) {
+          const waitS = headers['retry-after'] ? Number(headers['retry-after']) : Number(headers['retry-after-ms'] ?? 0) / 1000;
+          h['anthropic-ratelimit-requests-remaining'] = '0';
+          h['anthropic-ratelimit-requests-reset'] = new Date(Date.now() + waitS * 1000).toISOString();
+        }
+        return sendJson(res, st, anthropicError(st, message), h);
+      }
+      if (flavor === 'gemini') {
+        // Gemini sends no Retry-After: the wait is the RetryInfo detail.
+        const waitS = headers['retry-after'] ? Number(headers['retry-after']) : headers['retry-after-ms'] ? Number(headers['retry-after-ms']) / 1000 : undefined;
+        return sendJson(res, status, geminiError(status, message, status === 429 ? waitS : undefined));
+      }
+      return sendJson(res, status, errorBody(flavor, message, type, code, extra), headers);
+    };
+    const messages: WireMessage[] = flavor === 'gemini' ? geminiMessages(call.body) : Array.isArray(call.body.messages) ? call.body.messages : [];
 
     switch (fault?.name) {
       case '429':
@@ -356,6 +386,7 @@ class Mock implements MockProvider {
       const texts = inputsOf(call.body);
       const model = call.model ?? 'embed-mock';
       const dims = typeof call.body.dimensions === 'number' ? call.body.dimensions : undefined;
+      if (flavor === 'gemini') return sendJson(res, 200, geminiEmbeddings(Array.isArray(call.body.requests) ? call.body.requests : []));
       if (call.path === '/api/embed') return sendJson(res, 200, ollamaEmbeddings(model, texts, dims));
       if (call.path.includes('/pipeline/feature-extraction')) return sendJson(res, 200, hfFeatures(texts));
       return sendJson(res, 200, openaiEmbeddings(model, texts, dims, call.body.encoding_format));
@@ -367,6 +398,8 @@ class Mock implements MockProvider {
     const usage = result.usage ?? usageFor(messages, text);
     const finishReason = fault?.name === 'content-filter-finish' ? 'content_filter' : (result.finishReason ?? (flavor === 'ollama' ? 'stop' : 'stop'));
     const meta: ChunkMeta = { id: `chatcmpl-mock${this.calls.length}`, created: Math.floor(call.at / 1000), model: call.model ?? 'gpt-mock' };
+
+    if (flavor === 'anthropic' || flavor === 'gemini') return this.#answerNative(call, fault, res, destroy, { text, pieces, usage, finishReason, meta });
 
     if (!call.stream) {
       if (fault?.name === 'slow-body') {
@@ -415,6 +448,59 @@ class Mock implements MockProvider {
     if (call.body.stream_options?.include_usage === true && !(await write(openaiChunk(meta, {}, null, usage)))) return;
     if (fault?.name === 'finish-stall') return;
     if (fault?.name !== 'no-done' && !(await write('data: [DONE]\n\n'))) return;
+    res.end();
+  }
+
+  /** An answer in Anthropic's or Gemini's wire format, with the same stream faults as OpenAI's. */
+  async #answerNative(
+    call: MockCall,
+    fault: Fault | undefined,
+    res: ServerResponse,
+    destroy: (reset?: boolean) => void,
+    a: { text: string; pieces: string[]; usage: Usage; finishReason: string; meta: ChunkMeta },
+  ): Promise<void> {
+    const o = this.#opts;
+    const anthropic = call.flavor === 'anthropic';
+    if (fault?.name === 'content-filter' && !anthropic) {
+      // Gemini refuses a prompt with 200 and a promptFeedback, no candidate.
+      return sendJson(res, 200, { promptFeedback: { blockReason: 'SAFETY', safetyRatings: [] }, usageMetadata: { promptTokenCount: a.usage.prompt_tokens, totalTokenCount: a.usage.prompt_tokens } });
+    }
+    if (!call.stream) {
+      if (fault?.name === 'slow-body') {
+        res.flushHeaders();
+        await sleep(fault.arg ?? o.slowMs);
+        if (res.destroyed) return;
+      }
+      return sendJson(res, 200, anthropic ? anthropicMessage(a.meta, a.text, a.finishReason, a.usage) : geminiResponse(a.meta, a.text, a.finishReason, a.usage));
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    if (fault?.name === 'slow-body') {
+      res.flushHeaders();
+      await sleep(fault.arg ?? o.slowMs);
+    }
+    const write = async (s: string) => {
+      if (res.destroyed) return false;
+      res.write(s);
+      await sleep(o.chunkDelayMs);
+      return !res.destroyed;
+    };
+    const breakAt = fault && ['cut', 'cut-clean', 'stall', 'malformed', 'content-filter-finish'].includes(fault.name) ? Math.max(1, Math.floor(a.pieces.length / 2)) : -1;
+    const shown = fault?.name === 'content-filter-finish' ? a.pieces.slice(0, breakAt) : a.pieces;
+    const broken = anthropic ? 'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n' : 'data: {"candidates": [\n\n';
+    if (anthropic && !(await write(anthropicStart(a.meta, a.usage)))) return;
+    for (let i = 0; i < shown.length; i++) {
+      if (i === breakAt && (await this.#breakStream(fault!, res, destroy, broken))) return;
+      if (!(await write(anthropic ? anthropicDelta(shown[i]!) : geminiChunk(a.meta, shown[i]!)))) return;
+    }
+    if (anthropic) {
+      if (!(await write(anthropicFinish(a.finishReason, a.usage)))) return;
+      if (fault?.name === 'finish-stall') return;
+      if (fault?.name !== 'no-done' && !(await write(anthropicStop()))) return;
+    } else {
+      // Gemini has no end marker: the last chunk carries finishReason and the usage.
+      if (!(await write(geminiChunk(a.meta, '', a.finishReason, a.usage)))) return;
+      if (fault?.name === 'finish-stall') return;
+    }
     res.end();
   }
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Usage } from './answers.js';
 
 /** How an upstream of each kind writes its answers and errors. */
-export type Flavor = 'openai' | 'hf' | 'ollama';
+export type Flavor = 'openai' | 'hf' | 'ollama' | 'anthropic' | 'gemini';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);

@@ -255,7 +255,8 @@ function autoProviders(env: NodeJS.ProcessEnv): Record<string, ProviderConfig> {
     const keys: string[] = [];
     if (env[p.env]) keys.push(`env:${p.env}`);
     for (let i = 2; env[`${p.env}_${i}`]; i++) keys.push(`env:${p.env}_${i}`);
-    if (keys.length > 0) out[p.name] = { type: p.type, baseURL: p.baseURL, apiKeys: keys, prefill: false, rateLimitScope: 'model', connections: 64 };
+    // Anthropic continues an assistant prefill; the others are not assumed to.
+    if (keys.length > 0) out[p.name] = { type: p.type, baseURL: p.baseURL, apiKeys: keys, prefill: p.type === 'anthropic', rateLimitScope: 'model', connections: 64 };
   }
   if (env.OLLAMA_HOST) {
     const host = /^https?:\/\//.test(env.OLLAMA_HOST) ? env.OLLAMA_HOST : `http://${env.OLLAMA_HOST}`;

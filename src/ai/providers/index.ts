@@ -1,6 +1,7 @@
 import type { ResolvedProvider } from '../../config/index.js';
 import type { Logger } from '../../runtime/index.js';
 import type { LanguageModel } from '../provider.js';
+import { SchemaChecks, withSchemaChecks } from '../structured-output.js';
 import { AnthropicModel } from './anthropic/anthropic-model.js';
 import { GeminiModel } from './gemini/gemini-model.js';
 import { HuggingFaceModel } from './huggingface/huggingface-model.js';
@@ -12,8 +13,15 @@ export interface LanguageModelOptions {
   log?: Logger;
 }
 
-/** The adapter for one configured provider. It owns an undici Pool: call close() when done. */
+/**
+ * The adapter for one configured provider, with strict json_schema answers checked (see
+ * structured-output.ts). It owns an undici Pool: call close() when done.
+ */
 export function createLanguageModel(name: string, providerConfig: ResolvedProvider, options: LanguageModelOptions = {}): LanguageModel {
+  return withSchemaChecks(adapterFor(name, providerConfig, options), new SchemaChecks());
+}
+
+function adapterFor(name: string, providerConfig: ResolvedProvider, options: LanguageModelOptions): LanguageModel {
   switch (providerConfig.type) {
     case 'openai-compatible':
       return new OpenAICompatibleModel(name, providerConfig, options);

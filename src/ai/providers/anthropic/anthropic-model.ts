@@ -1,3 +1,4 @@
+import type { EventSourceMessage } from 'eventsource-parser';
 import type { ResolvedProvider } from '../../../config/index.js';
 import type { Logger } from '../../../runtime/index.js';
 import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
@@ -69,7 +70,18 @@ export class AnthropicModel implements LanguageModel {
     const { body, jsonTool } = convertRequest(o.request, { stream: true, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) });
     const res = await this.#upstream.request({ method: 'POST', path: `${this.#prefix}/messages`, body, headers: this.#headers(o.apiKey), accept: 'text/event-stream', ctx, signal: o.signal, timeouts: o.timeouts });
     await this.#fail(res, o.apiKey);
-    return driveStream(sseEvents(res.body.chunks()), eventDecoder(ctx, jsonTool), res.guard, { model: o.request.model });
+    const decode = eventDecoder(ctx, jsonTool);
+    // Anthropic refuses a prefill ending in whitespace, so it went without it; the caller already
+    // has that whitespace, so the continuation's repeat of it is dropped.
+    let dropLeading = o.prefill === undefined ? 0 : o.prefill.length - o.prefill.trimEnd().length;
+    const steps = dropLeading === 0 ? decode : (e: EventSourceMessage) => decode(e).map((s) => {
+      if (dropLeading === 0 || s.kind !== 'text') return s;
+      const ws = /^\s*/.exec(s.text)![0].length;
+      const cut = Math.min(ws, dropLeading);
+      dropLeading = cut === s.text.length ? dropLeading - cut : 0;
+      return { ...s, text: s.text.slice(cut) };
+    });
+    return driveStream(sseEvents(res.body.chunks()), steps, res.guard, { model: o.request.model });
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {

@@ -15,7 +15,7 @@
  * TL_ERR_JOB_NOT_FOUND; wrong state → JobError TL_ERR_JOB_STATE; store down or closed →
  * StoreError TL_ERR_STORE_UNAVAILABLE.
  */
-import type { EnqueueOptions, JobEvent, JobRecord, ListQuery } from './types.js';
+import type { EnqueueOptions, JobEvent, JobRecord, JobState, ListQuery } from './types.js';
 
 /** A job taken by a worker: its record (state running, attempt counted) and the attempt's fencing token. */
 export interface Claim {
@@ -39,6 +39,18 @@ export interface ClaimOptions {
   tasks: readonly string[];
   /** Lease length, in ms. */
   leaseMs: number;
+}
+
+/** One lane's share of a claim pass: up to `n` jobs among `tasks`. */
+export interface ClaimAsk {
+  tasks: readonly string[];
+  n: number;
+}
+
+/** Jobs per state, in all and per task (read from counters or index sizes, never by counting rows). */
+export interface JobCounts {
+  states: Record<JobState, number>;
+  tasks: Record<string, Partial<Record<JobState, number>>>;
 }
 
 /** Enqueue options with the attempts already resolved (task default, then config). */
@@ -91,6 +103,16 @@ export interface JobEngine {
    * Undefined when none is due.
    */
   claim(workerId: string, opts: ClaimOptions): Promise<Claim | undefined>;
+
+  /**
+   * Optional: one claim pass for several lanes at once (the worker loop asks once per tick for all
+   * its idle lanes), the same semantics as claim() for each job handed out. Answers one array per
+   * ask, in order, each with at most `n` claims. An engine without it gets one claim() per slot.
+   */
+  claimBatch?(workerId: string, asks: readonly ClaimAsk[], leaseMs: number): Promise<Claim[][]>;
+
+  /** Optional: job counts (for the overview) without reading job rows; per task for `tasks` at least. */
+  counts?(tasks: readonly string[]): Promise<JobCounts>;
 
   /**
    * Extends the lease of the attempt holding `token` to now + leaseMs and reports whether a cancel

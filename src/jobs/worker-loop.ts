@@ -67,7 +67,8 @@ export class WorkerLoop {
   #pollTimer?: NodeJS.Timeout;
   #renewTimer?: NodeJS.Timeout;
   #recoverTimer?: NodeJS.Timeout;
-  #ticking = false;
+  /** The claim pass in flight, if any (close() waits for it). */
+  #ticking?: Promise<void>;
   #again = false;
   #wakeQueued = false;
   #stopped = true;
@@ -139,6 +140,9 @@ export class WorkerLoop {
     clearInterval(this.#recoverTimer);
     this.#unsubscribeCancel?.();
     const started = performance.now();
+    // A claim pass in flight hands back what it gets (see #tickBody), so nothing starts after
+    // the snapshot of running jobs below.
+    await waitAtMost(this.#ticking ?? Promise.resolve(), deadlineMs, { ref: true });
     await waitAtMost(Promise.all([...this.#running.values()].map((r) => r.done)), deadlineMs, { ref: true });
     const left = [...this.#running.values()];
     for (const r of left) {
@@ -163,63 +167,97 @@ export class WorkerLoop {
     this.#runtime.log.debug({ released: left.length, ms: Math.round(performance.now() - started) }, 'job worker stopped');
   }
 
-  async #tick(): Promise<void> {
+  #tick(): Promise<void> {
     if (this.#ticking) {
       this.#again = true;
-      return;
+      return this.#ticking;
     }
-    this.#ticking = true;
+    this.#ticking = this.#tickBody().finally(() => {
+      this.#ticking = undefined;
+      if (!this.#stopped) this.#pollTimer = setTimeout(() => void this.#tick(), this.#opts.pollMs);
+    });
+    return this.#ticking;
+  }
+
+  async #tickBody(): Promise<void> {
     clearTimeout(this.#pollTimer);
     try {
       do {
         this.#again = false;
         while (!this.#stopped) {
-          // Per lane, as many claims at once as it has free slots (an engine may commit them
-          // together); the slots are reserved until the job is handed to the lane.
-          const asks: Array<Promise<Claim | undefined>> = [];
-          const lanes = new Set(this.#tasks.list().map((t) => t.lane));
-          for (const lane of lanes) {
-            // One claim while the lane's tasks had nothing last time; a burst once they do.
+          // One pass for every lane with a free slot: per lane, as many claims as it has free
+          // slots (one while its tasks had nothing last time); the slots stay reserved until the
+          // job is handed to the lane.
+          const asks: Array<{ lane: string; tasks: string[]; n: number }> = [];
+          for (const lane of new Set(this.#tasks.list().map((t) => t.lane))) {
             const n = Math.min(this.#hot.has(lane) ? MAX_CLAIMS_AT_ONCE : 1, this.#freeSlots(lane));
             if (n <= 0) continue;
-            const tasks = this.#tasks.namesWhere((l) => l === lane);
+            asks.push({ lane, tasks: this.#tasks.namesWhere((l) => l === lane), n });
             this.#reserve(lane, n);
             this.#hot.delete(lane);
-            for (let i = 0; i < n; i++) {
-              asks.push(
-                this.#engine.claim(this.workerId, { tasks, leaseMs: this.#opts.leaseMs }).then(
-                  (claim) => {
-                    if (!claim) this.#reserve(lane, -1);
-                    else this.#hot.add(lane);
-                    return claim;
-                  },
-                  (err) => {
-                    this.#reserve(lane, -1);
-                    throw err;
-                  },
-                ),
-              );
-            }
           }
           if (asks.length === 0) break;
-          const settled = await Promise.allSettled(asks);
-          let got = 0;
-          for (const s of settled) {
-            if (s.status === 'rejected') this.#report(s.reason, 'claiming jobs');
-            else if (s.value) {
-              got++;
-              this.#begin(s.value);
-            }
+          const got = await this.#claimAll(asks);
+          const claimed = got.reduce((sum, claims) => sum + claims.length, 0);
+          asks.forEach((ask, i) => {
+            const claims = got[i]!;
+            // Slots asked for and not filled are free again.
+            this.#reserve(ask.lane, claims.length - ask.n);
+            if (claims.length > 0) this.#hot.add(ask.lane);
+          });
+          if (this.#stopped) {
+            // close() began while the claims were in flight: hand them back, never start them.
+            await this.#handBack(asks, got);
+            break;
           }
-          if (got === 0) break;
+          for (const claims of got) for (const claim of claims) this.#begin(claim);
+          if (claimed === 0) break;
         }
       } while (this.#again && !this.#stopped);
     } catch (err) {
       this.#report(err, 'claiming jobs');
-    } finally {
-      this.#ticking = false;
-      if (!this.#stopped) this.#pollTimer = setTimeout(() => void this.#tick(), this.#opts.pollMs);
     }
+  }
+
+  /** The claim pass: one engine call when the engine takes a batch, else one claim() per slot. */
+  async #claimAll(asks: ReadonlyArray<{ tasks: string[]; n: number }>): Promise<Claim[][]> {
+    const leaseMs = this.#opts.leaseMs;
+    if (this.#engine.claimBatch) {
+      try {
+        return await this.#engine.claimBatch(this.workerId, asks, leaseMs);
+      } catch (err) {
+        this.#report(err, 'claiming jobs');
+        return asks.map(() => []);
+      }
+    }
+    return Promise.all(
+      asks.map(async (ask) => {
+        const settled = await Promise.allSettled(Array.from({ length: ask.n }, () => this.#engine.claim(this.workerId, { tasks: ask.tasks, leaseMs })));
+        const claims: Claim[] = [];
+        for (const s of settled) {
+          if (s.status === 'rejected') this.#report(s.reason, 'claiming jobs');
+          else if (s.value) claims.push(s.value);
+        }
+        return claims;
+      }),
+    );
+  }
+
+  /** Gives back claims that came back after close() began: queued again, the attempt not counted. */
+  async #handBack(asks: ReadonlyArray<{ lane: string }>, got: Claim[][]): Promise<void> {
+    await Promise.all(
+      got.flatMap((claims, i) =>
+        claims.map(async ({ job, token }) => {
+          this.#reserve(asks[i]!.lane, -1);
+          try {
+            await this.#engine.release(job.id, token);
+          } catch (err) {
+            // The lease lapses and recovery takes the job back; the attempt counts then.
+            this.#report(err, `handing back job ${job.id} claimed while closing`);
+          }
+        }),
+      ),
+    );
   }
 
   #reserve(lane: string, n: number): void {

@@ -1,7 +1,8 @@
 /**
  * Every statement the SQLite engine runs, prepared once per connection, and the row ↔ record
- * mapping. Each statement touches one job (or one small batch) so a call holds the loop for
- * microseconds.
+ * mapping. Each statement touches one job (or one small batch) and reads through an index in the
+ * order it needs, so a call holds the loop for microseconds however many jobs the file holds
+ * (test/engines/sqlite-plans.test.ts pins every plan).
  */
 import type Database from 'better-sqlite3';
 import type { JobEvent, JobEventType, JobRecord, JobState } from '../../types.js';
@@ -98,9 +99,14 @@ export interface Queries {
   byIdem: S<[string], JobRow>;
   insertEvent: S<[string, number, string, string, number, number | null]>;
   readEvents: S<[string, number, number], EventRow>;
+  /** The best ready job of one task (claim order), read through that task's slice of the ready index. */
+  readyHead: S<[string], { n: number; priority: number; run_at: number }>;
+  /** Is a delayed job of this task due? */
+  dueDelayed: S<[string, number], { n: number }>;
+  /** Delayed jobs of one task that are due become queued, a bounded batch at a time. */
+  promote: S<[string, number, number]>;
   claim: S<Named, JobRow>;
-  promote: S<[number]>;
-  anyDue: S<[number], { n: number }>;
+  counts: S<[], { task: string; state: JobState; n: number }>;
   renew: S<[number, number, string, string], { cancel_requested: number }>;
   finish: S<Named, JobRow>;
   release: S<Named, JobRow>;
@@ -113,7 +119,7 @@ export interface Queries {
   list: {
     all: S<[number, number], JobRow>;
     task: S<[string, number, number], JobRow>;
-    /** One statement per state, the state written out, so the planner can use that state's partial index. */
+    /** One statement per state, the state written out (the plan is pinned in a test). */
     state: Record<JobState, S<[number, number], JobRow>>;
     both: Record<JobState, S<[string, number, number], JobRow>>;
     /** One owner's jobs (key and/or tenant), optionally of one task and state; params (before n, limit). */
@@ -167,21 +173,28 @@ export function prepare(db: Database.Database): Queries {
       'INSERT INTO job_events (job_id, seq, type, data, at, attempt) VALUES (?, ?, ?, ?, ?, ?)',
     ),
     readEvents: db.prepare<[string, number, number], EventRow>('SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
-    // The subquery walks the ready index in claim order to the first job of the given tasks; the
-    // UPDATE takes it in the same statement, inside an IMMEDIATE transaction, so two processes
-    // never claim the same row. (INDEXED BY: without it the planner may sort every queued job.)
+    // Claims go task by task, each through its own slice of the ready index (task first), so a
+    // task with nothing queued costs one index probe however large another task's backlog is.
+    readyHead: db.prepare<[string], { n: number; priority: number; run_at: number }>(
+      `SELECT n, priority, run_at FROM jobs INDEXED BY jobs_ready_task WHERE state = 'queued' AND task = ?
+       ORDER BY priority DESC, run_at, n LIMIT 1`,
+    ),
+    dueDelayed: db.prepare<[string, number], { n: number }>(
+      `SELECT n FROM jobs INDEXED BY jobs_delayed_task WHERE state = 'delayed' AND task = ? AND run_at <= ? LIMIT 1`,
+    ),
+    promote: db.prepare<[string, number, number]>(
+      `UPDATE jobs SET state = 'queued' WHERE n IN
+         (SELECT n FROM jobs INDEXED BY jobs_delayed_task WHERE state = 'delayed' AND task = ? AND run_at <= ? ORDER BY run_at LIMIT ?)`,
+    ),
+    // Takes the row readyHead found; inside the IMMEDIATE transaction, so two processes never
+    // claim the same row (the state check refuses a row taken since the read).
     claim: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET state = 'running', attempt = attempt + 1, token = @token, worker_id = @workerId,
          lease_until = @leaseUntil, started_at = @now, updated_at = @now, last_seq = last_seq + 1, cancel_requested = 0
-       WHERE n = (SELECT n FROM jobs INDEXED BY jobs_ready WHERE state = 'queued'
-                  AND task IN (SELECT value FROM json_each(@tasks)) ORDER BY priority DESC, run_at, n LIMIT 1)
+       WHERE n = @n AND state = 'queued'
        RETURNING *`,
     ),
-    anyDue: db.prepare<[number], { n: number }>(
-      `SELECT n FROM jobs INDEXED BY jobs_ready WHERE state = 'queued'
-       UNION ALL SELECT n FROM (SELECT n FROM jobs INDEXED BY jobs_delayed WHERE state = 'delayed' AND run_at <= ? LIMIT 1) LIMIT 1`,
-    ),
-    promote: db.prepare<[number]>(`UPDATE jobs SET state = 'queued' WHERE state = 'delayed' AND run_at <= ?`),
+    counts: db.prepare<[], { task: string; state: JobState; n: number }>('SELECT task, state, n FROM job_counts WHERE n > 0'),
     renew: db.prepare<[number, number, string, string], { cancel_requested: number }>(
       `UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND token = ? AND state = 'running' RETURNING cancel_requested`,
     ),
@@ -195,7 +208,7 @@ export function prepare(db: Database.Database): Queries {
          token = NULL, lease_until = NULL, last_seq = last_seq + 1
        WHERE id = @id AND token = @token AND state = 'running' RETURNING *`,
     ),
-    expired: db.prepare<[number, number], JobRow>(`SELECT * FROM jobs WHERE state = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`),
+    expired: db.prepare<[number, number], JobRow>(`SELECT * FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`),
     recover: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET state = @state, error = @error, run_at = @now, updated_at = @now, finished_at = @finishedAt,
          token = NULL, lease_until = NULL, last_seq = last_seq + 1
@@ -220,9 +233,13 @@ export function prepare(db: Database.Database): Queries {
     ),
     list: {
       all: db.prepare<[number, number], JobRow>(`${listCols} WHERE n < ? ORDER BY n DESC LIMIT ?`),
-      task: db.prepare<[string, number, number], JobRow>(`${listCols} WHERE task = ? AND n < ? ORDER BY n DESC LIMIT ?`),
-      state: perState((st) => db.prepare<[number, number], JobRow>(`${listCols} WHERE state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`)),
-      both: perState((st) => db.prepare<[string, number, number], JobRow>(`${listCols} WHERE task = ? AND state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`)),
+      task: db.prepare<[string, number, number], JobRow>(`${listCols} INDEXED BY jobs_task WHERE task = ? AND n < ? ORDER BY n DESC LIMIT ?`),
+      state: perState((st) =>
+        db.prepare<[number, number], JobRow>(`${listCols} INDEXED BY jobs_state WHERE state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`),
+      ),
+      both: perState((st) =>
+        db.prepare<[string, number, number], JobRow>(`${listCols} INDEXED BY jobs_task_state WHERE task = ? AND state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`),
+      ),
       owned,
     },
   };

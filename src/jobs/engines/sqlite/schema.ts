@@ -38,9 +38,7 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_delayed ON jobs (run_at) WHERE state = 'delayed';
   CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'running';
   CREATE INDEX jobs_task ON jobs (task, n);
-  -- Only the rare end states get a listing index: an index on every state would be rewritten at
-  -- each transition (that alone halved throughput). Queued, delayed and running are listed
-  -- through the partial indexes above, succeeded by walking the table newest first.
+  -- (Migration 5 replaces jobs_ready, jobs_delayed and jobs_ended; see there.)
   CREATE INDEX jobs_ended ON jobs (state, n) WHERE state IN ('dead', 'cancelled');
   CREATE UNIQUE INDEX jobs_idem ON jobs (idem_key) WHERE idem_key IS NOT NULL;
   CREATE TABLE job_events (
@@ -77,6 +75,39 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN owner_tenant TEXT;
   CREATE INDEX jobs_owner ON jobs (owner_key, n) WHERE owner_key IS NOT NULL;
   CREATE INDEX jobs_tenant ON jobs (owner_tenant, n) WHERE owner_tenant IS NOT NULL;
+  `,
+  // Flat cost as the backlog grows. Ready and delayed jobs indexed per task, so a claim for one
+  // task never walks another task's backlog; every list filter (state, task, state + task) read
+  // from an index in list order; counts per (task, state) kept by triggers, so the overview reads
+  // a few rows instead of counting. Additive: the old indexes these replace are dropped.
+  `
+  DROP INDEX IF EXISTS jobs_ready;
+  DROP INDEX IF EXISTS jobs_delayed;
+  DROP INDEX IF EXISTS jobs_ended;
+  CREATE INDEX IF NOT EXISTS jobs_ready_task ON jobs (task, priority DESC, run_at, n) WHERE state = 'queued';
+  CREATE INDEX IF NOT EXISTS jobs_delayed_task ON jobs (task, run_at) WHERE state = 'delayed';
+  CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, n);
+  CREATE INDEX IF NOT EXISTS jobs_task_state ON jobs (task, state, n);
+  CREATE TABLE IF NOT EXISTS job_counts (
+    task TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (task, state)
+  ) WITHOUT ROWID;
+  DELETE FROM job_counts;
+  INSERT INTO job_counts (task, state, n) SELECT task, state, count(*) FROM jobs GROUP BY task, state;
+  CREATE TRIGGER IF NOT EXISTS jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (task, state, n) VALUES (new.task, new.state, 1)
+      ON CONFLICT (task, state) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER IF NOT EXISTS jobs_count_update AFTER UPDATE OF state ON jobs WHEN old.state <> new.state BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE task = old.task AND state = old.state;
+    INSERT INTO job_counts (task, state, n) VALUES (new.task, new.state, 1)
+      ON CONFLICT (task, state) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER IF NOT EXISTS jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1 WHERE task = old.task AND state = old.state;
+  END;
   `,
 ];
 

@@ -9,8 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError } from '../../../errors.js';
-import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobEngine, PendingEvent, PruneCut } from '../../engine.js';
-import type { JobEvent, JobEventType, JobRecord, ListQuery } from '../../types.js';
+import type { Claim, ClaimAsk, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobCounts, JobEngine, PendingEvent, PruneCut } from '../../engine.js';
+import type { JobEvent, JobEventType, JobRecord, JobState, ListQuery } from '../../types.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
 import { storeError } from './faults.js';
 import { openSchema } from './schema.js';
@@ -30,6 +30,10 @@ interface PendingWrite {
 
 const LIST_MAX = 500;
 const RECOVER_BATCH = 100;
+/** Most jobs one claim pass takes, and most delayed jobs of one task it promotes (bounded work per write). */
+const CLAIM_BATCH = 128;
+const PROMOTE_BATCH = 256;
+const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
 /** Most writes committed together, and the time one batch may take (ms). */
 const WRITE_BATCH = 256;
 const WRITE_BUDGET_MS = 4;
@@ -47,7 +51,6 @@ export class SqliteJobEngine implements JobEngine {
   #closed = false;
   #writes: PendingWrite[] = [];
   #commitScheduled = false;
-  #promotedAt = 0;
   /** The last write failure (disk full, read-only...), until a write succeeds again. */
   #fault?: StoreError;
   #probeTimer?: NodeJS.Timeout;
@@ -153,22 +156,64 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async claim(workerId: string, opts: ClaimOptions): Promise<Claim | undefined> {
-    if (opts.tasks.length === 0) return undefined;
-    // A read first: an idle poll never takes the write lock other processes may want.
-    if (!this.#run(() => this.#q.anyDue.get(Date.now()))) return undefined;
-    const tasks = JSON.stringify(opts.tasks);
+    const [claims] = await this.claimBatch(workerId, [{ tasks: opts.tasks, n: 1 }], opts.leaseMs);
+    return claims?.[0];
+  }
+
+  /**
+   * One pass for every ask: a read first, per task (an idle poll never takes the write lock other
+   * processes may want), then one write that promotes the due delayed jobs of the tasks asked for
+   * and takes up to `n` jobs per ask, each through its tasks' slices of the ready index.
+   */
+  async claimBatch(workerId: string, asks: readonly ClaimAsk[], leaseMs: number): Promise<Claim[][]> {
+    const empty = asks.map(() => [] as Claim[]);
+    const wanted = asks.filter((a) => a.n > 0 && a.tasks.length > 0);
+    if (wanted.length === 0) return empty;
+    const due = this.#run(() => {
+      const now = Date.now();
+      const set = new Set<string>();
+      for (const a of wanted) for (const t of a.tasks) if (!set.has(t) && (this.#q.readyHead.get(t) || this.#q.dueDelayed.get(t, now))) set.add(t);
+      return set;
+    });
+    if (due.size === 0) return empty;
     return this.#write(() => {
       const now = Date.now();
-      const token = randomUUID();
-      // Once per millisecond is enough: claims committed together share the promotion.
-      if (now !== this.#promotedAt) {
-        this.#q.promote.run(now);
-        this.#promotedAt = now;
+      for (const t of due) this.#q.promote.run(t, now, PROMOTE_BATCH);
+      let budget = CLAIM_BATCH;
+      return asks.map((a) => {
+        const out: Claim[] = [];
+        const tasks = a.tasks.filter((t) => due.has(t));
+        while (out.length < a.n && budget > 0 && tasks.length > 0) {
+          // The best head among this lane's tasks, in claim order: priority, then runAt, then insertion.
+          let best: { n: number; priority: number; run_at: number } | undefined;
+          for (let i = tasks.length - 1; i >= 0; i--) {
+            const head = this.#q.readyHead.get(tasks[i]!);
+            if (!head) tasks.splice(i, 1);
+            else if (!best || head.priority > best.priority || (head.priority === best.priority && (head.run_at < best.run_at || (head.run_at === best.run_at && head.n < best.n)))) best = head;
+          }
+          if (!best) break;
+          const token = randomUUID();
+          const row = this.#q.claim.get({ n: best.n, token, workerId, leaseUntil: now + leaseMs, now });
+          if (!row) break;
+          budget--;
+          this.#event(row, 'started', { attempt: row.attempt, workerId }, now);
+          out.push({ job: rowToRecord(row), token });
+        }
+        return out;
+      });
+    });
+  }
+
+  async counts(tasks: readonly string[] = []): Promise<JobCounts> {
+    return this.#run(() => {
+      const states = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<JobState, number>;
+      const byTask: JobCounts['tasks'] = {};
+      for (const t of tasks) byTask[t] = {};
+      for (const { task, state, n } of this.#q.counts.all()) {
+        states[state] = (states[state] ?? 0) + n;
+        (byTask[task] ??= {})[state] = n;
       }
-      const row = this.#q.claim.get({ token, workerId, leaseUntil: now + opts.leaseMs, now, tasks });
-      if (!row) return undefined;
-      this.#event(row, 'started', { attempt: row.attempt, workerId }, now);
-      return { job: rowToRecord(row), token };
+      return { states, tasks: byTask };
     });
   }
 

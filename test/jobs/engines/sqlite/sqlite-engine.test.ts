@@ -116,9 +116,8 @@ it('brings a file from an earlier build of version 1 up to date (old indexes rep
   const raw = new Database(path, { readonly: true });
   try {
     const names = (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as Array<{ name: string }>).map((r) => r.name);
-    expect(names).toEqual(expect.arrayContaining(['jobs_ready', 'jobs_delayed', 'jobs_ended', 'jobs_idem']));
-    expect(names).not.toContain('jobs_due');
-    expect(names).not.toContain('jobs_state');
+    expect(names).toEqual(expect.arrayContaining(['jobs_ready_task', 'jobs_delayed_task', 'jobs_state', 'jobs_task_state', 'jobs_idem']));
+    for (const gone of ['jobs_due', 'jobs_ready', 'jobs_delayed', 'jobs_ended']) expect(names).not.toContain(gone);
   } finally {
     raw.close();
   }
@@ -144,4 +143,38 @@ it('lists every state through its own statement, newest first', async () => {
     const task = state === 'cancelled' || state === 'queued' ? 'u' : 't';
     expect((await engine.list({ state: state as never, task })).jobs.map((j) => j.id)).toEqual([id]);
   }
+});
+
+it('a file of the previous version gets its counters from the jobs it already holds', async () => {
+  const tmp = tempDir('tasklane-sqlite-v4-');
+  cleanup.push(tmp.remove);
+  const path = join(tmp.dir, 'v4.db');
+  const first = new SqliteJobEngine({ path });
+  await first.enqueue('a', 1, { maxAttempts: 1 });
+  await first.enqueue('a', 2, { maxAttempts: 1 });
+  await first.enqueue('b', 3, { maxAttempts: 1, delayMs: 60_000 });
+  await first.close();
+  // Back to version 4: no counters, no triggers (as a file written by the previous build).
+  const raw = new Database(path);
+  raw.exec('DROP TRIGGER jobs_count_insert; DROP TRIGGER jobs_count_update; DROP TRIGGER jobs_count_delete; DROP TABLE job_counts; PRAGMA user_version = 4;');
+  raw.close();
+  const engine = new SqliteJobEngine({ path });
+  cleanup.push(() => engine.close());
+  const c = (await engine.claim('w', { tasks: ['a'], leaseMs: 10_000 }))!;
+  await engine.finish(c.job.id, c.token, { outcome: 'succeeded', result: null });
+  const counts = await engine.counts(['a', 'b', 'c']);
+  expect(counts.states).toEqual({ queued: 1, delayed: 1, running: 0, succeeded: 1, dead: 0, cancelled: 0 });
+  expect(counts.tasks).toEqual({ a: { queued: 1, succeeded: 1 }, b: { delayed: 1 }, c: {} });
+});
+
+it('a claim for a task with nothing queued does not touch the backlog of another task', async () => {
+  const { engine } = open();
+  for (let i = 0; i < 50; i++) await engine.enqueue('big', i, { maxAttempts: 1 });
+  await engine.enqueue('small', 'x', { maxAttempts: 1, priority: -5 });
+  // One pass for two lanes: each gets the jobs of its own tasks only, in claim order.
+  const [big, small, none] = await engine.claimBatch('w', [{ tasks: ['big'], n: 3 }, { tasks: ['small', 'idle'], n: 2 }, { tasks: ['idle'], n: 4 }], 10_000);
+  expect(big!.map((c) => c.job.input)).toEqual([0, 1, 2]);
+  expect(small!.map((c) => c.job.input)).toEqual(['x']);
+  expect(none).toEqual([]);
+  expect((await engine.counts([])).states.running).toBe(4);
 });

@@ -146,17 +146,17 @@ it('lists every state through its own statement, newest first', async () => {
 });
 
 it('a file of the previous version gets its counters from the jobs it already holds', async () => {
-  const tmp = tempDir('tasklane-sqlite-v4-');
+  const tmp = tempDir('tasklane-sqlite-v5-');
   cleanup.push(tmp.remove);
-  const path = join(tmp.dir, 'v4.db');
+  const path = join(tmp.dir, 'v5.db');
   const first = new SqliteJobEngine({ path });
   await first.enqueue('a', 1, { maxAttempts: 1 });
   await first.enqueue('a', 2, { maxAttempts: 1 });
   await first.enqueue('b', 3, { maxAttempts: 1, delayMs: 60_000 });
   await first.close();
-  // Back to version 4: no counters, no triggers (as a file written by the previous build).
+  // Back to version 5: no counters, no triggers (as a file written by the previous build).
   const raw = new Database(path);
-  raw.exec('DROP TRIGGER jobs_count_insert; DROP TRIGGER jobs_count_update; DROP TRIGGER jobs_count_delete; DROP TABLE job_counts; PRAGMA user_version = 4;');
+  raw.exec('DROP TRIGGER jobs_count_insert; DROP TRIGGER jobs_count_update; DROP TRIGGER jobs_count_delete; DROP TABLE job_counts; PRAGMA user_version = 5;');
   raw.close();
   const engine = new SqliteJobEngine({ path });
   cleanup.push(() => engine.close());

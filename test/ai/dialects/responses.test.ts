@@ -1,7 +1,7 @@
 /**
  * POST /v1/responses (stateless) as the official openai client uses it: plain and streamed,
  * function tools both ways, text.format json_schema, state refused with a 400 naming the field,
- * and the failure scenarios (429 fails over; a cut or stalled stream ends with response.failed).
+ * and the failure scenarios (429 fails over, a 5xx is retried; a cut or stalled stream ends with response.failed).
  */
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,14 +128,20 @@ describe('POST /v1/responses', () => {
     expect((await client.responses.create({ model: 'chat', input: 'x', store: false })).store).toBe(false);
   });
 
-  it('429 fails over; a cut or stalled stream ends with response.failed and never response.completed', async () => {
+  it('429 fails over, a 5xx is retried; a cut or stalled stream ends with response.failed and never response.completed', async () => {
     const client = await start({
       limited: [{ provider: 'a', model: 'gpt-mock@429-always' }, { provider: 'b', model: 'gpt-mock' }],
       cut: [{ provider: 'b', model: 'gpt-mock@cut' }],
       stall: [{ provider: 'b', model: 'gpt-mock@stall' }],
+      flaky: [{ provider: 'b', model: 'gpt-mock@500-once' }],
     });
     const limited = await client.responses.create({ model: 'limited', input: 'q' }).withResponse();
     expect(limited.response.headers.get('x-tasklane-provider')).toBe('b');
+    const flaky = await client.responses.create({ model: 'flaky', input: 'q', stream: true }).withResponse();
+    const types: string[] = [];
+    for await (const e of flaky.data) types.push(e.type);
+    expect(types.at(-1)).toBe('response.completed');
+    expect(flaky.response.headers.get('x-tasklane-attempts')).toBe('2');
     for (const model of ['cut', 'stall']) {
       const events: any[] = [];
       for await (const e of await client.responses.create({ model, input: 'a longer question to cut', stream: true })) events.push(e);

@@ -1,3 +1,4 @@
+import type { ProviderError } from '../../../errors.js';
 import type { ResolvedProvider } from '../../../config/index.js';
 import type { Logger } from '../../../runtime/index.js';
 import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
@@ -6,6 +7,7 @@ import type { ChatCompletion } from '../../types.js';
 import { sseEvents } from '../http/events.js';
 import { providerError, where, type CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
+import type { UpstreamResponse } from '../http/upstream.js';
 import type { Step } from '../http/stream-driver.js';
 import { driveStream } from '../http/stream-driver.js';
 import { type Upstream, upstreamFor } from '../http/upstream.js';
@@ -56,7 +58,7 @@ export class GeminiModel implements LanguageModel {
       signal: o.signal,
       timeouts: o.timeouts,
     });
-    await failOnStatus(res, parseGeminiError, o.apiKey);
+    await failOnGeminiStatus(res, o.apiKey);
     const steps = responseDecoder(ctx)(await readJson(res));
     return { completion: completionOf(steps, ctx, () => malformed(res, 'a candidate')) };
   }
@@ -73,7 +75,7 @@ export class GeminiModel implements LanguageModel {
       signal: o.signal,
       timeouts: o.timeouts,
     });
-    await failOnStatus(res, parseGeminiError, o.apiKey);
+    await failOnGeminiStatus(res, o.apiKey);
     const decode = responseDecoder(ctx);
     return driveStream(sseEvents(res.body.chunks()), (e) => {
       if (e.data.trim() === '') return [];
@@ -96,7 +98,7 @@ export class GeminiModel implements LanguageModel {
       signal: o.signal,
       timeouts: o.timeouts,
     });
-    await failOnStatus(res, parseGeminiError, o.apiKey);
+    await failOnGeminiStatus(res, o.apiKey);
     const body = (await readJson(res)) as { embeddings?: Array<{ values?: unknown }> } | null;
     const vectors = body?.embeddings?.map((e) => e?.values);
     if (!Array.isArray(vectors) || !vectors.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'number'))) throw malformed(res, 'embeddings');
@@ -106,7 +108,7 @@ export class GeminiModel implements LanguageModel {
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
     const res = await this.#upstream.request({ method: 'GET', path: '/models?pageSize=1000', headers: this.#headers(o.apiKey), ctx: { provider: this.name, model: '*', keyIndex: -1 }, signal: o.signal, timeouts: o.timeouts });
-    await failOnStatus(res, parseGeminiError, o.apiKey);
+    await failOnGeminiStatus(res, o.apiKey);
     const body = (await readJson(res)) as { models?: Array<{ name?: unknown }> } | null;
     if (!body || !Array.isArray(body.models)) throw malformed(res, 'a model list');
     return body.models.map((m) => (typeof m?.name === 'string' ? m.name.replace(/^models\//, '') : undefined)).filter((n): n is string => n !== undefined);
@@ -137,4 +139,20 @@ function completionOf(steps: Step[], ctx: CallContext, malformedError: () => Err
   const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: calls.length > 0 && !text ? null : text };
   if (calls.length > 0) message.tool_calls = calls;
   return { id, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, message, finish_reason: finish }], ...(usage ? { usage } : {}) };
+}
+
+/**
+ * Gemini answers a bad key with 400 INVALID_ARGUMENT ("API key not valid"), not 401: it is the
+ * key's fault, so it is an auth failure (the key is disabled, the next one tried), not a bad request.
+ */
+async function failOnGeminiStatus(res: UpstreamResponse, apiKey: string | undefined): Promise<void> {
+  try {
+    await failOnStatus(res, parseGeminiError, apiKey);
+  } catch (err) {
+    const e = err as ProviderError;
+    if (e.details?.status === 400 && /API key not valid|API_KEY_INVALID/i.test(e.message)) {
+      throw providerError('auth', res.guard.ctx, `${where(res.guard.ctx)} answered 400: the API key is not valid`, { status: 401 });
+    }
+    throw err;
+  }
 }

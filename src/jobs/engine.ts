@@ -15,7 +15,9 @@
  * TL_ERR_JOB_NOT_FOUND; wrong state → JobError TL_ERR_JOB_STATE; store down or closed →
  * StoreError TL_ERR_STORE_UNAVAILABLE.
  */
-import type { EnqueueOptions, JobEvent, JobRecord, JobState, ListQuery } from './types.js';
+import type { EnqueueOptions, JobCounts, JobEvent, JobRecord, ListQuery } from './types.js';
+
+export type { JobCounts };
 
 /** A job taken by a worker: its record (state running, attempt counted) and the attempt's fencing token. */
 export interface Claim {
@@ -45,12 +47,6 @@ export interface ClaimOptions {
 export interface ClaimAsk {
   tasks: readonly string[];
   n: number;
-}
-
-/** Jobs per state, in all and per task (read from counters or index sizes, never by counting rows). */
-export interface JobCounts {
-  states: Record<JobState, number>;
-  tasks: Record<string, Partial<Record<JobState, number>>>;
 }
 
 /** Enqueue options with the attempts already resolved (task default, then config). */
@@ -111,8 +107,12 @@ export interface JobEngine {
    */
   claimBatch?(workerId: string, asks: readonly ClaimAsk[], leaseMs: number): Promise<Claim[][]>;
 
-  /** Optional: job counts (for the overview) without reading job rows; per task for `tasks` at least. */
-  counts?(tasks: readonly string[]): Promise<JobCounts>;
+  /**
+   * Optional: job counts (for the overview) without reading job rows; per task for `tasks` at
+   * least; only the jobs of `owner` when given (as ListQuery's owner filter); undefined when it keeps
+   * no counters for that filter.
+   */
+  counts?(tasks: readonly string[], owner?: ListQuery['owner']): Promise<JobCounts | undefined>;
 
   /**
    * Extends the lease of the attempt holding `token` to now + leaseMs and reports whether a cancel

@@ -6,7 +6,7 @@ import { ClosedError, ValidationError } from '../errors.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { Host } from '../runtime/host.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
-import type { EngineEnqueueOptions, JobEngine } from './engine.js';
+import type { EngineEnqueueOptions, JobCounts, JobEngine } from './engine.js';
 import type { EngineFactory } from './engines/index.js';
 import { EventHub } from './events/event-hub.js';
 import { Retention } from './retention.js';
@@ -131,6 +131,15 @@ export class Jobs implements JobSystem {
       return Promise.reject(new ValidationError(`limit must be an integer from 1 to 500, got ${String(q.limit)}`));
     }
     return this.engine.list(q).then((page) => ({ ...page, jobs: page.jobs.map(unscoped) }));
+  }
+
+  /**
+   * Jobs per state (and per registered task) from the engine's counters, without reading job
+   * rows; undefined when the engine keeps none for this filter (the caller lists instead).
+   */
+  async counts(owner?: ListQuery['owner']): Promise<JobCounts | undefined> {
+    this.#assertOpen();
+    return this.engine.counts?.(this.#registry.list().map((t) => t.name), owner);
   }
 
   async cancel(id: string): Promise<JobRecord> {

@@ -134,6 +134,12 @@ export interface TaskDef<I = any, O = unknown> {
   exportName?: string;
 }
 
+/** Jobs per state, in all and per task (read from counters or index sizes, never by counting rows). */
+export interface JobCounts {
+  states: Record<JobState, number>;
+  tasks: Record<string, Partial<Record<JobState, number>>>;
+}
+
 /** The job API of a runtime (`runtime.jobs`). */
 export interface JobSystem {
   /** Validates input with the task's schema (ValidationError), then stores the job. Unknown task → TL_ERR_JOB_UNKNOWN_TASK. */
@@ -141,6 +147,8 @@ export interface JobSystem {
   get(id: string): Promise<JobRecord | undefined>;
   /** Newest first. */
   list(q?: ListQuery): Promise<{ jobs: JobRecord[]; next?: string }>;
+  /** Jobs per state and per task from counters (no rows read); undefined when the engine keeps none for the filter. */
+  counts?(owner?: ListQuery['owner']): Promise<JobCounts | undefined>;
   /** Queued or delayed: cancelled at once. Running: its signal aborts (from any process sharing the store). Final: TL_ERR_JOB_STATE. */
   cancel(id: string): Promise<JobRecord>;
   /** A dead or cancelled job goes back to the queue with its attempts reset; other states: TL_ERR_JOB_STATE. */

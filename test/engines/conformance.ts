@@ -238,6 +238,20 @@ export function engineConformance(factory: EngineFactory): void {
       expect((await engine.readEvents(job.id, 4, 2)).map((e) => e.seq)).toEqual([5, 6]);
     });
 
+    it('counts jobs per state and per task without reading rows, through every transition', async () => {
+      if (!engine.counts) throw new Error(`${factory.name}: the engine keeps no counters (the overview reads them)`);
+      await engine.enqueue('a', 1, { maxAttempts: 1 });
+      await engine.enqueue('a', 2, { maxAttempts: 1 });
+      await engine.enqueue('b', 3, { maxAttempts: 1, delayMs: 60_000 });
+      const c = (await claimOne(engine, ['a']))!;
+      await engine.finish(c.job.id, c.token, { outcome: 'dead', error: { code: 'X', message: 'x' } });
+      const counts = (await engine.counts(['a', 'b', 'none']))!;
+      expect(counts.states).toEqual({ queued: 1, delayed: 1, running: 0, succeeded: 0, dead: 1, cancelled: 0 });
+      expect(counts.tasks).toEqual({ a: { queued: 1, dead: 1 }, b: { delayed: 1 }, none: {} });
+      await engine.retry(c.job.id);
+      expect((await engine.counts([]))!.states).toMatchObject({ queued: 2, dead: 0 });
+    });
+
     it('lists newest first with filters and a cursor', async () => {
       const ids: string[] = [];
       for (let i = 0; i < 7; i++) ids.push((await engine.enqueue(i % 2 ? 'a' : 'b', i, { maxAttempts: 1 })).id);

@@ -5,8 +5,9 @@ import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
 import type { Runtime } from '../../create-runtime.js';
 
 /**
- * Job counts are read as one page per state (the job API has no count); a state with more jobs
- * than this shows `more: true`. Kept small: the page polls every 2 s and each row is parsed JSON.
+ * Job counts come from the engine's counters when it keeps them (exact, `more: false`); else they
+ * are read as one page per state, and a state with more jobs than this shows `more: true`. Kept
+ * small: the page polls every 2 s and each row is parsed JSON.
  */
 export const COUNT_CAP = 100;
 
@@ -79,9 +80,15 @@ function aiView(health: AiHealth, scrub: (text: string) => string): NonNullable<
   };
 }
 
-async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks'>, owner: ListQuery['owner']): Promise<NonNullable<Overview['jobs']>> {
-  const pages = await Promise.all(STATES.map((state) => jobs.list(owner ? { state, limit: COUNT_CAP, owner } : { state, limit: COUNT_CAP })));
+async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks' | 'counts'>, owner: ListQuery['owner']): Promise<NonNullable<Overview['jobs']>> {
   const counts = {} as Record<JobState, { count: number; more: boolean }>;
+  // Counters when the engine keeps them (a few rows, whatever the backlog); else one capped page per state.
+  const kept = await jobs.counts?.(owner);
+  if (kept) {
+    for (const state of STATES) counts[state] = { count: kept.states[state] ?? 0, more: false };
+    return { counts, tasks: jobs.tasks() };
+  }
+  const pages = await Promise.all(STATES.map((state) => jobs.list(owner ? { state, limit: COUNT_CAP, owner } : { state, limit: COUNT_CAP })));
   STATES.forEach((state, i) => {
     counts[state] = { count: pages[i]!.jobs.length, more: pages[i]!.next !== undefined };
   });

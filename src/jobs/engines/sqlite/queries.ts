@@ -106,7 +106,8 @@ export interface Queries {
   /** Delayed jobs of one task that are due become queued, a bounded batch at a time. */
   promote: S<[string, number, number]>;
   claim: S<Named, JobRow>;
-  counts: S<[], { task: string; state: JobState; n: number }>;
+  /** Counter rows, all or of one owner key and/or tenant (null = any). */
+  counts: S<[{ key: string | null; tenant: string | null }], { task: string; state: JobState; n: number }>;
   renew: S<[number, number, string, string], { cancel_requested: number }>;
   finish: S<Named, JobRow>;
   release: S<Named, JobRow>;
@@ -194,7 +195,10 @@ export function prepare(db: Database.Database): Queries {
        WHERE n = @n AND state = 'queued'
        RETURNING *`,
     ),
-    counts: db.prepare<[], { task: string; state: JobState; n: number }>('SELECT task, state, n FROM job_counts WHERE n > 0'),
+    counts: db.prepare<[{ key: string | null; tenant: string | null }], { task: string; state: JobState; n: number }>(
+      `SELECT task, state, sum(n) AS n FROM job_counts WHERE n > 0 AND (@key IS NULL OR owner_key = @key) AND (@tenant IS NULL OR owner_tenant = @tenant)
+       GROUP BY task, state`,
+    ),
     renew: db.prepare<[number, number, string, string], { cancel_requested: number }>(
       `UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND token = ? AND state = 'running' RETURNING cancel_requested`,
     ),

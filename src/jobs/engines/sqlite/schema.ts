@@ -109,6 +109,38 @@ const MIGRATIONS: readonly string[] = [
     UPDATE job_counts SET n = n - 1 WHERE task = old.task AND state = old.state;
   END;
   `,
+  // The counters per owner too (key name, tenant; '' when none), so an owner's overview reads
+  // counters as well. Rebuilt from the jobs the file holds.
+  `
+  DROP TRIGGER IF EXISTS jobs_count_insert;
+  DROP TRIGGER IF EXISTS jobs_count_update;
+  DROP TRIGGER IF EXISTS jobs_count_delete;
+  DROP TABLE IF EXISTS job_counts;
+  CREATE TABLE job_counts (
+    task TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner_key TEXT NOT NULL,
+    owner_tenant TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (task, state, owner_key, owner_tenant)
+  ) WITHOUT ROWID;
+  INSERT INTO job_counts (task, state, owner_key, owner_tenant, n)
+    SELECT task, state, coalesce(owner_key, ''), coalesce(owner_tenant, ''), count(*) FROM jobs GROUP BY 1, 2, 3, 4;
+  CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO job_counts (task, state, owner_key, owner_tenant, n) VALUES (new.task, new.state, coalesce(new.owner_key, ''), coalesce(new.owner_tenant, ''), 1)
+      ON CONFLICT (task, state, owner_key, owner_tenant) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs WHEN old.state <> new.state BEGIN
+    UPDATE job_counts SET n = n - 1
+      WHERE task = old.task AND state = old.state AND owner_key = coalesce(old.owner_key, '') AND owner_tenant = coalesce(old.owner_tenant, '');
+    INSERT INTO job_counts (task, state, owner_key, owner_tenant, n) VALUES (new.task, new.state, coalesce(new.owner_key, ''), coalesce(new.owner_tenant, ''), 1)
+      ON CONFLICT (task, state, owner_key, owner_tenant) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE job_counts SET n = n - 1
+      WHERE task = old.task AND state = old.state AND owner_key = coalesce(old.owner_key, '') AND owner_tenant = coalesce(old.owner_tenant, '');
+  END;
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */

@@ -204,12 +204,12 @@ export class SqliteJobEngine implements JobEngine {
     });
   }
 
-  async counts(tasks: readonly string[] = []): Promise<JobCounts> {
+  async counts(tasks: readonly string[] = [], owner?: ListQuery['owner']): Promise<JobCounts> {
     return this.#run(() => {
       const states = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<JobState, number>;
       const byTask: JobCounts['tasks'] = {};
       for (const t of tasks) byTask[t] = {};
-      for (const { task, state, n } of this.#q.counts.all()) {
+      for (const { task, state, n } of this.#q.counts.all({ key: owner?.key ?? null, tenant: owner?.tenant ?? null })) {
         states[state] = (states[state] ?? 0) + n;
         (byTask[task] ??= {})[state] = n;
       }

@@ -167,6 +167,51 @@ async function main() {
       console.log(JSON.stringify(fig));
     }
   }
+  // (3) The other dialects at 16 connections: embeddings (every system), and Anthropic's
+  // /v1/messages translated to the same upstream beside tasklane's own chat completions.
+  const embedBody = (model) => JSON.stringify({ model, input: ['Say hello to the benchmark.', 'And once more.'], encoding_format: 'float' });
+  const embedSystems = {
+    direct: { url: mock, headers: systems.direct.headers, body: embedBody('bench-embed') },
+    proxy: { url: proxy, headers: systems.proxy.headers, body: embedBody('bench-embed') },
+    tasklane: { url: tasklane, headers: {}, body: embedBody('bench') },
+    portkey: { url: portkey, headers: systems.portkey.headers, body: embedBody('bench-embed') },
+  };
+  const c = 16;
+  const fig = { bench: 'gateway', figure: 'throughput', mode: 'embeddings', connections: c };
+  for (const [n, s] of Object.entries(embedSystems)) {
+    const res = await fetch(`${s.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: s.body });
+    const text = await res.text();
+    if (res.status !== 200 || !text.includes('"embedding"')) throw new Error(`${n} embeddings answered ${res.status}: ${text.slice(0, 300)}`);
+    const result = await autocannon({ url: `${s.url}/v1/embeddings`, method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: s.body, connections: c, duration: DURATION_S });
+    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${n} embeddings: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    fig[`${n}_rps`] = Math.round(result.requests.average);
+    fig[`${n}_p99_ms`] = result.latency.p99;
+  }
+  fig.tasklane_vs_proxy = round(fig.tasklane_rps / fig.proxy_rps);
+  fig.tasklane_vs_portkey = round(fig.tasklane_rps / fig.portkey_rps);
+  console.log(JSON.stringify(fig));
+
+  const messagesBody = (stream) => JSON.stringify({ model: 'bench', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], ...(stream ? { stream: true } : {}) });
+  for (const stream of [false, true]) {
+    const row = { bench: 'gateway', figure: 'throughput', mode: stream ? 'messages-stream' : 'messages-json', connections: c };
+    const runs = {
+      tasklane_messages: { path: '/v1/messages', body: messagesBody(stream), url: tasklane, headers: {} },
+      tasklane_chat: { path: '/v1/chat/completions', body: body(stream), url: tasklane, headers: {} },
+      proxy_chat: { path: '/v1/chat/completions', body: systems.proxy.body(stream), url: proxy, headers: systems.proxy.headers },
+    };
+    for (const [n, r] of Object.entries(runs)) {
+      const res = await fetch(`${r.url}${r.path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...r.headers }, body: r.body });
+      const text = await res.text();
+      if (res.status !== 200 || !text.includes('bench')) throw new Error(`${n} answered ${res.status}: ${text.slice(0, 300)}`);
+      const result = await autocannon({ url: `${r.url}${r.path}`, method: 'POST', headers: { 'content-type': 'application/json', ...r.headers }, body: r.body, connections: c, duration: DURATION_S });
+      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${n}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+      row[`${n}_rps`] = Math.round(result.requests.average);
+      row[`${n}_p99_ms`] = result.latency.p99;
+    }
+    row.messages_vs_chat = round(row.tasklane_messages_rps / row.tasklane_chat_rps);
+    row.messages_vs_proxy = round(row.tasklane_messages_rps / row.proxy_chat_rps);
+    console.log(JSON.stringify(row));
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 

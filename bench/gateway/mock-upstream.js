@@ -22,6 +22,9 @@ const sse =
   `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created, model: 'bench-model', choices: [], usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 } })}\n\n` +
   'data: [DONE]\n\n';
 
+/** A 256-dimension vector, the size of a small embedding model's. */
+const vector = Array.from({ length: 256 }, (_, i) => Math.round(Math.sin(i) * 1e6) / 1e6);
+
 const server = createServer((req, res) => {
   let body = '';
   req.setEncoding('utf8');
@@ -37,6 +40,12 @@ const server = createServer((req, res) => {
     } catch {
       res.writeHead(400, { 'content-type': 'application/json' });
       return res.end('{"error":{"message":"bad json"}}');
+    }
+    if (req.url.endsWith('/embeddings')) {
+      const n = Array.isArray(parsed.input) ? parsed.input.length : 1;
+      const text = JSON.stringify({ object: 'list', data: Array.from({ length: n }, (_, index) => ({ object: 'embedding', index, embedding: vector })), model: 'bench-embed', usage: { prompt_tokens: 5 * n, total_tokens: 5 * n } });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      return res.end(text);
     }
     if (parsed.model !== 'bench-model' && fault(parsed.model, parsed.stream === true, res)) return;
     if (parsed.stream === true) {

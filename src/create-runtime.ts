@@ -7,6 +7,7 @@
 import { loadConfig, type ResolvedConfig } from './config/index.js';
 import { attachAi } from './ai/index.js';
 import type { Orchestrator } from './ai/orchestrator.js';
+import { checkProviders, type CheckOptions, type ProviderCheck } from './ai/provider-checks.js';
 import { loadSharedAiState, type SharedAiState } from './ai/shared-state.js';
 import { loadEngine, type EngineFactory } from './jobs/engines/index.js';
 import { Jobs } from './jobs/job-system.js';
@@ -41,6 +42,14 @@ export class Runtime extends RuntimeKernel {
     this.lanes = new Lanes(this, { ai: () => this.ai });
     this.ai = attachAi(this, { ...parts.sharedAi?.(this), lanes: this.lanes });
     this.jobs = new Jobs(this, { lanes: this.lanes, engine: parts.engine });
+  }
+
+  /**
+   * Checks every configured provider and key as `tasklane doctor` does (lists models, times it),
+   * on connections of its own; a row never shows a key, only its index.
+   */
+  checkProviders(options: Omit<CheckOptions, 'log'> = {}): Promise<ProviderCheck[]> {
+    return checkProviders(this.config, { ...options, log: this.log });
   }
 }
 

@@ -5,7 +5,7 @@
  * owns one connection pool per provider; `close()` closes them all.
  */
 import { z } from 'zod';
-import { ValidationError, checkProviders, createRuntime, listen, type ConfigInput, type RoutePlugin, type Runtime } from '../../src/index.js';
+import { ValidationError, createRuntime, listen, type ConfigInput, type RoutePlugin, type Runtime } from '../../src/index.js';
 
 export const PANEL_PROVIDERS = {
   ollama: { type: 'ollama', model: 'llama3.2', key: 'env:OLLAMA_API_KEY' },
@@ -66,7 +66,7 @@ export async function startPanel(options: PanelOptions): Promise<{ runtime: Runt
 export const panelRoutes: RoutePlugin = async (app, { runtime }) => {
   /** The same checks as `tasklane doctor`, plus the orchestrator's view of keys and breakers. */
   app.get('/panel/providers', async () => ({
-    checks: await checkProviders(runtime.config, { log: runtime.log, timeoutMs: 5_000 }),
+    checks: await runtime.checkProviders({ timeoutMs: 5_000 }),
     health: runtime.ai.health(),
   }));
 

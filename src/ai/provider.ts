@@ -43,7 +43,25 @@ export type StreamPart =
   /** In-band: the stream broke, stalled or sent malformed data. Always the last part. */
   | { type: 'error'; error: ProviderError };
 
-export type ProviderType = 'openai-compatible' | 'ollama' | 'huggingface' | 'anthropic' | 'gemini';
+/**
+ * What an adapter is built from: one configured provider (`providers.<name>` in the config) with
+ * its secrets resolved. The config's ResolvedProvider satisfies it; adapters depend on this, never
+ * on the config module.
+ */
+export interface ProviderSettings {
+  /** The adapter's type, a name in the provider registry (src/ai/providers/registry.ts). */
+  type: string;
+  baseURL: string;
+  apiKeys: string[];
+  headers: Record<string, string>;
+  /** Whether the provider continues from an assistant prefill (mid-stream continuation). */
+  prefill: boolean;
+  /** Most keep-alive connections to this provider. */
+  connections: number;
+  timeouts?: Partial<PhaseTimeouts>;
+  models?: string[];
+  keyConcurrency?: number;
+}
 
 /** What a ProviderError's `details.kind` says went wrong. */
 export type ProviderErrorKind =
@@ -98,7 +116,8 @@ export interface EmbedResult {
 export interface LanguageModel {
   readonly spec: typeof PROVIDER_SPEC;
   readonly name: string;
-  readonly type: ProviderType;
+  /** The adapter's type in the provider registry (`openai-compatible`, `ollama`...). */
+  readonly type: string;
   readonly supportsPrefill: boolean;
   doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }>;
   /** Resolves once the upstream answered 2xx with headers; rejects with ProviderError otherwise. */

@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { ProviderError } from '../errors.js';
-import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from './provider.js';
+import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, StreamPart } from './provider.js';
 import { PROVIDER_SPEC } from './provider.js';
 import { providerError, where, type CallContext } from './providers/http/provider-error.js';
 import type { ChatCompletion, ChatRequest } from './types.js';
@@ -69,7 +69,7 @@ export function withSchemaChecks(inner: LanguageModel, checks: SchemaChecks): La
 class SchemaCheckedModel implements LanguageModel {
   readonly spec = PROVIDER_SPEC;
   readonly name: string;
-  readonly type: ProviderType;
+  readonly type: string;
   readonly supportsPrefill: boolean;
   readonly doEmbed?: (o: EmbedCallOptions) => Promise<EmbedResult>;
   readonly #inner: LanguageModel;

@@ -2,7 +2,7 @@ import { loadConfig } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { createLogger } from '../runtime/logger.js';
 import { parseArgs, UsageError } from './args.js';
-import { checkProviders, formatChecks } from './doctor-checks.js';
+import { checkProviders, formatChecks } from '../ai/provider-checks.js';
 
 export const doctorHelp = `Usage: tasklane doctor [options]
 

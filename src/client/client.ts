@@ -1,4 +1,4 @@
-import type { EnqueueOptions, JobEvent, JobRecord, ListQuery } from '../index.js';
+import type { EnqueueOptions, JobEvent, JobRecord, ListQuery } from '../jobs/types.js';
 import { request, type Transport } from './http.js';
 import { jobEvents, type EventsOptions } from './sse.js';
 import { defaultSocketFactory, watchJobs, type SocketFactory, type WatchOptions } from './watch.js';

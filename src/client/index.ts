@@ -6,4 +6,4 @@ export { TasklaneClient, JobsClient, type TasklaneClientOptions, type CallOption
 export { TasklaneClientError } from './errors.js';
 export type { EventsOptions } from './sse.js';
 export type { WatchOptions, SocketFactory, SocketLike } from './watch.js';
-export type { JobRecord, JobEvent, JobEventType, JobState, EnqueueOptions, ListQuery } from '../index.js';
+export type { JobRecord, JobEvent, JobEventType, JobState, EnqueueOptions, ListQuery } from '../jobs/types.js';

@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { JobEvent } from '../index.js';
+import type { JobEvent } from '../jobs/types.js';
 import { TasklaneClientError, abortError, errorFromResponse } from './errors.js';
 import { backoffMs, headers, send, sleep, type Transport } from './http.js';
 import { isTerminal } from './terminal.js';

@@ -1,4 +1,4 @@
-import type { JobEvent, JobRecord } from '../index.js';
+import type { JobEvent, JobRecord } from '../jobs/types.js';
 import { TasklaneClientError, abortError } from './errors.js';
 import { backoffMs, request, type Transport } from './http.js';
 import { isTerminal } from './terminal.js';

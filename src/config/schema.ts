@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROVIDER_TYPES } from '../ai/providers/registry.js';
 
 /**
  * The configuration file's shape. Every option has its default here; units are in the name
@@ -42,7 +43,8 @@ const secretList = z.array(z.string().min(1)).default([]);
 
 export const providerSchema = z
   .object({
-    type: z.enum(['openai-compatible', 'ollama', 'huggingface', 'anthropic', 'gemini']),
+    /** An adapter in the provider registry (src/ai/providers/registry.ts). */
+    type: z.enum(PROVIDER_TYPES),
     baseURL: z.string().url(),
     /** Keys, each a literal or `env:NAME` / `file:/path`. */
     apiKeys: secretList,

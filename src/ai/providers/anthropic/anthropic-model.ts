@@ -1,7 +1,6 @@
 import type { EventSourceMessage } from 'eventsource-parser';
-import type { ResolvedProvider } from '../../../config/index.js';
-import type { Logger } from '../../../runtime/index.js';
-import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import type { Logger } from '../../../runtime/logger.js';
+import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderSettings, StreamPart } from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { sseEvents } from '../http/events.js';
@@ -28,13 +27,13 @@ export const ANTHROPIC_VERSION = '2023-06-01';
 export class AnthropicModel implements LanguageModel {
   readonly spec = PROVIDER_SPEC;
   readonly name: string;
-  readonly type: ProviderType = 'anthropic';
+  readonly type: string = 'anthropic';
   readonly supportsPrefill = true;
   readonly #upstream: Upstream;
   readonly #prefix: string;
   readonly #version: string;
 
-  constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
+  constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
     this.#upstream = upstreamFor(name, config, options);
     // Both https://api.anthropic.com and https://api.anthropic.com/v1 work as the base URL.

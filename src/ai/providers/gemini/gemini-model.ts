@@ -1,7 +1,6 @@
 import type { ProviderError } from '../../../errors.js';
-import type { ResolvedProvider } from '../../../config/index.js';
-import type { Logger } from '../../../runtime/index.js';
-import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import type { Logger } from '../../../runtime/logger.js';
+import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderSettings, StreamPart } from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { sseEvents } from '../http/events.js';
@@ -24,11 +23,11 @@ import { parseGeminiError } from './parse-error.js';
 export class GeminiModel implements LanguageModel {
   readonly spec = PROVIDER_SPEC;
   readonly name: string;
-  readonly type: ProviderType = 'gemini';
+  readonly type: string = 'gemini';
   readonly supportsPrefill: boolean;
   readonly #upstream: Upstream;
 
-  constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
+  constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
     this.supportsPrefill = config.prefill;
     this.#upstream = upstreamFor(name, config, options);

@@ -1,8 +1,7 @@
 import { Pool, util, type Dispatcher } from 'undici';
 import { ClosedError } from '../../../errors.js';
-import type { ResolvedProvider } from '../../../config/index.js';
-import type { Logger } from '../../../runtime/index.js';
-import type { PhaseTimeouts } from '../../provider.js';
+import type { Logger } from '../../../runtime/logger.js';
+import type { PhaseTimeouts, ProviderSettings } from '../../provider.js';
 import { CallGuard } from './call-guard.js';
 import type { CallContext } from './provider-error.js';
 import type { HeaderBag } from './retry-after.js';
@@ -123,7 +122,7 @@ export class Upstream {
 }
 
 /** The one Upstream of a configured provider (its pool, headers and connect timeout). */
-export function upstreamFor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}): Upstream {
+export function upstreamFor(name: string, config: ProviderSettings, options: { log?: Logger } = {}): Upstream {
   return new Upstream({
     name,
     baseURL: config.baseURL,

@@ -1,6 +1,5 @@
-import type { ResolvedProvider } from '../../../config/index.js';
-import type { Logger } from '../../../runtime/index.js';
-import type { EmbedCallOptions, EmbedResult, ProviderType } from '../../provider.js';
+import type { Logger } from '../../../runtime/logger.js';
+import type { EmbedCallOptions, EmbedResult, ProviderSettings } from '../../provider.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
 import type { UpstreamErrorInfo } from '../http/status.js';
 import { OpenAICompatibleModel } from '../openai-compatible/openai-compatible-model.js';
@@ -12,10 +11,10 @@ import { parseHfErrorBody } from './parse-error.js';
  * the base URL, with TGI's error bodies and model-loading waits; embeddings by feature extraction.
  */
 export class HuggingFaceModel extends OpenAICompatibleModel {
-  override readonly type: ProviderType = 'huggingface';
+  override readonly type: string = 'huggingface';
   readonly #baseURL: string;
 
-  constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
+  constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     super(name, config, options);
     this.#baseURL = config.baseURL;
   }

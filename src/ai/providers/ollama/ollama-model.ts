@@ -1,6 +1,5 @@
-import type { ResolvedProvider } from '../../../config/index.js';
-import type { Logger } from '../../../runtime/index.js';
-import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import type { Logger } from '../../../runtime/logger.js';
+import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, StreamPart, ProviderSettings } from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { ndjsonLines } from '../http/events.js';
@@ -19,11 +18,11 @@ import type { OllamaChatLine, OllamaTags } from './wire-types.js';
 export class OllamaModel implements LanguageModel {
   readonly spec = PROVIDER_SPEC;
   readonly name: string;
-  readonly type: ProviderType = 'ollama';
+  readonly type: string = 'ollama';
   readonly supportsPrefill: boolean;
   readonly #upstream: Upstream;
 
-  constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
+  constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
     this.supportsPrefill = config.prefill;
     this.#upstream = upstreamFor(name, config, options);

@@ -1,8 +1,7 @@
-import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderType, StreamPart } from '../../provider.js';
+import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, StreamPart, ProviderSettings } from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
-import type { ResolvedProvider } from '../../../config/index.js';
-import type { Logger } from '../../../runtime/index.js';
+import type { Logger } from '../../../runtime/logger.js';
 import { sseEvents } from '../http/events.js';
 import type { CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
@@ -23,11 +22,11 @@ import { isObject, type WireCompletion } from './wire-types.js';
 export class OpenAICompatibleModel implements LanguageModel {
   readonly spec = PROVIDER_SPEC;
   readonly name: string;
-  readonly type: ProviderType = 'openai-compatible';
+  readonly type: string = 'openai-compatible';
   readonly supportsPrefill: boolean;
   protected readonly upstream: Upstream;
 
-  constructor(name: string, config: ResolvedProvider, options: { log?: Logger } = {}) {
+  constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
     this.supportsPrefill = config.prefill;
     this.upstream = upstreamFor(name, config, options);

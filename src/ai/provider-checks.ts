@@ -1,14 +1,14 @@
 /**
- * Provider checks behind `tasklane doctor`: for every configured provider and every one of its
+ * Provider checks behind `tasklane doctor` and `runtime.checkProviders()`: for every configured provider and every one of its
  * keys, list the models (the cheapest authenticated call there is) and time it. A check never
  * shows a key, only its index.
  */
 import type { ResolvedConfig } from '../config/index.js';
 import { makeScrubber } from '../config/index.js';
 import { TasklaneError } from '../errors.js';
-import { createLanguageModel } from '../ai/providers/index.js';
-import type { LanguageModel } from '../ai/provider.js';
-import type { Logger } from '../runtime/index.js';
+import { createLanguageModel } from './providers/index.js';
+import type { LanguageModel } from './provider.js';
+import type { Logger } from '../runtime/logger.js';
 
 export type CheckStatus = 'ok' | 'refused' | 'unreachable' | 'timeout' | 'error';
 

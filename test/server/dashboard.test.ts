@@ -77,7 +77,10 @@ describe('GET /dashboard', () => {
     for (const [path, type] of [
       ['/dashboard', 'text/html'],
       ['/dashboard/app.js', 'text/javascript'],
+      ['/dashboard/js/jobs.js', 'text/javascript'],
       ['/dashboard/app.css', 'text/css'],
+      ['/dashboard/vendor/uplot.js', 'text/javascript'],
+      ['/dashboard/favicon.svg', 'image/svg+xml'],
     ] as const) {
       const res = await fetch(`${t!.url}${path}`);
       expect(res.status, path).toBe(200);
@@ -154,8 +157,9 @@ describe('GET /dashboard', () => {
         }).observe(document.getElementById('jobs-body')!, { subtree: true, attributes: true, attributeFilter: ['aria-valuenow'] });
       });
 
-      await page.getByLabel('Steps').fill('10');
-      await page.getByLabel('Step ms').fill('50');
+      await page.getByText('Submit a job').click();
+      await page.getByLabel('Task to run').selectOption('demo.progress');
+      await page.getByLabel('Input (JSON)').fill('{ "steps": 10, "ms": 50 }');
       const submitted = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
       await page.getByRole('button', { name: 'Submit' }).click();
       const res = await submitted;
@@ -197,7 +201,7 @@ describe('GET /dashboard', () => {
       }
 
       // Job counts and the provider's key health (by index only).
-      await poll(() => page.locator('#job-counts').textContent()).toContain('succeeded: 1');
+      await poll(() => page.getByRole('group', { name: 'Filter by state' }).getByRole('button', { name: 'Succeeded 1', exact: true }).count()).toBe(1);
       const keys = page.getByRole('table', { name: 'Key health by provider' });
       await poll(() => keys.getByRole('cell').allTextContents()).toEqual(expect.arrayContaining(['#0', '#1']));
 

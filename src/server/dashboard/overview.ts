@@ -1,8 +1,10 @@
 import type { AiHealth } from '../../ai/orchestrator.js';
+import type { AiRequestEntry } from '../../ai/request-log.js';
 import type { JobState, JobSystem, ListQuery } from '../../jobs/types.js';
 import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
 import type { Runtime } from '../../create-runtime.js';
+import { keyState, lastOutcomes, providerStatus, type KeyState, type ProviderStatus } from './provider-status.js';
 
 /**
  * Job counts come from the engine's counters when it keeps them (exact, `more: false`); else they
@@ -23,6 +25,8 @@ export interface KeyView {
   inFlight: number;
   /** (key, model) pairs cooling (429) or refused (403) right now; absent when none. */
   models?: Array<{ model: string; coolingUntil?: number; refusedUntil?: number; refusedReason?: string }>;
+  /** What the page shows for the key: never `ok` while its provider is unwell (see provider-status.ts). */
+  state: KeyState;
 }
 
 /** What `GET /v1/admin/overview` answers. A subsystem the runtime lacks is `null`. Never a key, only key indexes. */
@@ -31,7 +35,7 @@ export interface Overview {
   uptimeS: number;
   loop: LoopSnapshot;
   lanes: Record<string, LaneStats> | null;
-  ai: { providers: Array<{ name: string; type: string; keys: KeyView[] }>; breakers: AiHealth['breakers'] } | null;
+  ai: { providers: Array<{ name: string; type: string; status: ProviderStatus; keys: KeyView[] }>; breakers: AiHealth['breakers'] } | null;
   jobs: { counts: Record<JobState, { count: number; more: boolean }>; tasks: Array<{ name: string; lane: string }> } | null;
 }
 
@@ -41,27 +45,31 @@ export interface Overview {
  */
 type Attached = Partial<Pick<Runtime, 'lanes' | 'ai' | 'jobs'>>;
 
-/** `owner`: count only this owner's jobs (the caller's view, server/ownership.ts); unset = every job. */
-export async function buildOverview(runtime: Runtime, options: { owner?: ListQuery['owner'] } = {}): Promise<Overview> {
+/**
+ * `owner`: count only this owner's jobs (the caller's view, server/ownership.ts); unset = every job.
+ * `recent`: the AI request log, newest first (the last attempts tell an unreachable provider).
+ */
+export async function buildOverview(runtime: Runtime, options: { owner?: ListQuery['owner']; recent?: readonly AiRequestEntry[] } = {}): Promise<Overview> {
   const { lanes, ai, jobs } = runtime as Attached;
   return {
     at: Date.now(),
     uptimeS: Math.round(process.uptime()),
     loop: runtime.loop.snapshot(),
     lanes: lanes ? lanes.stats() : null,
-    ai: ai ? aiView(ai.health(), runtime.scrub) : null,
+    ai: ai ? aiView(ai.health(), runtime.scrub, options.recent ?? []) : null,
     jobs: jobs ? await jobsView(jobs, options.owner) : null,
   };
 }
 
 /** Copies field by field so nothing but indexes and timings leaves (the pool holds the keys themselves). */
-function aiView(health: AiHealth, scrub: (text: string) => string): NonNullable<Overview['ai']> {
+function aiView(health: AiHealth, scrub: (text: string) => string, recent: readonly AiRequestEntry[]): NonNullable<Overview['ai']> {
+  const now = Date.now();
+  const last = lastOutcomes(recent);
   return {
-    providers: health.providers.map((p) => ({
-      name: p.name,
-      type: p.type,
-      keys: p.keys.map((k) => {
-        const view: KeyView = { index: k.index, disabled: k.disabled, inFlight: k.inFlight };
+    providers: health.providers.map((p) => {
+      const status = providerStatus(p, health.breakers, last.get(p.name), now);
+      const keys = p.keys.map((k) => {
+        const view: KeyView = { index: k.index, disabled: k.disabled, inFlight: k.inFlight, state: keyState(k, status, last.get(p.name), now) };
         if (k.coolingUntil !== undefined) view.coolingUntil = k.coolingUntil;
         if (k.disabledReason !== undefined) view.disabledReason = scrub(k.disabledReason);
         if (k.reprobeAt !== undefined) view.reprobeAt = k.reprobeAt;
@@ -74,8 +82,9 @@ function aiView(health: AiHealth, scrub: (text: string) => string): NonNullable<
           }));
         }
         return view;
-      }),
-    })),
+      });
+      return { name: p.name, type: p.type, status, keys };
+    }),
     breakers: health.breakers.map((b) => ({ target: b.target, state: b.state, failures: b.failures, ...(b.retryAt ? { retryAt: b.retryAt } : {}) })),
   };
 }

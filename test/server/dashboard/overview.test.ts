@@ -68,7 +68,9 @@ describe('GET /v1/admin/overview', () => {
     expect(a.keys[1]!.models![0]).toMatchObject({ model: 'gpt-mock', coolingUntil: expect.any(Number) });
     expect(a.keys[1]!.models![0]!.coolingUntil).toBeGreaterThan(Date.now());
     const b = o.ai!.providers.find((p) => p.name === 'b')!;
-    expect(b.keys).toEqual([{ index: 0, disabled: false, inFlight: 0 }]);
+    expect(b.keys).toEqual([{ index: 0, disabled: false, inFlight: 0, state: 'ok' }]);
+    expect(a.keys.map((k) => k.state)).toEqual(['disabled', 'cooling']);
+    expect(a.status.state).toBe('idle');
     expect(o.lanes!.ai!.completed + o.lanes!.ai!.failed).toBeGreaterThanOrEqual(2);
   });
 });

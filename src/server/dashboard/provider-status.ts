@@ -17,6 +17,7 @@ import type { AiRequestEntry } from '../../ai/request-log.js';
 export type ProviderState = 'ok' | 'idle' | 'open' | 'probe' | 'half-open' | 'unreachable' | 'failing' | 'down';
 
 /** A key's state on the page; `blocked` = the key itself is fine but its provider is not. */
+/** `cooling` covers the key itself and any of its (key, model) pairs cooling or refused. */
 export type KeyState = 'ok' | 'idle' | 'cooling' | 'disabled' | 'blocked';
 
 export interface ProviderStatus {
@@ -30,7 +31,8 @@ export interface ProviderStatus {
 
 export interface StatusInput {
   name: string;
-  keys: Array<{ index: number; disabled: boolean; coolingUntil?: number }>;
+  /** `models`: (key, model) pairs cooling after a 429 or refused after a 403. */
+  keys: Array<{ index: number; disabled: boolean; coolingUntil?: number; models?: Array<{ coolingUntil?: number; refusedUntil?: number }> }>;
 }
 
 export interface BreakerInput {
@@ -106,6 +108,8 @@ export function providerStatus(p: StatusInput, breakers: readonly BreakerInput[]
 export function keyState(key: StatusInput['keys'][number], provider: ProviderStatus, last: Last | undefined, now = Date.now()): KeyState {
   if (key.disabled) return 'disabled';
   if (key.coolingUntil !== undefined && key.coolingUntil > now) return 'cooling';
+  // A pair cooling or refused: the key serves other models, but not all of what it is asked for.
+  if (key.models?.some((m) => (m.coolingUntil ?? 0) > now || (m.refusedUntil ?? 0) > now)) return 'cooling';
   if (provider.state !== 'ok' && provider.state !== 'idle') return 'blocked';
   return last?.okKeys.has(key.index) ? 'ok' : 'idle';
 }

@@ -34,6 +34,10 @@ describe('provider status', () => {
     expect(keyState({ index: 0, disabled: true }, fine, served, NOW)).toBe('disabled');
     expect(keyState({ index: 0, disabled: false, coolingUntil: NOW + 1 }, fine, served, NOW)).toBe('cooling');
     expect(keyState({ index: 0, disabled: false, coolingUntil: NOW - 1 }, fine, served, NOW)).toBe('ok');
+    // A (key, model) pair cooling or refused is not a green key either; one that ended is.
+    expect(keyState({ index: 0, disabled: false, models: [{ coolingUntil: NOW + 1 }] }, fine, served, NOW)).toBe('cooling');
+    expect(keyState({ index: 0, disabled: false, models: [{ refusedUntil: NOW + 1 }] }, fine, served, NOW)).toBe('cooling');
+    expect(keyState({ index: 0, disabled: false, models: [{ coolingUntil: NOW - 1 }] }, fine, served, NOW)).toBe('ok');
   });
 
   it('calls a provider unreachable when its latest attempt could not connect, and ok again once one answers', () => {

@@ -123,7 +123,8 @@ function keyLine(k, status, now) {
     case 'disabled':
       return [`disabled${k.disabledReason ? ` (${k.disabledReason})` : ''}${k.reprobeAt ? `; re-probe at ${clock(k.reprobeAt)}` : ''}`, 'health-disabled'];
     case 'cooling':
-      return [`cooling until ${clock(k.coolingUntil)}`, 'health-cooling'];
+      // Without a key-wide cooldown, only some (key, model) pairs cool: they follow in the text.
+      return [k.coolingUntil > now ? `cooling until ${clock(k.coolingUntil)}` : 'serves other models', 'health-cooling'];
     case 'blocked':
       return [`not serving: provider ${PROVIDER_TEXT[status?.state] || status?.state || 'unwell'}`, 'health-blocked'];
     case 'ok':

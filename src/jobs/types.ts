@@ -46,7 +46,17 @@ export interface JobOwner {
   tenant?: string;
 }
 
-export type JobEventType = 'enqueued' | 'started' | 'progress' | 'log' | 'retrying' | 'succeeded' | 'dead' | 'cancelled' | 'cancel-requested';
+export type JobEventType =
+  | 'enqueued'
+  | 'started'
+  | 'progress'
+  | 'progress.coalesced'
+  | 'log'
+  | 'retrying'
+  | 'succeeded'
+  | 'dead'
+  | 'cancelled'
+  | 'cancel-requested';
 
 /** Event types that end a job's stream. */
 export const TERMINAL_EVENTS: ReadonlySet<JobEventType> = new Set<JobEventType>(['succeeded', 'dead', 'cancelled']);
@@ -55,7 +65,8 @@ export const TERMINAL_EVENTS: ReadonlySet<JobEventType> = new Set<JobEventType>(
  * One event of a job's stream. `seq` starts at 1 and grows by one per event, with no hole.
  * Data by type: enqueued `{ retry?, from? }`, started `{ attempt, workerId }`, progress (the task's
  * data), log `{ msg, data? }`, retrying `{ error, runAt, released? }`, succeeded `{ result }`,
- * dead `{ error }`, cancelled `{ error? }`, cancel-requested `{}`.
+ * dead `{ error }`, cancelled `{ error? }`, cancel-requested `{}`, progress.coalesced `{ count }`
+ * (that many progress values were replaced by the next progress event; see LiveJobOptions.maxUnstored).
  */
 export interface JobEvent {
   jobId: string;

@@ -304,7 +304,10 @@ describe('store faults (SQLite)', () => {
       expect(progress.at(-1)).toBe(1_000);
       expect(progress).toEqual([...progress].sort((a, b) => a - b));
       const logs = events.filter((e) => e.type === 'log').map((e) => (e.data as { msg: string }).msg);
-      expect(logs.at(-1)).toMatch(/^\d+ log lines were dropped while the job store was refusing writes$/);
+      expect(logs.at(-1)).toMatch(/^\d+ log lines were not kept: more than 100 events of this attempt were waiting to be stored$/);
+      // The progress values replaced by the latest one are announced, with their number.
+      const coalesced = events.filter((e) => e.type === 'progress.coalesced').map((e) => (e.data as { count: number }).count);
+      expect(progress.length - 1 + coalesced.reduce((a, b) => a + b, 0)).toBe(1_000);
       const kept = logs.length - 1;
       expect(kept + Number(logs.at(-1)!.split(' ')[0])).toBe(100);
     } finally {

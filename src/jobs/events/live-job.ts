@@ -16,9 +16,11 @@ export interface LiveJobOptions {
   /** A background step failed (a store write that will be retried, a poll). */
   onError(err: TasklaneError): void;
   /**
-   * Most events of one attempt kept in memory while the store refuses writes. Past it, progress
-   * keeps only its latest value and log lines are counted, not kept; both go out once the store
-   * takes writes again. Default 10,000.
+   * Most events of one attempt waiting to be stored (a store fault, or a task that emits faster
+   * than the store writes). Past it, progress keeps only its latest value and log lines are
+   * counted, not kept; once there is room the latest progress goes out after a
+   * `progress.coalesced` event `{ count }` (the values it replaced), and one log line says how
+   * many lines were not kept. Default 10,000.
    */
   maxUnstored?: number;
 }
@@ -44,8 +46,8 @@ export class LiveJob {
   #held?: { data: unknown };
   #holdTimer?: NodeJS.Timeout;
   #lost?: TasklaneError;
-  /** Over maxUnstored: the latest progress and the number of log lines not kept. */
-  #parked?: { data: unknown };
+  /** Over maxUnstored: the latest progress (and how many progress values it stands for) and the number of log lines not kept. */
+  #parked?: { data: unknown; count: number };
   #droppedLogs = 0;
   readonly #hub: LiveJobHost;
   readonly #onLost: (err: TasklaneError) => void;
@@ -80,8 +82,8 @@ export class LiveJob {
   emit(type: JobEventType, data: unknown): void {
     if (type !== 'progress') this.#releaseHeld();
     if (this.#lost) return;
-    if ((type === 'progress' || type === 'log') && this.unstored.length >= (this.#hub.options.maxUnstored ?? 10_000)) {
-      if (type === 'progress') this.#parked = { data: data === undefined ? null : JSON.parse(JSON.stringify(data)) };
+    if ((type === 'progress' || type === 'log') && this.unstored.length >= this.#cap) {
+      if (type === 'progress') this.#parked = { data: data === undefined ? null : JSON.parse(JSON.stringify(data)), count: (this.#parked?.count ?? 0) + 1 };
       else this.#droppedLogs++;
       return;
     }
@@ -143,14 +145,28 @@ export class LiveJob {
     }
   }
 
-  /** What was held back while over maxUnstored goes out now that there is room. */
+  /**
+   * What was held back while over maxUnstored goes out now that there is room: never a silent
+   * hole. Progress values that were replaced by a later one are announced by a
+   * `progress.coalesced` event `{ count }` right before the latest value; log lines not kept by a
+   * log line that says how many.
+   */
   #unpark(): void {
     const dropped = this.#droppedLogs;
     const parked = this.#parked;
     this.#droppedLogs = 0;
     this.#parked = undefined;
-    if (dropped > 0) this.emit('log', { msg: `${dropped} log lines were dropped while the job store was refusing writes` });
-    if (parked) this.emit('progress', parked.data);
+    if (dropped > 0) {
+      this.emit('log', { msg: `${dropped} log lines were not kept: more than ${this.#cap} events of this attempt were waiting to be stored`, data: { dropped } });
+    }
+    if (parked) {
+      if (parked.count > 1) this.emit('progress.coalesced', { count: parked.count - 1 });
+      this.emit('progress', parked.data);
+    }
+  }
+
+  get #cap(): number {
+    return this.#hub.options.maxUnstored ?? 10_000;
   }
 
   /** Stops timers (the attempt is over). */

@@ -158,6 +158,12 @@ export interface JobEngine {
   /** Stored events with seq > fromSeq, in seq order, at most `limit` (default: all). */
   readEvents(id: string, fromSeq: number, limit?: number): Promise<JobEvent[]>;
 
+  /**
+   * Optional: the stored lastSeq of each job that exists, in one query (the event hub polls many
+   * jobs' streams with it and reads only those that moved).
+   */
+  lastSeqs?(ids: readonly string[]): Promise<Map<string, number>>;
+
   /** Optional push of cancel requests for jobs this process holds (else renew() reports them). Returns an unsubscribe. */
   onCancelRequested?(listener: (jobId: string) => void): () => void;
 

@@ -13,6 +13,8 @@ const PLANS: Record<string, string[]> = {
   insertJob: [],
   byId: ['SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)'],
   ping: ['SCAN CONSTANT ROW'],
+  // The ids asked about (a JSON array), each looked up by its key.
+  lastSeqs: ['SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)', 'LIST SUBQUERY 1', 'SCAN json_each VIRTUAL TABLE INDEX 1:', 'CREATE BLOOM FILTER'],
   probe: [],
   prunable: ['SEARCH jobs USING INDEX jobs_finished (finished_at<?)'],
   deleteJob: ['SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)'],

@@ -16,6 +16,9 @@ import { FINAL_STATES, type JobEvent, type JobEventType, type JobRecord } from '
 import { LiveJob, type LiveJobOptions } from './live-job.js';
 import { Subscriber } from './subscriber.js';
 
+/** Most jobs asked about in one lastSeqs call. */
+const POLL_CHUNK = 500;
+
 export interface EventHubOptions extends LiveJobOptions {
   /** How often subscribers of jobs not running here read the store, in ms. */
   pollMs: number;
@@ -28,6 +31,8 @@ export class EventHub {
   readonly #live = new Map<string, LiveJob>();
   readonly #subs = new Map<string, Set<Subscriber>>();
   #pollTimer?: NodeJS.Timeout;
+  /** A poll is under way (the next is armed when it ends). */
+  #polling = false;
   #closed = false;
 
   constructor(options: EventHubOptions) {
@@ -174,22 +179,70 @@ export class EventHub {
     })();
   }
 
-  /** Subscribers of jobs not running here, or waiting on a refill, read the store every pollMs. */
+  /**
+   * Subscribers of jobs not running here, or waiting on a refill, read the store every pollMs,
+   * shared: one `lastSeqs` query per poll for every polled job (engines that have it), then one
+   * read per job that has new events, whatever the number of its subscribers. A subscriber with a
+   * gap of its own (a refill) reads for itself.
+   */
   #kickPoll(): void {
-    if (this.#closed || this.#pollTimer || this.#subs.size === 0) return;
+    if (this.#closed || this.#pollTimer || this.#polling || this.#subs.size === 0) return;
     this.#pollTimer = setTimeout(() => {
       this.#pollTimer = undefined;
-      for (const [jobId, set] of this.#subs) {
-        const live = this.#live.has(jobId);
-        for (const sub of set) {
-          // A subscriber fed by the engine's follow() needs the store only to fill a gap.
-          if ((!live && !sub.stopFollow) || sub.needsFill) {
-            sub.needsFill = true;
-            this.#fill(sub);
-          }
+      this.#polling = true;
+      void this.#poll()
+        .catch((err) => this.options.onError(toTasklaneError(err)))
+        .finally(() => {
+          this.#polling = false;
+          this.#kickPoll();
+        });
+    }, this.options.pollMs);
+  }
+
+  async #poll(): Promise<void> {
+    const polled = new Map<string, Subscriber[]>();
+    for (const [jobId, set] of this.#subs) {
+      const live = this.#live.has(jobId);
+      for (const sub of set) {
+        if (sub.ended || sub.filling) continue;
+        if (sub.needsFill) this.#fill(sub);
+        // A subscriber fed by the engine's follow() needs the store only to fill a gap.
+        else if (!live && !sub.stopFollow) {
+          let subs = polled.get(jobId);
+          if (!subs) polled.set(jobId, (subs = []));
+          subs.push(sub);
         }
       }
-      this.#kickPoll();
-    }, this.options.pollMs);
+    }
+    if (polled.size === 0) return;
+    let changed = [...polled.keys()];
+    const { engine } = this.options;
+    if (engine.lastSeqs) {
+      const heads = new Map<string, number>();
+      for (let i = 0; i < changed.length; i += POLL_CHUNK) {
+        for (const [id, seq] of await engine.lastSeqs(changed.slice(i, i + POLL_CHUNK))) heads.set(id, seq);
+      }
+      changed = changed.filter((id) => (heads.get(id) ?? 0) > Math.min(...polled.get(id)!.map((s) => s.cursor)));
+    }
+    await Promise.all(changed.map((id) => this.#pollJob(id, polled.get(id)!)));
+  }
+
+  /** One store read for every polled subscriber of a job, from the earliest cursor among them. */
+  async #pollJob(jobId: string, subs: Subscriber[]): Promise<void> {
+    const from = Math.min(...subs.map((s) => s.cursor));
+    const limit = this.options.maxBuffer;
+    let stored: JobEvent[];
+    try {
+      stored = await this.options.engine.readEvents(jobId, from, limit);
+    } catch (err) {
+      this.options.onError(toTasklaneError(err));
+      return;
+    }
+    for (const sub of subs) {
+      if (sub.ended || sub.filling) continue;
+      for (const e of stored) sub.offer(e);
+      if (stored.length === limit) sub.needsFill = true;
+      if (sub.needsFill && !sub.ended) this.#fill(sub);
+    }
   }
 }

@@ -91,6 +91,8 @@ type Named = [Record<string, unknown>];
 export interface Queries {
   insertJob: S<Named, JobRow>;
   byId: S<[string], JobRow>;
+  /** lastSeq of each id in a JSON array of ids. */
+  lastSeqs: S<[string], { id: string; last_seq: number }>;
   probe: S<[number]>;
   ping: S<[], { ok: number }>;
   prunable: S<[number, number, number, number], { id: string }>;
@@ -158,6 +160,7 @@ export function prepare(db: Database.Database): Queries {
        ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING *`,
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+    lastSeqs: db.prepare<[string], { id: string; last_seq: number }>('SELECT id, last_seq FROM jobs WHERE id IN (SELECT value FROM json_each(?))'),
     ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
     probe: db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
     // Walks the finish-time index up to the later cut and keeps the rows each state's cut allows.

@@ -119,6 +119,10 @@ export class SqliteJobEngine implements JobEngine {
     });
   }
 
+  async lastSeqs(ids: readonly string[]): Promise<Map<string, number>> {
+    return this.#run(() => new Map(this.#q.lastSeqs.all(JSON.stringify(ids)).map((r) => [r.id, r.last_seq])));
+  }
+
   async prune(cut: PruneCut, limit: number): Promise<number> {
     const n = Math.max(0, Math.floor(limit));
     if (n === 0 || (cut.succeededBefore <= 0 && cut.failedBefore <= 0)) return 0;

@@ -4,6 +4,8 @@ import { UsageError } from './args.js';
 import { serve } from './serve.js';
 import { jobs } from './jobs.js';
 import { doctor } from './doctor.js';
+import { backup } from './backup.js';
+import { migrate } from './migrate.js';
 
 type Command = (argv: string[]) => Promise<number | undefined>;
 
@@ -12,6 +14,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   serve: { run: serve, summary: 'start the server' },
   jobs: { run: jobs, summary: 'submit, watch and list jobs on a running server' },
   doctor: { run: doctor, summary: 'check the configuration, keys and providers' },
+  backup: { run: backup, summary: 'copy the SQLite job store while the server runs' },
+  migrate: { run: migrate, summary: 'bring the job store to this version\'s format' },
 };
 
 function help(): string {

@@ -10,6 +10,7 @@
  *   P:idx:o:<key>         zset   jobs made by a client key (by its name)
  *   P:idx:ten:<tenant>    zset   jobs of a tenant
  *   P:idx:ord             string insertion counter (list order and cursors)
+ *   P:meta                hash   `format`: the data's format version (see format.ts)
  *   P:idem:<key>          string idempotency key → job id
  *   P:cancel              pub/sub channel: ids of running jobs asked to cancel
  *   P:q.<task>:*          BullMQ's queue for one task (dispatch and leases only)
@@ -52,6 +53,9 @@ export class Keys {
   }
   tenant(tenant: string): string {
     return `${this.prefix}:idx:ten:${tenant}`;
+  }
+  meta(): string {
+    return `${this.prefix}:meta`;
   }
   cancelChannel(): string {
     return `${this.prefix}:cancel`;

@@ -13,6 +13,7 @@ import { bull, callScript, storeError, type Scripted } from './common.js';
 import { BullDispatch } from './dispatch.js';
 import { Recovery } from './recovery.js';
 import { loadScript, SCRIPTS } from './scripts.js';
+import { assertKnown, REDIS_FORMAT, type FormatAnswer } from './format.js';
 
 /**
  * The Redis engine: BullMQ dispatches jobs (one queue per task) and holds their leases — a BullMQ
@@ -61,6 +62,8 @@ export class RedisJobEngine implements JobEngine {
   readonly #recovery: Recovery;
   #closing?: Promise<void>;
   #started?: Promise<void>;
+  /** Set when Redis came up after start() holding a newer format: every call refuses. */
+  #formatError?: TasklaneError;
 
   constructor(options: RedisEngineOptions) {
     this.#opts = options;
@@ -114,13 +117,39 @@ export class RedisJobEngine implements JobEngine {
       const all = Promise.all([subscribed, ...Object.values(this.#conn).map((c) => whenReady(c as Redis))]).then(() => true);
       const ok = await Promise.race([all.catch(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), START_WAIT_MS)))]);
       clearTimeout(timer);
-      if (!ok) this.#report(new Error(`not reachable within ${START_WAIT_MS} ms; retrying in the background`), 'start');
+      if (ok) {
+        // A prefix written by a newer tasklane: refuse to start (the error reaches the runtime's start).
+        await this.format({ migrate: true });
+        return;
+      }
+      this.#report(new Error(`not reachable within ${START_WAIT_MS} ms; retrying in the background`), 'start');
+      this.#conn.commands.once('ready', () => {
+        this.format({ migrate: true }).catch((err: Error) => {
+          if (TasklaneError.isInstance(err) && err.code === 'TL_ERR_STORE_TOO_NEW') this.#formatError = err;
+          this.#report(err, 'format');
+        });
+      });
     })();
     return this.#started;
   }
 
+  /**
+   * The format version under the prefix; with `migrate`, an older (or empty) prefix is brought to
+   * this binary's version first. A newer one is TL_ERR_STORE_TOO_NEW naming both versions.
+   */
+  async format(opts: { migrate: boolean }): Promise<FormatAnswer> {
+    let answer: [number, number];
+    try {
+      answer = (await this.#call(this.#redis, 'tlFormat', [this.keys.meta()], [REDIS_FORMAT, opts.migrate ? '1' : '0'])) as [number, number];
+    } catch (err) {
+      throw this.#storeError(err);
+    }
+    return assertKnown(this.keys.prefix, { found: Number(answer[0]), now: Number(answer[1]) });
+  }
+
   ready(): true | string {
     if (this.#closing) return 'the redis job engine is closed';
+    if (this.#formatError) return this.#formatError.message;
     const down = Object.entries(this.#conn)
       .filter(([, c]) => (c as Redis).status !== 'ready')
       .map(([name, c]) => `${name}: ${(c as Redis).status}`);
@@ -423,6 +452,7 @@ export class RedisJobEngine implements JobEngine {
 
   #assertOpen(): void {
     if (this.#closing) throw new StoreError('TL_ERR_STORE_UNAVAILABLE', 'the redis job engine is closed');
+    if (this.#formatError) throw this.#formatError;
   }
 
   #leaseLost(id: string): JobError {

@@ -46,4 +46,5 @@ export const SCRIPTS = {
   tlRecover: 'recover',
   tlAppend: 'append',
   tlPrune: 'prune',
+  tlFormat: 'format',
 } as const;

@@ -3,10 +3,12 @@
  * migrations a file has; each runs once, in order, inside one IMMEDIATE transaction, so several
  * processes opening the same new file migrate it once.
  */
-import type Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { StoreError } from '../../../errors.js';
 
-const MIGRATIONS: readonly string[] = [
+/** Each step from version i to i + 1 (exported for the upgrade tests). */
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE jobs (
     n INTEGER PRIMARY KEY,
@@ -144,7 +146,7 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */
-export function openSchema(db: Database.Database, busyTimeoutMs: number): void {
+export function openSchema(db: Database.Database, busyTimeoutMs: number): { found: number; now: number } {
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
   db.pragma('journal_mode = WAL');
   // In WAL mode NORMAL never corrupts and survives a process crash; only an OS crash or power loss
@@ -153,14 +155,30 @@ export function openSchema(db: Database.Database, busyTimeoutMs: number): void {
   db.pragma('foreign_keys = OFF');
   // 16 MiB of page cache per connection (default 2 MiB): the hot index pages stay in memory.
   db.pragma('cache_size = -16000');
+  let found = 0;
   const migrate = db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
+    found = version;
     // A newer binary's file: its rows may mean things this one does not know; refuse rather than guess.
     if (version > MIGRATIONS.length) throw storeTooNew(db.name, version);
     for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
     if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
   });
   migrate.immediate();
+  return { found, now: Math.max(found, MIGRATIONS.length) };
+}
+
+/** A file's format version without changing it (0 = no such file yet). TL_ERR_STORE_TOO_NEW when newer. */
+export function readSqliteFormat(file: string): { found: number; now: number } {
+  if (!existsSync(file)) return { found: 0, now: 0 };
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const found = db.pragma('user_version', { simple: true }) as number;
+    if (found > MIGRATIONS.length) throw storeTooNew(file, found);
+    return { found, now: found };
+  } finally {
+    db.close();
+  }
 }
 
 /** The format version this build writes (`PRAGMA user_version` of a file it has opened). */

@@ -44,6 +44,8 @@ const PROBE_MS = 500;
 export class SqliteJobEngine implements JobEngine {
   readonly kind = 'sqlite';
   readonly path: string;
+  /** The file's format version (`PRAGMA user_version`) when opened, and after its migrations. */
+  readonly format: { found: number; now: number };
   readonly #db: Database.Database;
   readonly #q: Queries;
   /** One IMMEDIATE transaction wrapper, reused: it runs the function it is given. */
@@ -60,7 +62,7 @@ export class SqliteJobEngine implements JobEngine {
     try {
       mkdirSync(dirname(options.path), { recursive: true });
       this.#db = new Database(options.path);
-      openSchema(this.#db, options.busyTimeoutMs ?? 5_000);
+      this.format = openSchema(this.#db, options.busyTimeoutMs ?? 5_000);
       this.#q = prepare(this.#db);
       this.#transaction = this.#db.transaction((fn: () => unknown) => fn());
     } catch (err) {

@@ -16,7 +16,7 @@ describe('redis engine Lua scripts', () => {
       expect(s.lua).not.toMatch(/@include/);
       keys[name] = s.numberOfKeys;
     }
-    expect(keys).toEqual({ enqueue: 3, claimed: 3, renew: 3, finish: 3, release: 3, cancel: 2, retry: 2, recover: 3, append: 2, prune: 0 });
+    expect(keys).toEqual({ enqueue: 3, claimed: 3, renew: 3, finish: 3, release: 3, cancel: 2, retry: 2, recover: 3, append: 2, prune: 0, format: 1 });
     // The prelude's helpers are inlined where a script includes it.
     expect(loadScript('finish').lua).toContain('local function move(');
   });

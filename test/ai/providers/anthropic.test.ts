@@ -187,3 +187,35 @@ describe('anthropic adapter', () => {
     expect(stalled.error).toBeDefined();
   });
 });
+
+describe('the Anthropic mock and /v1/messages over the Anthropic adapter', () => {
+  it('the official SDK reads the mock directly, whole and streamed (the mock speaks the real wire format)', async () => {
+    mock = await startMockProvider();
+    const sdk = new Anthropic({ baseURL: mock.url, apiKey: 'sk-ant-direct-0001', maxRetries: 0 });
+    const msg = await sdk.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'direct' }] });
+    expect(msg.content).toEqual([{ type: 'text', text: 'echo: direct' }]);
+    const final = await sdk.messages.stream({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'direct stream' }] }).finalMessage();
+    expect(final.content[0]).toMatchObject({ type: 'text', text: 'echo: direct stream' });
+    expect(final.stop_reason).toBe('end_turn');
+    const limited = await sdk.messages.create({ model: 'claude-mock@429-always', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+    expect(limited).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(limited.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
+    const overloaded = await sdk.messages.create({ model: 'claude-mock@503-always', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+    expect(overloaded.status).toBe(529);
+    expect(overloaded.error.error.type).toBe('overloaded_error');
+  });
+
+  it('streams /v1/messages from an Anthropic target; image blocks go up as image blocks', async () => {
+    await start({ c: [{ provider: 'claude', model: 'claude-mock' }] });
+    const sdk = new Anthropic({ baseURL: t!.url, apiKey: 'unused', maxRetries: 0 });
+    const final = await sdk.messages
+      .stream({ model: 'c', max_tokens: 100, messages: [{ role: 'user', content: [{ type: 'text', text: 'look at this' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }] }] })
+      .finalMessage();
+    expect(final.content[0]).toMatchObject({ type: 'text', text: 'echo: look at this' });
+    expect(final.stop_reason).toBe('end_turn');
+    expect(final.usage.output_tokens).toBeGreaterThan(0);
+    // Native: the caller's blocks as they were.
+    expect(mock.calls[0]!.body.messages[0].content[1]).toEqual({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } });
+    expect(mock.calls[0]!.body.stream).toBe(true);
+  });
+});

@@ -5,7 +5,8 @@
  */
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkProviders, formatChecks, loadConfig } from '../../src/index.js';
+import { loadConfig } from '../../src/index.js';
+import { checkProviders, formatChecks } from '../../src/ai/provider-checks.js';
 import { LogCapture } from '../support/runtime.js';
 import { createLogger } from '../../src/runtime/logger.js';
 

@@ -65,12 +65,12 @@ beforeAll(async () => {
     defineTask({
       name: 'test.converge',
       lane: 'demo',
-      async run(input: { iterations: number }, ctx) {
+      async run(input: { iterations: number; ms?: number }, ctx) {
         let energy = 10;
         for (let iteration = 1; iteration <= input.iterations; iteration++) {
           energy = -2 + 12 * Math.exp(-iteration / 4);
           ctx.progress({ iteration, energy, residual: Math.exp(-iteration) });
-          await sleep(2);
+          await sleep(input.ms ?? 2);
         }
         return { energy, iterations: input.iterations };
       },
@@ -205,6 +205,26 @@ describe('the dashboard in Chromium', () => {
     await p.getByLabel('Progress series', { exact: true }).selectOption('energy');
     await screenshot(p, 'dashboard-detail.png');
   });
+
+  it("plots a running job's progress series live, point by point", async () => {
+    const p = page!;
+    const job = await t!.runtime.jobs.enqueue('test.converge', { iterations: 40, ms: 60 });
+    await p.getByLabel('Find job').fill(job.id);
+    await p.getByRole('button', { name: 'Find' }).click();
+    await poll(() => p.locator('#detail-facts dd[data-fact="job"]').textContent()).toBe(job.id);
+    await p.evaluate(() => {
+      const seen: number[] = [];
+      (window as unknown as { chartPoints: number[] }).chartPoints = seen;
+      const box = document.getElementById('progress-chart')!;
+      new MutationObserver(() => seen.push(Number(box.dataset.points))).observe(box, { attributes: true, attributeFilter: ['data-points'] });
+    });
+    await poll(() => p.locator('#progress-chart').getAttribute('data-points'), 15_000).toBe('40');
+    const seen = await p.evaluate(() => (window as unknown as { chartPoints: number[] }).chartPoints);
+    // Drawn while the job ran: several sizes between the first point and the last.
+    expect(new Set(seen.filter((n) => n > 0 && n < 40)).size).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]!);
+    await poll(async () => (await t!.runtime.jobs.get(job.id))?.state, 10_000).toBe('succeeded');
+  }, 30_000);
 
   it('logs the AI requests made through the gateway, with attempts and reasons, and never a key', async () => {
     const p = page!;
@@ -357,3 +377,30 @@ async function drawnPixels(p: Page, selector: string): Promise<number> {
   }, selector);
 }
 
+
+describe('the experiments example on the dashboard', () => {
+  it("draws the solver's energy per iteration from its progress events", async () => {
+    const { startExperiments } = await import('../../../examples/experiments/app.js');
+    const app = await startExperiments({ logDestination: { write: () => true } });
+    const b = await launch();
+    try {
+      const res = await fetch(`${app.url}/experiments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ size: 40, seed: 7 }) });
+      expect(res.status).toBe(202);
+      const { experimentId } = (await res.json()) as { experimentId: string };
+      const done = await until(async () => app.runtime.jobs.get(experimentId), (j) => j?.state === 'succeeded');
+      const iterations = (done!.result as { iterations: number }).iterations;
+      expect(iterations).toBeGreaterThan(3);
+      const p = await b.open(`${app.url}/dashboard`);
+      await p.locator(`#jobs-body tr[data-job-id="${experimentId}"] .job-link`).click();
+      const chart = p.locator('#progress-chart');
+      await poll(() => chart.getAttribute('data-points'), 15_000).toBe(String(iterations));
+      expect(await chart.getAttribute('data-series')).toBe('energy');
+      expect(await p.locator('#progress-x').textContent()).toBe('iteration');
+      expect(await drawnPixels(p, '#progress-chart')).toBeGreaterThan(50);
+      await p.locator('#detail').screenshot({ path: join(OUTPUT, 'dashboard-experiment.png') });
+    } finally {
+      await b.close();
+      await app.close();
+    }
+  }, 40_000);
+});

@@ -52,7 +52,8 @@ export class LineChart {
         { label: this.time ? 'time' : this.label || 'x' },
         ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false, points: { size: 4 }, value: (_u, v) => (v == null ? '–' : `${fmt(v)}${this.unit ? ` ${this.unit}` : ''}`) })),
       ],
-      legend: { live: true },
+      // One series needs no key: the caption names it.
+      legend: { show: names.length > 1, live: true },
       cursor: { drag: { x: false, y: false } },
     };
     this.plot = new uPlot(opts, [[], ...names.map(() => [])], this.box);

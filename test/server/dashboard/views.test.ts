@@ -272,6 +272,11 @@ describe('the dashboard in Chromium', () => {
     expect((await p.locator('#chart-lanes').getAttribute('data-series'))!.split(',')).toEqual(expect.arrayContaining(['ai', 'demo']));
     expect((await p.locator('#chart-latency').getAttribute('data-series'))!.split(',')).toContain('a');
     expect(await drawnPixels(p, '#chart-loop')).toBeGreaterThan(50);
+    // At 1280 px every table fits its panel: no column hides behind a scroll bar.
+    const clipped = await p.evaluate(() =>
+      [...document.querySelectorAll('.table-wrap')].filter((w) => w.scrollWidth > w.clientWidth + 1).map((w) => `${w.closest('section')!.className}: ${w.scrollWidth} > ${w.clientWidth}`),
+    );
+    expect(clipped).toEqual([]);
     await screenshot(p, 'dashboard-desktop.png');
   }, 30_000);
 

@@ -221,7 +221,10 @@ export function listPath() {
 }
 
 export async function loadList() {
-  const res = await api(listPath());
+  const path = listPath();
+  const res = await api(path);
+  // The filters or the page changed while this was on its way: a newer read paints instead.
+  if (listPath() !== path) return;
   page.list.next = res.next || null;
   renderJobs(res.jobs || []);
   paintPager();

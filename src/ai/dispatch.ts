@@ -301,7 +301,9 @@ export class Dispatcher {
     else breaker.release();
     const status = err.details.status;
     if (rule.effect === 'cool') {
-      const asked = typeof err.details.retryAfterMs === 'number' && err.details.retryAfterMs > 0 ? err.details.retryAfterMs : this.#deps.defaultCooldownMs;
+      const told = typeof err.details.retryAfterMs === 'number' && err.details.retryAfterMs > 0 ? err.details.retryAfterMs : undefined;
+      // Without a Retry-After: the default cooldown with jitter (80-100 %), so a fleet's retries spread out.
+      const asked = told ?? Math.round(this.#deps.defaultCooldownMs * (0.8 + Math.random() * 0.2));
       // Whatever the header says, a cooling pair gets at most about one call per minCooldownMs.
       const coolMs = Math.max(asked, this.#policy.minCooldownMs);
       const scope = this.#deps.rateLimitScope?.(target.provider) ?? 'model';

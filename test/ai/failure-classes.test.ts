@@ -167,9 +167,30 @@ describe('rate_limit (429)', () => {
     mock.respond((c) => (c.model === 'bare' ? { status: 429, body: { error: { message: 'slow down', type: 'requests' } } } : undefined));
     const r = await callGateway(url, ask('bare', 'r'));
     expect(r.status).toBe(429);
-    expect(r.json.error.details.retryAfterMs).toBeGreaterThan(1_000);
+    // defaultCooldownMs with jitter (80-100 %).
+    expect(r.json.error.details.retryAfterMs).toBeGreaterThan(1_100);
     expect(r.json.error.details.retryAfterMs).toBeLessThanOrEqual(1_500);
     await thirdIsFine(url);
+  });
+
+  it('a wait is abortable: the caller leaving ends it (no further call), and close() ends it at once', async () => {
+    const url = await gateway({ r: [{ provider: 'p', model: 'm@429:5' }] });
+    const controller = new AbortController();
+    const leaving = callGateway(url, ask('leave', 'r'), {}, controller.signal).catch((e: Error) => e);
+    await mock.waitForCall((c) => c.model === 'm@429:5');
+    await new Promise((r) => setTimeout(r, 200));
+    controller.abort();
+    expect(await leaving).toBeInstanceOf(Error);
+    const ai = t!.runtime.ai;
+    const waiting = ai.chat(ask('closing', 'r')).catch((e: { code?: string }) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    await t!.close();
+    t = undefined;
+    expect(await waiting).toMatchObject({ code: 'TL_ERR_RUNTIME_CLOSED' });
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    // Nobody called the cooling pair again.
+    expect(calls('m@429:5')).toHaveLength(1);
   });
 });
 

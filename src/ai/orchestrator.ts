@@ -1,18 +1,20 @@
 import type { ResolvedConfig } from '../config/index.js';
-import { AbortError, ClosedError, ProviderError, TasklaneError } from '../errors.js';
+import { ClosedError, TasklaneError } from '../errors.js';
 import type { Logger } from '../runtime/index.js';
 import type { BreakerBoard } from './breaker.js';
 import { cacheAdmits, replayChunks, type CachedAnswer, type ResponseCache } from './cache.js';
 import type { CooldownStore } from './cooldown-store.js';
 import { MemoryCooldownStore } from './cooldown-store.js';
-import { Dispatcher, type AttemptInput, type DispatchContext, type ProviderEntry } from './dispatch.js';
+import { Dispatcher, type DispatchContext, type ProviderEntry } from './dispatch.js';
 import { KeyPool, type KeyHealth } from './key-pool.js';
 import type { AiMetrics } from './metrics.js';
 import type { LanguageModel } from './provider.js';
 import { requestKey } from './request-key.js';
 import { Routes, type Route } from './route.js';
 import { SingleFlight } from './single-flight.js';
-import { StreamFlight, usageChunk, type ToolCall } from './stream-flight.js';
+import { replay, upstreamRequest } from './openai-chunks.js';
+import { StreamFlight } from './stream-flight.js';
+import { StreamProducer } from './stream-pump.js';
 import type { AiCallOptions, AiClient, AiMeta, ChatChunk, ChatCompletion, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, Usage } from './types.js';
 import { embed } from './embed.js';
 import { validateChatRequest } from './validate.js';
@@ -58,12 +60,15 @@ const CACHEABLE = new Set(['stop', 'length', 'tool_calls', 'function_call']);
 
 /**
  * The AI orchestrator: route → cache → single-flight → attempts over keys and targets. It owns
- * the provider adapters and closes them. `runtime.ai` is one of these.
+ * the provider adapters and closes them. `runtime.ai` is one of these. This file holds the entry
+ * points; the attempt loop and failure table are in dispatch.ts and failure-policy.ts, stream
+ * pumping and continuation in stream-pump.ts, the pure chunk work in openai-chunks.ts.
  */
 export class Orchestrator implements AiClient {
   readonly routes: Routes;
   readonly #deps: OrchestratorDeps;
   readonly #dispatcher: Dispatcher;
+  readonly #producer: StreamProducer;
   readonly #providers = new Map<string, ProviderEntry>();
   readonly #generations = new SingleFlight<Generated>();
   readonly #streams = new Map<string, StreamFlight>();
@@ -121,6 +126,14 @@ export class Orchestrator implements AiClient {
       },
       rateLimitScope: (provider) => config.providers[provider]?.rateLimitScope ?? 'model',
       runInLane: deps.runInLane ?? ((fn) => fn()),
+    });
+    this.#producer = new StreamProducer({
+      dispatcher: this.#dispatcher,
+      log: deps.log,
+      metrics: deps.metrics,
+      maxMalformedEvents: ai.maxMalformedEvents,
+      countTokens: (provider, model, keyIndex, usage) => this.#countTokens(provider, model, keyIndex, usage),
+      store: (key, req, answer) => this.#store(key, req, answer),
     });
   }
 
@@ -327,143 +340,14 @@ export class Orchestrator implements AiClient {
     return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
   }
 
-  /** Runs the upstream stream of a flight: attempts until the first byte, then continuation or an in-band error. */
+  /** Runs a flight's upstream side within the request's budget (see stream-pump.ts). */
   async #produce(flight: StreamFlight, route: Route, req: ChatRequest, key: string, options: AiCallOptions): Promise<void> {
     const { ctx, dispose } = this.#context(route, flight.controller.signal, options);
-    let continued = false;
     try {
-      let end: PumpEnd;
-      try {
-        end = (await this.#dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, undefined), { stop: () => flight.committed })).value;
-      } catch (err) {
-        const failure = asTasklaneError(err);
-        // A prefill can only continue text: a stream that sent tool calls ends with the error.
-        if (!flight.committed || !route.continuation || !canContinue(failure) || flight.toolCalls.length > 0) throw failure;
-        continued = true;
-        end = await this.#continue(flight, route, req, ctx, failure);
-      }
-      const first = flight.chunks[0];
-      const server = flight.server!;
-      flight.push(chunk(first?.id ?? end.id, first?.created ?? end.created, server.model, {}, end.finishReason));
-      this.#countTokens(server.provider, server.model, server.keyIndex, end.usage);
-      flight.finish(end.finishReason, end.usage);
-      if (!continued) {
-        const completion: ChatCompletion = {
-          id: first?.id ?? end.id,
-          object: 'chat.completion',
-          created: first?.created ?? end.created,
-          model: server.model,
-          choices: [{ index: 0, message: streamedMessage(flight), finish_reason: end.finishReason }],
-        };
-        if (end.usage) completion.usage = end.usage;
-        this.#store(key, req, { completion, provider: server.provider, model: server.model, keyIndex: server.keyIndex, chunks: [...flight.chunks] });
-      }
-    } catch (err) {
-      flight.fail(asTasklaneError(err));
+      await this.#producer.produce(flight, route, req, key, ctx);
     } finally {
       dispose();
     }
-  }
-
-  /**
-   * The stream broke after bytes reached the caller: ask another target that accepts a prefill to
-   * go on from the text already sent. Any failure here reports the original break, which is what
-   * the caller needs to know.
-   */
-  async #continue(flight: StreamFlight, route: Route, req: ChatRequest, ctx: DispatchContext, original: TasklaneError): Promise<PumpEnd> {
-    const last = ctx.attempts[ctx.attempts.length - 1];
-    const exclude = new Set(last ? [`${last.provider}/${last.model}`] : []);
-    const budget = route.maxAttempts - ctx.attempts.length;
-    if (budget <= 0) throw original;
-    try {
-      const r = await this.#dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, flight.text), { requirePrefill: true, exclude, maxAttempts: budget });
-      return r.value;
-    } catch (err) {
-      const e = asTasklaneError(err);
-      if (e.code === 'TL_ERR_ABORTED') throw e;
-      this.#deps.log.warn({ route: route.id, code: e.code }, `continuation of a broken stream failed: ${e.message}`);
-      throw new ProviderError(original.code, original.message, {
-        cause: original,
-        httpStatus: original.httpStatus,
-        details: { ...original.details, route: route.id, attempts: ctx.attempts, continuation: { code: e.code, message: e.message } },
-      });
-    }
-  }
-
-  async #pump(flight: StreamFlight, a: AttemptInput, req: ChatRequest, ctx: DispatchContext, prefill: string | undefined): Promise<PumpEnd> {
-    const { target, lease } = a;
-    const parts = await a.model.doStream({
-      request: upstreamRequest(req, target.model, true),
-      apiKey: lease.apiKey,
-      keyIndex: lease.keyIndex,
-      signal: a.signal,
-      timeouts: a.timeouts,
-      ...(prefill !== undefined ? { prefill } : {}),
-    });
-    let id = `chatcmpl-${Date.now().toString(36)}`;
-    let created = Math.floor(Date.now() / 1000);
-    const it = parts[Symbol.asyncIterator]();
-    let draining = false;
-    let malformed = 0;
-    try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        const p = r.value;
-        if (a.signal.aborted) break;
-        switch (p.type) {
-          case 'start':
-            id = p.id || id;
-            created = p.created || created;
-            break;
-          case 'text-delta':
-          case 'tool-call-delta': {
-            if (p.type === 'text-delta' && !p.text) break;
-            const first = flight.chunks[0];
-            if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
-            else if (flight.server!.keyIndex !== lease.keyIndex || flight.server!.provider !== target.provider || flight.server!.model !== target.model) {
-              // A continuation: another target serves the rest.
-              flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
-            }
-            let delta: ChatChunk['choices'][number]['delta'];
-            if (p.type === 'text-delta') {
-              flight.text += p.text;
-              delta = { content: p.text };
-            } else delta = { tool_calls: [addToolCallPiece(flight.toolCalls, p)] };
-            flight.push(chunk(first?.id ?? id, first?.created ?? created, target.model, first ? delta : { role: 'assistant', ...delta }, null));
-            break;
-          }
-          case 'finish':
-            flight.server ??= { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
-            // The answer is whole: hand it on now, and let the adapter read the body's tail in the
-            // background so its socket goes back to the pool instead of being dropped.
-            draining = true;
-            void drainRest(it);
-            return { id, created, finishReason: p.finishReason, usage: p.usage };
-          case 'malformed': {
-            // Skipped and counted (never the payload); too many in one stream end it as broken.
-            malformed++;
-            this.#deps.metrics.malformedEvents.labels(target.provider, target.label).inc();
-            const max = this.#deps.config.ai.maxMalformedEvents;
-            this.#deps.log.warn({ provider: target.provider, model: target.model, keyIndex: lease.keyIndex, malformed, max }, `${target.id} sent a stream event that is not JSON; skipped (${malformed} of at most ${max - 1})`);
-            if (malformed >= max) {
-              throw new ProviderError('TL_ERR_AI_STREAM_BROKEN', `${target.id} sent ${malformed} stream events that are not JSON (ai.maxMalformedEvents ${max})`, {
-                details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'malformed' },
-              });
-            }
-            break;
-          }
-          case 'error':
-            throw p.error;
-        }
-      }
-    } finally {
-      if (!draining) await it.return?.(undefined);
-    }
-    if (a.signal.aborted) throw new AbortError('the stream was aborted', { cause: a.signal.reason });
-    throw new ProviderError('TL_ERR_AI_STREAM_BROKEN', `${target.id} ended its stream without finishing`, {
-      details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'stream_broken' },
-    });
   }
 
   #countTokens(provider: string, model: string, keyIndex: number, usage: Usage | undefined): void {
@@ -475,79 +359,10 @@ export class Orchestrator implements AiClient {
   }
 }
 
-/** Reads what is left of an upstream stream after its finish; a failure there no longer matters. */
-async function drainRest(it: AsyncIterator<unknown>): Promise<void> {
-  try {
-    while (!(await it.next()).done);
-  } catch {
-    // Swallowed on purpose: the answer was already whole and delivered.
-  }
-}
-
-interface PumpEnd {
-  id: string;
-  created: number;
-  finishReason: string;
-  usage?: Usage;
-}
-
 function budgetSpent(route: Route, timeoutMs: number): TasklaneError {
   return new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`);
 }
 
 function ms(t0: number): number {
   return Math.round((performance.now() - t0) * 100) / 100;
-}
-
-function asTasklaneError(err: unknown): TasklaneError {
-  if (TasklaneError.isInstance(err)) return err;
-  return new TasklaneError('TL_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
-}
-
-function canContinue(err: TasklaneError): boolean {
-  return err.retryable && err.code !== 'TL_ERR_ABORTED' && err.details.kind !== 'aborted';
-}
-
-/** The request as the provider sees it: its own model id; streams always ask for usage (for metrics). */
-function upstreamRequest(req: ChatRequest, model: string, stream: boolean): ChatRequest {
-  const out: ChatRequest = { ...req, model, stream };
-  if (stream) out.stream_options = { include_usage: true };
-  else delete out.stream_options;
-  return out;
-}
-
-/** Adds a tool call piece to the calls put together so far; returns the piece as a chunk delta carries it. */
-function addToolCallPiece(calls: ToolCall[], p: { index: number; id?: string; name?: string; arguments?: string }): Record<string, unknown> {
-  const call = (calls[p.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
-  if (p.id) call.id = p.id;
-  if (p.name) call.function.name += p.name;
-  if (p.arguments) call.function.arguments += p.arguments;
-  const fn: Record<string, string> = {};
-  if (p.name !== undefined) fn.name = p.name;
-  if (p.arguments !== undefined) fn.arguments = p.arguments;
-  return { index: p.index, ...(p.id ? { id: p.id, type: 'function' } : {}), function: fn };
-}
-
-/** The message a finished stream amounts to (for the cache): its text and its tool calls. */
-function streamedMessage(flight: StreamFlight): ChatCompletion['choices'][number]['message'] {
-  const calls = flight.toolCalls.filter(Boolean);
-  if (calls.length === 0) return { role: 'assistant', content: flight.text };
-  return { role: 'assistant', content: flight.text === '' ? null : flight.text, tool_calls: calls };
-}
-
-function chunk(id: string, created: number, model: string, delta: ChatChunk['choices'][number]['delta'], finishReason: string | null): ChatChunk {
-  return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }] };
-}
-
-/** A cached answer played back as a stream: the text, the finish, the usage when asked. */
-async function* replay(c: ChatCompletion, includeUsage: boolean): AsyncGenerator<ChatChunk, void, undefined> {
-  const choice = c.choices[0];
-  const calls = (choice?.message as { tool_calls?: ToolCall[] } | undefined)?.tool_calls;
-  const first = chunk(c.id, c.created, c.model, { role: 'assistant', content: choice?.message.content ?? '' }, null);
-  yield first;
-  if (Array.isArray(calls) && calls.length > 0) {
-    yield chunk(c.id, c.created, c.model, { tool_calls: calls.map((call, index) => ({ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } })) }, null);
-  }
-  yield chunk(c.id, c.created, c.model, {}, choice?.finish_reason ?? 'stop');
-  if (includeUsage && c.usage) yield usageChunk(first, c.usage);
 }

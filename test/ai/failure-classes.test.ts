@@ -77,7 +77,7 @@ async function thirdIsFine(url: string): Promise<void> {
     whole(r, 'healthy', 'third-model');
     expect(r.headers.get('x-tasklane-attempts')).toBe('1');
     expect(r.headers.get('x-tasklane-waited-ms')).toBeNull();
-    expect(r.ms).toBeLessThan(1_500);
+    expect(r.ms).toBeLessThan(5_000);
     expect(calls('third-model')).toHaveLength(before + 1);
   }
 }
@@ -111,21 +111,23 @@ describe('the table itself', () => {
 
 describe('rate_limit (429)', () => {
   it('cools only (key, model): the fallback on the same key answers at once, and so does every other model', async () => {
-    const url = await gateway(pair('m@429'));
+    const url = await gateway(pair('m@429:5'));
     for (const body of [ask('limited', 'r'), stream('limited again', 'r')]) {
       const r = await callGateway(url, body);
       whole(r, 'limited', 'ok-model');
-      expect(r.ms).toBeLessThan(900); // no 1 s wait for the cooling primary
+      // No wait for the cooling primary (5 s): the fallback serves now.
+      expect(r.headers.get('x-tasklane-waited-ms')).toBeNull();
+      expect(r.ms).toBeLessThan(3_000);
     }
     // The first request met the 429 (2 attempts); the second skipped the cooling pair (1 attempt).
-    expect(calls('m@429')).toHaveLength(1);
+    expect(calls('m@429:5')).toHaveLength(1);
     expect(calls('ok-model')).toHaveLength(2);
     const pairs = t!.runtime.ai.health().providers[0]!.keys[0]!;
     expect(pairs.coolingUntil).toBeUndefined();
-    expect(pairs.models.find((m) => m.model === 'm@429')?.coolingUntil).toBeGreaterThan(Date.now());
+    expect(pairs.models.find((m) => m.model === 'm@429:5')?.coolingUntil).toBeGreaterThan(Date.now() + 3_000);
     await thirdIsFine(url);
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/tasklane_ai_key_cooldowns_total\{provider="p",key_index="0",model="m@429",scope="model"\} 1/);
+    expect(metrics).toMatch(/tasklane_ai_key_cooldowns_total\{provider="p",key_index="0",model="m@429:5",scope="model"\} 1/);
   });
 
   it('a short Retry-After with nothing else to serve is waited out (not an attempt), then the same target answers', async () => {
@@ -188,7 +190,7 @@ describe('rate_limit (429)', () => {
     await t!.close();
     t = undefined;
     expect(await waiting).toMatchObject({ code: 'TL_ERR_RUNTIME_CLOSED' });
-    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(performance.now() - t0).toBeLessThan(5_000);
     // Nobody called the cooling pair again.
     expect(calls('m@429:5')).toHaveLength(1);
   });
@@ -322,7 +324,7 @@ describe('timeouts: a silent target is not retried (unless retryOnTimeout)', () 
     whole(r, 'silent', 'ok-model');
     expect(r.headers.get('x-tasklane-attempts')).toBe('2');
     expect(calls('m@hang')).toHaveLength(1);
-    expect(r.ms).toBeLessThan(2_500);
+    expect(r.ms).toBeLessThan(5_000);
     await thirdIsFine(url);
   });
 

@@ -63,6 +63,8 @@ export class RedisTimers {
   readonly #onError: (err: Error) => void;
   #ready?: Promise<void>;
   #closed = false;
+  /** The first load is done: a later 'ready' is a reconnect that may have missed messages. */
+  #loaded = false;
 
   constructor(options: RedisTimersOptions) {
     this.#redis = options.redis;
@@ -92,7 +94,8 @@ export class RedisTimers {
     });
     // After a reconnect the mirror may have missed messages: reload it (ioredis resubscribes itself).
     this.#sub.on('ready', () => {
-      if (this.#ready && !this.#closed) this.#load().catch((err) => this.#onError(err as Error));
+      // Only a REconnect: the first 'ready' is start()'s own, which loads once itself.
+      if (this.#loaded && !this.#closed) this.#load().catch((err) => this.#onError(err as Error));
     });
   }
 
@@ -102,6 +105,7 @@ export class RedisTimers {
       if (this.#sub.status !== 'ready') await once(this.#sub, 'ready');
       await this.#sub.subscribe(this.#channel);
       await this.#load();
+      this.#loaded = true;
     })();
     return this.#ready;
   }

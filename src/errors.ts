@@ -44,6 +44,11 @@ export const errorCodes = {
   TL_ERR_BODY_TOO_LARGE: { status: 413, retryable: false, message: 'request body is too large' },
   TL_ERR_RATE_LIMITED: { status: 429, retryable: true, message: 'too many requests' },
   TL_ERR_INTERNAL: { status: 500, retryable: false, message: 'internal error' },
+  TL_ERR_URI_TOO_LONG: { status: 414, retryable: false, message: 'the request URL is too long' },
+  TL_ERR_HEADERS_TOO_LARGE: { status: 431, retryable: false, message: 'the request headers are too large' },
+  TL_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'send the body as application/json' },
+  TL_ERR_HOST_REFUSED: { status: 403, retryable: false, message: 'the Host header names no address this server answers to' },
+  TL_ERR_ORIGIN_REFUSED: { status: 403, retryable: false, message: 'requests from this Origin are refused' },
   // ai
   TL_ERR_AI_UNKNOWN_MODEL: { status: 404, retryable: false, message: 'unknown model' },
   TL_ERR_AI_PROVIDER: { status: 502, retryable: true, message: 'the provider failed' },
@@ -214,8 +219,8 @@ const classes: Record<string, new (code: ErrorCode, message?: string, options?: 
 
 /** Rebuilds an error that crossed a thread or process boundary. Unknown codes become TL_ERR_INTERNAL. */
 export function errorFromJSON(value: SerializedError): TasklaneError {
-  const code = (value.code in errorCodes ? value.code : 'TL_ERR_INTERNAL') as ErrorCode;
-  const Ctor = (value.name && classes[value.name]) || TasklaneError;
+  const code = (typeof value.code === 'string' && Object.hasOwn(errorCodes, value.code) ? value.code : 'TL_ERR_INTERNAL') as ErrorCode;
+  const Ctor = (typeof value.name === 'string' && Object.hasOwn(classes, value.name) && classes[value.name]) || TasklaneError;
   const err = new Ctor(code, value.message, {
     details: value.details,
     httpStatus: value.httpStatus,

@@ -25,7 +25,7 @@ export function parseArgs(argv: string[], spec: FlagSpec, command: string): { fl
     }
     const m = /^--?([^=]+)(?:=(.*))?$/.exec(arg)!;
     const name = m[1]!;
-    const kind = spec[name];
+    const kind = Object.hasOwn(spec, name) ? spec[name] : undefined;
     if (!kind) throw new UsageError(`unknown option ${arg} for "${command}"; see tasklane ${command} --help`);
     if (kind === 'boolean') {
       if (m[2] !== undefined) throw new UsageError(`option --${name} takes no value`);

@@ -46,7 +46,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
     process.stderr.write(`tasklane: unknown command "${name}"; run tasklane --help\n`);
     return 2;

@@ -116,7 +116,7 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
   for (const [alias, route] of Object.entries(config.models)) {
     const targets = Array.isArray(route) ? route : route.targets;
     targets.forEach((t, i) => {
-      if (!providers[t.provider]) {
+      if (!Object.hasOwn(providers, t.provider)) {
         throw new ConfigError(
           `models.${alias}[${i}].provider: no provider named "${t.provider}"; add providers.${t.provider} or use one of: ${Object.keys(providers).join(', ') || '(none configured)'}`,
           { details: { setting: `models.${alias}[${i}].provider` } },
@@ -165,6 +165,18 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
     streams = { ...streams, tokenSecret };
   }
 
+  let store = config.store;
+  if (store.engine === 'redis') {
+    const url = lookup(store.url, 'store.url');
+    if (url) {
+      const password = checkRedisUrl(url, 'store.url');
+      // The whole URL and its password are scrubbed from every log line, error and metric.
+      if (store.url.startsWith('env:') || store.url.startsWith('file:') || password) secrets.push(url);
+      if (password) secrets.push(password, encodeURIComponent(password));
+    }
+    store = { ...store, url };
+  }
+
   if (missing.length === 1) throw missing[0]!;
   if (missing.length > 1) {
     throw new ConfigError(`${missing.length} secrets are missing:\n${missing.map((e) => `  - ${e.message}`).join('\n')}`, {
@@ -174,7 +186,36 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
   }
 
   const dataDir = isAbsolute(config.data) ? config.data : resolve(baseDir, config.data);
-  return { ...config, server: { ...config.server, apiKeys, streams }, providers, dataDir, baseDir, file, secrets };
+  return { ...config, server: { ...config.server, apiKeys, streams }, store, providers, dataDir, baseDir, file, secrets };
+}
+
+/**
+ * A Redis URL a client can connect with, checked at load so a typo fails at start (exit 2) instead
+ * of a server that never becomes ready. Returns the password it holds, if any. The message never
+ * quotes the value (it may hold that password).
+ */
+function checkRedisUrl(url: string, setting: string): string | undefined {
+  const fail = (problem: string): never => {
+    throw new ConfigError(`${setting}: ${problem}; write it as redis://[user:password@]host:port[/db] (or rediss:// for TLS), literally or as env:NAME / file:/path`, {
+      details: { setting },
+    });
+  };
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return fail('not a URL');
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') fail(`the scheme is "${u.protocol.replace(/[^a-z0-9+.-:]/gi, '?').slice(0, 20)}", not redis: or rediss:`);
+  if (!u.hostname) fail('no host');
+  const db = u.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,5}$/.test(db)) fail('the database after the host must be a number, e.g. /0');
+  if (!u.password) return undefined;
+  try {
+    return decodeURIComponent(u.password);
+  } catch {
+    return fail('the password is not valid URL encoding (write % as %25)');
+  }
 }
 
 /**

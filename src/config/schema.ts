@@ -170,7 +170,8 @@ export const storeSchema = z.discriminatedUnion('engine', [
   z
     .object({
       engine: z.literal('redis'),
-      url: z.string().default('redis://127.0.0.1:6379'),
+      /** `redis://[user:password@]host:port[/db]` (or `rediss://`); a literal, `env:NAME` or `file:/path` (it may hold a password). */
+      url: z.string().min(1).default('redis://127.0.0.1:6379'),
       prefix: z.string().default('tasklane'),
     })
     .strict(),
@@ -236,6 +237,12 @@ export const serverSchema = z
     bodyLimitBytes: positiveInt.default(1_048_576),
     /** Most streams (chat SSE, job event SSE) one client key may hold open at once. */
     maxStreamsPerKey: positiveInt.default(64),
+    /** With no client keys: Host names (or `name:port`) accepted besides loopback names and the bound address (DNS-rebinding guard). */
+    allowedHosts: z.array(z.string().min(1)).default([]),
+    /** With no client keys: origins (`http://host:port`) whose pages may POST and open WebSockets, besides the server's own. */
+    allowedOrigins: z.array(z.string().url()).default([]),
+    /** Byte budget of one JSON list answer (GET /v1/jobs); past it the page ends early with a `next` cursor. */
+    maxListBytes: positiveInt.default(4_194_304),
     /** Deepest nesting allowed in a JSON body. */
     jsonMaxDepth: positiveInt.default(64),
     /** Serve /metrics without a key (as Prometheus scrapes); false = only to keys with the admin scope. */
@@ -271,6 +278,12 @@ export const serverSchema = z
         wsMaxSubscriptions: positiveInt.default(1_000),
         /** Messages a WebSocket peer may send per second (bursts of twice that, or of wsMaxSubscriptions if larger, so a reconnecting client can resubscribe at once); over it each gets an error, and a peer that keeps on for a second more is closed with 1008. */
         wsMessagesPerSecond: positiveInt.default(100),
+        /** Most WebSockets (GET /v1/ws) one client key may hold open at once. */
+        maxSocketsPerKey: positiveInt.default(16),
+        /** Most WebSockets the server holds open at once, all keys together. */
+        maxSockets: positiveInt.default(1_024),
+        /** Most job subscriptions one client key may hold across all its WebSockets. */
+        maxSubscriptionsPerKey: positiveInt.default(2_000),
       })
       .strict()
       .default({}),

@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.js';
 export function resolveSecret(value: string, setting: string, env: NodeJS.ProcessEnv, baseDir: string): string {
   if (value.startsWith('env:')) {
     const name = value.slice(4);
-    const resolved = env[name];
+    const resolved = Object.hasOwn(env, name) ? env[name] : undefined;
     if (resolved === undefined || resolved.trim() === '') {
       throw new ConfigError(`${setting}: environment variable ${name} is not set; set ${name} (in the environment or .env) or change ${setting}`, {
         code: 'TL_ERR_CONFIG_SECRET_MISSING',

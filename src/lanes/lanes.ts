@@ -55,7 +55,7 @@ export class Lanes {
     };
     const configured = runtime.config.lanes ?? {};
     for (const name of new Set([...Object.keys(DEFAULT_LANES), ...Object.keys(configured)])) {
-      const merged = { ...DEFAULT_LANES[name], ...stripUndefined(configured[name] ?? {}) };
+      const merged = { ...(Object.hasOwn(DEFAULT_LANES, name) ? DEFAULT_LANES[name] : {}), ...stripUndefined((Object.hasOwn(configured, name) ? configured[name] : undefined) ?? {}) };
       if (!merged.placement) {
         throw new ConfigError(`lanes.${name}.placement is required for a lane without a built-in default: set "loop" or "thread"`, {
           details: { setting: `lanes.${name}.placement` },

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Runtime } from '../create-runtime.js';
 import type { Principal, Scope } from './auth.js';
 import type { StreamSlots } from './stream-slots.js';
+import type { Dialect } from './streams/wire-errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,6 +15,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Route needs no client key (health, metrics, static assets). */
     public?: boolean;
+    /** The error shape this route's clients parse; default `tasklane` (`{error:{code,message}}`). */
+    dialect?: Dialect;
   }
 }
 

@@ -1,13 +1,15 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { TasklaneError, ValidationError, errorBody, toTasklaneError } from '../errors.js';
+import { TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
 import type { JobSystem } from '../jobs/types.js';
 import type { Runtime } from '../create-runtime.js';
 import type { Principal } from './auth.js';
 import type { EventFrames } from './event-frames.js';
 import { RateLimiter } from './limits.js';
 import { viewerOf, visibleOr404 } from './ownership.js';
-import { assertJobAllowed } from './stream-auth.js';
+import { assertJobAllowed, assertNotExpired, onExpiry } from './stream-auth.js';
+import type { StreamSlots } from './stream-slots.js';
+import { closeReason, socketErrorMessage } from './streams/wire-errors.js';
 import type { WriteBatcher } from './write-batcher.js';
 import { parseWith, socketMessage } from './routes/job-schemas.js';
 
@@ -23,6 +25,9 @@ export interface SessionLimits {
 
 /** Close code for a peer that kept sending past its message rate. */
 export const POLICY_CLOSE = 1008;
+
+/** Close code when the stream token the socket was opened with expires: mint a new one and reconnect. */
+export const TOKEN_EXPIRED_CLOSE = 4001;
 
 /**
  * One WebSocket: many job subscriptions, each a loop over `jobs.subscribe`. Above the high-water
@@ -44,6 +49,9 @@ export class SocketSession {
   readonly #frames: EventFrames;
   readonly #limits: SessionLimits;
   readonly #gauge: { inc(): void; dec(): void };
+  /** Subscriptions per client key across all its sockets (server.streams.maxSubscriptionsPerKey). */
+  readonly #subscriptionSlots: StreamSlots;
+  readonly #stopExpiry: () => void;
   readonly #subs = new Map<string, AbortController>();
   #waiters: Array<() => void> = [];
   #stallTimer?: NodeJS.Timeout;
@@ -53,7 +61,10 @@ export class SocketSession {
   /** Messages refused in a row for the rate; past a second's worth the peer is closed. */
   #refused = 0;
 
-  constructor(socket: WebSocket, deps: { raw: Socket; batcher: WriteBatcher; jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits }) {
+  constructor(
+    socket: WebSocket,
+    deps: { raw: Socket; batcher: WriteBatcher; jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits; subscriptionSlots: StreamSlots },
+  ) {
     this.#socket = socket;
     this.#raw = deps.raw;
     this.#batcher = deps.batcher;
@@ -66,6 +77,13 @@ export class SocketSession {
     // Bursts up to a full set of subscriptions: a client that reconnects resubscribes all at once.
     this.#messages = new RateLimiter(deps.limits.messagesPerSecond, Math.max(deps.limits.messagesPerSecond * 2, deps.limits.maxSubscriptions));
     this.#gauge = deps.gauge;
+    this.#subscriptionSlots = deps.subscriptionSlots;
+    // A socket opened with a token lives as long as the token: then it closes with 4001.
+    this.#stopExpiry = onExpiry(this.#principal, () => {
+      if (this.#closed) return;
+      this.#socket.close(TOKEN_EXPIRED_CLOSE, 'stream token expired: mint a new one with POST /v1/tokens and reconnect');
+      this.dispose();
+    });
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     socket.on('pong', () => (this.alive = true));
     socket.once('close', () => this.dispose());
@@ -79,6 +97,7 @@ export class SocketSession {
   dispose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopExpiry();
     clearTimeout(this.#stallTimer);
     this.#raw.removeListener('drain', this.#onDrain);
     for (const c of this.#subs.values()) c.abort();
@@ -93,7 +112,7 @@ export class SocketSession {
     if (waitMs > 0) {
       if (++this.#refused > this.#limits.messagesPerSecond) {
         this.#runtime.log.warn({ messagesPerSecond: this.#limits.messagesPerSecond }, 'closing a WebSocket that kept sending past its message rate');
-        this.#socket.close(POLICY_CLOSE, 'too many messages (server.streams.wsMessagesPerSecond)');
+        this.#socket.close(POLICY_CLOSE, closeReason('too many messages (server.streams.wsMessagesPerSecond)', this.#runtime.scrub));
         return this.dispose();
       }
       return this.#sendError(new TasklaneError('TL_ERR_RATE_LIMITED', `too many messages on this connection (server.streams.wsMessagesPerSecond = ${this.#limits.messagesPerSecond}); retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } }));
@@ -128,6 +147,18 @@ export class SocketSession {
     if (this.#subs.size >= this.#limits.maxSubscriptions) {
       return this.#sendError(new TasklaneError('TL_ERR_VALIDATION', `this connection already follows ${this.#subs.size} jobs (server.streams.wsMaxSubscriptions); unsubscribe from some first`), jobId);
     }
+    let release: () => void;
+    try {
+      assertNotExpired(this.#principal);
+      release = this.#subscriptionSlots.acquire(this.#principal);
+    } catch (err) {
+      if (TasklaneError.isInstance(err) && err.code === 'TL_ERR_AUTH_TOKEN_EXPIRED') {
+        this.#socket.close(TOKEN_EXPIRED_CLOSE, 'stream token expired: mint a new one with POST /v1/tokens and reconnect');
+        this.dispose();
+        return;
+      }
+      return this.#sendError(err, jobId);
+    }
     const controller = new AbortController();
     this.#subs.set(jobId, controller);
     const { signal } = controller;
@@ -147,6 +178,7 @@ export class SocketSession {
     } catch (err) {
       if (!signal.aborted) this.#sendError(err, jobId);
     } finally {
+      release();
       this.#gauge.dec();
       if (this.#subs.get(jobId) === controller) this.#subs.delete(jobId);
     }
@@ -165,8 +197,7 @@ export class SocketSession {
   #sendError(err: unknown, jobId?: string): void {
     const e = toTasklaneError(err);
     if (e.httpStatus >= 500) this.#runtime.log.warn({ err: e, jobId }, 'job socket subscription failed');
-    const { error } = errorBody(e);
-    this.#send({ type: 'error', ...(jobId ? { jobId } : {}), error: { code: error.code, message: this.#runtime.scrub(error.message), retryable: e.retryable } });
+    this.#send(socketErrorMessage(e, this.#runtime.scrub, jobId));
   }
 
   /** Resolves once the socket has drained below the high-water mark (or closed). */

@@ -24,3 +24,23 @@ export function assertJobAllowed(principal: Principal, jobId: string): void {
     throw new TasklaneError('TL_ERR_AUTH_FORBIDDEN', `this token does not cover job ${jobId}; mint one that lists it with POST /v1/tokens`);
   }
 }
+
+/**
+ * Calls `expired` when the principal's stream token expires (never for a key, which does not
+ * expire); returns the function that cancels the timer. The timer is unref'd: it never holds
+ * the process open.
+ */
+export function onExpiry(principal: Principal, expired: () => void): () => void {
+  const expiresAt = (principal as Partial<StreamGrant>).expiresAt;
+  if (expiresAt === undefined) return () => undefined;
+  // setTimeout takes at most 2^31-1 ms; tokens live at most maxTokenTtlMs (1 h by default).
+  const timer = setTimeout(expired, Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
+/** Throws TL_ERR_AUTH_TOKEN_EXPIRED once the principal's stream token has expired. */
+export function assertNotExpired(principal: Principal, now = Date.now()): void {
+  const expiresAt = (principal as Partial<StreamGrant>).expiresAt;
+  if (expiresAt !== undefined && now >= expiresAt) throw new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED', 'the stream token has expired: mint a new one with POST /v1/tokens and reconnect');
+}

@@ -2,15 +2,32 @@ import { TasklaneError } from '../errors.js';
 import type { Principal } from './auth.js';
 
 /**
- * Counts the long-lived streams (chat SSE, job event SSE) each client key holds open, so one
- * key cannot pin every socket and upstream call of the server. Over the limit: 429.
+ * Counts what each client key holds open (chat and job-event SSE streams, WebSockets, WebSocket
+ * subscriptions), so one key cannot pin every socket and upstream call of the server; optionally
+ * also a total over all keys. Over a limit: 429 TL_ERR_RATE_LIMITED naming the setting.
  */
 export class StreamSlots {
   #open = new Map<number, number>();
+  #total = 0;
   readonly #max: number;
+  readonly #setting: string;
+  readonly #noun: string;
+  readonly #totalLimit?: { max: number; setting: string };
 
-  constructor(maxPerKey: number) {
+  constructor(maxPerKey: number, options: { setting?: string; noun?: string; total?: { max: number; setting: string } } = {}) {
     this.#max = maxPerKey;
+    this.#setting = options.setting ?? 'server.maxStreamsPerKey';
+    this.#noun = options.noun ?? 'open streams';
+    this.#totalLimit = options.total;
+  }
+
+  /** How many one key holds. */
+  held(principal: Principal): number {
+    return this.#open.get(principal.keyIndex) ?? 0;
+  }
+
+  get total(): number {
+    return this.#total;
   }
 
   /** Takes a slot or throws TL_ERR_RATE_LIMITED; returns the release function (idempotent). */
@@ -18,15 +35,22 @@ export class StreamSlots {
     const key = principal.keyIndex;
     const n = this.#open.get(key) ?? 0;
     if (n >= this.#max) {
-      throw new TasklaneError('TL_ERR_RATE_LIMITED', `this key already holds ${n} open streams (server.maxStreamsPerKey); close one first`, {
+      throw new TasklaneError('TL_ERR_RATE_LIMITED', `this key already holds ${n} ${this.#noun} (${this.#setting}); close one first`, {
         details: { retryAfterMs: 1_000, limit: this.#max },
       });
     }
+    if (this.#totalLimit && this.#total >= this.#totalLimit.max) {
+      throw new TasklaneError('TL_ERR_RATE_LIMITED', `the server already holds ${this.#total} ${this.#noun} (${this.#totalLimit.setting}); try again later`, {
+        details: { retryAfterMs: 1_000, limit: this.#totalLimit.max },
+      });
+    }
     this.#open.set(key, n + 1);
+    this.#total++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      this.#total--;
       const left = (this.#open.get(key) ?? 1) - 1;
       if (left <= 0) this.#open.delete(key);
       else this.#open.set(key, left);

@@ -281,15 +281,5 @@ export class MessagesStream {
   }
 }
 
-/** Anthropic's error types by HTTP status. */
-export function anthropicErrorType(status: number): string {
-  if (status === 400 || status === 422) return 'invalid_request_error';
-  if (status === 401) return 'authentication_error';
-  if (status === 403) return 'permission_error';
-  if (status === 404) return 'not_found_error';
-  if (status === 413) return 'request_too_large';
-  if (status === 429) return 'rate_limit_error';
-  if (status === 503 || status === 529) return 'overloaded_error';
-  if (status >= 500) return 'api_error';
-  return 'invalid_request_error';
-}
+/** Anthropic's error types by HTTP status (kept with the other wire shapes). */
+export { anthropicErrorType } from '../streams/wire-errors.js';

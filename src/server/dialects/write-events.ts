@@ -1,46 +1,36 @@
-import type { ServerResponse } from 'node:http';
-import { drained } from '../routes/ai.js';
+import type { SseWriter } from '../streams/sse-writer.js';
 
 /**
  * Writes named SSE events (`event: NAME` + `data: JSON`), as the Anthropic Messages and OpenAI
- * Responses streams carry them. Events made from one upstream read go out in one TCP segment.
+ * Responses streams carry them, through the one SSE writer (backpressure, corking: events made
+ * from one upstream read go out in one TCP segment).
  */
 export class EventWriter {
-  readonly #res: ServerResponse;
-  #corked = false;
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.#res.uncork();
-  };
+  readonly #sse: SseWriter;
 
-  constructor(res: ServerResponse) {
-    this.#res = res;
+  constructor(sse: SseWriter) {
+    this.#sse = sse;
   }
 
   get closed(): boolean {
-    return this.#res.destroyed;
+    return this.#sse.closed;
   }
 
   /** False once the client is gone. */
   async write(events: Array<{ event: string; data: unknown }>): Promise<boolean> {
-    const res = this.#res;
-    if (res.destroyed) return false;
+    if (this.#sse.closed) return false;
     if (events.length === 0) return true;
-    if (!this.#corked) {
-      this.#corked = true;
-      res.cork();
-      process.nextTick(this.#uncork);
-    }
-    let text = '';
-    for (const e of events) text += `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
-    if (!res.write(text)) await drained(res);
-    return !res.destroyed;
+    await this.#sse.send(frames(events));
+    return !this.#sse.closed;
   }
 
   end(events: Array<{ event: string; data: unknown }> = []): void {
-    if (this.#res.destroyed) return;
-    let text = '';
-    for (const e of events) text += `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
-    this.#res.end(text);
+    this.#sse.end(frames(events));
   }
+}
+
+function frames(events: Array<{ event: string; data: unknown }>): string {
+  let text = '';
+  for (const e of events) text += `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
+  return text;
 }

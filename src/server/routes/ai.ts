@@ -1,23 +1,29 @@
-import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AbortError, TasklaneError, ValidationError, errorBody, toTasklaneError } from '../../errors.js';
+import { AbortError, ValidationError } from '../../errors.js';
 import type { AiCallOptions, AiMeta, ChatChunk } from '../../ai/types.js';
 import { validateChatRequest } from '../../ai/validate.js';
 import type { ServerContext } from '../context.js';
+import { hasControlCharacters, headerValues } from '../streams/header-values.js';
+import { SseWriter } from '../streams/sse-writer.js';
+import { toWire, type Scrub } from '../streams/wire-errors.js';
 
 /**
  * The OpenAI-compatible gateway: POST /v1/chat/completions (plain and SSE) and GET /v1/models.
  * Every answer says who served it in x-tasklane-* headers; errors keep OpenAI's shape
- * `{error:{code,message,type}}` with our stable code.
+ * `{error:{code,message,type}}` with our stable code (the error handler, `dialect: 'openai'`).
  */
 export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { runtime } = ctx;
   const maxMessages = runtime.config.server.maxMessages;
+  const openai = { config: { dialect: 'openai' as const } };
 
-  app.post('/v1/chat/completions', async (req, reply) => {
+  app.post('/v1/chat/completions', openai, async (req, reply) => {
     ctx.requireScope(req, 'ai');
     const ai = runtime.ai;
     const body = validateChatRequest(req.body);
+    // The model name goes back out in x-tasklane-model: a control character would make that
+    // header throw after the upstream call was paid for, so it is refused before any call.
+    if (hasControlCharacters(body.model)) throw new ValidationError('"model" holds a control character (CR, LF, NUL...); send a plain model name');
     if (body.messages.length > maxMessages) {
       throw new ValidationError(`"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
     }
@@ -36,22 +42,18 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
         release = ctx.streams.acquire(req.principal);
         const s = await ai.openStream(body, options);
         reply.hijack();
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...metaHeaders(s.meta) });
-        await writeStream(res, s.chunks, runtime.scrub);
+        await writeStream(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }), s.chunks, runtime.scrub);
         return;
       }
       const { completion, meta } = await ai.chat(body, options);
-      return reply.headers(metaHeaders(meta)).send(completion);
-    } catch (err) {
-      if (reply.sent || res.headersSent) return;
-      return sendError(reply, err, runtime.scrub);
+      return reply.headers(headerValues(metaHeaders(meta))).send(completion);
     } finally {
       release?.();
       res.removeListener('close', onClose);
     }
   });
 
-  app.get('/v1/models', async (req) => {
+  app.get('/v1/models', openai, async (req) => {
     ctx.requireScope(req, 'ai');
     const data = runtime.ai.models().map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: 'tasklane', targets: m.targets }));
     return { object: 'list', data };
@@ -74,6 +76,7 @@ export function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOpt
   return options;
 }
 
+/** Who served the answer. Values are made header-safe where they are written (an upstream may name its model anything). */
 export function metaHeaders(meta: AiMeta): Record<string, string> {
   return {
     'x-tasklane-provider': meta.provider,
@@ -87,61 +90,24 @@ export function metaHeaders(meta: AiMeta): Record<string, string> {
   };
 }
 
-const TYPES: Record<number, string> = { 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 413: 'invalid_request_error', 429: 'rate_limit_error' };
-
-export function sendError(reply: FastifyReply, thrown: unknown, scrub: (s: string) => string): FastifyReply {
-  const err = toTasklaneError(thrown);
-  const body = errorBody(err) as { error: { code: string; message: string; type?: string; details?: Record<string, unknown> } };
-  body.error.message = scrub(body.error.message);
-  body.error.type = TYPES[err.httpStatus] ?? (err.httpStatus >= 500 ? 'api_error' : 'invalid_request_error');
-  // An AI failure says how many upstream attempts it made and how long it waited, as an answer does.
-  if (Array.isArray(err.details.attempts)) reply.header('x-tasklane-attempts', String(err.details.attempts.length));
-  if (typeof err.details.waitedMs === 'number' && err.details.waitedMs > 0) reply.header('x-tasklane-waited-ms', String(err.details.waitedMs));
-  const retryAfterMs = err.details.retryAfterMs;
-  if (typeof retryAfterMs === 'number' && (err.httpStatus === 429 || err.httpStatus === 503)) {
-    reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
-  }
-  return reply.code(err.httpStatus).send(body);
+/** An error in OpenAI's shape, for routes that answer it themselves (see streams/wire-errors). */
+export function sendError(reply: FastifyReply, thrown: unknown, scrub: Scrub): FastifyReply {
+  const wire = toWire(thrown, { dialect: 'openai', scrub });
+  return reply.code(wire.status).headers(wire.headers).send(wire.body);
 }
 
 /**
  * Writes the chunks as SSE and `data: [DONE]` at the end. A failure after the first chunk ends
  * the stream with an error event and no [DONE], so no client mistakes it for a whole answer.
  */
-async function writeStream(res: ServerResponse, chunks: AsyncIterable<ChatChunk>, scrub: (s: string) => string): Promise<void> {
-  // Chunks that arrive in one upstream read are written as one TCP segment: cork at the first,
-  // uncork once the current burst of microtasks is done.
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    res.uncork();
-  };
+async function writeStream(sse: SseWriter, chunks: AsyncIterable<ChatChunk>, scrub: Scrub): Promise<void> {
   try {
     for await (const chunk of chunks) {
-      if (res.destroyed) return;
-      if (!corked) {
-        corked = true;
-        res.cork();
-        process.nextTick(uncork);
-      }
-      if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) await drained(res);
+      if (sse.closed) return;
+      await sse.send(`data: ${JSON.stringify(chunk)}\n\n`);
     }
-    if (!res.destroyed) res.end('data: [DONE]\n\n');
+    sse.end('data: [DONE]\n\n');
   } catch (thrown) {
-    if (res.destroyed) return;
-    const err = TasklaneError.isInstance(thrown) ? thrown : toTasklaneError(thrown);
-    res.end(`data: ${JSON.stringify({ error: { code: err.code, message: scrub(err.message), type: 'api_error' } })}\n\n`);
+    sse.fail(thrown, { dialect: 'openai', scrub });
   }
-}
-
-export function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.removeListener('drain', done);
-      res.removeListener('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
 }

@@ -3,6 +3,7 @@ import { AbortError } from '../../errors.js';
 import { validateEmbeddingRequest, vectorToBase64 } from '../../ai/embed.js';
 import type { ServerContext } from '../context.js';
 import { callOptions, metaHeaders, sendError } from './ai.js';
+import { headerValues } from '../streams/header-values.js';
 
 /**
  * POST /v1/embeddings in OpenAI's shape: a string or an array of strings, `dimensions`,
@@ -22,7 +23,7 @@ export async function embeddingsRoutes(app: FastifyInstance, ctx: ServerContext)
     try {
       const body = validateEmbeddingRequest(req.body);
       const { response, meta } = await runtime.ai.embed(body, callOptions(req, controller.signal));
-      reply.headers(metaHeaders(meta));
+      reply.headers(headerValues(metaHeaders(meta)));
       if (body.encoding_format !== 'base64') return reply.send(response);
       return reply.send({ ...response, data: response.data.map((d) => ({ ...d, embedding: vectorToBase64(d.embedding) })) });
     } catch (err) {

@@ -4,6 +4,8 @@ import type { ServerContext } from '../context.js';
 import { EventFrames } from '../event-frames.js';
 import { TENANT_HEADER, viewerOf, type ViewingPrincipal } from '../ownership.js';
 import { SocketSession } from '../socket-session.js';
+import { StreamSlots } from '../stream-slots.js';
+import { closeReason } from '../streams/wire-errors.js';
 import { WriteBatcher } from '../write-batcher.js';
 
 /** Close code sent to every socket when the server shuts down (clients reconnect elsewhere or later). */
@@ -21,6 +23,14 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
   const frames = new EventFrames(runtime.scrub);
   const batcher = new WriteBatcher();
   const sessions = new Map<import('ws').WebSocket, SocketSession>();
+  // Sockets per key and in all, taken before the upgrade (a refusal is a plain 429) and given
+  // back when the TCP socket closes, however the WebSocket ended.
+  const socketSlots = new StreamSlots(streams.maxSocketsPerKey, {
+    setting: 'server.streams.maxSocketsPerKey',
+    noun: 'open WebSockets',
+    total: { max: streams.maxSockets, setting: 'server.streams.maxSockets' },
+  });
+  const subscriptionSlots = new StreamSlots(streams.maxSubscriptionsPerKey, { setting: 'server.streams.maxSubscriptionsPerKey', noun: 'WebSocket subscriptions' });
 
   await app.register(websocket, {
     options: { maxPayload: 64 * 1024 },
@@ -50,7 +60,17 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
     for (const socket of sessions.keys()) socket.terminate();
   });
 
-  app.get('/v1/ws', { websocket: true, config: { public: true }, onRequest }, (socket, req) => {
+  const preHandler = (req: FastifyRequest, _reply: unknown, done: (err?: Error) => void): void => {
+    try {
+      const release = socketSlots.acquire(req.principal);
+      req.raw.socket.once('close', release);
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
+  };
+
+  app.get('/v1/ws', { websocket: true, config: { public: true }, onRequest, preHandler }, (socket, req) => {
     // Checked here rather than before the upgrade so that a browser, which cannot read an HTTP
     // error on a WebSocket, still gets the reason in the close frame.
     let principal: ViewingPrincipal;
@@ -59,7 +79,7 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       // Fixed for the life of the socket: every subscription is checked against it.
       principal = { ...req.principal, viewer: viewerOf(req.principal, req.headers[TENANT_HEADER]) };
     } catch (err) {
-      socket.close(1008, (err as Error).message.slice(0, 120));
+      socket.close(1008, closeReason((err as Error).message, runtime.scrub));
       return;
     }
     const session = new SocketSession(socket, {
@@ -71,6 +91,7 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       principal,
       frames,
       gauge,
+      subscriptionSlots,
       limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions, messagesPerSecond: streams.wsMessagesPerSecond },
     });
     sessions.set(socket, session);

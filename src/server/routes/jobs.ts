@@ -6,6 +6,7 @@ import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { streamAuth } from '../stream-auth.js';
 import { StreamTokens } from '../stream-token.js';
 import { jobEventRoutes } from './job-events.js';
+import { boundedList } from './job-list.js';
 import { jobSocketRoutes } from './job-socket.js';
 import { jobParams, listQuery, parseWith, submitBody } from './job-schemas.js';
 import { tokenRoutes } from './tokens.js';
@@ -45,12 +46,15 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     return reply.code(existing ? 200 : 201).send(job);
   });
 
-  app.get('/v1/jobs', async (req) => {
+  // Records without input/result unless ?include= names them; past server.maxListBytes the page
+  // ends early with `next` (see boundedList).
+  const maxListBytes = runtime.config.server.maxListBytes;
+  app.get('/v1/jobs', async (req, reply) => {
     ctx.requireScope(req, 'jobs:read');
     const { filter } = viewer(req);
     const q = parseWith(listQuery, req.query, 'query');
-    const page = await jobs.list(filter ? { ...q, owner: filter } : q);
-    return { jobs: page.jobs, next: page.next ?? null };
+    const text = await boundedList(jobs, filter ? { ...q, owner: filter } : q, maxListBytes);
+    return reply.type('application/json; charset=utf-8').send(text);
   });
 
   app.get('/v1/jobs/:id', async (req) => {

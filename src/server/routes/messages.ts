@@ -1,9 +1,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { AbortError, TasklaneError, ValidationError, toTasklaneError } from '../../errors.js';
+import { AbortError, ValidationError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
-import { MessagesStream, anthropicErrorType, chatToMessage, messagesToChat } from '../dialects/anthropic-messages.js';
+import { MessagesStream, chatToMessage, messagesToChat } from '../dialects/anthropic-messages.js';
 import { EventWriter } from '../dialects/write-events.js';
 import { callOptions, metaHeaders } from './ai.js';
+import { headerValues } from '../streams/header-values.js';
+import { SseWriter } from '../streams/sse-writer.js';
+import { toWire } from '../streams/wire-errors.js';
 
 /**
  * POST /v1/messages, Anthropic's Messages API over any provider (translated to the internal
@@ -18,13 +21,8 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
 
   app.post(
     '/v1/messages',
-    {
-      errorHandler: (error, _req, reply) => {
-        const err = TasklaneError.isInstance(error) ? error : fromFramework(error);
-        if (err.httpStatus >= 500) runtime.log.error({ err }, 'request failed');
-        return sendAnthropicError(reply, err, scrub);
-      },
-    },
+    // The app's error handler answers in Anthropic's shape for this route, auth refusals included.
+    { config: { dialect: 'anthropic' } },
     async (req, reply) => {
       ctx.requireScope(req, 'ai');
       const body = messagesToChat(req.body);
@@ -45,20 +43,18 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
           release = ctx.streams.acquire(req.principal);
           const s = await ai.openStream(body, options);
           reply.hijack();
-          res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...metaHeaders(s.meta) });
-          const out = new EventWriter(res);
+          const out = new EventWriter(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }));
           const translate = new MessagesStream(body.model);
           try {
             for await (const chunk of s.chunks) if (!(await out.write(translate.push(chunk)))) return;
             out.end(translate.end());
           } catch (thrown) {
-            const err = toTasklaneError(thrown);
-            out.end([{ event: 'error', data: { type: 'error', error: { type: anthropicErrorType(err.httpStatus), message: scrub(err.message), code: err.code } } }]);
+            out.end([{ event: 'error', data: toWire(thrown, { dialect: 'anthropic', scrub }).body }]);
           }
           return;
         }
         const { completion, meta } = await ai.chat(body, options);
-        return reply.headers(metaHeaders(meta)).send(chatToMessage(completion, body.model));
+        return reply.headers(headerValues(metaHeaders(meta))).send(chatToMessage(completion, body.model));
       } catch (err) {
         if (reply.sent || res.headersSent) return;
         return sendAnthropicError(reply, err, scrub);
@@ -71,15 +67,6 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
 }
 
 export function sendAnthropicError(reply: FastifyReply, thrown: unknown, scrub: (s: string) => string): FastifyReply {
-  const err = toTasklaneError(thrown);
-  const retryAfterMs = err.details.retryAfterMs;
-  if (typeof retryAfterMs === 'number' && (err.httpStatus === 429 || err.httpStatus === 503)) reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
-  return reply.code(err.httpStatus).send({ type: 'error', error: { type: anthropicErrorType(err.httpStatus), message: scrub(err.message), code: err.code } });
-}
-
-function fromFramework(error: unknown): TasklaneError {
-  const e = error as { code?: string; statusCode?: number; message?: string };
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new TasklaneError('TL_ERR_BODY_TOO_LARGE', e.message);
-  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new TasklaneError('TL_ERR_VALIDATION', e.message ?? 'bad request', { httpStatus: e.statusCode });
-  return toTasklaneError(error);
+  const wire = toWire(thrown, { dialect: 'anthropic', scrub });
+  return reply.code(wire.status).headers(wire.headers).send(wire.body);
 }

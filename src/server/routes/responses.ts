@@ -4,6 +4,8 @@ import type { ServerContext } from '../context.js';
 import { ResponsesStream, chatToResponse, responsesToChat } from '../dialects/openai-responses.js';
 import { EventWriter } from '../dialects/write-events.js';
 import { callOptions, metaHeaders, sendError } from './ai.js';
+import { headerValues } from '../streams/header-values.js';
+import { SseWriter } from '../streams/sse-writer.js';
 
 /**
  * POST /v1/responses, the stateless part of OpenAI's Responses API over any provider. Errors in
@@ -34,8 +36,7 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
         release = ctx.streams.acquire(req.principal);
         const s = await ai.openStream(chat, options);
         reply.hijack();
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...metaHeaders(s.meta) });
-        const out = new EventWriter(res);
+        const out = new EventWriter(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }));
         const translate = new ResponsesStream(chat.model, echo);
         try {
           for await (const chunk of s.chunks) if (!(await out.write(translate.push(chunk)))) return;
@@ -47,7 +48,7 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
         return;
       }
       const { completion, meta } = await ai.chat(chat, options);
-      return reply.headers(metaHeaders(meta)).send(chatToResponse(completion, chat.model, echo));
+      return reply.headers(headerValues(metaHeaders(meta))).send(chatToResponse(completion, chat.model, echo));
     } catch (err) {
       if (reply.sent || res.headersSent) return;
       return sendError(reply, err, scrub);

@@ -10,8 +10,8 @@ import { TasklaneError } from '../errors.js';
  *   `server.allowedHosts` (a rebinding page sends its own name);
  * - a state-changing request or a WebSocket upgrade that carries an `Origin` must be same-origin
  *   or one of `server.allowedOrigins` (clients that are not browsers send none).
- * With or without keys, a request body must be `application/json`, so no cross-site "simple
- * request" (form or text/plain) reaches a handler.
+ * With or without keys, a POST with a form or text/plain body (what a cross-site page sends
+ * without a preflight) is refused before it reaches a handler.
  */
 export interface EdgeOptions {
   /** No client keys configured: the Host and Origin checks apply. */
@@ -47,17 +47,21 @@ export function edgeGuard(options: EdgeOptions): (req: FastifyRequest) => void {
   };
 }
 
+/**
+ * The content types a page on another site can POST without a CORS preflight (a form, or fetch in
+ * no-cors mode): refused, body or not, so no cross-site request reaches a handler. Any other type
+ * needs a preflight the server never grants cross-origin, and meets the route's parsers (the
+ * built-in routes parse application/json only: anything else is 415 there too).
+ */
+const SIMPLE_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data']);
+
 function requireJsonBody(req: FastifyRequest): void {
-  const length = req.headers['content-length'];
-  const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
   const type = req.headers['content-type'];
-  if (!hasBody && type === undefined) return;
-  const media = (type ?? '').split(';')[0]!.trim().toLowerCase();
-  if (media === 'application/json') return;
-  // An empty body is no body, whatever type it names, except the form and text types a
-  // cross-site page sends without a preflight.
-  if (!hasBody && media !== 'text/plain' && media !== 'application/x-www-form-urlencoded' && media !== 'multipart/form-data') return;
-  throw new TasklaneError('TL_ERR_UNSUPPORTED_MEDIA_TYPE', `content-type "${printable(type ?? '(none)')}" is not accepted: send the body as application/json`);
+  if (type === undefined) return;
+  const media = type.split(';')[0]!.trim().toLowerCase();
+  if (SIMPLE_TYPES.has(media)) {
+    throw new TasklaneError('TL_ERR_UNSUPPORTED_MEDIA_TYPE', `content-type "${printable(type)}" is not accepted: send the body as application/json`);
+  }
 }
 
 const LOOPBACK_V4 = /^127(\.\d{1,3}){3}$/;

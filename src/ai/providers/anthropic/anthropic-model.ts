@@ -4,7 +4,7 @@ import type { LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderSetting
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { sseEvents } from '../http/events.js';
-import type { CallContext } from '../http/provider-error.js';
+import { providerSecrets, type CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
 import { driveStream } from '../http/stream-driver.js';
 import { type Upstream, type UpstreamResponse, upstreamFor } from '../http/upstream.js';
@@ -35,6 +35,7 @@ export class AnthropicModel implements LanguageModel {
 
   constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
+    this.#secrets = providerSecrets(config);
     this.#upstream = upstreamFor(name, config, options);
     // Both https://api.anthropic.com and https://api.anthropic.com/v1 work as the base URL.
     this.#prefix = /\/v1\/?$/.test(new URL(config.baseURL).pathname) ? '' : '/v1';
@@ -52,8 +53,11 @@ export class AnthropicModel implements LanguageModel {
   }
 
   #ctx(o: ProviderCallOptions): CallContext {
-    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex };
+    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex, secrets: this.#secrets };
   }
+
+  /** Replaced in upstream text before it is quoted in an error. */
+  readonly #secrets: string[];
 
   async doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }> {
     const { body, jsonTool, native } = convertRequest(o.request, { stream: false, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) });
@@ -84,7 +88,7 @@ export class AnthropicModel implements LanguageModel {
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
-    const res = await this.#upstream.request({ method: 'GET', path: `${this.#prefix}/models?limit=1000`, headers: this.#headers(o.apiKey), ctx: { provider: this.name, model: '*', keyIndex: -1 }, signal: o.signal, timeouts: o.timeouts });
+    const res = await this.#upstream.request({ method: 'GET', path: `${this.#prefix}/models?limit=1000`, headers: this.#headers(o.apiKey), ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets }, signal: o.signal, timeouts: o.timeouts });
     await this.#fail(res, o.apiKey);
     const body = (await readJson(res)) as { data?: Array<{ id?: unknown }> } | null;
     if (!body || !Array.isArray(body.data)) throw malformed(res, 'a model list');

@@ -1,4 +1,5 @@
 import type { EventSourceMessage } from 'eventsource-parser';
+import { quoteUpstream } from '../http/status.js';
 import { providerError, where, type CallContext } from '../http/provider-error.js';
 import type { Step } from '../http/stream-driver.js';
 import type { JsonTool } from './convert-request.js';
@@ -72,7 +73,7 @@ export function eventDecoder(ctx: CallContext, jsonTool: JsonTool | undefined): 
       case 'error': {
         const err = isObj(ev.error) ? ev.error : {};
         const message = typeof err.message === 'string' ? err.message : 'an error event';
-        return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream (${String(err.type ?? 'error')}): ${message.slice(0, 300)}`) }];
+        return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream (${String(err.type ?? 'error')}): ${quoteUpstream(message, ctx)}`) }];
       }
       default:
         // ping, content_block_stop and event types added later.

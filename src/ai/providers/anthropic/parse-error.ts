@@ -10,7 +10,8 @@ export function parseAnthropicError(text: string): UpstreamErrorInfo {
     if (typeof body.error?.type === 'string') info.type = body.error.type;
     return info;
   } catch {
-    return text.trim() ? { message: text.trim().slice(0, 300) } : {};
+    // Kept whole (the body read is bounded): it is cut only after secrets are replaced (quoteUpstream).
+    return text.trim() ? { message: text.trim() } : {};
   }
 }
 

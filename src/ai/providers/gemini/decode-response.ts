@@ -1,3 +1,4 @@
+import { quoteUpstream } from '../http/status.js';
 import { providerError, where, type CallContext } from '../http/provider-error.js';
 import type { Step } from '../http/stream-driver.js';
 import type { Usage } from '../../types.js';
@@ -41,7 +42,7 @@ export function responseDecoder(ctx: CallContext): (body: unknown) => Step[] {
     if (!isObj(body)) return [{ kind: 'error', error: providerError('malformed', ctx, `${where(ctx)} sent a chunk that is not a JSON object`) }];
     if (isObj(body.error)) {
       const message = typeof body.error.message === 'string' ? body.error.message : 'an error';
-      return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${message.slice(0, 300)}`) }];
+      return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${quoteUpstream(message, ctx)}`) }];
     }
     const blocked = blockedPrompt(body, ctx);
     if (blocked) return [{ kind: 'error', error: blocked }];

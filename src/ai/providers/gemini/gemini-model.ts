@@ -4,7 +4,7 @@ import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, Provi
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { sseEvents } from '../http/events.js';
-import { providerError, where, type CallContext } from '../http/provider-error.js';
+import { providerError, providerSecrets, where, type CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
 import type { UpstreamResponse } from '../http/upstream.js';
 import type { Step } from '../http/stream-driver.js';
@@ -29,6 +29,7 @@ export class GeminiModel implements LanguageModel {
 
   constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
+    this.#secrets = providerSecrets(config);
     this.supportsPrefill = config.prefill;
     this.#upstream = upstreamFor(name, config, options);
   }
@@ -38,8 +39,11 @@ export class GeminiModel implements LanguageModel {
   }
 
   #ctx(o: { request: { model: string }; keyIndex: number }): CallContext {
-    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex };
+    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex, secrets: this.#secrets };
   }
+
+  /** Replaced in upstream text before it is quoted in an error. */
+  readonly #secrets: string[];
 
   static path(model: string, method: string): string {
     const m = model.startsWith('models/') ? model.slice(7) : model;
@@ -106,7 +110,7 @@ export class GeminiModel implements LanguageModel {
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
-    const res = await this.#upstream.request({ method: 'GET', path: '/models?pageSize=1000', headers: this.#headers(o.apiKey), ctx: { provider: this.name, model: '*', keyIndex: -1 }, signal: o.signal, timeouts: o.timeouts });
+    const res = await this.#upstream.request({ method: 'GET', path: '/models?pageSize=1000', headers: this.#headers(o.apiKey), ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets }, signal: o.signal, timeouts: o.timeouts });
     await failOnGeminiStatus(res, o.apiKey);
     const body = (await readJson(res)) as { models?: Array<{ name?: unknown }> } | null;
     if (!body || !Array.isArray(body.models)) throw malformed(res, 'a model list');

@@ -14,7 +14,8 @@ export function parseGeminiError(text: string): UpstreamErrorInfo {
   try {
     body = JSON.parse(text);
   } catch {
-    return text.trim() ? { message: text.trim().slice(0, 300) } : {};
+    // Kept whole (the body read is bounded): it is cut only after secrets are replaced (quoteUpstream).
+    return text.trim() ? { message: text.trim() } : {};
   }
   const e = Array.isArray(body) ? (body[0] as Obj | undefined)?.error : isObj(body) ? body.error : undefined;
   if (!isObj(e)) return {};

@@ -6,6 +6,16 @@ export interface CallContext {
   provider: string;
   model: string;
   keyIndex: number;
+  /**
+   * The provider's secrets (its keys and header values), replaced in any upstream text before it
+   * is cut short and quoted (quoteUpstream). Never copied into an error's details.
+   */
+  secrets?: readonly string[];
+}
+
+/** The secrets of a provider config worth replacing (4+ characters, longest first). */
+export function providerSecrets(config: { apiKeys: readonly string[]; headers?: Readonly<Record<string, string>> }): string[] {
+  return [...new Set([...config.apiKeys, ...Object.values(config.headers ?? {})])].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
 }
 
 const CODES: Record<ProviderErrorKind, ErrorCode> = {

@@ -31,13 +31,26 @@ export function kindForStatus(status: number, info: UpstreamErrorInfo): Provider
   return 'server';
 }
 
-/** Keeps an upstream message short and free of the key the call used. */
-export function safeUpstreamMessage(message: string | undefined, apiKey: string | undefined): string {
+/** Longest upstream text quoted in an error message. */
+export const QUOTE_MAX = 300;
+
+/**
+ * Upstream text fit to quote: the provider's secrets (and the key the call used) replaced first,
+ * then cut to QUOTE_MAX characters. In that order: cut first, and a key straddling the cut would
+ * leave its first characters behind, which no scrubber downstream recognises any more.
+ */
+export function quoteUpstream(text: string, ctx: Pick<CallContext, 'secrets'>, apiKey?: string): string {
+  let m = text.trim();
+  // Keys shorter than 4 characters are test placeholders; replacing them would mangle ordinary words.
+  const secrets = apiKey && apiKey.length >= 4 ? [apiKey, ...(ctx.secrets ?? [])] : (ctx.secrets ?? []);
+  for (const s of secrets) if (m.includes(s)) m = m.split(s).join('[redacted]');
+  return m.length > QUOTE_MAX ? `${m.slice(0, QUOTE_MAX)}…` : m;
+}
+
+/** Keeps an upstream message short and free of the provider's secrets. */
+export function safeUpstreamMessage(message: string | undefined, apiKey: string | undefined, ctx: Pick<CallContext, 'secrets'> = {}): string {
   if (!message) return '';
-  let m = message.length > 300 ? `${message.slice(0, 300)}…` : message;
-  // Keys shorter than this are test placeholders; replacing them would mangle ordinary words.
-  if (apiKey && apiKey.length >= 8) m = m.split(apiKey).join('[key]');
-  return m;
+  return quoteUpstream(message, ctx, apiKey);
 }
 
 export function errorForStatus(status: number, headers: HeaderBag, info: UpstreamErrorInfo, ctx: CallContext, apiKey: string | undefined): ProviderError {
@@ -46,7 +59,7 @@ export function errorForStatus(status: number, headers: HeaderBag, info: Upstrea
   const retryAfterMs = fromHeaders !== undefined || info.retryAfterMs !== undefined ? Math.max(fromHeaders ?? 0, info.retryAfterMs ?? 0) : undefined;
   // A 401's upstream text may quote part of the key (e.g. "sk-ab***yz"): say nothing of it. A 403's
   // reason (no access to the model, a policy) is what the caller needs, so it is passed on scrubbed.
-  const said = kind === 'auth' ? '' : safeUpstreamMessage(info.message, apiKey);
+  const said = kind === 'auth' ? '' : safeUpstreamMessage(info.message, apiKey, ctx);
   return providerError(kind, ctx, `${where(ctx)} answered ${status}${said ? `: ${said}` : ''}`, {
     status,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),

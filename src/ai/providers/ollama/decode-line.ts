@@ -1,4 +1,5 @@
 import { providerError, where, type CallContext } from '../http/provider-error.js';
+import { quoteUpstream } from '../http/status.js';
 import type { Step } from '../http/stream-driver.js';
 import { convertUsage } from './convert-usage.js';
 import { mapFinishReason } from './map-finish-reason.js';
@@ -46,7 +47,7 @@ export function decodeLine(text: string, ctx: CallContext, id: string): Step[] {
     return [{ kind: 'malformed' }];
   }
   if (typeof line.error === 'string') {
-    return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${line.error.slice(0, 300)}`) }];
+    return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${quoteUpstream(line.error, ctx)}`) }];
   }
   const steps: Step[] = [{ kind: 'start', id, model: line.model ?? ctx.model, created: createdOf(line) }];
   const content = line.message?.content;

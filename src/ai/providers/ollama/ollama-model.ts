@@ -3,7 +3,7 @@ import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, Provi
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { ndjsonLines } from '../http/events.js';
-import type { CallContext } from '../http/provider-error.js';
+import { providerSecrets, type CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
 import { driveStream } from '../http/stream-driver.js';
 import { type Upstream, upstreamFor } from '../http/upstream.js';
@@ -25,11 +25,15 @@ export class OllamaModel implements LanguageModel {
   constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
     this.supportsPrefill = config.prefill;
+    this.#secrets = providerSecrets(config);
     this.#upstream = upstreamFor(name, config, options);
   }
 
+  /** Replaced in upstream text before it is quoted in an error. */
+  readonly #secrets: string[];
+
   #ctx(o: ProviderCallOptions): CallContext {
-    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex };
+    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex, secrets: this.#secrets };
   }
 
   #call(o: ProviderCallOptions, stream: boolean) {
@@ -97,7 +101,7 @@ export class OllamaModel implements LanguageModel {
       method: 'GET',
       path: '/api/tags',
       ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
-      ctx: { provider: this.name, model: '*', keyIndex: -1 },
+      ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets },
       signal: o.signal,
       timeouts: o.timeouts,
     });

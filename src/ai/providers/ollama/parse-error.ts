@@ -8,5 +8,6 @@ export function parseOllamaError(text: string): UpstreamErrorInfo {
   } catch {
     // Not JSON: keep the text.
   }
-  return text.trim() ? { message: text.trim().slice(0, 300) } : {};
+  // Kept whole (the body read is bounded): it is cut only after secrets are replaced (quoteUpstream).
+  return text.trim() ? { message: text.trim() } : {};
 }

@@ -1,6 +1,6 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import { providerError, where, type CallContext } from '../http/provider-error.js';
-import { kindForStatus } from '../http/status.js';
+import { kindForStatus, quoteUpstream } from '../http/status.js';
 import type { Step } from '../http/stream-driver.js';
 import { convertUsage } from './convert-usage.js';
 import { mapFinishReason } from './map-finish-reason.js';
@@ -26,7 +26,7 @@ export function decodeChunk(event: EventSourceMessage, ctx: CallContext): Step[]
     const kind = kindForStatus(Number((isObject(chunk.error) && Number(chunk.error.code)) || 500), info);
     // A failure after the answer started is a broken stream, whatever its cause upstream.
     const asKind = kind === 'content_filter' ? kind : 'stream_broken';
-    return [{ kind: 'error', error: providerError(asKind, ctx, `${where(ctx)} reported an error inside the stream${info.message ? `: ${info.message.slice(0, 300)}` : ''}`) }];
+    return [{ kind: 'error', error: providerError(asKind, ctx, `${where(ctx)} reported an error inside the stream${info.message ? `: ${quoteUpstream(info.message, ctx)}` : ''}`) }];
   }
   const steps: Step[] = [];
   if (typeof chunk.id === 'string' || typeof chunk.model === 'string') {

@@ -3,7 +3,7 @@ import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import type { Logger } from '../../../runtime/logger.js';
 import { sseEvents } from '../http/events.js';
-import type { CallContext } from '../http/provider-error.js';
+import { providerSecrets, type CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
 import type { UpstreamErrorInfo } from '../http/status.js';
 import { driveStream } from '../http/stream-driver.js';
@@ -29,6 +29,7 @@ export class OpenAICompatibleModel implements LanguageModel {
   constructor(name: string, config: ProviderSettings, options: { log?: Logger } = {}) {
     this.name = name;
     this.supportsPrefill = config.prefill;
+    this.#secrets = providerSecrets(config);
     this.upstream = upstreamFor(name, config, options);
   }
 
@@ -37,8 +38,11 @@ export class OpenAICompatibleModel implements LanguageModel {
     return parseErrorBody(text);
   }
 
+  /** Replaced in upstream text before it is quoted in an error. */
+  readonly #secrets: string[];
+
   #ctx(o: ProviderCallOptions): CallContext {
-    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex };
+    return { provider: this.name, model: o.request.model, keyIndex: o.keyIndex, secrets: this.#secrets };
   }
 
   async doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }> {
@@ -95,7 +99,7 @@ export class OpenAICompatibleModel implements LanguageModel {
       method: 'GET',
       path: '/models',
       ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
-      ctx: { provider: this.name, model: '*', keyIndex: -1 },
+      ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets },
       signal: o.signal,
       timeouts: o.timeouts,
     });

@@ -6,10 +6,11 @@ export function parseErrorBody(text: string): UpstreamErrorInfo {
   let body: WireErrorBody;
   try {
     const parsed: unknown = JSON.parse(text);
-    if (!isObject(parsed)) return { message: text.slice(0, 300) };
+    if (!isObject(parsed)) return { message: text };
     body = parsed as WireErrorBody;
   } catch {
-    return text.trim() ? { message: text.trim().slice(0, 300) } : {};
+    // Kept whole (the body read is bounded): it is cut only after secrets are replaced (quoteUpstream).
+    return text.trim() ? { message: text.trim() } : {};
   }
   const info: UpstreamErrorInfo = {};
   const e = body.error;

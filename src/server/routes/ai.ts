@@ -21,9 +21,7 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
     ctx.requireScope(req, 'ai');
     const ai = runtime.ai;
     const body = validateChatRequest(req.body);
-    // The model name goes back out in x-tasklane-model: a control character would make that
-    // header throw after the upstream call was paid for, so it is refused before any call.
-    if (hasControlCharacters(body.model)) throw new ValidationError('"model" holds a control character (CR, LF, NUL...); send a plain model name');
+    assertPlainModel(body.model);
     if (body.messages.length > maxMessages) {
       throw new ValidationError(`"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
     }
@@ -58,6 +56,14 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
     const data = runtime.ai.models().map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: 'tasklane', targets: m.targets }));
     return { object: 'list', data };
   });
+}
+
+/**
+ * The model name goes back out in x-tasklane-model: a control character would make that header
+ * throw after the upstream call was paid for, so it is refused before any call (every AI route).
+ */
+export function assertPlainModel(model: unknown): void {
+  if (typeof model === 'string' && hasControlCharacters(model)) throw new ValidationError('"model" holds a control character (CR, LF, NUL...); send a plain model name');
 }
 
 export function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOptions {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AbortError } from '../../errors.js';
 import { validateEmbeddingRequest, vectorToBase64 } from '../../ai/embed.js';
 import type { ServerContext } from '../context.js';
-import { callOptions, metaHeaders, sendError } from './ai.js';
+import { assertPlainModel, callOptions, metaHeaders, sendError } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 
 /**
@@ -22,6 +22,7 @@ export async function embeddingsRoutes(app: FastifyInstance, ctx: ServerContext)
     res.once('close', onClose);
     try {
       const body = validateEmbeddingRequest(req.body);
+      assertPlainModel(body.model);
       const { response, meta } = await runtime.ai.embed(body, callOptions(req, controller.signal));
       reply.headers(headerValues(metaHeaders(meta)));
       if (body.encoding_format !== 'base64') return reply.send(response);

@@ -3,7 +3,7 @@ import { AbortError, ValidationError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { MessagesStream, chatToMessage, messagesToChat } from '../dialects/anthropic-messages.js';
 import { EventWriter } from '../dialects/write-events.js';
-import { callOptions, metaHeaders } from './ai.js';
+import { assertPlainModel, callOptions, metaHeaders } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 import { SseWriter } from '../streams/sse-writer.js';
 import { toWire } from '../streams/wire-errors.js';
@@ -26,6 +26,7 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
     async (req, reply) => {
       ctx.requireScope(req, 'ai');
       const body = messagesToChat(req.body);
+      assertPlainModel(body.model);
       if (body.messages.length > maxMessages) {
         throw new ValidationError(`"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
       }

@@ -3,7 +3,7 @@ import { AbortError, ValidationError, toTasklaneError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { ResponsesStream, chatToResponse, responsesToChat } from '../dialects/openai-responses.js';
 import { EventWriter } from '../dialects/write-events.js';
-import { callOptions, metaHeaders, sendError } from './ai.js';
+import { assertPlainModel, callOptions, metaHeaders, sendError } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 import { SseWriter } from '../streams/sse-writer.js';
 
@@ -27,6 +27,7 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
     let release: (() => void) | undefined;
     try {
       const { chat, echo } = responsesToChat(req.body);
+      assertPlainModel(chat.model);
       if (chat.messages.length > maxMessages) {
         throw new ValidationError(`"input" holds ${chat.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
       }

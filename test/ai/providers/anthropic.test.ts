@@ -219,3 +219,78 @@ describe('the Anthropic mock and /v1/messages over the Anthropic adapter', () =>
     expect(mock.calls[0]!.body.stream).toBe(true);
   });
 });
+
+describe('anthropic adapter streams', () => {
+  const ev = (event: string, data: Record<string, unknown>) => `event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`;
+  const head = ev('message_start', { message: { id: 'msg_s', type: 'message', role: 'assistant', model: 'claude-mock', content: [], stop_reason: null, usage: { input_tokens: 12, output_tokens: 1 } } });
+
+  it('tool_use blocks stream as OpenAI tool-call pieces; thinking is left out of the chat answer', async () => {
+    const client = await start({ c: [{ provider: 'claude', model: 'claude-mock' }] });
+    mock.respond({
+      raw: [
+        head,
+        ev('content_block_start', { index: 0, content_block: { type: 'thinking', thinking: '' } }),
+        ev('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: 'pondering' } }),
+        ev('content_block_stop', { index: 0 }),
+        ev('content_block_start', { index: 1, content_block: { type: 'text', text: '' } }),
+        ev('content_block_delta', { index: 1, delta: { type: 'text_delta', text: 'On it.' } }),
+        ev('content_block_stop', { index: 1 }),
+        ev('content_block_start', { index: 2, content_block: { type: 'tool_use', id: 'toolu_s', name: 'get_weather', input: {} } }),
+        ev('content_block_delta', { index: 2, delta: { type: 'input_json_delta', partial_json: '{"city":' } }),
+        ev('content_block_delta', { index: 2, delta: { type: 'input_json_delta', partial_json: ' "Oslo"}' } }),
+        ev('content_block_stop', { index: 2 }),
+        ev('message_delta', { delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { output_tokens: 30 } }),
+        ev('message_stop', {}),
+      ],
+    });
+    const stream = await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'weather?' }], stream: true, stream_options: { include_usage: true }, tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] });
+    let text = '';
+    let finish: string | null = null;
+    const call = { id: '', name: '', args: '' };
+    let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+    for await (const c of stream) {
+      if (c.usage) usage = c.usage;
+      const ch = c.choices[0];
+      if (!ch) continue;
+      text += ch.delta.content ?? '';
+      for (const tc of ch.delta.tool_calls ?? []) {
+        call.id ||= tc.id ?? '';
+        call.name += tc.function?.name ?? '';
+        call.args += tc.function?.arguments ?? '';
+      }
+      finish = ch.finish_reason ?? finish;
+    }
+    expect(text).toBe('On it.');
+    expect(call).toEqual({ id: 'toolu_s', name: 'get_weather', args: '{"city": "Oslo"}' });
+    expect(finish).toBe('tool_calls');
+    expect(usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 30 });
+  });
+
+  it('a forced json tool streams its input as the text; an error event breaks the stream', async () => {
+    const client = await start({ c: [{ provider: 'claude', model: 'claude-mock' }] });
+    mock.respond([
+      {
+        raw: [
+          head,
+          ev('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 'toolu_j', name: 'place', input: {} } }),
+          ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '{"city"' } }),
+          ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: ': "Paris"}' } }),
+          ev('content_block_stop', { index: 0 }),
+          ev('message_delta', { delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 9 } }),
+          ev('message_stop', {}),
+        ],
+      },
+      { raw: [head, ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }), ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Par' } }), ev('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })] },
+    ]);
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+    const s = await collect(await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'where?' }], stream: true, response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } } }));
+    expect(s.error).toBeUndefined();
+    expect(JSON.parse(s.text)).toEqual({ city: 'Paris' });
+    expect(s.finish).toBe('stop');
+    const broken = await collect(await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'again' }], stream: true }));
+    expect(broken.text).toBe('Par');
+    expect(broken.finish).toBeNull();
+    expect((broken.error as { code?: string }).code).toBe('TL_ERR_AI_STREAM_BROKEN');
+    expect(broken.error!.message).toContain('overloaded_error');
+  });
+});

@@ -133,3 +133,40 @@ describe('gemini adapter', () => {
     }
   });
 });
+
+describe('gemini adapter streams', () => {
+  it('functionCall parts stream as whole tool calls; usage comes from the last chunk; a malformed chunk is dropped and the stream goes on', async () => {
+    const client = await start({ g: [{ provider: 'gem', model: 'gemini-mock' }] });
+    const chunk = (o: unknown) => `data: ${JSON.stringify(o)}\r\n\r\n`;
+    mock.respond([
+      {
+        raw: [
+          chunk({ candidates: [{ content: { role: 'model', parts: [{ text: 'Checking ' }] }, index: 0 }], usageMetadata: { promptTokenCount: 8, totalTokenCount: 8 } }),
+          chunk({ candidates: [{ content: { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Oslo' } } }, { functionCall: { name: 'get_time', args: {} } }] }, finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: 8, candidatesTokenCount: 6, totalTokenCount: 14 } }),
+        ],
+      },
+      { raw: [chunk({ candidates: [{ content: { role: 'model', parts: [{ text: 'Hal' }] }, index: 0 }] }), 'data: {"candidates": [\r\n\r\n', chunk({ candidates: [{ content: { role: 'model', parts: [{ text: 'f' }] }, finishReason: 'STOP', index: 0 }] })] },
+    ]);
+    const stream = await client.chat.completions.create({ model: 'g', messages: [{ role: 'user', content: 'weather and time?' }], stream: true, stream_options: { include_usage: true } });
+    const calls: Array<{ name: string; args: string }> = [];
+    let text = '';
+    let finish: string | null = null;
+    let usage: unknown;
+    for await (const c of stream) {
+      if (c.usage) usage = c.usage;
+      const ch = c.choices[0];
+      if (!ch) continue;
+      text += ch.delta.content ?? '';
+      for (const tc of ch.delta.tool_calls ?? []) (calls[tc.index] ??= { name: '', args: '' }).name += tc.function?.name ?? '', (calls[tc.index]!.args += tc.function?.arguments ?? '');
+      finish = ch.finish_reason ?? finish;
+    }
+    expect(text).toBe('Checking ');
+    expect(calls).toEqual([{ name: 'get_weather', args: '{"city":"Oslo"}' }, { name: 'get_time', args: '{}' }]);
+    expect(finish).toBe('tool_calls');
+    expect(usage).toMatchObject({ prompt_tokens: 8, completion_tokens: 6, total_tokens: 14 });
+    const skipped = await collect(await client.chat.completions.create({ model: 'g', messages: [{ role: 'user', content: 'x' }], stream: true }));
+    expect(skipped.error).toBeUndefined();
+    expect(skipped.text).toBe('Half');
+    expect(skipped.finish).toBe('stop');
+  });
+});

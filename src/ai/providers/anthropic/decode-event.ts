@@ -28,7 +28,8 @@ export function eventDecoder(ctx: CallContext, jsonTool: JsonTool | undefined): 
       if (!isObj(parsed)) throw new Error('not an object');
       ev = parsed;
     } catch {
-      return [{ kind: 'error', error: providerError('malformed', ctx, `${where(ctx)} sent a stream event that is not JSON`) }];
+      // Dropped and counted; ai.maxMalformedEvents of them end the stream as broken.
+      return [{ kind: 'malformed' }];
     }
     switch (ev.type ?? e.event) {
       case 'message_start': {

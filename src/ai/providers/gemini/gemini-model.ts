@@ -85,7 +85,8 @@ export class GeminiModel implements LanguageModel {
       try {
         return decode(JSON.parse(e.data));
       } catch {
-        return [{ kind: 'error', error: providerError('malformed', ctx, `${where(ctx)} sent a stream chunk that is not JSON`) }];
+        // Dropped and counted; ai.maxMalformedEvents of them end the stream as broken.
+        return [{ kind: 'malformed' }];
       }
     }, res.guard, { model: o.request.model });
   }

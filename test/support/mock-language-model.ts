@@ -6,7 +6,7 @@
  * throws "not implemented". It lets orchestrator and dispatch logic be tested without sockets; the
  * HTTP mock (mock-provider.ts) stays the test of the adapters and the wire.
  */
-import { ProviderError } from '../../src/errors.js';
+import type { ProviderError } from '../../src/errors.js';
 import { PROVIDER_SPEC, type EmbedCallOptions, type EmbedResult, type LanguageModel, type PhaseTimeouts, type ProviderCallOptions, type ProviderErrorKind, type StreamPart } from '../../src/spi.js';
 import { providerError } from '../../src/ai/providers/http/provider-error.js';
 import type { ChatCompletion, ChatRequest, Usage } from '../../src/ai/types.js';

@@ -1,6 +1,6 @@
 import type { AttemptRecord } from './dispatch.js';
 import type { StreamResult } from './orchestrator.js';
-import type { AiCallOptions, AiMeta, ChatRequest, ChatResult, Usage } from './types.js';
+import type { AiCallOptions, AiMeta, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, Usage } from './types.js';
 
 /**
  * The last requests the orchestrator answered, for the dashboard's AI log: who served each one,
@@ -14,6 +14,8 @@ export interface AiRequestEntry {
   at: number;
   /** The model alias (route) the caller asked for. */
   route: string;
+  /** `chat` (whole or streamed) or `embeddings`. */
+  kind: 'chat' | 'embeddings';
   stream: boolean;
   /** `streaming` while a stream that started is still being read. */
   outcome: 'ok' | 'error' | 'streaming';
@@ -33,14 +35,17 @@ export interface AiRequestEntry {
   latencyMs: number;
   /** A stream's whole duration, once it ended. */
   durationMs?: number;
+  /** Time spent waiting out a short cooldown before the call that answered (not an attempt). */
+  waitedMs?: number;
   tokens?: { prompt: number; completion: number; total: number };
   error?: { code: string; message: string; status?: number };
 }
 
-/** The calls the log taps: the orchestrator's two entry points (`stream()` goes through `openStream`). */
+/** The calls the log taps: the orchestrator's entry points (`stream()` goes through `openStream`). */
 export interface TappableAi {
   chat(request: ChatRequest, options?: AiCallOptions): Promise<ChatResult>;
   openStream(request: ChatRequest, options?: AiCallOptions): Promise<StreamResult>;
+  embed?(request: EmbeddingRequest, options?: AiCallOptions): Promise<EmbeddingResult>;
 }
 
 export const DEFAULT_REQUEST_LOG_SIZE = 200;
@@ -96,6 +101,7 @@ export function requestLogOf(ai: TappableAi, capacity?: number): AiRequestLog {
   Object.defineProperty(holder, TAPPED, { value: log, enumerable: false });
   const chat = ai.chat.bind(ai);
   const openStream = ai.openStream.bind(ai);
+  const embed = ai.embed?.bind(ai);
 
   ai.chat = async (request, options) => {
     const at = Date.now();
@@ -109,6 +115,21 @@ export function requestLogOf(ai: TappableAi, capacity?: number): AiRequestLog {
       throw err;
     }
   };
+
+  if (embed) {
+    ai.embed = async (request, options) => {
+      const at = Date.now();
+      const t0 = performance.now();
+      try {
+        const res = await embed(request, options);
+        log.add({ ...served(request, at, false, res.meta), kind: 'embeddings', outcome: 'ok' });
+        return res;
+      } catch (err) {
+        log.add({ ...failed(request, at, false, t0, err), kind: 'embeddings' });
+        throw err;
+      }
+    };
+  }
 
   ai.openStream = async (request, options) => {
     const at = Date.now();
@@ -154,10 +175,11 @@ export function requestLogOf(ai: TappableAi, capacity?: number): AiRequestLog {
   return log;
 }
 
-function served(request: ChatRequest, at: number, stream: boolean, meta: AiMeta): Omit<AiRequestEntry, 'seq' | 'outcome'> {
+function served(request: { model?: unknown }, at: number, stream: boolean, meta: AiMeta): Omit<AiRequestEntry, 'seq' | 'outcome'> {
   const entry: Omit<AiRequestEntry, 'seq' | 'outcome'> = {
     at,
     route: routeOf(request),
+    kind: 'chat',
     stream,
     provider: meta.provider,
     model: meta.model,
@@ -168,10 +190,11 @@ function served(request: ChatRequest, at: number, stream: boolean, meta: AiMeta)
     latencyMs: meta.latencyMs,
   };
   if (meta.usage) entry.tokens = tokens(meta.usage);
+  if (meta.waitedMs) entry.waitedMs = meta.waitedMs;
   return entry;
 }
 
-function failed(request: ChatRequest, at: number, stream: boolean, t0: number, err: unknown): Omit<AiRequestEntry, 'seq'> {
+function failed(request: { model?: unknown }, at: number, stream: boolean, t0: number, err: unknown): Omit<AiRequestEntry, 'seq'> {
   const details = (err as { details?: { attempts?: unknown } } | undefined)?.details;
   const attempts = Array.isArray(details?.attempts) ? (details.attempts as AttemptRecord[]) : [];
   const failures = attempts.filter((a) => a && (a.code !== undefined || a.kind !== undefined)).map(attemptView);
@@ -179,6 +202,7 @@ function failed(request: ChatRequest, at: number, stream: boolean, t0: number, e
   return {
     at,
     route: routeOf(request),
+    kind: 'chat',
     stream,
     outcome: 'error',
     ...(last ? { provider: last.provider, model: last.model, keyIndex: last.keyIndex } : {}),
@@ -208,11 +232,11 @@ function errorView(err: unknown): NonNullable<AiRequestEntry['error']> {
   return view;
 }
 
-function routeOf(request: ChatRequest): string {
+function routeOf(request: { model?: unknown }): string {
   return typeof request?.model === 'string' ? request.model : '';
 }
 
-function tokens(u: Usage): NonNullable<AiRequestEntry['tokens']> {
+function tokens(u: Partial<Usage>): NonNullable<AiRequestEntry['tokens']> {
   return { prompt: u.prompt_tokens ?? 0, completion: u.completion_tokens ?? 0, total: u.total_tokens ?? (u.prompt_tokens ?? 0) + (u.completion_tokens ?? 0) };
 }
 

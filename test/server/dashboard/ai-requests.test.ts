@@ -82,18 +82,20 @@ describe('GET /v1/admin/ai/requests', () => {
     expect(bad.body.error.code).toBe('TL_ERR_VALIDATION');
   });
 
-  it('records calls made on runtime.ai directly (as tasks do), once however often the log is asked for', async () => {
+  it('records chat and embeddings calls made on runtime.ai directly (as tasks do), once however often the log is asked for', async () => {
     mock = await startMockProvider();
-    t = await testServer(aiConfig(mock.url));
+    t = await testServer(aiConfig(mock.url, { models: { emb: [{ provider: 'b', model: 'embed-mock' }] } }));
     // The server tapped the orchestrator already; asking again gives the same log and no second tap.
     const log = requestLogOf(t.runtime.ai);
     expect(requestLogOf(t.runtime.ai)).toBe(log);
     await t.runtime.ai.chat({ model: 'chat', messages: [{ role: 'user', content: 'direct' }] });
     await expect(t.runtime.ai.chat({ model: 'no-such-route', messages: [{ role: 'user', content: 'x' }] })).rejects.toThrow();
+    await t.runtime.ai.embed({ model: 'emb', input: ['one', 'two'] });
     const body = await (await fetch(`${t.url}/v1/admin/ai/requests`)).json();
-    expect(body.total).toBe(2);
-    expect(log.total).toBe(2);
-    expect(body.requests[1]).toMatchObject({ route: 'chat', outcome: 'ok', provider: 'a' });
-    expect(body.requests[0]).toMatchObject({ route: 'no-such-route', outcome: 'error', attempts: 0, error: { code: 'TL_ERR_AI_UNKNOWN_MODEL' } });
+    expect(body.total).toBe(3);
+    expect(log.total).toBe(3);
+    expect(body.requests[2]).toMatchObject({ route: 'chat', kind: 'chat', outcome: 'ok', provider: 'a' });
+    expect(body.requests[1]).toMatchObject({ route: 'no-such-route', outcome: 'error', attempts: 0, error: { code: 'TL_ERR_AI_UNKNOWN_MODEL' } });
+    expect(body.requests[0]).toMatchObject({ route: 'emb', kind: 'embeddings', outcome: 'ok', provider: 'b', model: 'embed-mock', keyIndex: 0, attempts: 1 });
   });
 });

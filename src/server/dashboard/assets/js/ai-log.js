@@ -32,6 +32,7 @@ function render(res) {
     const served = r.provider ? `${r.provider}/${r.model}` : '–';
     const failures = r.failures.map((f) => `${f.provider}/${f.model} #${f.keyIndex}: ${f.status ?? f.kind ?? f.code}${f.ms !== undefined ? ` (${f.ms} ms)` : ''}`);
     const attempts = failures.length ? `${r.attempts}: ${failures.join('; ')}` : r.attempts > 1 && r.outcome !== 'error' ? `${r.attempts} (${r.attempts - 1} failed first)` : String(r.attempts);
+    const waited = r.waitedMs ? `, waited ${duration(r.waitedMs)} for a cooldown` : '';
     const tokens = r.tokens ? `${r.tokens.prompt} + ${r.tokens.completion}` : '–';
     const latency = r.stream && r.durationMs !== undefined ? `${duration(r.latencyMs)} first, ${duration(r.durationMs)} all` : duration(r.latencyMs);
     const outcome = r.outcome === 'error' ? `${r.error?.code ?? 'error'}` : r.outcome;
@@ -40,10 +41,10 @@ function render(res) {
       'tr',
       { class: `ai-${r.outcome}`, 'data-seq': String(r.seq), 'data-outcome': r.outcome },
       el('td', { 'data-label': 'When' }, time),
-      el('th', { scope: 'row', 'data-label': 'Route', text: `${r.route}${r.stream ? ' (stream)' : ''}` }),
+      el('th', { scope: 'row', 'data-label': 'Route', text: `${r.route}${r.stream ? ' (stream)' : ''}${r.kind === 'embeddings' ? ' (embeddings)' : ''}` }),
       el('td', { 'data-label': 'Served by', text: served }),
       el('td', { 'data-label': 'Key', text: r.keyIndex !== undefined ? `#${r.keyIndex}` : '–' }),
-      el('td', { 'data-label': 'Attempts', class: 'attempts', text: attempts }),
+      el('td', { 'data-label': 'Attempts', class: 'attempts', text: `${attempts}${waited}` }),
       el('td', { 'data-label': 'Cache', text: r.cache ?? '–' }),
       el('td', { 'data-label': 'Latency', class: 'num', text: latency }),
       el('td', { 'data-label': 'Tokens', class: 'num', text: tokens, title: r.tokens ? `prompt ${r.tokens.prompt}, completion ${r.tokens.completion}, total ${r.tokens.total}` : undefined }),

@@ -409,3 +409,31 @@ describe('the experiments example on the dashboard', () => {
     }
   }, 40_000);
 });
+
+describe('live updates across token expiry', () => {
+  it('opens a socket with a fresh token before the old one expires and misses no event', async () => {
+    const s = await testServer({ server: { apiKeys: [{ key: ADMIN, scopes: ['admin'] }], streams: { tokenTtlMs: 2_000 } } });
+    const b = await launch();
+    try {
+      const p = await b.open(`${s.url}/dashboard`);
+      const sockets: string[] = [];
+      p.on('websocket', (ws) => sockets.push(ws.url()));
+      await login(p);
+      const job = await s.runtime.jobs.enqueue('demo.progress', { steps: 25, ms: 200 });
+      await p.getByLabel('Find job').fill(job.id);
+      await p.getByRole('button', { name: 'Find' }).click();
+      const log = p.getByRole('list', { name: 'Event log' });
+      await poll(() => log.locator('li[data-type="succeeded"]').count(), 20_000).toBe(1);
+      const seqs = await log.locator('li').evaluateAll((lis) => lis.map((li) => Number((li as HTMLElement).dataset.seq)));
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      expect(seqs.length).toBe(28); // enqueued, started, 25 progress, succeeded
+      // The job ran about 5 s on 2 s tokens: the page renewed its socket at least twice.
+      expect(sockets.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(sockets).size).toBe(sockets.length);
+      expect(await p.locator('#conn').textContent()).toBe('Live updates: on');
+    } finally {
+      await b.close();
+      await s.close();
+    }
+  }, 40_000);
+});

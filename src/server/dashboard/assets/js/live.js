@@ -6,7 +6,9 @@ import { $, setStatus } from './dom.js';
 import { idTail } from './format.js';
 import { emit, EVENT_CAP, FINAL, on, page } from './state.js';
 
-const live = { ws: null, retryMs: 1000, timer: 0 };
+const live = { ws: null, retryMs: 1000, timer: 0, renewTimer: 0 };
+/** A socket authenticated by a token ends when the token expires: a new one takes over this long before. */
+const RENEW_BEFORE_MS = 10_000;
 
 export function subscribe(jobId) {
   if (page.subs.has(jobId)) return;
@@ -67,21 +69,32 @@ function retryLater() {
   connectSoon(delay);
 }
 
-async function connect() {
-  if (live.ws) return;
+/**
+ * Opens the socket. With a key, the token it carries expires: before it does, a second socket is
+ * opened with a fresh token, every followed job is resubscribed from the last seq seen, and only
+ * then the old socket is closed, so the page sees no gap (events seen twice are dropped by seq).
+ */
+async function connect(renewing = false) {
+  if (live.ws && !renewing) return;
   let query = '';
+  let expiresAt = 0;
   if (page.key) {
     const minted = await api('/v1/tokens', { method: 'POST', body: {} });
     query = `?token=${encodeURIComponent(minted.token)}`;
+    expiresAt = minted.expiresAt || 0;
   }
-  if (live.ws || page.blocked) return;
+  if ((live.ws && !renewing) || page.blocked) return;
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${proto}//${location.host}/v1/ws${query}`);
-  live.ws = ws;
+  if (!renewing) live.ws = ws;
   ws.addEventListener('open', () => {
+    const old = live.ws;
+    live.ws = ws;
+    if (old && old !== ws) old.close();
     live.retryMs = 1000;
     setConn(true, 'Live updates: on');
     for (const [jobId, sub] of page.subs) if (!sub.done) sendSubscribe(jobId, sub);
+    scheduleRenewal(expiresAt);
   });
   ws.addEventListener('message', (m) => {
     let msg;
@@ -102,6 +115,19 @@ async function connect() {
   });
 }
 
+function scheduleRenewal(expiresAt) {
+  clearTimeout(live.renewTimer);
+  if (!expiresAt) return;
+  const ttl = expiresAt - Date.now();
+  // Short tokens (a test's few seconds) renew at 80 % of their life, long ones 10 s before the end.
+  const delay = Math.max(500, Math.min(ttl - RENEW_BEFORE_MS, ttl * 0.8));
+  live.renewTimer = setTimeout(() => {
+    connect(true).catch(() => {
+      // The old socket goes on until its token ends; its close starts the usual reconnect.
+    });
+  }, delay);
+}
+
 function onSocketError(msg) {
   const err = msg.error || {};
   const jobId = msg.jobId;
@@ -112,6 +138,7 @@ function onSocketError(msg) {
 
 export function closeSocket() {
   if (live.timer) clearTimeout(live.timer);
+  clearTimeout(live.renewTimer);
   live.timer = 0;
   const ws = live.ws;
   live.ws = null;

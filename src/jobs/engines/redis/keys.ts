@@ -3,10 +3,10 @@
  *
  *   P:job:<id>            hash   the job record (the source of truth for state)
  *   P:ev:<id>             stream the job's events, entry id `<seq>-0`
- *   P:idx:all             zset   every job, scored by insertion order (for listing)
  *   P:idx:s:<state>       zset   jobs in a state
- *   P:idx:t:<task>        zset   jobs of a task
  *   P:idx:ts:<task>:<st>  zset   jobs of a task in a state
+ *   (no index of every job or of every job of a task: such lists merge the six per-state sets;
+ *   builds before that wrote P:idx:all and P:idx:t:<task>, which retention still cleans)
  *   P:idx:o:<key>         zset   jobs made by a client key (by its name)
  *   P:idx:ten:<tenant>    zset   jobs of a tenant
  *   P:idx:ord             string insertion counter (list order and cursors)

@@ -22,7 +22,7 @@ export function hashToRecord(h: Record<string, string>): JobRecord | undefined {
     maxAttempts: Number(h.maxAttempts ?? 1),
     priority: Number(h.priority ?? 0),
     createdAt: Number(h.createdAt),
-    updatedAt: Number(h.updatedAt),
+    updatedAt: Number(h.updatedAt ?? h.createdAt),
     runAt: Number(h.runAt),
     lastSeq: Number(h.lastSeq ?? 0),
   };

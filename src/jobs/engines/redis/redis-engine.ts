@@ -209,8 +209,11 @@ export class RedisJobEngine implements JobEngine {
     const limit = Math.min(LIST_MAX, Math.max(1, q.limit ?? 50));
     const owner = q.owner && (q.owner.key !== undefined || q.owner.tenant !== undefined) ? q.owner : undefined;
     // An owner's listing walks that owner's index and filters task and state as it reads.
-    const key = owner ? (owner.key !== undefined ? this.keys.owner(owner.key) : this.keys.tenant(owner.tenant!))
-      : q.task && q.state ? this.keys.taskState(q.task, q.state) : q.task ? this.keys.task(q.task) : q.state ? this.keys.state(q.state) : this.keys.all();
+    // Without a state filter (and no owner), the page is merged from the six per-state indexes
+    // (of the task, or of all tasks): no index of every job, so a job costs two index entries.
+    const keys = owner ? [owner.key !== undefined ? this.keys.owner(owner.key) : this.keys.tenant(owner.tenant!)]
+      : q.state ? [q.task ? this.keys.taskState(q.task, q.state) : this.keys.state(q.state)]
+      : STATES.map((st) => (q.task ? this.keys.taskState(q.task, st) : this.keys.state(st)));
     const keep = (r: JobRecord): boolean =>
       (!q.state || r.state === q.state) && (!owner || ((owner.key === undefined || r.owner?.key === owner.key) && (owner.tenant === undefined || r.owner?.tenant === owner.tenant) && (!q.task || r.task === q.task)));
     const jobs: JobRecord[] = [];
@@ -219,9 +222,7 @@ export class RedisJobEngine implements JobEngine {
     try {
       // Index entries can run ahead of a record's state (read between two steps); re-check and read on.
       for (let round = 0; round < (owner ? 20 : 5) && jobs.length < limit; round++) {
-        const page = await this.#redis.zrevrangebyscore(key, upper, '-inf', 'WITHSCORES', 'LIMIT', 0, limit - jobs.length + 1);
-        const entries: Array<[string, string]> = [];
-        for (let i = 0; i < page.length; i += 2) entries.push([page[i]!, page[i + 1]!]);
+        const entries = await this.#newest(keys, upper, limit - jobs.length + 1);
         const want = entries.slice(0, limit - jobs.length);
         const pipe = this.#redis.pipeline();
         for (const [id] of want) pipe.hgetall(this.keys.job(id));
@@ -243,6 +244,23 @@ export class RedisJobEngine implements JobEngine {
     }
     // An owner's page may come back short after its rounds with more to read: the cursor says so.
     return next !== undefined && (jobs.length >= limit || owner) ? { jobs, next } : { jobs };
+  }
+
+  /**
+   * The `n` newest entries (by insertion order, below `upper`) across the index keys, as
+   * [id, ord]. Several keys are read in one MULTI, so a job moving between them meanwhile is seen once.
+   */
+  async #newest(keys: readonly string[], upper: string, n: number): Promise<Array<[string, string]>> {
+    const multi = keys.length === 1 ? this.#redis.pipeline() : this.#redis.multi();
+    for (const key of keys) multi.zrevrangebyscore(key, upper, '-inf', 'WITHSCORES', 'LIMIT', 0, n);
+    const entries: Array<[string, string]> = [];
+    for (const [err, page] of (await multi.exec()) ?? []) {
+      if (err) throw err;
+      const flat = page as string[];
+      for (let i = 0; i < flat.length; i += 2) entries.push([flat[i]!, flat[i + 1]!]);
+    }
+    if (keys.length > 1) entries.sort((a, b) => Number(b[1]) - Number(a[1]));
+    return entries.slice(0, n);
   }
 
   /** Index sizes (ZCARD), one pipelined round trip. No per-owner counters: undefined with an owner filter. */
@@ -417,7 +435,16 @@ export class RedisJobEngine implements JobEngine {
   async readEvents(id: string, fromSeq: number, limit?: number): Promise<JobEvent[]> {
     this.#assertOpen();
     try {
-      return await this.#log.read(id, fromSeq, limit);
+      const events = await this.#log.read(id, fromSeq, limit);
+      // Seq 1 (enqueued) lives in the record until someone emits (see enqueue.lua).
+      if (fromSeq < 1 && events[0]?.seq !== 1 && (limit ?? 1) > 0) {
+        const createdAt = await this.#redis.hget(this.keys.job(id), 'createdAt');
+        if (createdAt !== null) {
+          events.unshift({ jobId: id, seq: 1, type: 'enqueued', data: {}, at: Number(createdAt), attempt: 0 });
+          if (limit !== undefined && events.length > limit) events.pop();
+        }
+      }
+      return events;
     } catch (err) {
       throw this.#storeError(err);
     }
@@ -431,7 +458,13 @@ export class RedisJobEngine implements JobEngine {
     this.#assertOpen();
     const record = await this.#mustGet(id);
     if (FINAL_STATES.has(record.state) && record.lastSeq <= fromSeq) return (async function* () {})();
-    return this.#follower.follow(id, fromSeq, { signal: opts.signal, isTerminal: (e) => TERMINAL_EVENTS.has(e.type) });
+    // Seq 1 may be only in the record: read it first, then follow the stream after it.
+    const first = fromSeq < 1 ? await this.readEvents(id, 0, 1) : [];
+    const rest = this.#follower.follow(id, first[0]?.seq ?? fromSeq, { signal: opts.signal, isTerminal: (e) => TERMINAL_EVENTS.has(e.type) });
+    return (async function* () {
+      yield* first;
+      yield* rest;
+    })();
   }
 
   // ── lifecycle ───────────────────────────────────────────────────────────

@@ -26,5 +26,5 @@ if state == 'running' then
 end
 redis.call('HSET', KEYS[1], 'finishedAt', now, 'error', CANCELLED)
 move(id, task, ord, state, 'cancelled')
-emit('cancelled', '{"error":' .. CANCELLED .. '}', get('attempt'))
+emit('cancelled', '{"error":' .. CANCELLED .. '}', get('attempt') or 0)
 return 'now'

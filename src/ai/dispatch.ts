@@ -256,8 +256,12 @@ export class Dispatcher {
           continue;
         }
         st.done = true;
-        if (rule.finalIfLast) finalCandidate = err;
-        if (rule.next === 'yes') continue;
+        // A target that failed transiently could have served: if nothing is left, that is "all
+        // failed", not an earlier refusal or context-length error.
+        if (rule.next === 'yes') {
+          finalCandidate = rule.finalIfLast ? err : undefined;
+          continue;
+        }
         if (route.fallbackOn.has(cls)) continue;
         if (rule.next === 'larger-context') {
           // Only a later target declared with a larger window can take this request.

@@ -403,6 +403,15 @@ describe('rejections', () => {
     await thirdIsFine(url);
   });
 
+  it('context_length re-routed to a larger target that is down: "all failed" (502), not the 400', async () => {
+    const url = await gateway({ r: [{ provider: 'p', model: 'm@context-length', contextWindow: 8_192 }, { provider: 'p', model: 'big@503-always', contextWindow: 128_000 }] });
+    const r = await callGateway(url, ask('long', 'r'));
+    expect(r.status).toBe(502);
+    expect(r.json.error.code).toBe('TL_ERR_AI_ALL_FAILED');
+    expect(r.headers.get('x-tasklane-attempts')).toBe('3');
+    await thirdIsFine(url);
+  });
+
   it('content_filter is final with the upstream status and reason; fallbackOn opts in', async () => {
     const url = await gateway({ ...pair('m@content-filter'), opt: { targets: [{ provider: 'p', model: 'm@content-filter' }, { provider: 'p', model: 'ok-model' }], fallbackOn: ['content_filter'] } });
     const r = await callGateway(url, ask('filtered', 'r'));

@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/index.js';
 import { startMockProvider, type MockProvider } from '../support/mock-provider.js';
+import { deleteKeys, REDIS_URL, requireRedis, testPrefix } from '../support/redis.js';
 import { testServer } from '../support/runtime.js';
 
 /**
@@ -11,11 +12,9 @@ import { testServer } from '../support/runtime.js';
  * followed by a healthy call to a third model that must succeed at once (one attempt, no wait):
  * the test that would have caught the key-wide cooldown. Then an outage: the primary down for a
  * while, answered via the fallback throughout, back on the primary soon after it recovers.
+ * All of it twice: on one gateway with its state in memory, and on two gateways sharing one Redis
+ * (the calls alternate between them; the healthy third model is asked on both).
  */
-
-let mock: MockProvider;
-let server: Awaited<ReturnType<typeof testServer>>;
-let client: OpenAI;
 
 interface Scenario {
   name: string;
@@ -44,7 +43,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'content-filter 400', fault: 'content-filter', expect: { status: 400, code: 'TL_ERR_AI_CONTENT_FILTER' } },
 ];
 
-function config(url: string): ConfigInput {
+function config(url: string, redisPrefix?: string): ConfigInput {
   const models: NonNullable<ConfigInput['models']> = { third: [{ provider: 'p', model: 'third-model' }], outage: [{ provider: 'p', model: 'primary' }, { provider: 'p', model: 'ok-model' }] };
   SCENARIOS.forEach((s, i) => {
     for (const mode of ['json', 'stream']) {
@@ -58,6 +57,7 @@ function config(url: string): ConfigInput {
     }
   });
   return {
+    ...(redisPrefix ? { store: { engine: 'redis' as const, url: REDIS_URL, prefix: redisPrefix }, jobs: { worker: false }, demo: false } : {}),
     providers: { p: { type: 'openai-compatible', baseURL: `${url}/v1`, apiKeys: ['key-p0'], prefill: true } },
     models,
     ai: {
@@ -71,96 +71,112 @@ function config(url: string): ConfigInput {
   };
 }
 
-beforeAll(async () => {
-  mock = await startMockProvider();
-  server = await testServer(config(mock.url));
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 30_000 });
-});
+for (const mode of ['memory', 'redis'] as const) {
+  describe(`one provider, one key (${mode === 'memory' ? 'one gateway' : 'two gateways on one Redis'}): the fault run through the openai client`, () => {
+    let mock: MockProvider;
+    const servers: Array<Awaited<ReturnType<typeof testServer>>> = [];
+    let clients: OpenAI[] = [];
+    const prefix = testPrefix('aiseq');
 
-afterAll(async () => {
-  await server?.close();
-  await mock?.close();
-});
-
-/** A plain or streamed call; the text, the serving model and the headers, or the error. */
-async function run(model: string, stream: boolean, text: string) {
-  const messages = [{ role: 'user' as const, content: text }];
-  const t0 = performance.now();
-  try {
-    if (!stream) {
-      const { data, response } = await client.chat.completions.create({ model, messages }).withResponse();
-      return { text: data.choices[0]!.message.content ?? '', headers: response.headers, ms: performance.now() - t0 };
-    }
-    const { data, response } = await client.chat.completions.create({ model, messages, stream: true }).withResponse();
-    let out = '';
-    for await (const c of data) out += c.choices[0]?.delta?.content ?? '';
-    return { text: out, headers: response.headers, ms: performance.now() - t0 };
-  } catch (err) {
-    return { error: err as OpenAI.APIError, ms: performance.now() - t0 };
-  }
-}
-
-describe('one provider, one key: the fault run through the openai client', () => {
-  SCENARIOS.forEach((s, i) => {
-    for (const stream of [false, true]) {
-      if (s.streamOnly && !stream) continue;
-      const mode = stream ? 'stream' : 'json';
-      it(`${s.name} (${mode}), then a healthy third model at once`, async () => {
-        const text = `scenario ${i} ${mode} asks for a whole answer`;
-        const r = await run(`s${i}-${mode}`, stream, text);
-        expect(r.ms).toBeLessThan(10_000);
-        if ('status' in s.expect) {
-          expect(r.error).toBeDefined();
-          expect(r.error!.status).toBe(s.expect.status);
-          expect((r.error!.error as { code?: string } | undefined)?.code ?? r.error!.code).toBe(s.expect.code);
-        } else {
-          expect(r.error).toBeUndefined();
-          // The whole answer, never a truncated one (a continuation ends with the same text).
-          expect(r.text).toBe(`echo: ${text}`);
-          if (!stream || s.expect.model === 'self') {
-            const served = s.expect.model === 'self' ? `m${i}-${mode}@${s.fault}` : s.expect.model;
-            expect(r.headers!.get('x-tasklane-model')).toBe(served);
-          }
-          expect(Number(r.headers!.get('x-tasklane-attempts'))).toBeLessThanOrEqual(3);
-        }
-        for (const thirdStream of [false, true]) {
-          const h = await run('third', thirdStream, `healthy after ${s.name}`);
-          expect(h.error).toBeUndefined();
-          expect(h.text).toBe(`echo: healthy after ${s.name}`);
-          expect(h.headers!.get('x-tasklane-attempts')).toBe('1');
-          expect(h.headers!.get('x-tasklane-waited-ms')).toBeNull();
-          expect(h.ms).toBeLessThan(5_000);
-        }
-      });
-    }
-  });
-
-  it('outage: the primary down for a while is answered via the fallback throughout, and serves again soon after it recovers', async () => {
-    let down = true;
-    mock.respond((c) => (c.model === 'primary' && down ? { fault: '503-always' } : undefined));
-    const served: Array<{ at: number; model: string }> = [];
-    const outageEnds = Date.now() + 2_500;
-    let recoveredAt = 0;
-    while (Date.now() < outageEnds + 2_500) {
-      if (down && Date.now() >= outageEnds) {
-        down = false;
-        recoveredAt = Date.now();
+    beforeAll(async () => {
+      if (mode === 'redis') await requireRedis();
+      mock = await startMockProvider();
+      for (let i = 0; i < (mode === 'redis' ? 2 : 1); i++) {
+        const s = await testServer(config(mock.url, mode === 'redis' ? prefix : undefined));
+        await s.runtime.start();
+        servers.push(s);
       }
-      const r = await run('outage', served.length % 2 === 1, `outage ${served.length}`);
-      expect(r.error).toBeUndefined();
-      expect(r.text).toBe(`echo: outage ${served.length}`);
-      served.push({ at: Date.now(), model: r.headers!.get('x-tasklane-model')! });
-      await new Promise((res) => setTimeout(res, 150));
+      clients = servers.map((s) => new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 30_000 }));
+    });
+
+    afterAll(async () => {
+      for (const s of servers) await s.close();
+      await mock?.close();
+      if (mode === 'redis') await deleteKeys(prefix);
+    });
+
+    /** A plain or streamed call on gateway `g` (modulo the count); the text, the headers, or the error. */
+    async function run(model: string, stream: boolean, text: string, g = 0) {
+      const client = clients[g % clients.length]!;
+      const messages = [{ role: 'user' as const, content: text }];
+      const t0 = performance.now();
+      try {
+        if (!stream) {
+          const { data, response } = await client.chat.completions.create({ model, messages }).withResponse();
+          return { text: data.choices[0]!.message.content ?? '', headers: response.headers, ms: performance.now() - t0 };
+        }
+        const { data, response } = await client.chat.completions.create({ model, messages, stream: true }).withResponse();
+        let out = '';
+        for await (const c of data) out += c.choices[0]?.delta?.content ?? '';
+        return { text: out, headers: response.headers, ms: performance.now() - t0 };
+      } catch (err) {
+        return { error: err as OpenAI.APIError, ms: performance.now() - t0 };
+      }
     }
-    const during = served.filter((s) => s.at < recoveredAt);
-    expect(during.length).toBeGreaterThan(5);
-    expect(during.every((s) => s.model === 'ok-model')).toBe(true);
-    // Back within one (grown) breaker wait of the recovery: maxResetMs 800 + a request gap (loose: shared CPU).
-    const back = served.find((s) => s.at >= recoveredAt && s.model === 'primary');
-    expect(back).toBeDefined();
-    expect(back!.at - recoveredAt).toBeLessThan(800 + 2_000);
-    // The breaker kept the down primary from being hammered: far fewer calls than requests.
-    const primaryDuring = mock.calls.filter((c) => c.model === 'primary' && c.at < recoveredAt);
-    expect(primaryDuring.length).toBeLessThan(during.length);
+
+    SCENARIOS.forEach((s, i) => {
+      for (const stream of [false, true]) {
+        if (s.streamOnly && !stream) continue;
+        const kind = stream ? 'stream' : 'json';
+        it(`${s.name} (${kind}), then a healthy third model at once`, async () => {
+          const text = `scenario ${i} ${kind} asks for a whole answer`;
+          const r = await run(`s${i}-${kind}`, stream, text, i);
+          expect(r.ms).toBeLessThan(10_000);
+          if ('status' in s.expect) {
+            expect(r.error).toBeDefined();
+            expect(r.error!.status).toBe(s.expect.status);
+            expect((r.error!.error as { code?: string } | undefined)?.code ?? r.error!.code).toBe(s.expect.code);
+          } else {
+            expect(r.error).toBeUndefined();
+            // The whole answer, never a truncated one (a continuation ends with the same text).
+            expect(r.text).toBe(`echo: ${text}`);
+            if (!stream || s.expect.model === 'self') {
+              const served = s.expect.model === 'self' ? `m${i}-${kind}@${s.fault}` : s.expect.model;
+              expect(r.headers!.get('x-tasklane-model')).toBe(served);
+            }
+            expect(Number(r.headers!.get('x-tasklane-attempts'))).toBeLessThanOrEqual(3);
+          }
+          for (const thirdStream of [false, true]) {
+            for (let g = 0; g < clients.length; g++) {
+              const h = await run('third', thirdStream, `healthy after ${s.name}`, g);
+              expect(h.error).toBeUndefined();
+              expect(h.text).toBe(`echo: healthy after ${s.name}`);
+              expect(h.headers!.get('x-tasklane-attempts')).toBe('1');
+              expect(h.headers!.get('x-tasklane-waited-ms')).toBeNull();
+              expect(h.ms).toBeLessThan(5_000);
+            }
+          }
+        });
+      }
+    });
+
+    it('outage: the primary down for a while is answered via the fallback throughout, and serves again soon after it recovers', async () => {
+      let down = true;
+      mock.respond((c) => (c.model === 'primary' && down ? { fault: '503-always' } : undefined));
+      const served: Array<{ at: number; model: string }> = [];
+      const outageEnds = Date.now() + 2_500;
+      let recoveredAt = 0;
+      while (Date.now() < outageEnds + 2_500) {
+        if (down && Date.now() >= outageEnds) {
+          down = false;
+          recoveredAt = Date.now();
+        }
+        const r = await run('outage', served.length % 2 === 1, `outage ${served.length}`, Math.floor(served.length / 2));
+        expect(r.error).toBeUndefined();
+        expect(r.text).toBe(`echo: outage ${served.length}`);
+        served.push({ at: Date.now(), model: r.headers!.get('x-tasklane-model')! });
+        await new Promise((res) => setTimeout(res, 150));
+      }
+      const during = served.filter((s) => s.at < recoveredAt);
+      expect(during.length).toBeGreaterThan(5);
+      expect(during.every((s) => s.model === 'ok-model')).toBe(true);
+      // Back within one (grown) breaker wait of the recovery: maxResetMs 800 + a request gap (loose: shared CPU).
+      const back = served.find((s) => s.at >= recoveredAt && s.model === 'primary');
+      expect(back).toBeDefined();
+      expect(back!.at - recoveredAt).toBeLessThan(800 + 2_000);
+      // The breaker kept the down primary from being hammered: far fewer calls than requests.
+      const primaryDuring = mock.calls.filter((c) => c.model === 'primary' && c.at < recoveredAt);
+      expect(primaryDuring.length).toBeLessThan(during.length);
+    });
   });
-});
+}

@@ -134,6 +134,21 @@ describe('POST /v1/embeddings', () => {
     expect(mock.calls[1]).toMatchObject({ path: '/hf/hf-inference/models/BAAI/bge-small-en-v1.5/pipeline/feature-extraction', key: 'hf-key', body: { inputs: ['z'] } });
   });
 
+  it('skips targets without embeddings; a route with none is 400 TL_ERR_AI_UNSUPPORTED', async () => {
+    mock = await startMockProvider();
+    const base = aiConfig(mock.url, { models: { mixed: [{ provider: 'claude', model: 'claude-mock' }, { provider: 'b', model: 'embed-mock' }], only: [{ provider: 'claude', model: 'claude-mock' }] } as never });
+    base.providers = { ...base.providers, claude: { type: 'anthropic', baseURL: mock.url, apiKeys: ['sk-ant-000000001'] } } as never;
+    t = await testServer(base);
+    const c = client(t.url);
+    const mixed = await c.embeddings.create({ model: 'mixed', input: 'x' }).withResponse();
+    expect(mixed.response.headers.get('x-tasklane-provider')).toBe('b');
+    expect(mixed.response.headers.get('x-tasklane-attempts')).toBe('1');
+    const only = await c.embeddings.create({ model: 'only', input: 'x' }).catch((e) => e);
+    expect(only.status).toBe(400);
+    expect(only.code).toBe('TL_ERR_AI_UNSUPPORTED');
+    expect(mock.calls).toHaveLength(1);
+  });
+
   it('refuses bad input with 400 in OpenAI shape', async () => {
     await start({ emb: [{ provider: 'a', model: 'embed-mock' }] });
     for (const body of [{ model: 'emb' }, { model: 'emb', input: [] }, { model: 'emb', input: [[1, 2]] }, { model: 'emb', input: 'x', encoding_format: 'int8' }, { model: 'emb', input: 'x', dimensions: 0 }]) {

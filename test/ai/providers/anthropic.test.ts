@@ -150,6 +150,7 @@ describe('anthropic adapter', () => {
       c: [{ provider: 'claude', model: 'claude-mock' }],
       over: [{ provider: 'claude', model: 'claude-mock@503-always' }, { provider: 'b', model: 'gpt-mock' }],
       long: [{ provider: 'claude', model: 'claude-mock@context-length' }],
+      silent: [{ provider: 'claude', model: 'claude-mock@hang' }, { provider: 'b', model: 'gpt-mock' }],
     });
     mock.faultForKey('sk-ant-000000001', '429');
     const r = await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'q' }] }).withResponse();
@@ -168,6 +169,10 @@ describe('anthropic adapter', () => {
     const long = await client.chat.completions.create({ model: 'long', messages: [{ role: 'user', content: 'q' }] }).catch((e) => e);
     expect(long.status).toBe(400);
     expect(long.code).toBe('TL_ERR_AI_CONTEXT_LENGTH');
+    // A silent upstream trips the first-byte deadline and the next target serves.
+    const silent = await client.chat.completions.create({ model: 'silent', messages: [{ role: 'user', content: 'q' }], stream: true }).withResponse();
+    expect(silent.response.headers.get('x-tasklane-provider')).toBe('b');
+    for await (const _ of silent.data) void _;
   });
 
   it('a cut stream is continued from a prefill on an Anthropic target; a stall ends with the in-band error', async () => {

@@ -36,7 +36,12 @@ export interface Overview {
   loop: LoopSnapshot;
   lanes: Record<string, LaneStats> | null;
   ai: { providers: Array<{ name: string; type: string; status: ProviderStatus; keys: KeyView[] }>; breakers: AiHealth['breakers'] } | null;
-  jobs: { counts: Record<JobState, { count: number; more: boolean }>; tasks: Array<{ name: string; lane: string }> } | null;
+  /** `byTask`: counts per task and state, when the engine keeps counters (absent states are 0). */
+  jobs: {
+    counts: Record<JobState, { count: number; more: boolean }>;
+    tasks: Array<{ name: string; lane: string }>;
+    byTask?: Record<string, Partial<Record<JobState, number>>>;
+  } | null;
 }
 
 /**
@@ -95,7 +100,7 @@ async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks' | 'counts'>, owne
   const kept = await jobs.counts?.(owner);
   if (kept) {
     for (const state of STATES) counts[state] = { count: kept.states[state] ?? 0, more: false };
-    return { counts, tasks: jobs.tasks() };
+    return { counts, tasks: jobs.tasks(), byTask: kept.tasks };
   }
   const pages = await Promise.all(STATES.map((state) => jobs.list(owner ? { state, limit: COUNT_CAP, owner } : { state, limit: COUNT_CAP })));
   STATES.forEach((state, i) => {

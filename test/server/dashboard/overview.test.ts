@@ -48,6 +48,8 @@ describe('GET /v1/admin/overview', () => {
     expect(o.jobs!.counts.delayed).toEqual({ count: COUNT_CAP + 1, more: false });
     expect(o.jobs!.counts.queued).toEqual({ count: 1, more: false });
     expect(o.jobs!.counts.running).toEqual({ count: 0, more: false });
+    // Per task too, for the dashboard's tabs under a task filter.
+    expect(o.jobs!.byTask!['demo.progress']).toMatchObject({ delayed: COUNT_CAP + 1, queued: 1 });
   });
 
   it('reports cooling and disabled keys by index, never the key', async () => {

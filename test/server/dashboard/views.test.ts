@@ -154,7 +154,12 @@ describe('the dashboard in Chromium', () => {
     await tabs.getByRole('button', { name: /^All/ }).click();
     await p.getByLabel('Filter by task').selectOption('test.converge');
     await poll(() => rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.jobId))).toEqual([ids.converge]);
+    // The tabs count that task's jobs (the SQLite engine keeps counts per task).
+    await poll(() => tabs.getByRole('button', { name: 'All 1', exact: true }).count()).toBe(1);
+    expect(await tabs.getByRole('button', { name: 'Succeeded 1', exact: true }).count()).toBe(1);
+    expect(await tabs.getByRole('button', { name: 'Dead 0', exact: true }).count()).toBe(1);
     await p.getByLabel('Filter by task').selectOption('');
+    await poll(() => tabs.getByRole('button', { name: 'All 29', exact: true }).count()).toBe(1);
     await poll(() => rows.count()).toBe(25);
   }, 30_000);
 

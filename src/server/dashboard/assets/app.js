@@ -18,7 +18,7 @@ async function refresh() {
     api('/v1/admin/overview').then((o) => {
       page.overview = o;
       renderOverview(o);
-      renderTabs(o.jobs ? o.jobs.counts : null);
+      renderTabs();
       renderTasks(o.jobs ? o.jobs.tasks : []);
       $('jobs-off').hidden = Boolean(o.jobs);
     }),

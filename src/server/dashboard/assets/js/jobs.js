@@ -243,7 +243,20 @@ function resetPages() {
   page.list.next = null;
 }
 
-export function renderTabs(counts) {
+/** The tabs' counts: the selected task's when the server keeps counts per task, else every job's. */
+function tabCounts() {
+  const jobs = page.overview?.jobs;
+  if (!jobs) return null;
+  const task = page.list.task;
+  if (task && jobs.byTask) {
+    const per = jobs.byTask[task] || {};
+    return Object.fromEntries(STATES.map((s) => [s, { count: per[s] ?? 0, more: false }]));
+  }
+  return jobs.counts;
+}
+
+export function renderTabs() {
+  const counts = tabCounts();
   const bar = $('state-tabs');
   const total = counts ? STATES.reduce((n, s) => n + (counts[s]?.count ?? 0), 0) : undefined;
   const more = counts ? STATES.some((s) => counts[s]?.more) : false;
@@ -285,7 +298,7 @@ export function renderTasks(tasks) {
 export function setFilter(change) {
   Object.assign(page.list, change);
   resetPages();
-  renderTabs(page.overview?.jobs?.counts);
+  renderTabs();
   loadList().catch((err) => setStatus(`Could not list jobs: ${err.message}`));
 }
 

@@ -210,6 +210,29 @@ export class JobError extends TasklaneError {}
 
 export class StoreError extends TasklaneError {}
 
+// Named factories for failures without a class of their own: each message shape and its details
+// are written once. New failures get a code and, when they recur, a factory here (not a class).
+
+/** 404 TL_ERR_JOB_NOT_FOUND: no job has that id (or the caller may not see it: the same answer). */
+export function jobNotFound(jobId: string): NotFoundError {
+  return new NotFoundError(`no job has the id ${jobId}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId } });
+}
+
+/** TL_ERR_LANE_INVALID_WORK: the work given to a lane cannot run there (a closure on a thread lane, a bad module...). */
+export function invalidWork(message: string, options: TasklaneErrorOptions = {}): TasklaneError {
+  return new TasklaneError('TL_ERR_LANE_INVALID_WORK', message, options);
+}
+
+/** TL_ERR_RUNTIME_STATE: the runtime is not in a state that allows this. */
+export function runtimeStateError(message: string, options: TasklaneErrorOptions = {}): TasklaneError {
+  return new TasklaneError('TL_ERR_RUNTIME_STATE', message, options);
+}
+
+/** TL_ERR_INTERNAL: a failure of tasklane itself; pass what went wrong as `cause`. */
+export function internalError(message: string, options: TasklaneErrorOptions = {}): TasklaneError {
+  return new TasklaneError('TL_ERR_INTERNAL', message, options);
+}
+
 const classes: Record<string, new (code: ErrorCode, message?: string, options?: TasklaneErrorOptions) => TasklaneError> = {
   ProviderError,
   AllTargetsFailedError,

@@ -1,13 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import { usageChunk } from './stream-flight.js';
-import type { AiCallOptions, ChatChunk, ChatCompletion, ChatRequest } from './types.js';
+import type { AiCallOptions, ChatChunk, ChatCompletion, ChatRequest, ServedBy } from './types.js';
 
 /** A complete answer as stored: the completion and who served it. */
-export interface CachedAnswer {
+export interface CachedAnswer extends ServedBy {
   completion: ChatCompletion;
-  provider: string;
-  model: string;
-  keyIndex: number;
   /** A streamed answer's chunks as they came (usage apart), replayed as they were. */
   chunks?: ChatChunk[];
 }

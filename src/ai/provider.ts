@@ -2,7 +2,7 @@
  * The provider spec: what the orchestrator needs from an upstream adapter. Types only — nothing
  * here runs, so adapters and the orchestrator depend on this file and never on each other.
  */
-import type { ChatCompletion, ChatRequest, EmbeddingRequest, Usage } from './types.js';
+import type { ChatCompletion, ChatRequest, EmbeddingRequest, ServedBy, Usage } from './types.js';
 import type { ProviderError } from '../errors.js';
 
 export const PROVIDER_SPEC = 'tl-provider-1' as const;
@@ -84,10 +84,7 @@ export type ProviderErrorKind =
 export type TimeoutPhase = 'connect' | 'first_byte' | 'idle' | 'total';
 
 /** `details` of every ProviderError. Never the key, only its index. */
-export interface ProviderErrorDetails {
-  provider: string;
-  model: string;
-  keyIndex: number;
+export interface ProviderErrorDetails extends ServedBy {
   status?: number;
   retryAfterMs?: number;
   kind: ProviderErrorKind;

@@ -1,6 +1,6 @@
 import { AbortError, type TasklaneError } from '../errors.js';
 import { abortReason } from '../util/async.js';
-import type { ChatChunk, Usage } from './types.js';
+import type { ChatChunk, Usage, ServedBy } from './types.js';
 
 /** A tool call of the answer, as OpenAI's non-stream message carries it. */
 export interface ToolCall {
@@ -10,10 +10,7 @@ export interface ToolCall {
 }
 
 /** Who is serving the stream, set when its first chunk goes out. */
-export interface StreamServer {
-  provider: string;
-  model: string;
-  keyIndex: number;
+export interface StreamServer extends ServedBy {
   attempts: number;
   /** Cooldown wait before the serving call, in ms. */
   waitedMs?: number;

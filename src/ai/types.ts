@@ -51,11 +51,18 @@ export interface ChatChunk {
   usage?: Usage | null;
 }
 
-/** How an answer was served. Never carries a key, only its index. */
-export interface AiMeta {
+/**
+ * Who served an answer, or was called for one: the provider's name, the upstream model id and the
+ * index of the key in `providers.<name>.apiKeys`. Never the key itself.
+ */
+export interface ServedBy {
   provider: string;
   model: string;
   keyIndex: number;
+}
+
+/** How an answer was served. Never carries a key, only its index. */
+export interface AiMeta extends ServedBy {
   attempts: number;
   latencyMs: number;
   cache: 'hit' | 'miss' | 'bypass';

@@ -4,7 +4,7 @@
  * thread lanes hand it to their ThreadPool (created on first use).
  */
 import { performance } from 'node:perf_hooks';
-import { ClosedError, LaneFullError, LaneTimeoutError, TasklaneError } from '../errors.js';
+import { ClosedError, LaneFullError, LaneTimeoutError, TasklaneError, invalidWork } from '../errors.js';
 import { LaneCounters } from './lane-stats.js';
 import { loopContext } from './loop-context.js';
 import { importWork, isModuleRef, moduleUrl } from './module-ref.js';
@@ -155,14 +155,14 @@ export class Lane {
   #target(work: WorkFn | ModuleRef): Target {
     if (typeof work === 'function') {
       if (this.options.placement === 'thread') {
-        throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}" runs in threads: pass { module, export } (a module file a thread can import), not a function`, {
+        throw invalidWork(`lane "${this.name}" runs in threads: pass { module, export } (a module file a thread can import), not a function`, {
           details: { lane: this.name },
         });
       }
       return { fn: work };
     }
     if (!isModuleRef(work)) {
-      throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}": work must be a function or { module, export }`, { details: { lane: this.name } });
+      throw invalidWork(`lane "${this.name}": work must be a function or { module, export }`, { details: { lane: this.name } });
     }
     let target = this.#targets.get(work);
     if (target && 'url' in target && target.export === (work.export ?? 'default')) return target;
@@ -328,7 +328,7 @@ export class Lane {
   }
 
   #runThread(task: Task): Promise<TaskOutcome> {
-    if (!('url' in task.target)) return Promise.reject(new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.name}" runs in threads: pass { module, export }`));
+    if (!('url' in task.target)) return Promise.reject(invalidWork(`lane "${this.name}" runs in threads: pass { module, export }`));
     const env = this.#env;
     this.#pool ??= new ThreadPool({
       lane: this.name,

@@ -3,7 +3,7 @@
  * the `lanes` configuration, lanes added in code, their Prometheus figures and their shutdown.
  */
 import { Counter, Gauge } from 'prom-client';
-import { ClosedError, ConfigError, TasklaneError } from '../errors.js';
+import { ClosedError, ConfigError, TasklaneError, runtimeStateError, internalError } from '../errors.js';
 import type { AiClient } from '../ai/types.js';
 import { laneSchema } from '../config/schema.js';
 import { ResourceScope } from '../resources/scope.js';
@@ -43,12 +43,12 @@ export class Lanes {
     this.#env = {
       ai: () => {
         const ai = options.ai?.();
-        if (!ai) throw new TasklaneError('TL_ERR_RUNTIME_STATE', 'ctx.ai is not available: this runtime has no AI orchestrator (runtime.ai)');
+        if (!ai) throw runtimeStateError('ctx.ai is not available: this runtime has no AI orchestrator (runtime.ai)');
         return ai;
       },
       resources: this.resources,
       reportError: (err, what) => {
-        const e = new TasklaneError('TL_ERR_INTERNAL', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        const e = internalError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         runtime.reportError(e);
       },
       log: (lane, msg, data, context) => runtime.log.info({ lane, ...context, ...data }, msg),

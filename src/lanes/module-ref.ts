@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TasklaneError } from '../errors.js';
+import { TasklaneError, invalidWork } from '../errors.js';
 import type { ModuleRef, WorkFn } from './types.js';
 
 export function isModuleRef(value: unknown): value is ModuleRef {
@@ -10,7 +10,7 @@ export function isModuleRef(value: unknown): value is ModuleRef {
 /** A module ref's file: URL (paths are resolved against the working directory). */
 export function moduleUrl(ref: ModuleRef): string {
   const spec = ref.module;
-  if (spec === '') throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', 'work module is empty: give a file path or file: URL');
+  if (spec === '') throw invalidWork('work module is empty: give a file path or file: URL');
   if (spec.startsWith('file:')) return spec;
   return pathToFileURL(isAbsolute(spec) ? spec : resolve(spec)).href;
 }
@@ -29,7 +29,7 @@ const TASK_MARK = Symbol.for('tasklane.task');
 /** The error of an import that failed, unless it is one that must reach the job as it is. */
 function loadError(url: string, err: unknown): unknown {
   if (TasklaneError.isInstance(err) && err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT') return err;
-  return new TasklaneError('TL_ERR_LANE_INVALID_WORK', `cannot load work module ${url}: ${err instanceof Error ? err.message : String(err)}`, {
+  return invalidWork(`cannot load work module ${url}: ${err instanceof Error ? err.message : String(err)}`, {
     cause: err,
     details: { module: url },
   });
@@ -56,7 +56,7 @@ export async function importWork(url: string, exportName = 'default'): Promise<W
         return (input, ctx) => run.call(task, input, ctx);
       }
     }
-    throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `task "${name}" is not exported by ${url}: export the object defineTask returns`, {
+    throw invalidWork(`task "${name}" is not exported by ${url}: export the object defineTask returns`, {
       details: { module: url, task: name },
     });
   }
@@ -66,7 +66,7 @@ export async function importWork(url: string, exportName = 'default'): Promise<W
     const task = value as { run: WorkFn };
     return (input, ctx) => task.run(input, ctx);
   }
-  throw new TasklaneError('TL_ERR_LANE_INVALID_WORK', `${url} has no function export "${exportName}" (nor an object with a run method)`, {
+  throw invalidWork(`${url} has no function export "${exportName}" (nor an object with a run method)`, {
     details: { module: url, export: exportName },
   });
 }

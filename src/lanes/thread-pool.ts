@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { waitAtMost } from '../util/async.js';
-import { TasklaneError, type SerializedError } from '../errors.js';
+import { TasklaneError, type SerializedError, invalidWork, AbortError } from '../errors.js';
 import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
 import { serializeTaskError } from './task-error.js';
@@ -133,7 +133,7 @@ export class ThreadPool {
   /** What a Piscina rejection means when we did not kill the thread ourselves. */
   #failure(err: unknown): TasklaneError {
     if (err instanceof Error && err.name === 'DataCloneError') {
-      return new TasklaneError('TL_ERR_LANE_INVALID_WORK', `lane "${this.#opts.lane}": the input cannot be sent to a thread (${err.message})`, { cause: err });
+      return invalidWork(`lane "${this.#opts.lane}": the input cannot be sent to a thread (${err.message})`, { cause: err });
     }
     const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
     return new TasklaneError(
@@ -203,7 +203,7 @@ export class ThreadPool {
     const task = this.#tasks.get(msg.id);
     if (!task) {
       // The run already settled (aborted); a blocked generateSync still needs its answer.
-      if (msg.t === 'ai' && msg.sync) this.#answer(thread, msg.call, true, { ok: false, error: new TasklaneError('TL_ERR_ABORTED', 'the task was stopped').toJSON() });
+      if (msg.t === 'ai' && msg.sync) this.#answer(thread, msg.call, true, { ok: false, error: new AbortError('the task was stopped').toJSON() });
       return;
     }
     task.received++;

@@ -6,7 +6,7 @@
  * nothing when imported on the main thread.
  */
 import { MessageChannel, isMainThread, parentPort, receiveMessageOnPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
-import { AbortError, TasklaneError } from '../errors.js';
+import { AbortError, TasklaneError, internalError } from '../errors.js';
 import type { AiCallOptions, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult } from '../ai/types.js';
 import { ResourceScope } from '../resources/scope.js';
 import { THREAD_DEFS, type ResourceDef } from '../resources/resource.js';
@@ -213,6 +213,6 @@ if (!isMainThread && parentPort) state = new ThreadState(parentPort);
 
 /** Piscina calls this for every task of the lane. */
 export default function runTask(env: TaskEnvelope): Promise<TaskOutcome> {
-  if (!state) return Promise.reject(new TasklaneError('TL_ERR_INTERNAL', 'the lane worker entry ran outside a worker thread'));
+  if (!state) return Promise.reject(internalError('the lane worker entry ran outside a worker thread'));
   return state.run(env);
 }

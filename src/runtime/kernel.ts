@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 import { makeScrubber, type LoadOptions, type ResolvedConfig } from '../config/index.js';
-import { ClosedError, TasklaneError } from '../errors.js';
+import { ClosedError, TasklaneError, runtimeStateError } from '../errors.js';
 import { Closers, type CloseReport, type Closer } from './closers.js';
 import type { Host } from './host.js';
 import { createLogger, type Logger } from './logger.js';
@@ -70,7 +70,7 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
 
   /** Registers a step to run on start(), in registration order. */
   onStart(name: string, start: () => unknown | Promise<unknown>): void {
-    if (this.#state !== 'created') throw new TasklaneError('TL_ERR_RUNTIME_STATE', `cannot add start step "${name}" once the runtime has started`);
+    if (this.#state !== 'created') throw runtimeStateError(`cannot add start step "${name}" once the runtime has started`);
     this.#starters.push({ name, start });
   }
 

@@ -1,11 +1,11 @@
-import { TasklaneError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 
 /**
  * Parses a JSON body and refuses nesting deeper than `maxDepth`: a deep body costs the parser and
  * every walker after it, so it is cut before it reaches a handler.
  */
 export function parseJsonBounded(text: string, maxDepth: number): unknown {
-  if (text.trim() === '') throw new TasklaneError('TL_ERR_VALIDATION', 'the request body is empty; send a JSON object');
+  if (text.trim() === '') throw new ValidationError('the request body is empty; send a JSON object');
   let depth = 0;
   let max = 0;
   let inString = false;
@@ -17,13 +17,13 @@ export function parseJsonBounded(text: string, maxDepth: number): unknown {
     } else if (c === 34) inString = true;
     else if (c === 123 || c === 91) {
       if (++depth > max) max = depth;
-      if (max > maxDepth) throw new TasklaneError('TL_ERR_VALIDATION', `the JSON body nests deeper than ${maxDepth} levels (server.jsonMaxDepth)`);
+      if (max > maxDepth) throw new ValidationError(`the JSON body nests deeper than ${maxDepth} levels (server.jsonMaxDepth)`);
     } else if (c === 125 || c === 93) depth--;
   }
   try {
     return JSON.parse(text, (key, value) => (key === '__proto__' ? undefined : value));
   } catch (err) {
-    throw new TasklaneError('TL_ERR_VALIDATION', `the request body is not valid JSON: ${(err as Error).message}`);
+    throw new ValidationError(`the request body is not valid JSON: ${(err as Error).message}`);
   }
 }
 

@@ -5,7 +5,7 @@
  * does not exist (404 TL_ERR_JOB_NOT_FOUND), so ids of other tenants' jobs cannot be probed.
  * With no client keys configured (auth off, one local user) everything is visible, as before.
  */
-import { NotFoundError, TasklaneError } from '../errors.js';
+import { TasklaneError, ValidationError, jobNotFound } from '../errors.js';
 import type { JobOwner, JobRecord } from '../jobs/types.js';
 import type { Principal } from './auth.js';
 
@@ -41,7 +41,7 @@ export function viewerOf(principal: ViewingPrincipal, tenantHeader?: string | st
   if (header !== undefined) {
     const named = header.trim();
     if (!TENANT_TEXT.test(named)) {
-      throw new TasklaneError('TL_ERR_VALIDATION', `invalid ${TENANT_HEADER} header: use 1 to 100 printable characters`);
+      throw new ValidationError(`invalid ${TENANT_HEADER} header: use 1 to 100 printable characters`);
     }
     if (!principal.tenantHeader && named !== principal.tenant) {
       throw new TasklaneError('TL_ERR_AUTH_FORBIDDEN', `this key may not choose a tenant with ${TENANT_HEADER}; set tenantHeader: true on its entry in server.apiKeys`);
@@ -70,6 +70,5 @@ export function visibleOr404<T extends Pick<JobRecord, 'owner'>>(viewer: Viewer,
   return job;
 }
 
-export function jobNotFound(id: string): NotFoundError {
-  return new NotFoundError(`no job has the id ${id}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: id } });
-}
+/** The same 404 as a missing job (errors.ts), re-exported for the routes that answer it. */
+export { jobNotFound };

@@ -145,7 +145,7 @@ export class SocketSession {
     this.#subs.get(jobId)?.abort();
     this.#subs.delete(jobId);
     if (this.#subs.size >= this.#limits.maxSubscriptions) {
-      return this.#sendError(new TasklaneError('TL_ERR_VALIDATION', `this connection already follows ${this.#subs.size} jobs (server.streams.wsMaxSubscriptions); unsubscribe from some first`), jobId);
+      return this.#sendError(new ValidationError(`this connection already follows ${this.#subs.size} jobs (server.streams.wsMaxSubscriptions); unsubscribe from some first`), jobId);
     }
     let release: () => void;
     try {

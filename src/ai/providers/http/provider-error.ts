@@ -1,11 +1,9 @@
 import { ProviderError, type ErrorCode } from '../../../errors.js';
 import type { ProviderErrorDetails, ProviderErrorKind, TimeoutPhase } from '../../provider.js';
+import type { ServedBy } from '../../types.js';
 
 /** Who was called: goes into every error's details. Never the key itself. */
-export interface CallContext {
-  provider: string;
-  model: string;
-  keyIndex: number;
+export interface CallContext extends ServedBy {
   /**
    * The provider's secrets (its keys and header values), replaced in any upstream text before it
    * is cut short and quoted (quoteUpstream). Never copied into an error's details.

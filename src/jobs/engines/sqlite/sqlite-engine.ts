@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError } from '../../../errors.js';
+import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError, jobNotFound } from '../../../errors.js';
 import type { Claim, ClaimAsk, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobCounts, JobEngine, PendingEvent, PruneCut } from '../../engine.js';
 import type { JobEvent, JobEventType, JobRecord, JobState, ListQuery } from '../../types.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
@@ -494,5 +494,5 @@ function uuidv7(ms: number): string {
 }
 
 function notFound(id: string): NotFoundError {
-  return new NotFoundError(`no job has the id ${id}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: id } });
+  return jobNotFound(id);
 }

@@ -42,6 +42,7 @@ export class Runtime extends RuntimeKernel {
     this.lanes = new Lanes(this, { ai: () => this.ai });
     this.ai = attachAi(this, { ...parts.sharedAi?.(this), lanes: this.lanes });
     this.jobs = new Jobs(this, { lanes: this.lanes, engine: parts.engine });
+    this.onReload('ai', (next, previous) => this.ai.reloadKeysAndRoutes(next, previous));
   }
 
   /**

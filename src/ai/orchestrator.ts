@@ -65,7 +65,9 @@ const CACHEABLE = new Set(['stop', 'length', 'tool_calls', 'function_call']);
  * pumping and continuation in stream-pump.ts, the pure chunk work in openai-chunks.ts.
  */
 export class Orchestrator implements AiClient {
-  readonly routes: Routes;
+  /** Replaced whole by a reload (a request resolves its route once, so it keeps the one it got). */
+  routes: Routes;
+  readonly #cooldowns: CooldownStore;
   readonly #deps: OrchestratorDeps;
   readonly #dispatcher: Dispatcher;
   readonly #producer: StreamProducer;
@@ -90,6 +92,7 @@ export class Orchestrator implements AiClient {
     const evicted = (map: string) => () => deps.metrics.evictions.labels(map).inc();
     const cooldowns = deps.cooldowns ?? new MemoryCooldownStore({ max: ai.maxTrackedPairs });
     cooldowns.onEvict = evicted('cooldowns');
+    this.#cooldowns = cooldowns;
     for (const [name, model] of deps.models) {
       const p = config.providers[name]!;
       const pool = new KeyPool(name, p.apiKeys, cooldowns, { concurrency: p.keyConcurrency ?? Infinity, maxPairs: ai.maxTrackedPairs, onEvict: (map) => evicted(map)() });
@@ -135,6 +138,46 @@ export class Orchestrator implements AiClient {
       countTokens: (provider, model, keyIndex, usage) => this.#countTokens(provider, model, keyIndex, usage),
       store: (key, req, answer) => this.#store(key, req, answer),
     });
+  }
+
+  /**
+   * The reload entry point (runtime.reload()): new provider keys and routes take effect for the
+   * next request. A provider whose keys changed gets a new key pool; calls in flight hold a lease
+   * on the old one, so they finish with the key they started with. Adding or removing a provider,
+   * or changing anything else about one (URL, type, headers), needs a restart: named, not applied.
+   */
+  reloadKeysAndRoutes(next: ResolvedConfig, previous: ResolvedConfig): { applied: string[]; restart: string[] } {
+    const applied: string[] = [];
+    const restart: string[] = [];
+    const ai = next.ai;
+    for (const name of new Set([...Object.keys(previous.providers), ...Object.keys(next.providers)])) {
+      const a = previous.providers[name];
+      const b = next.providers[name];
+      const entry = this.#providers.get(name);
+      if (!a || !b || !entry) {
+        restart.push(`providers.${name}`);
+        continue;
+      }
+      const { apiKeys: keysA, ...restA } = a;
+      const { apiKeys: keysB, ...restB } = b;
+      if (JSON.stringify(restA) !== JSON.stringify(restB)) restart.push(`providers.${name}`);
+      if (keysA.length !== keysB.length || keysA.some((k, i) => k !== keysB[i])) {
+        entry.pool = new KeyPool(name, keysB, this.#cooldowns, {
+          concurrency: b.keyConcurrency ?? Infinity,
+          maxPairs: ai.maxTrackedPairs,
+          onEvict: (map) => this.#deps.metrics.evictions.labels(map).inc(),
+        });
+        applied.push(`providers.${name}.apiKeys`);
+      }
+    }
+    if (JSON.stringify(previous.models) !== JSON.stringify(next.models)) {
+      if (restart.length > 0) restart.push('models');
+      else {
+        this.routes = new Routes({ ...next, providers: previous.providers });
+        applied.push('models');
+      }
+    }
+    return { applied, restart };
   }
 
   /** A whole answer. Rejects with a TasklaneError (see docs/errors.md). */

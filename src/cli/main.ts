@@ -6,6 +6,7 @@ import { jobs } from './jobs.js';
 import { doctor } from './doctor.js';
 import { backup } from './backup.js';
 import { migrate } from './migrate.js';
+import { reload } from './reload.js';
 
 type Command = (argv: string[]) => Promise<number | undefined>;
 
@@ -15,6 +16,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   jobs: { run: jobs, summary: 'submit, watch and list jobs on a running server' },
   doctor: { run: doctor, summary: 'check the configuration, keys and providers' },
   backup: { run: backup, summary: 'copy the SQLite job store while the server runs' },
+  reload: { run: reload, summary: 'make a running server read its configuration and secrets again' },
   migrate: { run: migrate, summary: 'bring the job store to this version\'s format' },
 };
 

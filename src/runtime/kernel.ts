@@ -6,6 +6,7 @@ import { Closers, type CloseReport, type Closer } from './closers.js';
 import type { Host } from './host.js';
 import { createLogger, type Logger } from './logger.js';
 import { LoopMonitor } from './loop-monitor.js';
+import { Reloader, type ReloadReport, type ReloadStepFn } from './reload.js';
 import { createMetrics } from './metrics.js';
 
 export type RuntimeState = 'created' | 'starting' | 'started' | 'closing' | 'closed';
@@ -35,18 +36,31 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
   readonly log: Logger;
   readonly loop: LoopMonitor;
   readonly metrics: Registry;
-  /** Replaces every configured secret in a text with [redacted]. */
+  /** Replaces every configured secret (those read by reloads too) in a text with [redacted]. */
   readonly scrub: (text: string) => string;
+  readonly #reloader: Reloader;
+  #scrubber: (text: string) => string;
+  readonly #secrets: Set<string>;
   #closers = new Closers();
   #starters: Array<{ name: string; start: () => unknown | Promise<unknown> }> = [];
   #state: RuntimeState = 'created';
+  readonly #reloadable: boolean;
   #closing?: Promise<CloseReport>;
 
   constructor(config: ResolvedConfig, options: RuntimeOptions = {}) {
     super();
     this.config = config;
-    this.scrub = makeScrubber(config.secrets);
+    this.#secrets = new Set(config.secrets);
+    this.#scrubber = makeScrubber(this.#secrets);
+    this.scrub = (text) => this.#scrubber(text);
     this.log = createLogger({ level: config.log.level, scrub: this.scrub, destination: options.logDestination as any });
+    // A key replaced by a reload stays redacted too: it may still turn up in an old log line's context.
+    this.#reloadable = !options.resolved;
+    this.#reloader = new Reloader(options, () => this.config, (secrets) => {
+      const before = this.#secrets.size;
+      for (const s of secrets) this.#secrets.add(s);
+      if (this.#secrets.size !== before) this.#scrubber = makeScrubber(this.#secrets);
+    });
     this.loop = new LoopMonitor();
     this.onClose('loop-monitor', () => this.loop.close());
     this.metrics = createMetrics(this.loop);
@@ -72,6 +86,28 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
   onStart(name: string, start: () => unknown | Promise<unknown>): void {
     if (this.#state !== 'created') throw runtimeStateError(`cannot add start step "${name}" once the runtime has started`);
     this.#starters.push({ name, start });
+  }
+
+  /** Registers what a subsystem changes on reload(); returns a function that removes it. */
+  onReload(name: string, step: ReloadStepFn): () => void {
+    return this.#reloader.add(name, step);
+  }
+
+  /**
+   * Reads the configuration file and every env:/file: secret again and applies what can change
+   * live. An invalid configuration changes nothing and throws a ConfigError listing every problem.
+   */
+  reload(): Promise<ReloadReport> {
+    this.assertOpen();
+    if (this.#reloadable === false) {
+      return Promise.reject(new TasklaneError('TL_ERR_RUNTIME_STATE', 'this runtime was built from a resolved configuration (createRuntime({ resolved })); there is no file to read again'));
+    }
+    return this.#reloader.reload();
+  }
+
+  /** The configuration in force (the last reloaded one; runtime.config stays the one started with). */
+  get currentConfig(): ResolvedConfig {
+    return this.#reloader.config;
   }
 
   /** Throws ClosedError once close() was called; for APIs that accept new work. */

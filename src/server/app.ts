@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TasklaneError } from '../errors.js';
 import type { Runtime } from '../create-runtime.js';
-import { createAuthenticator, requireScope, type Principal } from './auth.js';
+import { requireScope, type Principal } from './auth.js';
+import { Keyring } from './keyring.js';
 import type { RoutePlugin, ServerContext, ServerOptions } from './context.js';
 import { edgeGuard } from './edge-guard.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandler } from './error-handler.js';
@@ -15,6 +16,7 @@ import { messagesRoutes } from './routes/messages.js';
 import { responsesRoutes } from './routes/responses.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { jobsRoutes } from './routes/jobs.js';
+import { reloadRoutes } from './routes/reload.js';
 import { JOB_ID_MAX } from './routes/job-schemas.js';
 
 export type { ReadinessCheck, RoutePlugin, ServerContext, ServerOptions } from './context.js';
@@ -36,11 +38,14 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     clientErrorHandler: clientErrorHandler(runtime.scrub),
     frameworkErrors: frameworkErrors(runtime.scrub),
   });
-  const authenticate = createAuthenticator(config.apiKeys);
-  const rate = config.rateLimit;
-  const limiter = rate ? new RateLimiter(rate.perSecond, rate.burst) : undefined;
+  // Client keys and the rate limit are replaced by a configuration reload (routes/reload.ts).
+  const keyring = new Keyring(config.apiKeys);
+  const authenticate = (header: string | undefined) => keyring.authenticate(header);
+  const limiterFor = (rate: typeof config.rateLimit) => (rate ? new RateLimiter(rate.perSecond, rate.burst) : undefined);
+  let limiter = limiterFor(config.rateLimit);
   const ctx: ServerContext = {
     runtime,
+    keyring,
     readiness: new Map(),
     requireScope: (req, scope) => requireScope(req.principal, scope),
     streams: new StreamSlots(config.maxStreamsPerKey),
@@ -97,9 +102,31 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     await app.register(async (scope) => plugin(scope, ctx));
   }
 
-  runtime.onClose('http-server', () => app.close());
+  const unreload = runtime.onReload('server', (next, previous) => {
+    const applied: string[] = [];
+    const restart: string[] = [];
+    if (JSON.stringify(next.server.apiKeys) !== JSON.stringify(previous.server.apiKeys)) {
+      // Keys on or off changes where the server may listen (no keys = loopback only): a restart.
+      if ((next.server.apiKeys.length > 0) !== keyring.enabled) restart.push('server.apiKeys');
+      else {
+        const ended = keyring.replace(next.server.apiKeys);
+        if (ended > 0) runtime.log.info({ streams: ended }, 'ended the streams of revoked client keys');
+        applied.push('server.apiKeys');
+      }
+    }
+    if (JSON.stringify(next.server.rateLimit) !== JSON.stringify(previous.server.rateLimit)) {
+      limiter = limiterFor(next.server.rateLimit);
+      applied.push('server.rateLimit');
+    }
+    if (next.server.maxStreamsPerKey !== previous.server.maxStreamsPerKey) restart.push('server.maxStreamsPerKey');
+    return { applied, restart };
+  });
+  runtime.onClose('http-server', () => {
+    unreload();
+    return app.close();
+  });
   return app;
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, messagesRoutes, responsesRoutes, jobsRoutes, dashboardRoutes];
+const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, messagesRoutes, responsesRoutes, jobsRoutes, dashboardRoutes, reloadRoutes];

@@ -15,6 +15,8 @@ export interface Principal {
   sees?: 'own' | 'tenant';
   /** Whether `x-tasklane-tenant` is honoured for this key. */
   tenantHeader?: boolean;
+  /** sha256 hex of the key (header auth), so a reload can tell whether this very key is still in force. */
+  keyDigest?: string;
 }
 
 /**
@@ -39,7 +41,7 @@ export function createAuthenticator(keys: ClientKey[]): (header: string | undefi
       if (timingSafeEqual(digest, digests[i]!.digest) && match === -1) match = i;
     }
     if (match === -1) throw new TasklaneError('TL_ERR_AUTH_INVALID');
-    return { keyIndex: match, ...digests[match]!.principal };
+    return { keyIndex: match, ...digests[match]!.principal, keyDigest: digests[match]!.digest.toString('hex') };
   };
 }
 

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Runtime } from '../create-runtime.js';
 import type { Principal, Scope } from './auth.js';
+import type { Keyring } from './keyring.js';
 import type { StreamSlots } from './stream-slots.js';
 import type { Dialect } from './streams/wire-errors.js';
 
@@ -32,6 +33,8 @@ export interface ServerContext {
   requireScope(req: FastifyRequest, scope: Scope): void;
   /** Open-stream slots per client key (server.maxStreamsPerKey). */
   streams: StreamSlots;
+  /** The client keys in force (replaced by a reload; streams of revoked keys end). */
+  keyring: Keyring;
   /** Takes a token from the key's bucket (server.rateLimit); throws 429 when it is empty. */
   rateLimit(principal: Principal): void;
 }

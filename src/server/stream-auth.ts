@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { TasklaneError } from '../errors.js';
 import type { Principal } from './auth.js';
+import type { Keyring } from './keyring.js';
 import type { StreamGrant, StreamTokens } from './stream-token.js';
 
 /**
@@ -9,10 +10,15 @@ import type { StreamGrant, StreamTokens } from './stream-token.js';
  * Only these two routes accept a token in the URL. Either way the request counts against the
  * key's rate limit (a token carries its key).
  */
-export function streamAuth(authenticate: (header: string | undefined) => Principal, tokens: StreamTokens, rateLimit: (principal: Principal) => void) {
+export function streamAuth(keyring: Pick<Keyring, 'authenticate' | 'assertInForce'>, tokens: StreamTokens, rateLimit: (principal: Principal) => void) {
   return async (req: FastifyRequest): Promise<void> => {
     const token = (req.query as { token?: unknown } | undefined)?.token;
-    req.principal = req.headers.authorization || typeof token !== 'string' ? authenticate(req.headers.authorization) : tokens.verify(token);
+    if (req.headers.authorization || typeof token !== 'string') req.principal = keyring.authenticate(req.headers.authorization);
+    else {
+      req.principal = tokens.verify(token);
+      // Minted by a key that a reload removed: it opens no stream any more.
+      keyring.assertInForce(req.principal);
+    }
     rateLimit(req.principal);
   };
 }

@@ -47,6 +47,11 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
       failure = new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED', 'the stream token has expired: mint a new one with POST /v1/tokens and resume from the last id you saw');
       controller.abort();
     });
+    // A reload that revokes this stream's key ends it, with the reason as its last frame.
+    const unhold = ctx.keyring.hold(req.principal, (reason) => {
+      failure = reason;
+      controller.abort();
+    });
     try {
       for await (const event of runtime.jobs.subscribe(id, from, { signal })) {
         await sse.send(frames.sse(event), signal);
@@ -59,6 +64,7 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
       }
     } finally {
       stopExpiry();
+      unhold();
       reply.raw.removeListener('close', onClose);
       open.delete(controller);
       gauge.dec();

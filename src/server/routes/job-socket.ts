@@ -10,6 +10,8 @@ import { WriteBatcher } from '../write-batcher.js';
 
 /** Close code sent to every socket when the server shuts down (clients reconnect elsewhere or later). */
 const GOING_AWAY = 1001;
+/** Close code for a socket whose client key a configuration reload revoked (reason: TL_ERR_AUTH_REVOKED). */
+export const KEY_REVOKED = 4401;
 
 /**
  * GET /v1/ws: follow many jobs over one WebSocket. Client messages `{op:'subscribe', jobId,
@@ -95,6 +97,15 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions, messagesPerSecond: streams.wsMessagesPerSecond },
     });
     sessions.set(socket, session);
-    socket.once('close', () => sessions.delete(socket));
+    // A reload that revokes the key ends the socket: the reason as an error message, then the close frame.
+    const unhold = ctx.keyring.hold(principal, (reason) => {
+      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: 'error', error: { code: reason.code, message: reason.message, retryable: false } }));
+      session.dispose();
+      socket.close(KEY_REVOKED, reason.code);
+    });
+    socket.once('close', () => {
+      unhold();
+      sessions.delete(socket);
+    });
   });
 }

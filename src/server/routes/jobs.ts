@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Gauge } from 'prom-client';
 import type { ServerContext } from '../context.js';
-import { createAuthenticator } from '../auth.js';
 import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { streamAuth } from '../stream-auth.js';
 import { StreamTokens } from '../stream-token.js';
@@ -21,7 +20,7 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   ctx.readiness.set('store', () => jobs.ready());
 
   const tokens = new StreamTokens({ secret: runtime.config.server.streams.tokenSecret });
-  const onRequest = streamAuth(createAuthenticator(runtime.config.server.apiKeys), tokens, ctx.rateLimit);
+  const onRequest = streamAuth(ctx.keyring, tokens, ctx.rateLimit);
   await tokenRoutes(app, ctx, tokens);
   const open = new Gauge({
     name: 'tasklane_job_streams_open',

@@ -14,11 +14,21 @@ export interface CooldownStore {
   extend(provider: string, keyIndex: number, untilMs: number, model?: string): void;
   /** Set by the orchestrator: called when a bounded store drops an entry (the evictions metric). */
   onEvict?: () => void;
+  /** Every cooldown it knows of, by id (see cooldownId), for health(); a shared store lists the fleet's. */
+  entries?(): Iterable<[string, number]>;
 }
 
 /** The id of a cooldown scope, the same in memory and on Redis. */
 export function cooldownId(provider: string, keyIndex: number, model?: string): string {
   return model === undefined ? `${provider}:${keyIndex}` : `${provider}:${keyIndex}:m:${model}`;
+}
+
+/** The (key, model) pair a cooldown id names for `provider`, or undefined (another provider, or a key-wide id). */
+export function parseCooldownId(provider: string, id: string): { keyIndex: number; model: string } | undefined {
+  if (!id.startsWith(`${provider}:`)) return undefined;
+  const rest = id.slice(provider.length + 1);
+  const m = /^(\d+):m:([\s\S]+)$/.exec(rest);
+  return m ? { keyIndex: Number(m[1]), model: m[2]! } : undefined;
 }
 
 /** The default store: a bounded map in this process (the least recently used entry goes first). */
@@ -38,6 +48,10 @@ export class MemoryCooldownStore implements CooldownStore {
 
   get(provider: string, keyIndex: number, model?: string): number {
     return this.#until.get(cooldownId(provider, keyIndex, model)) ?? 0;
+  }
+
+  entries(): Iterable<[string, number]> {
+    return this.#until.entries();
   }
 
   extend(provider: string, keyIndex: number, untilMs: number, model?: string): void {

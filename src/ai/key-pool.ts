@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { CooldownStore } from './cooldown-store.js';
+import { parseCooldownId, type CooldownStore } from './cooldown-store.js';
 
 /** A key handed out for one call. `release()` must be called once the call settles. */
 export interface KeyLease {
@@ -187,9 +187,17 @@ export class KeyPool {
       if (!p) m.set(model, (p = { model }));
       return p;
     };
-    for (const { keyIndex, model } of this.#cooled.values()) {
-      const until = this.#store.get(this.provider, keyIndex, model);
-      if (until > now) pair(keyIndex, model).coolingUntil = until;
+    if (this.#store.entries) {
+      // The store's own view (on Redis: the fleet's), not only what this pool cooled.
+      for (const [id, until] of this.#store.entries()) {
+        const p = until > now ? parseCooldownId(this.provider, id) : undefined;
+        if (p && p.keyIndex < this.size) pair(p.keyIndex, p.model).coolingUntil = until;
+      }
+    } else {
+      for (const { keyIndex, model } of this.#cooled.values()) {
+        const until = this.#store.get(this.provider, keyIndex, model);
+        if (until > now) pair(keyIndex, model).coolingUntil = until;
+      }
     }
     for (const [id, r] of this.#refusals.entries()) {
       if (r.until <= now) continue;

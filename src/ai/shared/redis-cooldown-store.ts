@@ -24,6 +24,10 @@ export class RedisCooldownStore implements CooldownStore {
     return this.#timers.onEvict;
   }
 
+  entries(): Iterable<[string, number]> {
+    return this.#timers.entries();
+  }
+
   get(provider: string, keyIndex: number, model?: string): number {
     return this.#timers.get(cooldownId(provider, keyIndex, model)) ?? 0;
   }

@@ -133,6 +133,12 @@ export class RedisTimers {
     return until;
   }
 
+  /** The live entries of the mirror (this process's view of the fleet's). */
+  *entries(): Iterable<[string, number]> {
+    const now = this.#now();
+    for (const [id, until] of this.#mirror.entries()) if (until > now) yield [id, until];
+  }
+
   /** Moves the deadline to `untilMs` unless a later one is already set (here or elsewhere). */
   async extend(id: string, untilMs: number): Promise<void> {
     this.#mergeLocal(id, untilMs);

@@ -86,6 +86,8 @@ describe('failure policy on the shared AI state (two gateways, one Redis)', () =
     expect(second.headers.get('x-tasklane-model')).toBe('ok-model');
     expect(second.headers.get('x-tasklane-attempts')).toBe('1');
     expect(calls('m@429:1')).toHaveLength(1);
+    // B's health() shows the pair A cooled.
+    expect(b.runtime.ai.health().providers[0]!.keys[0]!.models).toEqual([{ model: 'm@429:1', coolingUntil: expect.any(Number) }]);
     await thirdIsFine(a.url);
     await thirdIsFine(b.url);
   });

@@ -10,6 +10,7 @@ import { testServer, type TestRuntime } from '../../support/runtime.js';
 import { axeViolations, launch, OUTPUT, poll, screenshot, until, type Browser } from './browser.js';
 
 const ADMIN = 'tl-dash-admin-key-51c7e0';
+const READER = 'tl-dash-reader-key-0a9d33';
 /** Keys of the mock provider and of the unreachable one: never on the page. */
 const SECRETS = ['key-a0', 'key-a1', 'key-b0', 'sk-down-provider-key-9f8e7d'];
 
@@ -37,7 +38,7 @@ async function config(resetMs: number): Promise<ConfigInput> {
   const port = await closedPort();
   return {
     ...base,
-    server: { apiKeys: [{ key: ADMIN, scopes: ['admin'] }] },
+    server: { apiKeys: [{ key: ADMIN, scopes: ['admin'] }, { key: READER, scopes: ['jobs:read'] }] },
     providers: { ...base.providers, down: { type: 'openai-compatible', baseURL: `http://127.0.0.1:${port}/v1`, apiKeys: ['sk-down-provider-key-9f8e7d'] } },
     models: { ...base.models, gone: [{ provider: 'down', model: 'm' }] },
   } as ConfigInput;
@@ -51,8 +52,8 @@ async function gateway(url: string, model: string, content = 'hello'): Promise<R
   });
 }
 
-async function login(p: Page): Promise<void> {
-  await p.getByLabel('Client key').fill(ADMIN);
+async function login(p: Page, key = ADMIN): Promise<void> {
+  await p.getByLabel('Client key').fill(key);
   await p.getByRole('button', { name: 'Use key' }).click();
   await poll(() => p.getByRole('status', { name: 'Dashboard status' }).textContent()).toMatch(/^Updated /);
 }
@@ -330,6 +331,22 @@ describe('the dashboard in Chromium', () => {
     await p.locator('details.submit summary').click();
     expect(await axeViolations(p)).toEqual([]);
   }, 30_000);
+
+  it('shows a jobs:read key everything but the AI request log, and says why', async () => {
+    const reader = await browser!.open(`${t!.url}/dashboard`);
+    try {
+      await login(reader, READER);
+      await poll(() => reader.locator('#ai-log-note').textContent()).toBe('The AI request log needs a key with the admin scope.');
+      expect(await reader.locator('#ai-log-table').isHidden()).toBe(true);
+      expect(await reader.getByRole('heading', { name: 'Key required' }).isVisible()).toBe(false);
+      // Jobs belong to the key that made them: this key made none, so it lists none (admin sees all).
+      await poll(() => reader.locator('#jobs-empty').isVisible()).toBe(true);
+      expect(await reader.locator('#jobs-body tr').count()).toBe(0);
+      expect(await reader.locator('#provider-list li[data-provider="down"]').getAttribute('data-state')).toBe('open');
+    } finally {
+      await reader.close();
+    }
+  });
 
   it('ran without a script error or a Content-Security-Policy refusal', () => {
     // Expected noise only: the data calls refused before the key was entered (401) and the search

@@ -226,14 +226,22 @@ function errorView(err: unknown): NonNullable<AiRequestEntry['error']> {
   const e = err as { code?: unknown; message?: unknown; httpStatus?: unknown } | undefined;
   const view: NonNullable<AiRequestEntry['error']> = {
     code: typeof e?.code === 'string' ? e.code : 'TL_ERR_INTERNAL',
-    message: typeof e?.message === 'string' ? e.message : String(err),
+    message: clip(typeof e?.message === 'string' ? e.message : String(err), MAX_MESSAGE),
   };
   if (typeof e?.httpStatus === 'number') view.status = e.httpStatus;
   return view;
 }
 
+/** What an entry keeps of caller-chosen text: a route name or an error message may be as long as a request body. */
+const MAX_ROUTE = 200;
+const MAX_MESSAGE = 500;
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 function routeOf(request: { model?: unknown }): string {
-  return typeof request?.model === 'string' ? request.model : '';
+  return typeof request?.model === 'string' ? clip(request.model, MAX_ROUTE) : '';
 }
 
 function tokens(u: Partial<Usage>): NonNullable<AiRequestEntry['tokens']> {

@@ -37,6 +37,17 @@ describe('AiRequestLog', () => {
     expect(log.total).toBe(5);
     expect(() => new AiRequestLog(0)).toThrow(RangeError);
   });
+
+  it('keeps at most a few hundred characters of a route name or an error message, however long the request made them', async () => {
+    mock = await startMockProvider();
+    t = await testServer(aiConfig(mock.url));
+    const huge = 'x'.repeat(100_000);
+    await expect(t.runtime.ai.chat({ model: huge, messages: [{ role: 'user', content: 'x' }] })).rejects.toThrow();
+    const [entry] = requestLogOf(t.runtime.ai).list();
+    expect(entry!.route.length).toBeLessThanOrEqual(200);
+    expect(entry!.error!.message.length).toBeLessThanOrEqual(500);
+    expect(entry!.route.endsWith('…')).toBe(true);
+  });
 });
 
 describe('GET /v1/admin/ai/requests', () => {

@@ -1,5 +1,6 @@
 import { Pool, util, type Dispatcher } from 'undici';
 import { ClosedError } from '../../../errors.js';
+import { withDeadline } from '../../../util/async.js';
 import type { Logger } from '../../../runtime/logger.js';
 import type { PhaseTimeouts, ProviderSettings } from '../../provider.js';
 import { CallGuard } from './call-guard.js';
@@ -106,15 +107,13 @@ export class Upstream {
       this.#active.clear();
       const pool = this.#pool;
       if (!pool) return;
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), 2_000).unref()));
+      const late = Symbol('late');
       try {
-        if ((await Promise.race([pool.close().then(() => 'closed' as const), late])) === 'late') {
-          this.#opts.log?.debug(`provider "${this.#opts.name}": pool did not close in time, destroying it`);
-          await pool.destroy();
-        }
-      } finally {
-        clearTimeout(timer);
+        await withDeadline(pool.close(), 2_000, () => late);
+      } catch (err) {
+        if (err !== late) throw err;
+        this.#opts.log?.debug(`provider "${this.#opts.name}": pool did not close in time, destroying it`);
+        await pool.destroy();
       }
     })();
     return this.#closing;

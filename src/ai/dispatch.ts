@@ -199,11 +199,14 @@ export class Dispatcher {
       const { target, entry, breaker, lease } = pick;
       started++;
       const t0 = performance.now();
+      /** The request's own budget set this attempt's deadline: a timeout is then the budget's. */
+      let budgetCapped = false;
       try {
         if (pick.retry > 0) await sleep(backoffMs(pick.retry, this.#deps.backoff.baseMs, this.#deps.backoff.maxMs), signal);
         const remaining = ctx.deadline - Date.now();
         if (remaining <= 0) throw this.#aborted(ctx);
         const timeouts = capTimeouts(target.timeouts, ctx.limits, remaining);
+        budgetCapped = timeouts.connectMs === remaining || timeouts.firstByteMs === remaining || timeouts.idleChunkMs === remaining || timeouts.totalMs === remaining;
         // The adapter enforces the phase timeouts; the lane's limit only backstops a stuck adapter.
         const value = await this.#deps.runInLane(() => call({ target, model: entry.model, lease, timeouts, signal }), signal, timeouts.totalMs + 1_000);
         breaker.success();
@@ -235,6 +238,13 @@ export class Dispatcher {
         if (cls === undefined || signal.aborted) {
           breaker.release();
           throw this.#aborted(ctx);
+        }
+        if (budgetCapped && cls.startsWith('timeout-')) {
+          // Not the target's silence: the request's budget ran out (504, as when it aborts the call).
+          breaker.release();
+          throw new AllTargetsFailedError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's budget ran out after ${ctx.attempts.length} attempt(s)`, {
+            details: { route: route.id, reason: 'deadlineExceeded', attempts: ctx.attempts, ...waited(ctx) },
+          });
         }
         const rule = FAILURE_TABLE[cls];
         const cooledUntil = this.#apply(rule, cls, err, route, target, entry, lease.keyIndex, breaker);

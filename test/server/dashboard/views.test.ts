@@ -232,6 +232,27 @@ describe('the dashboard in Chromium', () => {
     await poll(async () => (await t!.runtime.jobs.get(job.id))?.state, 10_000).toBe('succeeded');
   }, 30_000);
 
+  it('cancels a running job and retries a dead one from the detail', async () => {
+    const p = page!;
+    const slow = await t!.runtime.jobs.enqueue('demo.progress', { steps: 100, ms: 100 });
+    await p.getByLabel('Find job').fill(slow.id);
+    await p.getByRole('button', { name: 'Find' }).click();
+    await poll(() => p.locator('#detail-facts dd[data-fact="state"]').textContent()).toBe('running');
+    await p.getByRole('button', { name: 'Cancel job' }).click();
+    await poll(() => p.locator('#detail-facts dd[data-fact="state"]').textContent()).toBe('cancelled');
+    expect(await p.getByRole('button', { name: 'Cancel job' }).isDisabled()).toBe(true);
+    await poll(async () => (await t!.runtime.jobs.get(slow.id))?.state).toBe('cancelled');
+
+    await p.getByLabel('Find job').fill(ids.dead!);
+    await p.getByRole('button', { name: 'Find' }).click();
+    await poll(() => p.locator('#detail-facts dd[data-fact="state"]').textContent()).toBe('dead');
+    expect(await p.locator('#detail-facts dd[data-fact="error"]').textContent()).toContain('this task always fails');
+    await p.getByRole('button', { name: 'Retry job' }).click();
+    // It runs again (and fails again): the log follows the new attempt to its second "dead".
+    await poll(() => p.getByRole('list', { name: 'Event log' }).locator('li[data-type="dead"]').count(), 15_000).toBe(2);
+    await poll(() => p.locator('#detail-facts dd[data-fact="state"]').textContent()).toBe('dead');
+  }, 30_000);
+
   it('logs the AI requests made through the gateway, with attempts and reasons, and never a key', async () => {
     const p = page!;
     const table = p.getByRole('table', { name: 'Recent AI requests, newest first' });

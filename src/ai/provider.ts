@@ -61,6 +61,17 @@ export interface ProviderSettings {
   timeouts?: Partial<PhaseTimeouts>;
   models?: string[];
   keyConcurrency?: number;
+  /** How calls leave the process: a proxy, proxies from the environment, extra trusted CAs. */
+  network?: ProviderNetwork;
+}
+
+export interface ProviderNetwork {
+  /** Every call through this proxy (CONNECT tunnel). */
+  proxy?: string;
+  /** HTTPS_PROXY / HTTP_PROXY / NO_PROXY as read at load (undici's EnvHttpProxyAgent applies them per call). */
+  proxyEnv?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
+  /** PEM certificates trusted for TLS to the provider: the usual roots, NODE_EXTRA_CA_CERTS and `tls.ca`. */
+  ca?: string[];
 }
 
 /** What a ProviderError's `details.kind` says went wrong. */

@@ -66,6 +66,10 @@ export const providerSchema = z
     timeouts: timeoutsSchema.partial().optional(),
     /** Extra headers sent on every call (values may be env:/file: secrets). */
     headers: z.record(z.string()).optional(),
+    /** Outbound proxy for this provider (`http://host:port`, credentials allowed; may be env:/file:), or false for none. Unset: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment. */
+    proxy: z.union([z.string().min(1), z.literal(false)]).optional(),
+    /** TLS to this provider. `ca`: PEM certificates to trust besides the usual roots (and NODE_EXTRA_CA_CERTS), as `file:/path` or the PEM text. */
+    tls: z.object({ ca: z.string().min(1) }).strict().optional(),
   })
   .strict();
 

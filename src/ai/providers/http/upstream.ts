@@ -1,8 +1,8 @@
-import { Pool, util, type Dispatcher } from 'undici';
+import { EnvHttpProxyAgent, Pool, ProxyAgent, util, type Dispatcher } from 'undici';
 import { ClosedError } from '../../../errors.js';
 import { withDeadline } from '../../../util/async.js';
 import type { Logger } from '../../../runtime/logger.js';
-import type { PhaseTimeouts, ProviderSettings } from '../../provider.js';
+import type { PhaseTimeouts, ProviderNetwork, ProviderSettings } from '../../provider.js';
 import { CallGuard } from './call-guard.js';
 import type { CallContext } from './provider-error.js';
 import type { HeaderBag } from './retry-after.js';
@@ -19,6 +19,8 @@ export interface UpstreamOptions {
   log?: Logger;
   /** Connect timeout of the pool's connector when the provider sets one; else the first call's. */
   connectMs?: number;
+  /** Proxy and trusted CAs (ProviderSettings.network). */
+  network?: ProviderNetwork;
 }
 
 export interface UpstreamRequest {
@@ -54,7 +56,7 @@ export class Upstream {
   readonly #origin: string;
   readonly #prefix: string;
   readonly #active = new Set<CallGuard>();
-  #pool: Pool | undefined;
+  #pool: Dispatcher | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(opts: UpstreamOptions) {
@@ -69,13 +71,7 @@ export class Upstream {
     if (this.#closing) throw new ClosedError(`provider "${this.#opts.name}"`);
     const guard = new CallGuard(r.ctx, r.timeouts, r.signal);
     if (guard.cause) throw guard.cause;
-    this.#pool ??= new Pool(this.#origin, {
-      connections: this.#opts.connections,
-      connect: { timeout: this.#opts.connectMs ?? r.timeouts.connectMs },
-      // Our own deadlines (CallGuard) apply; undici's would fire with less precise phases.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
+    this.#pool ??= this.#dispatcher(this.#opts.connectMs ?? r.timeouts.connectMs);
     const headers: Record<string, string> = { ...this.#opts.headers, accept: r.accept ?? 'application/json' };
     if (r.apiKey) headers.authorization = `Bearer ${r.apiKey}`;
     if (r.headers) Object.assign(headers, r.headers);
@@ -97,6 +93,21 @@ export class Upstream {
       this.#active.delete(guard);
       throw e;
     }
+  }
+
+  /**
+   * A Pool to the origin; through a proxy, undici's ProxyAgent (one CONNECT tunnel per connection)
+   * or EnvHttpProxyAgent (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, decided per call), with the same
+   * connection bound. Extra CAs apply to the TLS to the provider, inside a tunnel too.
+   */
+  #dispatcher(connectMs: number): Dispatcher {
+    const n = this.#opts.network;
+    const tls = { timeout: connectMs, ...(n?.ca ? { ca: n.ca } : {}) };
+    // Our own deadlines (CallGuard) apply; undici's would fire with less precise phases.
+    const common = { connections: this.#opts.connections, headersTimeout: 0, bodyTimeout: 0 };
+    if (n?.proxy) return new ProxyAgent({ ...common, uri: n.proxy, requestTls: tls, proxyTls: { timeout: connectMs } });
+    if (n?.proxyEnv) return new EnvHttpProxyAgent({ ...common, ...n.proxyEnv, connect: tls, requestTls: tls, proxyTls: { timeout: connectMs } });
+    return new Pool(this.#origin, { ...common, connect: tls });
   }
 
   /** Aborts calls still running, then closes the pool (destroying it if it does not close in time). Idempotent. */
@@ -129,6 +140,7 @@ export function upstreamFor(name: string, config: ProviderSettings, options: { l
     headers: config.headers,
     ...(options.log ? { log: options.log } : {}),
     ...(config.timeouts?.connectMs === undefined ? {} : { connectMs: config.timeouts.connectMs }),
+    ...(config.network ? { network: config.network } : {}),
   });
 }
 

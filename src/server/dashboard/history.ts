@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
+import { countsAgainstProvider, type Last } from './provider-status.js';
 
 /** How often the dashboard's charts get a point, and how many are kept (10 minutes). */
 export const HISTORY_INTERVAL_MS = 2_000;
@@ -8,6 +9,9 @@ export const HISTORY_POINTS = 300;
 
 /** The upstream latency histogram the orchestrator fills (one observation per successful attempt). */
 const LATENCY_METRIC = 'tasklane_ai_upstream_latency_seconds';
+/** Upstream calls that answered and that failed (by kind), per provider, model and key index. */
+const OK_METRIC = 'tasklane_ai_requests_total';
+const FAIL_METRIC = 'tasklane_ai_failures_total';
 
 /**
  * `GET /v1/admin/history`: the last minutes as columns (uPlot's shape), one entry per sample.
@@ -51,6 +55,10 @@ export class DashboardHistory {
   #lastAt = 0;
   #lastDone = new Map<string, number>();
   #lastLatency = new Map<string, { sum: number; count: number }>();
+  /** Counter values at the previous sample, by label set. */
+  #lastCounts = new Map<string, number>();
+  /** What the counters said last about each provider (every attempt, also those a fallback hid). */
+  readonly #outcomes = new Map<string, Last>();
   #sampling: Promise<void> | undefined;
 
   constructor(source: HistorySource, options: { intervalMs?: number; capacity?: number } = {}) {
@@ -112,9 +120,45 @@ export class DashboardHistory {
       this.#lastDone.set(name, done);
     }
     const latency = await this.#latency(this.#lastAt > 0);
+    await this.#attempts(now);
     this.#lastAt = now;
     this.#samples.push({ at: now, loop: this.#source.loop.snapshot().delayMs, lanes, latency });
     if (this.#samples.length > this.#capacity) this.#samples.splice(0, this.#samples.length - this.#capacity);
+  }
+
+  /**
+   * The latest outcome per provider as the AI metrics tell it: a success or a failure counted since
+   * the previous sample. This sees every attempt, also a failed one that a fallback turned into a
+   * success (the request log only lists the attempts of requests that failed). Within one sample,
+   * a success and a failure both seen read as a success.
+   */
+  outcomes(): ReadonlyMap<string, Last> {
+    return this.#outcomes;
+  }
+
+  async #attempts(now: number): Promise<void> {
+    for (const [name, ok] of [[OK_METRIC, true], [FAIL_METRIC, false]] as const) {
+      const metric = this.#source.metrics.getSingleMetric(name);
+      if (!metric) continue;
+      for (const v of (await metric.get()).values) {
+        const { provider, key_index: keyIndex, kind } = v.labels as Record<string, string | undefined>;
+        if (typeof provider !== 'string') continue;
+        const id = `${name}\u0000${provider}\u0000${v.labels.model ?? ''}\u0000${keyIndex ?? ''}\u0000${kind ?? ''}`;
+        const before = this.#lastCounts.get(id) ?? 0;
+        this.#lastCounts.set(id, v.value);
+        // The first sample counts too: calls made before the server started did happen.
+        if (v.value <= before) continue;
+        let last = this.#outcomes.get(provider);
+        if (!last) this.#outcomes.set(provider, (last = { okAt: 0, okKeys: new Set() }));
+        if (ok) {
+          last.okAt = now;
+          if (keyIndex !== undefined) last.okKeys.add(Number(keyIndex));
+        } else if (countsAgainstProvider(kind)) {
+          // One millisecond before a success seen in the same sample, so that one wins.
+          last.fail = { at: now - 1, ...(kind ? { kind } : {}) };
+        }
+      }
+    }
   }
 
   /** Mean latency per provider since the last sample, from the histogram's sum and count. */

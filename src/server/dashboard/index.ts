@@ -63,7 +63,7 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ServerContext):
     ctx.requireScope(req, 'jobs:read');
     // Job counts cover only the jobs this key sees.
     const { filter } = viewerOf(req.principal, req.headers[TENANT_HEADER]);
-    return json(reply, await buildOverview(runtime, { owner: filter, recent: log?.list() ?? [] }));
+    return json(reply, await buildOverview(runtime, { owner: filter, recent: log?.list() ?? [], counted: history.outcomes() }));
   });
 
   app.get('/v1/admin/history', async (req, reply) => {

@@ -4,7 +4,7 @@ import type { JobState, JobSystem, ListQuery } from '../../jobs/types.js';
 import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
 import type { Runtime } from '../../create-runtime.js';
-import { keyState, lastOutcomes, providerStatus, type KeyState, type ProviderStatus } from './provider-status.js';
+import { keyState, lastOutcomes, mergeOutcomes, providerStatus, type Last, type KeyState, type ProviderStatus } from './provider-status.js';
 
 /**
  * Job counts come from the engine's counters when it keeps them (exact, `more: false`); else they
@@ -54,22 +54,25 @@ type Attached = Partial<Pick<Runtime, 'lanes' | 'ai' | 'jobs'>>;
  * `owner`: count only this owner's jobs (the caller's view, server/ownership.ts); unset = every job.
  * `recent`: the AI request log, newest first (the last attempts tell an unreachable provider).
  */
-export async function buildOverview(runtime: Runtime, options: { owner?: ListQuery['owner']; recent?: readonly AiRequestEntry[] } = {}): Promise<Overview> {
+export async function buildOverview(
+  runtime: Runtime,
+  options: { owner?: ListQuery['owner']; recent?: readonly AiRequestEntry[]; counted?: ReadonlyMap<string, Last> } = {},
+): Promise<Overview> {
   const { lanes, ai, jobs } = runtime as Attached;
   return {
     at: Date.now(),
     uptimeS: Math.round(process.uptime()),
     loop: runtime.loop.snapshot(),
     lanes: lanes ? lanes.stats() : null,
-    ai: ai ? aiView(ai.health(), runtime.scrub, options.recent ?? []) : null,
+    ai: ai ? aiView(ai.health(), runtime.scrub, options.recent ?? [], options.counted) : null,
     jobs: jobs ? await jobsView(jobs, options.owner) : null,
   };
 }
 
 /** Copies field by field so nothing but indexes and timings leaves (the pool holds the keys themselves). */
-function aiView(health: AiHealth, scrub: (text: string) => string, recent: readonly AiRequestEntry[]): NonNullable<Overview['ai']> {
+function aiView(health: AiHealth, scrub: (text: string) => string, recent: readonly AiRequestEntry[], counted?: ReadonlyMap<string, Last>): NonNullable<Overview['ai']> {
   const now = Date.now();
-  const last = lastOutcomes(recent);
+  const last = counted ? mergeOutcomes(lastOutcomes(recent), counted) : lastOutcomes(recent);
   return {
     providers: health.providers.map((p) => {
       const status = providerStatus(p, health.breakers, last.get(p.name), now);

@@ -47,10 +47,31 @@ const UNREACHABLE = new Set(['connect', 'reset', 'timeout', 'timeout-connect', '
 /** Kinds that say nothing about the provider's health (the caller's request or our own abort). */
 const NEUTRAL = new Set(['aborted', 'bad_request', 'context_length', 'content_filter', 'rate_limit', 'auth']);
 
-interface Last {
+/** Whether a failure of this kind says something about the provider's health. */
+export function countsAgainstProvider(kind: string | undefined): boolean {
+  return !(kind && NEUTRAL.has(kind));
+}
+
+/** The latest outcome known for a provider: from the request log, or from the AI metrics (history.ts). */
+export interface Last {
   okAt: number;
   okKeys: Set<number>;
   fail?: { at: number; kind?: string; status?: number; code?: string };
+}
+
+/** Both views of the latest outcomes, the newer fact winning per provider. */
+export function mergeOutcomes(a: Map<string, Last>, b: ReadonlyMap<string, Last>): Map<string, Last> {
+  const out = new Map(a);
+  for (const [p, l] of b) {
+    const m = out.get(p);
+    if (!m) {
+      out.set(p, { okAt: l.okAt, okKeys: new Set(l.okKeys), ...(l.fail ? { fail: l.fail } : {}) });
+      continue;
+    }
+    const fail = !m.fail ? l.fail : !l.fail ? m.fail : l.fail.at > m.fail.at ? l.fail : m.fail;
+    out.set(p, { okAt: Math.max(m.okAt, l.okAt), okKeys: new Set([...m.okKeys, ...l.okKeys]), ...(fail ? { fail } : {}) });
+  }
+  return out;
 }
 
 /** The latest outcome per provider in the log (newest entries first). */
@@ -69,7 +90,7 @@ export function lastOutcomes(entries: readonly AiRequestEntry[]): Map<string, La
       if (e.keyIndex !== undefined) l.okKeys.add(e.keyIndex);
     }
     for (const f of e.failures) {
-      if (f.kind && NEUTRAL.has(f.kind)) continue;
+      if (!countsAgainstProvider(f.kind)) continue;
       const l = get(f.provider);
       if (!l.fail || l.fail.at < end) l.fail = { at: end, ...(f.kind ? { kind: f.kind } : {}), ...(f.status !== undefined ? { status: f.status } : {}), ...(f.code ? { code: f.code } : {}) };
     }

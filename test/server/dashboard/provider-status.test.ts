@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AiRequestEntry } from '../../../src/ai/request-log.js';
-import { keyState, lastOutcomes, providerStatus } from '../../../src/server/dashboard/provider-status.js';
+import { keyState, lastOutcomes, mergeOutcomes, providerStatus } from '../../../src/server/dashboard/provider-status.js';
 
 const NOW = 1_800_000_000_000;
 const keys = [{ index: 0, disabled: false }, { index: 1, disabled: false }];
@@ -56,6 +56,19 @@ describe('provider status', () => {
     expect(providerStatus({ name: 'p', keys }, [], lastOutcomes([bad, answered]).get('p'), NOW).state).toBe('ok');
     // A cache hit is not a call.
     expect(providerStatus({ name: 'p', keys }, [], lastOutcomes([entry({ provider: 'p', cache: 'hit', attempts: 0 })]).get('p'), NOW).state).toBe('idle');
+  });
+
+  it('merges the request log with what the metrics counted, the newer fact winning', () => {
+    const log = lastOutcomes([entry({ at: NOW - 9_000, provider: 'p', model: 'm', keyIndex: 0 })]);
+    const counted = new Map([['p', { okAt: 0, okKeys: new Set<number>(), fail: { at: NOW - 2_000, kind: 'connect' } }]]);
+    const merged = mergeOutcomes(log, counted);
+    expect(providerStatus({ name: 'p', keys }, [], merged.get('p'), NOW).state).toBe('unreachable');
+    expect(merged.get('p')!.okKeys).toEqual(new Set([0]));
+    const healed = mergeOutcomes(log, new Map([['p', { okAt: NOW - 1_000, okKeys: new Set([1]), fail: { at: NOW - 2_000, kind: 'connect' } }]]));
+    expect(providerStatus({ name: 'p', keys }, [], healed.get('p'), NOW).state).toBe('ok');
+    expect(healed.get('p')!.okKeys).toEqual(new Set([0, 1]));
+    // A provider only the metrics know about.
+    expect(mergeOutcomes(new Map(), counted).get('p')!.fail!.kind).toBe('connect');
   });
 
   it('is down when every key is disabled', () => {

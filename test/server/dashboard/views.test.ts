@@ -12,7 +12,7 @@ import { axeViolations, launch, OUTPUT, poll, screenshot, until, type Browser } 
 const ADMIN = 'tl-dash-admin-key-51c7e0';
 const READER = 'tl-dash-reader-key-0a9d33';
 /** Keys of the mock provider and of the unreachable one: never on the page. */
-const SECRETS = ['key-a0', 'key-a1', 'key-b0', 'sk-down-provider-key-9f8e7d'];
+const SECRETS = ['key-a0', 'key-a1', 'key-b0', 'sk-down-provider-key-9f8e7d', 'sk-flaky-provider-key-1c2b3a'];
 
 type Server = TestRuntime & { url: string };
 let t: Server | undefined;
@@ -36,11 +36,21 @@ async function closedPort(): Promise<number> {
 async function config(resetMs: number): Promise<ConfigInput> {
   const base = aiConfig(mock!.url, { ai: { breaker: { failures: 2, resetMs }, maxAttempts: 2 } });
   const port = await closedPort();
+  const url = `http://127.0.0.1:${port}/v1`;
   return {
     ...base,
     server: { apiKeys: [{ key: ADMIN, scopes: ['admin'] }, { key: READER, scopes: ['jobs:read'] }] },
-    providers: { ...base.providers, down: { type: 'openai-compatible', baseURL: `http://127.0.0.1:${port}/v1`, apiKeys: ['sk-down-provider-key-9f8e7d'] } },
-    models: { ...base.models, gone: [{ provider: 'down', model: 'm' }] },
+    providers: {
+      ...base.providers,
+      down: { type: 'openai-compatible', baseURL: url, apiKeys: ['sk-down-provider-key-9f8e7d'] },
+      flaky: { type: 'openai-compatible', baseURL: url, apiKeys: ['sk-flaky-provider-key-1c2b3a'] },
+    },
+    models: {
+      ...base.models,
+      gone: [{ provider: 'down', model: 'm' }],
+      // The first target can not be reached; the fallback answers.
+      fallback: [{ provider: 'flaky', model: 'm' }, { provider: 'a', model: 'gpt-mock' }],
+    },
   } as ConfigInput;
 }
 
@@ -93,6 +103,7 @@ beforeAll(async () => {
   // The gateway: one answer from the mock, then two calls to the provider that is down (its breaker opens).
   expect((await gateway(t.url, 'chat')).status).toBe(200);
   for (let i = 0; i < 2; i++) expect((await gateway(t.url, 'gone')).status).toBeGreaterThanOrEqual(500);
+  expect((await gateway(t.url, 'fallback')).status).toBe(200);
   await until(async () => (await jobs.get(ids.converge!))?.state, (s) => s === 'succeeded');
   await until(async () => (await jobs.list({ state: 'succeeded', limit: 100 })).jobs.length, (n) => n === 28);
   await until(async () => (await jobs.get(ids.dead!))?.state, (s) => s === 'dead');
@@ -256,7 +267,7 @@ describe('the dashboard in Chromium', () => {
   it('logs the AI requests made through the gateway, with attempts and reasons, and never a key', async () => {
     const p = page!;
     const table = p.getByRole('table', { name: 'Recent AI requests, newest first' });
-    await poll(() => table.locator('tbody tr').count()).toBe(3);
+    await poll(() => table.locator('tbody tr').count()).toBe(4);
     const rows = await table.locator('tbody tr').evaluateAll((trs) =>
       trs.map((tr) => Object.fromEntries([...tr.children].map((c) => [(c as HTMLElement).dataset.label, c.textContent]))),
     );
@@ -266,6 +277,8 @@ describe('the dashboard in Chromium', () => {
     expect(ok.Cache).toMatch(/^(miss|bypass)$/);
     expect(ok.Tokens).toMatch(/^\d+ \+ \d+$/);
     expect(ok.Latency).toMatch(/ms$|s$/);
+    // Served by the fallback after the first target refused the connection.
+    expect(rows.find((r) => r.Route === 'fallback')).toMatchObject({ 'Served by': 'a/gpt-mock', Attempts: '2 (1 failed first)', Outcome: 'ok' });
     const failed = rows.filter((r) => r.Route === 'gone');
     expect(failed).toHaveLength(2);
     // The first call tried the target twice (maxAttempts 2), connection refused each time.
@@ -286,6 +299,12 @@ describe('the dashboard in Chromium', () => {
     expect(await key.locator('td[data-label="Health"]').textContent()).toBe('not serving: provider breaker open');
     expect(await key.locator('.health-ok').count()).toBe(0);
     expect(await p.locator('#breakers-body tr[data-target="down/m"]').getAttribute('data-state')).toBe('open');
+    // A provider that refused a connection, hidden behind a fallback that answered, is unreachable
+    // (the AI metrics saw the failed attempt) and its key is not green, though its breaker is closed.
+    const flaky = p.locator('#provider-list li[data-provider="flaky"]');
+    await poll(() => flaky.getAttribute('data-state')).toBe('unreachable');
+    expect(await flaky.locator('.provider-text').textContent()).toMatch(/^unreachable: last call could not connect at /);
+    expect(await p.locator('#keys-body tr[data-provider="flaky"]').getAttribute('data-state')).toBe('blocked');
     // The healthy provider and the key that answered are green.
     expect(await p.locator('#provider-list li[data-provider="a"]').getAttribute('data-state')).toBe('ok');
     expect(await p.locator('#keys-body tr[data-provider="a"][data-key="0"] td[data-label="Health"]').textContent()).toBe('ok');
@@ -314,7 +333,7 @@ describe('the dashboard in Chromium', () => {
       await poll(() => phone.locator('#jobs-body tr').count()).toBe(25);
       await phone.locator(`#jobs-body tr[data-job-id="${ids.converge}"] .job-link`).click();
       await poll(() => phone.locator('#progress-chart').getAttribute('data-points')).toBe('30');
-      await poll(() => phone.locator('#ai-log-body tr').count()).toBe(3);
+      await poll(() => phone.locator('#ai-log-body tr').count()).toBe(4);
       const widths = await phone.evaluate(() => ({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth }));
       expect(widths.view).toBe(390);
       expect(widths.doc).toBeLessThanOrEqual(390);

@@ -3,7 +3,7 @@
 // runs in its own process; load comes from this process (sequential rounds, then autocannon).
 // Prints one JSON line per figure. Bounded: the whole run takes well under 90 s.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,6 +19,19 @@ const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 100);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 1.2);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,4,16,64').split(',').map(Number);
 const children = [];
+
+/**
+ * The Portkey gateway is a bench-only peer with its own install (bench/package.json), so that
+ * `npm ci` at the root does not install it for every user.
+ */
+function portkeyServer() {
+  const file = join(here, 'node_modules/@portkey-ai/gateway/build/start-server.js');
+  if (!existsSync(file)) {
+    process.stderr.write('bench gateway: the Portkey gateway is not installed; run `npm --prefix bench ci` once, then `npm run bench -- gateway`\n');
+    process.exit(2);
+  }
+  return file;
+}
 
 function start(name, args, env = {}) {
   return new Promise((resolve, reject) => {
@@ -82,7 +95,7 @@ async function main() {
   const tasklane = await start('tasklane', [join(root, 'bin/tasklane.js'), 'serve', '--config', config, '--port', '0']);
 
   const portkeyPort = await freePort();
-  const portkey = await start('portkey', [join(root, 'node_modules/@portkey-ai/gateway/build/start-server.js'), `--port=${portkeyPort}`, '--headless']);
+  const portkey = await start('portkey', [portkeyServer(), `--port=${portkeyPort}`, '--headless']);
 
   const systems = {
     direct: { url: mock, headers: { authorization: 'Bearer bench-key' }, body: (s) => body(s).replace('"bench"', '"bench-model"') },

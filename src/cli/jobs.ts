@@ -1,12 +1,17 @@
 import { TasklaneClient, TasklaneClientError, type JobEvent, type JobRecord } from '../client/index.js';
 import { UsageError, parseArgs } from './args.js';
 import { ProgressView } from './progress-view.js';
+import { EXIT_CODES } from './exit-codes.js';
+import { style } from './style.js';
 
 export const jobsHelp = `Usage: tasklane jobs <command> [options]
 
 Commands:
   submit <task> --input JSON   enqueue a job; prints its id (with --watch, follows it and prints its result)
-  watch <id>                   follow a job's progress; exit 0 when it succeeds, 1 when it ends dead or cancelled
+  watch <id>                   follow a job's progress; prints its result on stdout when it succeeds
+  get <id>                     the job's record as JSON (state, attempts, input, result or error)
+  cancel <id>                  cancel a queued or running job
+  retry <id>                   run a dead or cancelled job again
   list                         the newest jobs, one per line
 
 Options:
@@ -27,7 +32,13 @@ Options:
     --limit N             page size, 1 to 500 (default 20)
     --cursor C            the page after the one that printed this cursor
     --json                print the raw JSON answer
-  -h, --help              this help`;
+  -h, --help              this help
+
+Progress goes to stderr (a bar with colour and elapsed time on a terminal, one line per event
+otherwise; NO_COLOR turns colour off), results and ids to stdout. Ctrl+C stops watching, not the
+job: tasklane jobs watch <id> follows it again.
+
+${EXIT_CODES}`;
 
 const COMMON = { url: 'string', key: 'string', help: 'boolean', h: 'boolean' } as const;
 
@@ -40,7 +51,9 @@ export async function jobs(argv: string[]): Promise<number | undefined> {
   if (sub === 'submit') return submit(rest);
   if (sub === 'watch') return watchCommand(rest);
   if (sub === 'list') return list(rest);
-  throw new UsageError(`unknown jobs command "${sub}"; use submit, watch or list (see tasklane jobs --help)`);
+  if (sub === 'get') return getCommand(rest);
+  if (sub === 'cancel' || sub === 'retry') return actCommand(sub, rest);
+  throw new UsageError(`unknown jobs command "${sub}"; use submit, watch, get, cancel, retry or list (see tasklane jobs --help)`);
 }
 
 async function submit(argv: string[]): Promise<number> {
@@ -69,7 +82,7 @@ async function submit(argv: string[]): Promise<number> {
       return 0;
     }
     process.stderr.write(`job ${job.id} (${job.task})\n`);
-    return follow(client, job.id, 0, signal);
+    return follow(client, job.id, 0, signal, flags);
   });
 }
 
@@ -81,7 +94,7 @@ async function watchCommand(argv: string[]): Promise<number> {
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"; watch one job at a time`);
   const from = intFlag(flags, 'from', 0, Number.MAX_SAFE_INTEGER) ?? 0;
   const client = clientFrom(flags);
-  return run(client, (signal) => follow(client, id, from, signal));
+  return run(client, (signal) => follow(client, id, from, signal, flags));
 }
 
 async function list(argv: string[]): Promise<number> {
@@ -114,35 +127,88 @@ async function list(argv: string[]): Promise<number> {
   });
 }
 
-/** Follows a job until its terminal event; 0 when it succeeded, 1 otherwise. */
-async function follow(client: TasklaneClient, id: string, from: number, signal: AbortSignal): Promise<number> {
-  const view = new ProgressView(process.stderr);
+/**
+ * Follows a job until its terminal event; 0 when it succeeded, 1 otherwise, 130 on Ctrl+C (the
+ * job goes on: the message says how to follow it again).
+ */
+async function follow(client: TasklaneClient, id: string, from: number, signal: AbortSignal, flags: Record<string, string | boolean>): Promise<number> {
+  const view = new ProgressView(process.stderr, style(process.stderr));
   let last: JobEvent | undefined;
+  const stopped = (): number => {
+    view.interrupt();
+    const url = flags.url ? ` --url ${flags.url as string}` : '';
+    process.stderr.write(`stopped watching; job ${id} is still running: tasklane jobs watch ${id}${url}\n`);
+    return 130;
+  };
   try {
     for await (const event of client.jobs.events(id, { fromSeq: from, signal })) {
       last = event;
       view.update(event);
     }
-  } finally {
-    view.finish();
+  } catch (err) {
+    if (signal.aborted) return stopped();
+    view.interrupt();
+    throw err;
   }
-  if (!last) {
+  if (signal.aborted && !(last && TERMINAL.has(last.type))) return stopped();
+  if (!last || !TERMINAL.has(last.type)) {
     // Nothing after `from`: the job was already over; report its state.
     const job = await client.jobs.get(id, { signal });
-    return report(job.state, job.result, job.error, id);
+    return report(view, id, job.state, job.result, job.error);
   }
   const data = last.data as { result?: unknown; error?: { code: string; message: string } };
-  return report(last.type, data?.result, data?.error, id);
+  return report(view, id, last.type, data?.result, data?.error);
 }
 
-function report(state: string, result: unknown, error: { code: string; message: string } | undefined, id: string): number {
+const TERMINAL = new Set(['succeeded', 'dead', 'cancelled']);
+
+/** The result on stdout, one final line on stderr; the exit code. */
+function report(view: ProgressView, id: string, state: string, result: unknown, error: { code: string; message: string } | null | undefined): number {
+  view.finish({ state, ...(error ? { error } : {}) }, id);
   if (state === 'succeeded') {
     process.stdout.write(`${JSON.stringify(result ?? null)}\n`);
-    process.stderr.write(`job ${id} succeeded\n`);
     return 0;
   }
-  process.stderr.write(`job ${id} ${state}${error ? `: ${error.code}: ${error.message}` : ''}\n`);
   return 1;
+}
+
+async function getCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { ...COMMON }, 'jobs get');
+  if (flags.help || flags.h) return help();
+  const id = oneId(positionals, 'get');
+  const client = clientFrom(flags);
+  return run(client, async (signal) => {
+    const job = await client.jobs.get(id, { signal });
+    process.stdout.write(`${JSON.stringify(job, null, process.stdout.isTTY ? 2 : undefined)}\n`);
+    return 0;
+  });
+}
+
+async function actCommand(what: 'cancel' | 'retry', argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { ...COMMON }, `jobs ${what}`);
+  if (flags.help || flags.h) return help();
+  const id = oneId(positionals, what);
+  const client = clientFrom(flags);
+  return run(client, async (signal) => {
+    const job = what === 'cancel' ? await client.jobs.cancel(id, { signal }) : await client.jobs.retry(id, { signal });
+    const s = style(process.stderr);
+    const note =
+      what === 'retry'
+        ? `job ${id} is ${job.state} again; follow it with tasklane jobs watch ${id}`
+        : job.state === 'cancelled'
+          ? `job ${id} cancelled`
+          : `job ${id}: cancel requested; it stops at its next check (state ${job.state})`;
+    process.stdout.write(`${job.state}\n`);
+    process.stderr.write(`${s.bold(note)}\n`);
+    return 0;
+  });
+}
+
+function oneId(positionals: string[], what: string): string {
+  const [id, extra] = positionals;
+  if (!id) throw new UsageError(`name the job: tasklane jobs ${what} <id>`);
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"; one job at a time`);
+  return id;
 }
 
 /** Runs a command with Ctrl-C wired to an abort and client errors turned into messages and exit codes. */
@@ -164,7 +230,8 @@ async function run(client: TasklaneClient, fn: (signal: AbortSignal) => Promise<
       return 1;
     }
     process.stderr.write(`tasklane jobs: ${err.code}: ${err.message}\n`);
-    return err.code === 'TL_ERR_VALIDATION' ? 2 : 1;
+    // The caller's mistakes (bad input, a task that does not exist) are usage errors, as bad flags are.
+    return err.code === 'TL_ERR_VALIDATION' || err.code === 'TL_ERR_JOB_UNKNOWN_TASK' ? 2 : 1;
   } finally {
     process.removeListener('SIGINT', onSigint);
   }

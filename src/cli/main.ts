@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { version } from './version.js';
+import { EXIT_CODES } from './exit-codes.js';
 import { TasklaneError } from '../errors.js';
 import { UsageError } from './args.js';
 import { serve } from './serve.js';
@@ -13,7 +14,7 @@ type Command = (argv: string[]) => Promise<number | undefined>;
 /** Subcommands; each module adds its own entry. */
 const commands: Record<string, { run: Command; summary: string }> = {
   serve: { run: serve, summary: 'start the server' },
-  jobs: { run: jobs, summary: 'submit, watch and list jobs on a running server' },
+  jobs: { run: jobs, summary: 'submit, watch, get, cancel, retry and list jobs on a running server' },
   doctor: { run: doctor, summary: 'check the configuration, keys and providers' },
   backup: { run: backup, summary: 'copy the SQLite job store while the server runs' },
   reload: { run: reload, summary: 'make a running server read its configuration and secrets again' },
@@ -29,17 +30,20 @@ ${lines.join('\n')}
 
 Options:
   -h, --help      show help (also: tasklane <command> --help)
-  -v, --version   print the version`;
+  -v, --version   print the version
+
+${EXIT_CODES}
+
+In a clone: npm ci, then npx tasklane <command> (or npm link once for a tasklane on PATH).`;
 }
 
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+
+export { version };
 
 /** The CLI entry. Returns the exit code: 0 ok, 1 failure, 2 usage or configuration error. */
 export async function main(argv: string[]): Promise<number | undefined> {
-  const [name, ...rest] = argv;
+  // `npx tasklane -- jobs list` and `npm start -- --port 0` hand the separator on: skip it.
+  const [name, ...rest] = argv[0] === '--' ? argv.slice(1) : argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${help()}\n`);
     return name === undefined ? 2 : 0;

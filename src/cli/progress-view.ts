@@ -1,70 +1,110 @@
 import type { JobEvent } from '../client/index.js';
+import type { Style } from './style.js';
 
-const BAR = 30;
+const BAR = 24;
+
+/** How a watched job ended, for the final line. */
+export interface Ending {
+  state: string;
+  error?: { code: string; message: string };
+}
 
 /**
- * Shows a job's progress: on a terminal, one bar redrawn in place; elsewhere, plain lines
- * (status events always, progress at most every 250 ms and at 100 %) so logs stay readable.
+ * Shows a job's events. On a terminal: status lines, one progress bar redrawn in place with the
+ * elapsed time, and a final line that stays (the bar is replaced by it, not erased). Elsewhere:
+ * one plain line per event, every one of them (a log or a CI run must not miss a step).
+ *
+ * Times are the job's own, from the first event seen (its `at` fields), so a replayed job shows
+ * the times it really took, not how fast the replay came.
  */
 export class ProgressView {
-  readonly #out: NodeJS.WriteStream;
+  readonly #out: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly #s: Style;
   readonly #tty: boolean;
-  #lastLine = 0;
+  #t0?: number;
+  #last?: number;
   #drawn = false;
 
-  constructor(out: NodeJS.WriteStream) {
+  constructor(out: NodeJS.WritableStream & { isTTY?: boolean }, s: Style) {
     this.#out = out;
+    this.#s = s;
     this.#tty = out.isTTY === true;
   }
 
   update(event: JobEvent): void {
-    if (event.type === 'progress') return this.#progress(event.data);
-    this.#clear();
-    this.#out.write(`${describe(event)}\n`);
+    this.#t0 ??= event.at;
+    this.#last = event.at;
+    // The end is told once, by finish().
+    if (event.type === 'succeeded' || event.type === 'dead' || event.type === 'cancelled') return;
+    if (event.type === 'progress') return this.#progress(event);
+    this.#line(`${this.#s.dim(this.#clock(event.at))} ${describe(event, this.#s)}`);
   }
 
-  finish(): void {
-    this.#clear();
+  /** The final line; it stays on screen. */
+  finish(end: Ending, id: string): void {
+    const took = this.#t0 !== undefined && this.#last !== undefined ? ` in ${seconds(this.#last - this.#t0)}` : '';
+    const s = this.#s;
+    let text: string;
+    if (end.state === 'succeeded') text = `${s.green('✓')} job ${id} ${s.green('succeeded')}${took}`;
+    else if (end.state === 'cancelled') text = `${s.yellow('■')} job ${id} ${s.yellow('cancelled')}${took}`;
+    else text = `${s.red('✗')} job ${id} ${s.red(end.state)}${took}${end.error ? `: ${end.error.code}: ${end.error.message}` : ''}`;
+    this.#line(text);
   }
 
-  #progress(data: unknown): void {
-    const fraction = fractionOf(data);
-    const label = fraction === undefined ? JSON.stringify(data)?.slice(0, 60) ?? '' : `${Math.round(fraction * 100)}%`;
-    const detail = detailOf(data);
-    if (this.#tty) {
-      const filled = fraction === undefined ? 0 : Math.round(fraction * BAR);
-      const bar = fraction === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}] `;
-      this.#out.write(`\r\x1b[2K${bar}${label}${detail}`);
-      this.#drawn = true;
-      return;
-    }
-    const now = Date.now();
-    if (now - this.#lastLine < 250 && fraction !== 1) return;
-    this.#lastLine = now;
-    this.#out.write(`progress ${label}${detail}\n`);
-  }
-
-  #clear(): void {
+  /** Clears a half-drawn bar (before a message that is not the final line, e.g. on Ctrl+C). */
+  interrupt(): void {
     if (this.#drawn) this.#out.write('\r\x1b[2K');
     this.#drawn = false;
   }
+
+  #progress(event: JobEvent): void {
+    const data = event.data;
+    const fraction = fractionOf(data);
+    const label = fraction === undefined ? (JSON.stringify(data)?.slice(0, 60) ?? '') : `${Math.round(fraction * 100)}%`;
+    const detail = detailOf(data);
+    const clock = this.#clock(event.at);
+    if (this.#tty) {
+      const filled = fraction === undefined ? 0 : Math.round(fraction * BAR);
+      const bar = fraction === undefined ? '' : `${this.#s.cyan('█'.repeat(filled))}${this.#s.dim('░'.repeat(BAR - filled))} `;
+      this.#out.write(`\r\x1b[2K${bar}${label}${detail} ${this.#s.dim(clock)}`);
+      this.#drawn = true;
+      return;
+    }
+    this.#out.write(`${clock} progress ${label}${detail}\n`);
+  }
+
+  #line(text: string): void {
+    if (this.#drawn) this.#out.write('\r\x1b[2K');
+    this.#drawn = false;
+    this.#out.write(`${text}\n`);
+  }
+
+  #clock(at: number): string {
+    return `[${seconds(at - (this.#t0 ?? at))}]`;
+  }
 }
 
-function describe(event: JobEvent): string {
+function seconds(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+function describe(event: JobEvent, s: Style): string {
   const d = (event.data ?? {}) as Record<string, any>;
   switch (event.type) {
+    case 'enqueued':
+      return d.retry ? 'queued again' : 'queued';
     case 'started':
       return `started (attempt ${d.attempt ?? event.attempt ?? '?'})`;
     case 'retrying':
-      return d.released ? 'given back to the queue (server stopping); it will run again' : `attempt failed (${d.error?.code ?? 'error'}: ${d.error?.message ?? ''}); retrying`;
+      return d.released
+        ? 'given back to the queue (server stopping); it will run again'
+        : s.yellow(`attempt failed (${d.error?.code ?? 'error'}: ${d.error?.message ?? ''}); retrying`);
     case 'log':
       return `log: ${d.msg ?? JSON.stringify(d)}`;
-    case 'succeeded':
-      return 'succeeded';
-    case 'dead':
-      return `dead: ${d.error?.code ?? ''} ${d.error?.message ?? ''}`.trim();
-    case 'cancelled':
-      return 'cancelled';
+    case 'cancel-requested':
+      return s.yellow('cancel requested');
     default:
       return event.type;
   }

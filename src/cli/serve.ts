@@ -1,8 +1,11 @@
-import { parsePort } from '../config/index.js';
+import { loadConfig, parsePort } from '../config/index.js';
 import { createRuntime } from '../create-runtime.js';
 import { handleSignals } from '../runtime/index.js';
 import { listen } from '../server/index.js';
 import { parseArgs } from './args.js';
+import { version } from './version.js';
+import { formatStartup, startupFacts } from './startup.js';
+import { style } from './style.js';
 
 export const serveHelp = `Usage: tasklane serve [options]
 
@@ -10,12 +13,17 @@ Starts the server (HTTP API, jobs, dashboard) on the embedded store.
 
 Options:
   --config FILE   configuration file, JSON or YAML (env TASKLANE_CONFIG)
-  --host HOST     address to bind (default 127.0.0.1)
+  --host HOST     address to bind (default 127.0.0.1; another address needs server.apiKeys)
   --port N        port; 0 picks a free one (env TASKLANE_PORT, default 8080)
   --data DIR      data folder for the embedded store (env TASKLANE_DATA, default ./data)
   -h, --help      this help
 
-The first line on stdout is "listening http://HOST:PORT".`;
+The first line on stdout is "listening http://HOST:PORT". Then, on a terminal, a summary (the
+dashboard, tasks, providers, a command to try) and readable logs on stderr; elsewhere JSON log
+lines (log.format: auto, json or pretty).
+
+Exit codes: 0 stopped cleanly, 1 a failure, 2 a configuration problem (a bad setting, a port in
+use, another host without client keys).`;
 
 export async function serve(argv: string[]): Promise<number | undefined> {
   const { flags } = parseArgs(argv, { config: 'string', host: 'string', port: 'string', data: 'string', help: 'boolean', h: 'boolean' }, 'serve');
@@ -23,7 +31,7 @@ export async function serve(argv: string[]): Promise<number | undefined> {
     process.stdout.write(`${serveHelp}\n`);
     return 0;
   }
-  const runtime = await createRuntime({
+  const config = loadConfig({
     file: flags.config as string | undefined,
     overrides: {
       host: flags.host as string | undefined,
@@ -31,6 +39,10 @@ export async function serve(argv: string[]): Promise<number | undefined> {
       data: flags.data as string | undefined,
     },
   });
+  const format = config.log.format;
+  const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
+  const s = style(process.stderr);
+  const runtime = await createRuntime({ resolved: config, ...(pretty ? { logDestination: await prettyDestination(s.color) } : {}) });
   let server;
   try {
     server = await listen(runtime);
@@ -41,6 +53,14 @@ export async function serve(argv: string[]): Promise<number | undefined> {
   // Signals are handled before the URL is printed: whoever starts us may stop us right after.
   const stopped = new Promise<number>((resolve) => handleSignals(runtime, resolve));
   process.stdout.write(`listening ${server.url}\n`);
-  runtime.log.info({ url: server.url, auth: runtime.config.server.apiKeys.length > 0 }, 'listening');
+  const facts = startupFacts(runtime, server.url);
+  if (pretty) process.stderr.write(formatStartup(facts, s, version()));
+  else runtime.log.info({ ...facts, version: version() }, `ready: dashboard ${facts.dashboard}`);
   return stopped;
+}
+
+/** pino-pretty, loaded only when used, writing synchronously to stderr. */
+async function prettyDestination(colorize: boolean): Promise<{ write(line: string): unknown }> {
+  const { default: pretty } = await import('pino-pretty');
+  return pretty({ colorize, sync: true, destination: 2, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' });
 }

@@ -379,16 +379,16 @@ function autoProviders(env: NodeJS.ProcessEnv): Record<string, ProviderConfig> {
 }
 
 function zodToConfigError(error: ZodError, where: string): ConfigError {
-  const issue = error.issues[0]!;
-  const setting = issue.path.join('.') || '(root)';
-  let problem = issue.message;
-  if (issue.code === 'unrecognized_keys') problem = `unknown setting ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  const fix =
-    issue.code === 'unrecognized_keys'
-      ? `remove it or check its spelling in ${where}`
-      : `fix ${setting} in ${where}`;
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem${error.issues.length > 2 ? 's' : ''})` : '';
-  return new ConfigError(`config ${setting}: ${problem}; ${fix}${more}`, {
-    details: { setting, issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+  // Every problem at once: fixing them one start at a time is the slow way to learn a config.
+  const problems = error.issues.map((issue) => {
+    const setting = issue.path.join('.') || '(root)';
+    const unknown = issue.code === 'unrecognized_keys';
+    const problem = unknown ? `unknown setting ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+    const fix = unknown ? `remove it or check its spelling in ${where}` : `fix ${setting} in ${where}`;
+    return { setting, text: `config ${setting}: ${problem}; ${fix}` };
+  });
+  const message = problems.length === 1 ? problems[0]!.text : `${problems.length} problems in the configuration:\n${problems.map((p) => `  - ${p.text}`).join('\n')}`;
+  return new ConfigError(message, {
+    details: { setting: problems[0]!.setting, issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
   });
 }

@@ -301,7 +301,13 @@ export const configSchema = z
     /** Folder for the embedded store and other files. */
     data: z.string().default('./data'),
     log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** One info line per HTTP request: method, route, status, ms, client key name (never the key). */
+        access: z.boolean().default(false),
+        /** 'auto' (default): readable lines on a terminal, JSON otherwise; 'json' or 'pretty' to choose. */
+        format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+      })
       .strict()
       .default({}),
     providers: z.record(providerSchema).default({}),

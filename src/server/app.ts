@@ -16,6 +16,8 @@ import { messagesRoutes } from './routes/messages.js';
 import { responsesRoutes } from './routes/responses.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { jobsRoutes } from './routes/jobs.js';
+import { rootRoutes } from './routes/root.js';
+import { addAccessLog } from './access-log.js';
 import { reloadRoutes } from './routes/reload.js';
 import { JOB_ID_MAX } from './routes/job-schemas.js';
 
@@ -97,6 +99,8 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     done();
   });
 
+  if (runtime.config.log.access) addAccessLog(app, runtime.log);
+
   await app.register(async (scope) => healthRoutes(scope, ctx));
   for (const plugin of [...builtInRoutes, ...(options.routes ?? [])]) {
     await app.register(async (scope) => plugin(scope, ctx));
@@ -129,4 +133,4 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [aiRoutes, embeddingsRoutes, messagesRoutes, responsesRoutes, jobsRoutes, dashboardRoutes, reloadRoutes];
+const builtInRoutes: RoutePlugin[] = [rootRoutes, aiRoutes, embeddingsRoutes, messagesRoutes, responsesRoutes, jobsRoutes, dashboardRoutes, reloadRoutes];

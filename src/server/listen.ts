@@ -3,6 +3,7 @@ import type { Runtime } from '../create-runtime.js';
 import { buildServer } from './app.js';
 import type { ServerOptions } from './context.js';
 import { refuseInLaneThread } from '../lanes/thread-guard.js';
+import { ConfigError } from '../errors.js';
 
 export interface Listening {
   app: FastifyInstance;
@@ -15,20 +16,34 @@ export interface Listening {
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /**
- * Starts the runtime and its HTTP server. With no client keys configured the server binds to
- * loopback only, whatever host was asked for, and logs why.
+ * Starts the runtime and its HTTP server. With no client keys configured it binds to loopback
+ * only: asking for another address then fails with a ConfigError that says how to fix it (it used
+ * to bind to 127.0.0.1 quietly, which looks like a working server nobody can reach). A port in
+ * use is a ConfigError too, naming the port and the way to choose another.
  */
 export async function listen(runtime: Runtime, options: ServerOptions & { host?: string; port?: number } = {}): Promise<Listening> {
   refuseInLaneThread('listen()');
-  let host = options.host ?? runtime.config.server.host;
+  const host = options.host ?? runtime.config.server.host;
   const port = options.port ?? runtime.config.server.port;
   if (runtime.config.server.apiKeys.length === 0 && !LOOPBACK.has(host)) {
-    runtime.log.warn({ asked: host }, 'no server.apiKeys configured: binding to 127.0.0.1 only; set server.apiKeys to listen on other addresses');
-    host = '127.0.0.1';
+    throw new ConfigError(
+      `server.host is ${host} but no client keys are configured, and an open gateway on the network would spend your providers' keys for anyone; add server.apiKeys (e.g. ["env:TASKLANE_CLIENT_KEY"]) to the config file, or bind to 127.0.0.1 (--host 127.0.0.1)`,
+      { details: { setting: 'server.apiKeys', host } },
+    );
   }
   const app = await buildServer(runtime, options);
   await runtime.start();
-  await app.listen({ host, port });
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new ConfigError(`port ${port} on ${host} is already in use; choose another with --port N (server.port, TASKLANE_PORT), or --port 0 for a free one`, {
+        cause: err,
+        details: { setting: 'server.port', port, host },
+      });
+    }
+    throw err;
+  }
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host;

@@ -78,7 +78,8 @@ describe('tasklane jobs', () => {
     expect(rejected.code).toBe(2);
     expect(rejected.stderr).toMatch(/TL_ERR_VALIDATION: input of task "demo.progress" is invalid: steps/);
     const noTask = await runCli(['jobs', 'submit', 'no.such.task'], { env });
-    expect(noTask.code).toBe(1);
+    // An unknown task is the caller's mistake, like a validation error: exit 2.
+    expect(noTask.code).toBe(2);
     expect(noTask.stderr).toMatch(/TL_ERR_JOB_UNKNOWN_TASK/);
   });
 
@@ -95,7 +96,8 @@ describe('tasklane jobs', () => {
   it('prints help and the version', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/jobs\s+submit, watch and list jobs/);
+    expect(help.stdout).toMatch(/jobs\s+submit, watch, get, cancel, retry and list jobs/);
+    expect(help.stdout).toMatch(/Exit codes:\n  0 .*\n  1 .*\n  2 .*unknown task.*\n  130 /);
     const jobsHelp = await runCli(['jobs', '--help']);
     expect(jobsHelp.code).toBe(0);
     expect(jobsHelp.stdout).toMatch(/tasklane jobs <command>/);

@@ -387,7 +387,7 @@ function zodToConfigError(error: ZodError, where: string): ConfigError {
     const fix = unknown ? `remove it or check its spelling in ${where}` : `fix ${setting} in ${where}`;
     return { setting, text: `config ${setting}: ${problem}; ${fix}` };
   });
-  const message = problems.length === 1 ? problems[0]!.text : `${problems.length} problems in the configuration:\n${problems.map((p) => `  - ${p.text}`).join('\n')}`;
+  const message = problems.length === 1 ? problems[0]!.text : `config has ${problems.length} problems:\n${problems.map((p) => `  - ${p.text}`).join('\n')}`;
   return new ConfigError(message, {
     details: { setting: problems[0]!.setting, issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
   });

@@ -186,7 +186,7 @@ describe('tasklane jobs against a server with a client key and the access log on
   });
 
   it('Ctrl+C stops watching, says the job still runs and how to follow it again, exits 130; the job goes on', async () => {
-    const submitted = await runCli(['jobs', 'submit', 'demo.progress', '--input', '{"steps":100,"ms":50}'], { env });
+    const submitted = await runCli(['jobs', 'submit', 'demo.progress', '--input', '{"steps":1200,"ms":50}'], { env });
     const id = submitted.stdout.trim();
     const child = spawn(process.execPath, [BIN, 'jobs', 'watch', id], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -200,7 +200,7 @@ describe('tasklane jobs against a server with a client key and the access log on
     expect(job.code).toBe(0);
     expect(['running', 'queued']).toContain(JSON.parse(job.stdout).state);
     await runCli(['jobs', 'cancel', id], { env });
-  });
+  }, 90_000);
 
   it('jobs get, cancel and retry', async () => {
     const id = (await runCli(['jobs', 'submit', 'demo.progress', '--input', '{"steps":200,"ms":50}'], { env })).stdout.trim();
@@ -211,8 +211,9 @@ describe('tasklane jobs against a server with a client key and the access log on
     expect(cancelled.code).toBe(0);
     expect(cancelled.stderr).toMatch(new RegExp(`job ${id}`));
     let state = '';
-    for (let i = 0; i < 100 && state !== 'cancelled'; i++) {
-      state = JSON.parse((await runCli(['jobs', 'get', id], { env })).stdout).state;
+    for (let i = 0; i < 200 && state !== 'cancelled'; i++) {
+      const res = await fetch(`${serve.url}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${KEY}` } });
+      state = ((await res.json()) as { state: string }).state;
       if (state !== 'cancelled') await new Promise((r) => setTimeout(r, 100));
     }
     expect(state).toBe('cancelled');
@@ -226,7 +227,7 @@ describe('tasklane jobs against a server with a client key and the access log on
     expect(missing.stderr).toMatch(/TL_ERR_JOB_NOT_FOUND/);
     const noId = await runCli(['jobs', 'cancel'], { env });
     expect(noId.code).toBe(2);
-  });
+  }, 90_000);
 
   it('log.access: one line per request with method, route, status, ms and the key name, never the key', async () => {
     const before = serve.stderr().length;

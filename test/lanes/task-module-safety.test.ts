@@ -55,8 +55,9 @@ describe('an entry script that defines a thread-lane task and starts the runtime
     expect(out.error.message).toContain('thread lane "data"');
     expect(out.error.message).toContain('task "double"');
     expect(out.error.message).toMatch(/move createRuntime\(\)\/listen\(\) out of/);
-    // Well within the task's 5 s timeout; before the fix it never ended.
-    expect(out.ms).toBeLessThan(5_000);
+    // It ended, and not by the task's 5 s timeout (the code above says so); before the fix it never
+    // ended. The bound is loose on purpose: a loaded machine starts threads slowly.
+    expect(out.ms).toBeLessThan(20_000);
     // The dead job is logged once at warn, with task, id, attempts and the code.
     const dead = r.stderr.split('\n').filter((l) => l.includes('is dead after')).map((l) => JSON.parse(l));
     expect(dead).toHaveLength(1);

@@ -10,7 +10,11 @@ export interface FlagSpec {
   [name: string]: 'string' | 'boolean';
 }
 
-export function parseArgs(argv: string[], spec: FlagSpec, command: string): { flags: Record<string, string | boolean>; positionals: string[] } {
+export function parseArgs(
+  argv: string[],
+  spec: FlagSpec,
+  command: string,
+): { flags: Record<string, string | boolean>; positionals: string[] } {
   const flags: Record<string, string | boolean> = {};
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -32,7 +36,8 @@ export function parseArgs(argv: string[], spec: FlagSpec, command: string): { fl
       flags[name] = true;
     } else {
       const value = m[2] ?? argv[++i];
-      if (value === undefined || (m[2] === undefined && value.startsWith('--'))) throw new UsageError(`option --${name} needs a value; see tasklane ${command} --help`);
+      if (value === undefined || (m[2] === undefined && value.startsWith('--')))
+        throw new UsageError(`option --${name} needs a value; see tasklane ${command} --help`);
       flags[name] = value;
     }
   }

@@ -18,7 +18,11 @@ Options:
   -h, --help      this help`;
 
 export async function backup(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { config: 'string', data: 'string', json: 'boolean', help: 'boolean', h: 'boolean' }, 'backup');
+  const { flags, positionals } = parseArgs(
+    argv,
+    { config: 'string', data: 'string', json: 'boolean', help: 'boolean', h: 'boolean' },
+    'backup',
+  );
   if (flags.help || flags.h) {
     process.stdout.write(`${backupHelp}\n`);
     return 0;
@@ -28,15 +32,21 @@ export async function backup(argv: string[]): Promise<number> {
   if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"; see tasklane backup --help`);
   const config = loadConfig({ file: flags.config as string | undefined, overrides: { data: flags.data as string | undefined } });
   if (config.store.engine !== 'sqlite') {
-    throw new ConfigError(`tasklane backup copies the SQLite store; store.engine is "${config.store.engine}": back Redis up with its own tools (BGSAVE, RDB or AOF files)`, {
-      details: { setting: 'store.engine' },
-    });
+    throw new ConfigError(
+      `tasklane backup copies the SQLite store; store.engine is "${config.store.engine}": back Redis up with its own tools (BGSAVE, RDB or AOF files)`,
+      {
+        details: { setting: 'store.engine' },
+      },
+    );
   }
   const source = sqlitePath(config);
   const dest = resolve(file);
   if (dest === source) throw new UsageError('the backup file is the store itself; name another file');
   const result = await backupSqlite(source, dest);
   if (flags.json) process.stdout.write(`${JSON.stringify({ source, ...result })}\n`);
-  else process.stdout.write(`backed up ${source} to ${result.file}: ${result.bytes} bytes, ${result.jobs} jobs, format version ${result.format}\n`);
+  else
+    process.stdout.write(
+      `backed up ${source} to ${result.file}: ${result.bytes} bytes, ${result.jobs} jobs, format version ${result.format}\n`,
+    );
   return 0;
 }

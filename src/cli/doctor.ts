@@ -18,7 +18,11 @@ Options:
 Exit code: 0 when every check passes, 1 when one fails, 2 on a configuration error.`;
 
 export async function doctor(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { config: 'string', 'timeout-ms': 'string', json: 'boolean', help: 'boolean', h: 'boolean' }, 'doctor');
+  const { flags, positionals } = parseArgs(
+    argv,
+    { config: 'string', 'timeout-ms': 'string', json: 'boolean', help: 'boolean', h: 'boolean' },
+    'doctor',
+  );
   if (flags.help || flags.h) {
     process.stdout.write(`${doctorHelp}\n`);
     return 0;
@@ -26,7 +30,8 @@ export async function doctor(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; see tasklane doctor --help`);
   const raw = flags['timeout-ms'] as string | undefined;
   const timeoutMs = raw === undefined ? 5_000 : Number(raw);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError(`--timeout-ms "${raw}" is not a positive whole number of milliseconds`);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+    throw new UsageError(`--timeout-ms "${raw}" is not a positive whole number of milliseconds`);
 
   const config = loadConfig({ file: flags.config as string | undefined });
   if (Object.keys(config.providers).length === 0) {
@@ -40,7 +45,9 @@ export async function doctor(argv: string[]): Promise<number> {
   if (flags.json) process.stdout.write(`${JSON.stringify({ ok: rows.every((r) => r.status === 'ok'), checks: rows })}\n`);
   else {
     const failed = rows.filter((r) => r.status !== 'ok').length;
-    process.stdout.write(`${formatChecks(rows)}\n\n${failed === 0 ? `all ${rows.length} checks passed` : `${failed} of ${rows.length} checks failed`}\n`);
+    process.stdout.write(
+      `${formatChecks(rows)}\n\n${failed === 0 ? `all ${rows.length} checks passed` : `${failed} of ${rows.length} checks failed`}\n`,
+    );
   }
   return rows.every((r) => r.status === 'ok') ? 0 : 1;
 }

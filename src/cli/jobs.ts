@@ -59,7 +59,15 @@ export async function jobs(argv: string[]): Promise<number | undefined> {
 async function submit(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(
     argv,
-    { ...COMMON, input: 'string', priority: 'string', 'delay-ms': 'string', 'idempotency-key': 'string', 'max-attempts': 'string', watch: 'boolean' },
+    {
+      ...COMMON,
+      input: 'string',
+      priority: 'string',
+      'delay-ms': 'string',
+      'idempotency-key': 'string',
+      'max-attempts': 'string',
+      watch: 'boolean',
+    },
     'jobs submit',
   );
   if (flags.help || flags.h) return help();
@@ -98,11 +106,16 @@ async function watchCommand(argv: string[]): Promise<number> {
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { ...COMMON, state: 'string', task: 'string', limit: 'string', cursor: 'string', json: 'boolean' }, 'jobs list');
+  const { flags, positionals } = parseArgs(
+    argv,
+    { ...COMMON, state: 'string', task: 'string', limit: 'string', cursor: 'string', json: 'boolean' },
+    'jobs list',
+  );
   if (flags.help || flags.h) return help();
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; filter with --state or --task`);
   const STATES = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
-  if (flags.state !== undefined && !STATES.includes(flags.state as string)) throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${flags.state}")`);
+  if (flags.state !== undefined && !STATES.includes(flags.state as string))
+    throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${flags.state}")`);
   const client = clientFrom(flags);
   return run(client, async (signal) => {
     const page = await client.jobs.list(
@@ -119,7 +132,9 @@ async function list(argv: string[]): Promise<number> {
       return 0;
     }
     for (const j of page.jobs) {
-      process.stdout.write(`${j.id}  ${j.state.padEnd(9)}  ${j.task}  attempt ${j.attempt}/${j.maxAttempts}  ${new Date(j.createdAt).toISOString()}\n`);
+      process.stdout.write(
+        `${j.id}  ${j.state.padEnd(9)}  ${j.task}  attempt ${j.attempt}/${j.maxAttempts}  ${new Date(j.createdAt).toISOString()}\n`,
+      );
     }
     if (page.jobs.length === 0) process.stderr.write('no jobs\n');
     if (page.next) process.stderr.write(`more: tasklane jobs list --cursor ${page.next}\n`);
@@ -131,7 +146,13 @@ async function list(argv: string[]): Promise<number> {
  * Follows a job until its terminal event; 0 when it succeeded, 1 otherwise, 130 on Ctrl+C (the
  * job goes on: the message says how to follow it again).
  */
-async function follow(client: TasklaneClient, id: string, from: number, signal: AbortSignal, flags: Record<string, string | boolean>): Promise<number> {
+async function follow(
+  client: TasklaneClient,
+  id: string,
+  from: number,
+  signal: AbortSignal,
+  flags: Record<string, string | boolean>,
+): Promise<number> {
   const view = new ProgressView(process.stderr, style(process.stderr));
   let last: JobEvent | undefined;
   const stopped = (): number => {
@@ -163,7 +184,13 @@ async function follow(client: TasklaneClient, id: string, from: number, signal: 
 const TERMINAL = new Set(['succeeded', 'dead', 'cancelled']);
 
 /** The result on stdout, one final line on stderr; the exit code. */
-function report(view: ProgressView, id: string, state: string, result: unknown, error: { code: string; message: string } | null | undefined): number {
+function report(
+  view: ProgressView,
+  id: string,
+  state: string,
+  result: unknown,
+  error: { code: string; message: string } | null | undefined,
+): number {
   view.finish({ state, ...(error ? { error } : {}) }, id);
   if (state === 'succeeded') {
     process.stdout.write(`${JSON.stringify(result ?? null)}\n`);
@@ -222,7 +249,9 @@ async function run(client: TasklaneClient, fn: (signal: AbortSignal) => Promise<
     if (!TasklaneClientError.isInstance(err)) throw err;
     if (err.code === 'TL_ERR_ABORTED') return 130;
     if (err.code === 'TL_ERR_CLIENT_NETWORK') {
-      process.stderr.write(`tasklane jobs: ${err.message}\n  start a server with \`tasklane serve\`, or point --url (or TASKLANE_URL) at a running one\n`);
+      process.stderr.write(
+        `tasklane jobs: ${err.message}\n  start a server with \`tasklane serve\`, or point --url (or TASKLANE_URL) at a running one\n`,
+      );
       return 1;
     }
     if (err.code === 'TL_ERR_AUTH_MISSING' || err.code === 'TL_ERR_AUTH_INVALID') {
@@ -256,7 +285,8 @@ function intFlag(flags: Record<string, string | boolean>, name: string, min: num
   const raw = flags[name];
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!/^-?\d+$/.test(String(raw)) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  if (!/^-?\d+$/.test(String(raw)) || n < min || n > max)
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
   return n;
 }
 

@@ -37,7 +37,6 @@ ${EXIT_CODES}
 In a clone: npm ci, then npx tasklane <command> (or npm link once for a tasklane on PATH).`;
 }
 
-
 export { version };
 
 /** The CLI entry. Returns the exit code: 0 ok, 1 failure, 2 usage or configuration error. */

@@ -19,7 +19,11 @@ Options:
 Exit code: 0 when the store is (now) at this version, 1 when --check finds it older or it is newer.`;
 
 export async function migrate(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { config: 'string', data: 'string', check: 'boolean', json: 'boolean', help: 'boolean', h: 'boolean' }, 'migrate');
+  const { flags, positionals } = parseArgs(
+    argv,
+    { config: 'string', data: 'string', check: 'boolean', json: 'boolean', help: 'boolean', h: 'boolean' },
+    'migrate',
+  );
   if (flags.help || flags.h) {
     process.stdout.write(`${migrateHelp}\n`);
     return 0;
@@ -43,7 +47,12 @@ export async function migrate(argv: string[]): Promise<number> {
     store = `${config.store.url.replace(/\/\/[^@/]*@/, '//')} prefix ${config.store.prefix}`;
     const { RedisJobEngine } = await import('../jobs/engines/redis/redis-engine.js');
     const { REDIS_FORMAT } = await import('../jobs/engines/redis/format.js');
-    const engine = new RedisJobEngine({ url: config.store.url, prefix: config.store.prefix, leaseMs: config.jobs.leaseMs, onError: () => {} });
+    const engine = new RedisJobEngine({
+      url: config.store.url,
+      prefix: config.store.prefix,
+      leaseMs: config.jobs.leaseMs,
+      onError: () => {},
+    });
     try {
       answer = { ...(await engine.format({ migrate: !check })), supported: REDIS_FORMAT };
     } finally {
@@ -52,7 +61,10 @@ export async function migrate(argv: string[]): Promise<number> {
   }
   const current = answer.now === answer.supported;
   if (flags.json) process.stdout.write(`${JSON.stringify({ store, ...answer, current })}\n`);
-  else if (answer.found === answer.now) process.stdout.write(`${store}: format version ${answer.now}${current ? ', current' : `, older than ${answer.supported}: run tasklane migrate`}\n`);
+  else if (answer.found === answer.now)
+    process.stdout.write(
+      `${store}: format version ${answer.now}${current ? ', current' : `, older than ${answer.supported}: run tasklane migrate`}\n`,
+    );
   else process.stdout.write(`${store}: migrated from format version ${answer.found} to ${answer.now}\n`);
   return current ? 0 : 1;
 }

@@ -26,7 +26,11 @@ Exit codes: 0 stopped cleanly, 1 a failure, 2 a configuration problem (a bad set
 use, another host without client keys).`;
 
 export async function serve(argv: string[]): Promise<number | undefined> {
-  const { flags } = parseArgs(argv, { config: 'string', host: 'string', port: 'string', data: 'string', help: 'boolean', h: 'boolean' }, 'serve');
+  const { flags } = parseArgs(
+    argv,
+    { config: 'string', host: 'string', port: 'string', data: 'string', help: 'boolean', h: 'boolean' },
+    'serve',
+  );
   if (flags.help || flags.h) {
     process.stdout.write(`${serveHelp}\n`);
     return 0;

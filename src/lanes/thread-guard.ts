@@ -43,7 +43,9 @@ export function refuseInLaneThread(what: 'createRuntime()' | 'listen()'): void {
   const mark = laneThread();
   if (!mark) return;
   const loading = mark.loading;
-  const found = loading ? `${loading.module} is imported by thread lane "${mark.lane}" to find task ${loading.task ? `"${loading.task}"` : 'its task'}` : `this code runs in a worker thread of lane "${mark.lane}"`;
+  const found = loading
+    ? `${loading.module} is imported by thread lane "${mark.lane}" to find task ${loading.task ? `"${loading.task}"` : 'its task'}`
+    : `this code runs in a worker thread of lane "${mark.lane}"`;
   const err = new TasklaneError(
     'TL_ERR_TASK_MODULE_SIDE_EFFECT',
     `${what} refused: ${found}; move createRuntime()/listen() out of the task's module (put tasks in a module of their own) or guard them with \`if (isMainThread)\` from node:worker_threads`,

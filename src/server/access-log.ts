@@ -13,7 +13,10 @@ export function addAccessLog(app: FastifyInstance, log: Logger): void {
     const key = principal && principal.keyIndex >= 0 ? (principal.name ?? `#${principal.keyIndex}`) : undefined;
     const route = req.routeOptions.url ?? 'unmatched';
     const ms = Math.round(reply.elapsedTime * 10) / 10;
-    log.info({ access: true, method: req.method, route, status: reply.statusCode, ms, ...(key ? { client: key } : {}) }, `${req.method} ${route} ${reply.statusCode} ${ms} ms`);
+    log.info(
+      { access: true, method: req.method, route, status: reply.statusCode, ms, ...(key ? { client: key } : {}) },
+      `${req.method} ${route} ${reply.statusCode} ${ms} ms`,
+    );
     done();
   });
 }

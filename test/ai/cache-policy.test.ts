@@ -52,10 +52,16 @@ describe('the response cache is opt-in', () => {
     expect(mock!.calls).toHaveLength(4);
     expect(await twice(ai, { temperature: 0 })).toEqual(['miss', 'hit']);
     expect(await twice(ai, { temperature: 0.7, seed: 7 })).toEqual(['miss', 'hit']);
-    expect(await twice(ai, { temperature: 1.2, messages: [{ role: 'user', content: 'marked' }] }, { cacheable: true })).toEqual(['miss', 'hit']);
+    expect(await twice(ai, { temperature: 1.2, messages: [{ role: 'user', content: 'marked' }] }, { cacheable: true })).toEqual([
+      'miss',
+      'hit',
+    ]);
     expect(mock!.calls).toHaveLength(7);
     // Opting out: neither served from the cache nor stored.
-    expect(await twice(ai, { temperature: 0, messages: [{ role: 'user', content: 'opt out' }] }, { noCache: true })).toEqual(['bypass', 'bypass']);
+    expect(await twice(ai, { temperature: 0, messages: [{ role: 'user', content: 'opt out' }] }, { noCache: true })).toEqual([
+      'bypass',
+      'bypass',
+    ]);
     expect((await ai.chat({ ...ask('opt out'), temperature: 0 })).meta.cache).toBe('miss');
   });
 
@@ -67,7 +73,12 @@ describe('the response cache is opt-in', () => {
 
   it('replays a cached stream in the chunks it first came in, then usage when asked', async () => {
     const ai = await runtimeWith({ enabled: true });
-    const request = { ...ask('a fairly long answer please, in many words'), temperature: 0, stream: true, stream_options: { include_usage: true } };
+    const request = {
+      ...ask('a fairly long answer please, in many words'),
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
     const first = await collect(ai.stream(request));
     expect(first.error).toBeUndefined();
     const content = (chunks: unknown[]) => chunks.filter((c) => (c as { choices: unknown[] }).choices.length > 0);
@@ -90,7 +101,11 @@ describe('over HTTP', () => {
     t = await testServer({ ...config, ai: { ...(config.ai as object), cache: { enabled: true } } as never });
     const url = `${(t as TestRuntime & { url: string }).url}/v1/chat/completions`;
     const post = async (headers: Record<string, string>, content = 'over http') => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ ...ask(content), temperature: 1.2 }) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ ...ask(content), temperature: 1.2 }),
+      });
       expect(res.status).toBe(200);
       await res.json();
       return res.headers.get('x-tasklane-cache');

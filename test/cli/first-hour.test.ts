@@ -19,7 +19,10 @@ function runInPty(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_00
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve, reject) => {
     // `script` returns the command's exit code with -e; its own stdout is the terminal's output.
-    const child = spawn('script', ['-q', '-e', '-c', quoted, '/dev/null'], { env: { PATH: process.env.PATH, TERM: 'xterm', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-q', '-e', '-c', quoted, '/dev/null'], {
+      env: { PATH: process.env.PATH, TERM: 'xterm', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (out += d));
@@ -53,7 +56,11 @@ describe('tasklane serve with zero configuration', () => {
       expect(await dash.text()).toContain('<html');
       let ready: any;
       for (let i = 0; i < 50 && !ready; i++) {
-        ready = serve.stderr().split('\n').filter((l) => l.includes('"ready')).map((l) => JSON.parse(l))[0];
+        ready = serve
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('"ready'))
+          .map((l) => JSON.parse(l))[0];
         if (!ready) await new Promise((r) => setTimeout(r, 100));
       }
       // Every stderr line is JSON when stderr is not a terminal.
@@ -73,7 +80,11 @@ describe('tasklane serve with zero configuration', () => {
     const run = (env: NodeJS.ProcessEnv) =>
       new Promise<string>((resolve, reject) => {
         const inner = `timeout -s INT 6 '${process.execPath}' '${BIN}' serve --port 0 --data '${data}'`;
-        const child = spawn('script', ['-q', '-c', inner, '/dev/null'], { cwd: tmp.dir, env: { PATH: process.env.PATH, TERM: 'xterm', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn('script', ['-q', '-c', inner, '/dev/null'], {
+          cwd: tmp.dir,
+          env: { PATH: process.env.PATH, TERM: 'xterm', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d));
         child.on('error', reject);
@@ -171,16 +182,34 @@ describe('tasklane jobs against a server with a client key and the access log on
   });
 
   it.runIf(hasScript)('on a terminal: a coloured bar with elapsed time, and a final line that stays (said once)', async () => {
-    const r = await runInPty(['jobs', 'submit', 'demo.progress', '--input', '{"steps":5,"ms":50}', '--watch', '--url', serve.url, '--key', KEY]);
+    const r = await runInPty([
+      'jobs',
+      'submit',
+      'demo.progress',
+      '--input',
+      '{"steps":5,"ms":50}',
+      '--watch',
+      '--url',
+      serve.url,
+      '--key',
+      KEY,
+    ]);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`${ESC}36m█`);
     expect(r.out).toMatch(/100% \(5\/5\) \S*\[\d+\.\ds\]/);
     // The bar is replaced by the final line: the last visible line is the outcome, then the result.
-    const visible = r.out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split(/\r?\n/).map((l) => l.split('\r').at(-1)!).filter(Boolean);
+    const visible = r.out
+      .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+      .split(/\r?\n/)
+      .map((l) => l.split('\r').at(-1)!)
+      .filter(Boolean);
     expect(visible.at(-2)).toMatch(/^✓ job [0-9a-f-]{36} succeeded in \d+\.\ds$/);
     expect(visible.at(-1)).toBe('{"steps":5}');
     expect(r.out.match(/succeeded/g)).toHaveLength(1);
-    const plain = await runInPty(['jobs', 'submit', 'demo.progress', '--input', '{"steps":3,"ms":10}', '--watch', '--url', serve.url, '--key', KEY], { NO_COLOR: '1' });
+    const plain = await runInPty(
+      ['jobs', 'submit', 'demo.progress', '--input', '{"steps":3,"ms":10}', '--watch', '--url', serve.url, '--key', KEY],
+      { NO_COLOR: '1' },
+    );
     expect(plain.code).toBe(0);
     expect(plain.out).not.toMatch(/\x1b\[\d+m/);
   });
@@ -188,9 +217,14 @@ describe('tasklane jobs against a server with a client key and the access log on
   it('Ctrl+C stops watching, says the job still runs and how to follow it again, exits 130; the job goes on', async () => {
     const submitted = await runCli(['jobs', 'submit', 'demo.progress', '--input', '{"steps":1200,"ms":50}'], { env });
     const id = submitted.stdout.trim();
-    const child = spawn(process.execPath, [BIN, 'jobs', 'watch', id], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'jobs', 'watch', id], {
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
-    const sawProgress = new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => ((stderr += d), / progress /.test(stderr) && resolve())));
+    const sawProgress = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d: Buffer) => ((stderr += d), / progress /.test(stderr) && resolve())),
+    );
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     await sawProgress;
     child.kill('SIGINT');
@@ -239,10 +273,22 @@ describe('tasklane jobs against a server with a client key and the access log on
     await bad.text();
     let lines: any[] = [];
     for (let i = 0; i < 50 && lines.length < 2; i++) {
-      lines = serve.stderr().slice(before).split('\n').filter((l) => l.includes('"access":true')).map((l) => JSON.parse(l));
+      lines = serve
+        .stderr()
+        .slice(before)
+        .split('\n')
+        .filter((l) => l.includes('"access":true'))
+        .map((l) => JSON.parse(l));
       if (lines.length < 2) await new Promise((r) => setTimeout(r, 50));
     }
-    expect(lines[0]).toMatchObject({ level: 30, method: 'GET', route: '/v1/jobs', status: 200, client: 'ops-laptop', ms: expect.any(Number) });
+    expect(lines[0]).toMatchObject({
+      level: 30,
+      method: 'GET',
+      route: '/v1/jobs',
+      status: 200,
+      client: 'ops-laptop',
+      ms: expect.any(Number),
+    });
     expect(lines[1]).toMatchObject({ method: 'GET', route: '/v1/jobs', status: 401 });
     expect(lines[1].client).toBeUndefined();
     expect(serve.stderr()).not.toContain(KEY);

@@ -97,7 +97,7 @@ describe('tasklane jobs', () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/jobs\s+submit, watch, get, cancel, retry and list jobs/);
-    expect(help.stdout).toMatch(/Exit codes:\n  0 .*\n  1 .*\n  2 .*unknown task.*\n  130 /);
+    expect(help.stdout).toMatch(/Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 .*unknown task.*\n {2}130 /);
     const jobsHelp = await runCli(['jobs', '--help']);
     expect(jobsHelp.code).toBe(0);
     expect(jobsHelp.stdout).toMatch(/tasklane jobs <command>/);

@@ -19,7 +19,11 @@ function runEntry(name: string, timeoutMs = 30_000): Promise<{ code: number | nu
   const tmp = tempDir();
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${ENTRY}${name}.mjs`], { cwd: tmp.dir, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [`${ENTRY}${name}.mjs`], {
+      cwd: tmp.dir,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -35,7 +39,11 @@ function runEntry(name: string, timeoutMs = 30_000): Promise<{ code: number | nu
 }
 
 function lastJson(stdout: string): any {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (!line) throw new Error(`no JSON line in stdout: ${stdout}`);
   return JSON.parse(line);
 }
@@ -59,7 +67,10 @@ describe('an entry script that defines a thread-lane task and starts the runtime
     // ended. The bound is loose on purpose: a loaded machine starts threads slowly.
     expect(out.ms).toBeLessThan(20_000);
     // The dead job is logged once at warn, with task, id, attempts and the code.
-    const dead = r.stderr.split('\n').filter((l) => l.includes('is dead after')).map((l) => JSON.parse(l));
+    const dead = r.stderr
+      .split('\n')
+      .filter((l) => l.includes('is dead after'))
+      .map((l) => JSON.parse(l));
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ level: 40, task: 'double', attempts: 1, code: 'TL_ERR_TASK_MODULE_SIDE_EFFECT' });
   });

@@ -35,18 +35,20 @@ export async function serve(argv: string[]): Promise<number | undefined> {
     process.stdout.write(`${serveHelp}\n`);
     return 0;
   }
-  const config = loadConfig({
+  const load = {
     file: flags.config as string | undefined,
     overrides: {
       host: flags.host as string | undefined,
       port: flags.port !== undefined ? parsePort(flags.port as string, '--port') : undefined,
       data: flags.data as string | undefined,
     },
-  });
-  const format = config.log.format;
+  };
+  // The log format is known only from the config, and the logger is made with the runtime: read
+  // it first. The runtime loads again from the same options, so that a reload (SIGHUP) can.
+  const format = loadConfig(load).log.format;
   const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
   const s = style(process.stderr);
-  const runtime = await createRuntime({ resolved: config, ...(pretty ? { logDestination: await prettyDestination(s.color) } : {}) });
+  const runtime = await createRuntime({ ...load, ...(pretty ? { logDestination: await prettyDestination(s.color) } : {}) });
   let server;
   try {
     server = await listen(runtime);

@@ -57,7 +57,7 @@ export async function serve(argv: string[]): Promise<number | undefined> {
     throw err;
   }
   // Signals are handled before the URL is printed: whoever starts us may stop us right after.
-  const stopped = new Promise<number>((resolve) => handleSignals(runtime, resolve));
+  const stopped = new Promise<number>((resolve) => handleSignals(runtime, resolve)).then((code) => exitIfStuck(runtime, code));
   process.stdout.write(`listening ${server.url}\n`);
   const facts = startupFacts(runtime, server.url);
   if (pretty) process.stderr.write(formatStartup(facts, s, version()));
@@ -69,4 +69,20 @@ export async function serve(argv: string[]): Promise<number | undefined> {
 async function prettyDestination(colorize: boolean): Promise<{ write(line: string): unknown }> {
   const { default: pretty } = await import('pino-pretty');
   return pretty({ colorize, sync: true, destination: 2, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' });
+}
+
+/**
+ * After close(): when a closer hung past the deadline or failed, says which on stderr and exits
+ * at once with a non-zero code, since what it left (a connection to a Redis that went away, a
+ * socket) would keep the process alive; process.exit() drops every handle that is left.
+ */
+async function exitIfStuck(runtime: Awaited<ReturnType<typeof createRuntime>>, code: number): Promise<number> {
+  const report = await runtime.close(); // memoized: the report of the close the signal started
+  if (report.timedOut.length === 0 && report.failed.length === 0) return code;
+  const parts: string[] = [];
+  if (report.timedOut.length) parts.push(`did not close before the deadline (closeDeadlineMs = ${runtime.config.closeDeadlineMs} ms): ${report.timedOut.join(', ')}`);
+  if (report.failed.length) parts.push(`failed to close: ${report.failed.map((f) => `${f.name} (${f.error})`).join(', ')}`);
+  process.stderr.write(`tasklane serve: ${runtime.scrub(parts.join('; '))}; exiting\n`);
+  await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+  process.exit(code || 1);
 }

@@ -177,4 +177,10 @@ export interface JobEngine {
 
   /** Stops background steps and closes the store handle(s). Idempotent. */
   close(): Promise<void>;
+
+  /**
+   * Drops every handle at once, without waiting for the store (called when close() ran past its
+   * deadline, e.g. with Redis gone): afterwards nothing of the engine keeps the process alive.
+   */
+  destroy?(): void;
 }

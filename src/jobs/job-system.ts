@@ -190,10 +190,18 @@ export class Jobs implements JobSystem {
     this.#closing ??= (async () => {
       const deadline = options.deadlineMs ?? this.#runtime.config.closeDeadlineMs;
       // Leave a share of the deadline for giving leases back and closing the store.
-      await this.retention.stop();
-      await this.#worker?.close(Math.max(0, deadline - Math.min(1_000, deadline * 0.3)));
-      this.#hub.close();
-      await this.engine.close();
+      // Past the deadline the engine drops what it still holds (a store that went away would
+      // otherwise keep its connections, and the process, alive); the timer itself never does.
+      const destroy = setTimeout(() => this.engine.destroy?.(), deadline);
+      destroy.unref();
+      try {
+        await this.retention.stop();
+        await this.#worker?.close(Math.max(0, deadline - Math.min(1_000, deadline * 0.3)));
+        this.#hub.close();
+        await this.engine.close();
+      } finally {
+        clearTimeout(destroy);
+      }
     })();
     return this.#closing;
   }

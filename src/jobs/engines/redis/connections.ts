@@ -19,10 +19,13 @@ export interface RedisConnections {
 
 export function connect(url: string, onError: (err: Error, which: string) => void): RedisConnections {
   // One report per outage and connection, not one per reconnect attempt.
-  const open = (which: string, name: string, maxRetriesPerRequest: number | null, subscriber = false) =>
-    openRedis(url, { name, maxRetriesPerRequest, subscriber, onDown: (err) => onError(err, which), extra: { connectTimeout: 5_000, lazyConnect: false } });
+  const open = (which: string, name: string, maxRetriesPerRequest: number | null, subscriber = false, commandTimeout?: number) =>
+    openRedis(url, { name, maxRetriesPerRequest, subscriber, onDown: (err) => onError(err, which), extra: { connectTimeout: 5_000, lazyConnect: false, disconnectTimeout: 200, ...(commandTimeout ? { commandTimeout } : {}) } });
   return {
-    commands: open('commands', 'tasklane:commands', 2),
+    // API calls answer within about a second while Redis is down (503, docs/operations.md): one
+    // reconnect attempt (a refused connection fails in a few hundred ms), and no command waits more
+    // than 2 s on a Redis that accepts but does not answer.
+    commands: open('commands', 'tasklane:commands', 1, false, 2_000),
     work: open('work', 'tasklane:work', null),
     blocking: open('blocking', 'tasklane:events', null),
     subscriber: open('subscriber', 'tasklane:cancel', null, true),

@@ -175,6 +175,8 @@ export class BullDispatch {
     const bounded = (p: Promise<unknown>, ms: number) =>
       new Promise<void>((resolve) => {
         const t = setTimeout(resolve, ms);
+        // A bound, not a reason to stay alive: a BullMQ close stuck on a dead Redis must not hold the process.
+        t.unref();
         p.catch(() => {}).finally(() => {
           clearTimeout(t);
           resolve();

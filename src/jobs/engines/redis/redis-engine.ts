@@ -481,6 +481,14 @@ export class RedisJobEngine implements JobEngine {
     return this.#closing;
   }
 
+  /** Disconnects every connection now (close() ran past its deadline); never waits for Redis. */
+  destroy(): void {
+    this.#closing ??= Promise.resolve();
+    void this.#follower.close();
+    void this.#bullmq.close();
+    for (const c of [this.#conn.subscriber, this.#conn.work, this.#conn.blocking, this.#conn.commands]) c.disconnect();
+  }
+
   // ── helpers ─────────────────────────────────────────────────────────────
 
   #assertOpen(): void {
@@ -493,7 +501,7 @@ export class RedisJobEngine implements JobEngine {
   }
 
   #storeError(err: unknown): TasklaneError {
-    return storeError(err);
+    return storeError(err, this.#conn.commands);
   }
 
   #call(client: Scripted, name: string, keys: string[], args: Array<string | number>, now = Date.now()): Promise<unknown> {

@@ -17,7 +17,8 @@ if (!name || !names.includes(name)) {
   process.exit(2);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', `${here}${name}/main.ts`, ...process.argv.slice(3)], {
+// tsx is resolved from here, so that an example also starts from another working directory.
+const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), `${here}${name}/main.ts`, ...process.argv.slice(3)], {
   stdio: ['inherit', 'pipe', 'inherit'],
 });
 let announced = false;

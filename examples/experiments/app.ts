@@ -3,7 +3,15 @@
  * `{iteration, energy, residual}` streams to every client following the job over the WebSocket
  * at /v1/ws (or SSE at /v1/jobs/:id/events), in order, replayable from any seq.
  */
-import { NotFoundError, ValidationError, createRuntime, listen, type ConfigInput, type RoutePlugin, type Runtime } from '../../src/index.js';
+import {
+  NotFoundError,
+  ValidationError,
+  createRuntime,
+  listen,
+  type ConfigInput,
+  type RoutePlugin,
+  type Runtime,
+} from '../../src/index.js';
 import { experimentInput, solveExperiment } from './tasks.js';
 
 export interface ExperimentsOptions {
@@ -13,7 +21,9 @@ export interface ExperimentsOptions {
   logDestination?: { write(line: string): unknown };
 }
 
-export async function startExperiments(options: ExperimentsOptions = {}): Promise<{ runtime: Runtime; url: string; close(): Promise<void> }> {
+export async function startExperiments(
+  options: ExperimentsOptions = {},
+): Promise<{ runtime: Runtime; url: string; close(): Promise<void> }> {
   const runtime = await createRuntime({
     config: {
       ...options.config,

@@ -31,7 +31,8 @@ function slowReader(url: string, jobId: string): { resume(): void; received(): n
   let timer: NodeJS.Timeout | undefined;
   const done = new Promise<JobEvent[]>((resolve, reject) => {
     // A stream that stalls once the reader resumes fails here with the count, not as a test timeout.
-    const fail = () => reject(new Error(`the slow reader stopped receiving after ${events.length} events (last seq ${events.at(-1)?.seq ?? 0})`));
+    const fail = () =>
+      reject(new Error(`the slow reader stopped receiving after ${events.length} events (last seq ${events.at(-1)?.seq ?? 0})`));
     ws.on('message', () => {
       clearTimeout(timer);
       timer = setTimeout(fail, 10_000);
@@ -56,7 +57,10 @@ function slowReader(url: string, jobId: string): { resume(): void; received(): n
   return {
     resume: () => {
       ws.resume();
-      timer = setTimeout(() => ws.emit('error', new Error(`the slow reader received nothing within 10 s of resuming (${events.length} events so far)`)), 10_000);
+      timer = setTimeout(
+        () => ws.emit('error', new Error(`the slow reader received nothing within 10 s of resuming (${events.length} events so far)`)),
+        10_000,
+      );
     },
     received: () => events.length,
     done,
@@ -93,7 +97,11 @@ describe('experiments (seed 001)', () => {
     const { url, runtime } = app;
     const client = new TasklaneClient({ url });
 
-    const res = await fetch(`${url}/experiments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(RUN) });
+    const res = await fetch(`${url}/experiments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(RUN),
+    });
     expect(res.status).toBe(202);
     const { experimentId } = (await res.json()) as { experimentId: string };
 
@@ -131,21 +139,54 @@ describe('experiments (seed 001)', () => {
 
   it('joins a running experiment late and still gets every iteration from the first', async () => {
     tmp = tempDir('experiments-');
-    app = await startExperiments({ config: { server: { port: 0 }, data: tmp.dir, log: { level: 'warn' } }, logDestination: new LogCapture() });
+    app = await startExperiments({
+      config: { server: { port: 0 }, data: tmp.dir, log: { level: 'warn' } },
+      logDestination: new LogCapture(),
+    });
     const { url, runtime } = app;
     const client = new TasklaneClient({ url });
     const job = await runtime.jobs.enqueue('experiments.solve', { ...RUN, size: 300, tolerance: 1e-13 });
     // Wait until the run is well under way before anyone watches.
-    for await (const e of runtime.jobs.subscribe(job.id, 0, { signal: AbortSignal.timeout(20_000) })) if (e.type === 'progress' && (e.data as Convergence).iteration >= 50) break;
+    for await (const e of runtime.jobs.subscribe(job.id, 0, { signal: AbortSignal.timeout(20_000) }))
+      if (e.type === 'progress' && (e.data as Convergence).iteration >= 50) break;
     const events = await collect(client.jobs.watch([job.id], { fromSeq: 0, signal: AbortSignal.timeout(20_000) }));
     const record = await runtime.jobs.get(job.id);
     expectCompleteRun(events, record!.result as ExperimentResult);
   });
 
+  it('stepDelayMs paces the run so a person can watch it converge', async () => {
+    tmp = tempDir('experiments-');
+    app = await startExperiments({
+      config: { server: { port: 0 }, data: tmp.dir, log: { level: 'warn' } },
+      logDestination: new LogCapture(),
+    });
+    const res = await fetch(`${app.url}/experiments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ size: 50, seed: 7, tolerance: 1e-300, maxIterations: 8, stepDelayMs: 100 }),
+    });
+    expect(res.status).toBe(202);
+    const { experimentId } = (await res.json()) as { experimentId: string };
+    const events: Array<{ type: string; at: number }> = [];
+    for await (const e of app.runtime.jobs.subscribe(experimentId, 0, { signal: AbortSignal.timeout(20_000) })) events.push(e);
+    const steps = events.filter((e) => e.type === 'progress');
+    expect(steps).toHaveLength(8);
+    expect(events.at(-1)!.type).toBe('succeeded');
+    // Seven pauses of 100 ms between the first and the last step (a lower bound only).
+    expect(steps.at(-1)!.at - steps[0]!.at).toBeGreaterThanOrEqual(650);
+  });
+
   it('rejects bad input with 400 naming the field', async () => {
     tmp = tempDir('experiments-');
-    app = await startExperiments({ config: { server: { port: 0 }, data: tmp.dir, log: { level: 'warn' } }, logDestination: new LogCapture() });
-    const res = await fetch(`${app.url}/experiments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ size: 1 }) });
+    app = await startExperiments({
+      config: { server: { port: 0 }, data: tmp.dir, log: { level: 'warn' } },
+      logDestination: new LogCapture(),
+    });
+    const res = await fetch(`${app.url}/experiments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ size: 1 }),
+    });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('TL_ERR_VALIDATION');

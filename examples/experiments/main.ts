@@ -11,6 +11,7 @@ await runMain(async () => {
     url: app.url,
     hints: [
       `curl -s -X POST ${app.url}/experiments -H 'content-type: application/json' -d '{"size":200,"seed":42}'`,
+      `slow enough to watch the curve converge: -d '{"size":200,"seed":42,"stepDelayMs":50}'`,
       `curl -sN ${app.url}/v1/jobs/<experimentId>/events      (or the WebSocket at ${app.url.replace(/^http/, 'ws')}/v1/ws)`,
       `open ${app.url}/dashboard to watch it live`,
     ],

@@ -13,6 +13,8 @@ export interface ExperimentInput {
   /** Stop once the energy moves less than this between two iterations. */
   tolerance: number;
   maxIterations: number;
+  /** A pause after each step, in ms, so that a person can watch the curve converge (0: none). */
+  stepDelayMs?: number;
 }
 
 export interface Convergence {
@@ -31,6 +33,9 @@ interface Ctx {
   signal: AbortSignal;
   progress(data: unknown): void;
 }
+
+/** Nothing ever notifies it: Atomics.wait on it is a plain sleep of the calling thread. */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 export function runExperiment(input: ExperimentInput, ctx: Ctx): ExperimentResult {
   const n = input.size;
@@ -61,6 +66,8 @@ export function runExperiment(input: ExperimentInput, ctx: Ctx): ExperimentResul
     for (let i = 0; i < n; i++) residual += (hv[i]! - energy * v[i]!) ** 2;
     residual = Math.sqrt(residual);
     ctx.progress({ iteration, energy, residual } satisfies Convergence);
+    // Blocks this worker thread only (never the main loop), as the solver's own work does.
+    if (input.stepDelayMs) Atomics.wait(PAUSE, 0, 0, input.stepDelayMs);
     if (Math.abs(next - energy) < input.tolerance) {
       converged = true;
       break;

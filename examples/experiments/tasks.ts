@@ -9,9 +9,16 @@ import { runExperiment, type ExperimentInput, type ExperimentResult } from './so
 export const experimentInput = z
   .object({
     size: z.number().int().min(4).max(1_000).default(200),
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
     tolerance: z.number().positive().max(1).default(1e-9),
     maxIterations: z.number().int().min(1).max(100_000).default(5_000),
+    /** A pause after each iteration, in ms, to watch the curve converge on the dashboard. */
+    stepDelayMs: z.number().int().min(0).max(1_000).default(0),
   })
   .strict();
 

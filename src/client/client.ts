@@ -18,7 +18,8 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export interface SubmitOptions extends EnqueueOptions, CallOptions {}
+/** The server records the owner from the client key, so a client cannot name one. */
+export interface SubmitOptions extends Omit<EnqueueOptions, 'owner'>, CallOptions {}
 
 export interface StreamToken {
   token: string;
@@ -49,7 +50,7 @@ export class JobsClient {
   }
 
   /** Newest first; pass `next` back as `cursor` for the following page (null on the last). */
-  list(query: ListQuery = {}, options: CallOptions = {}): Promise<{ jobs: JobRecord[]; next: string | null }> {
+  list(query: Omit<ListQuery, 'owner'> = {}, options: CallOptions = {}): Promise<{ jobs: JobRecord[]; next: string | null }> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
     const qs = params.toString();

@@ -65,7 +65,7 @@ function config(url: string, redisPrefix?: string): ConfigInput {
       cache: { enabled: false },
       singleFlight: false,
       backoff: { baseMs: 50, maxMs: 200 },
-      timeouts: { connectMs: 500, firstByteMs: 1_000, idleChunkMs: 400, totalMs: 30_000 },
+      timeouts: { connectMs: 1_000, firstByteMs: 2_000, idleChunkMs: 1_000, totalMs: 30_000 },
       breaker: { failures: 2, resetMs: 400, maxResetMs: 800 },
     },
   };

@@ -5,12 +5,14 @@
  * out by the other; a breaker opened by one is honoured by the other; a third model is never
  * touched. And the shared state starts without a keyspace SCAN (issue #22), from a bounded registry.
  */
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../../src/index.js';
 import { RedisTimers } from '../../../src/ai/shared/redis-timers.js';
 import { startMockProvider, type MockProvider } from '../../support/mock-provider.js';
-import { deleteKeys, REDIS_URL, requireRedis, testPrefix } from '../../support/redis.js';
+import { deleteKeys, REDIS_HOST, REDIS_PORT, REDIS_URL, requireRedis, testPrefix } from '../../support/redis.js';
 import { testServer } from '../../support/runtime.js';
 import { callGateway } from '../http.js';
 import { ask } from '../fixtures.js';
@@ -141,11 +143,24 @@ describe('no keyspace scan at start (issue #22)', () => {
     const writer = new RedisTimers({ redis: filler, subscriber: writerSub, prefix: `${p}:ai:cool` });
     await writer.start();
     await writer.extend('p:0:m:gpt-mock', Date.now() + 30_000);
-    const monitor = await new Redis(REDIS_URL).monitor();
+    // MONITOR on a plain socket: every command Redis runs, one line each ("+<time> [db addr] "cmd" "arg"...).
+    const monitor = createConnection({ host: REDIS_HOST, port: REDIS_PORT });
+    await once(monitor, 'connect');
+    monitor.write('MONITOR\r\n');
     const seen: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args.some((a) => a.includes(p))) seen.push(args.map(String));
+    let buffered = '';
+    monitor.on('data', (b: Buffer) => {
+      buffered += b.toString('utf8');
+      let nl: number;
+      while ((nl = buffered.indexOf('\r\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (!line.includes(p)) continue;
+        const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+        if (args.length > 0) seen.push(args);
+      }
     });
+    await new Promise((r) => setTimeout(r, 50));
     mock = await startMockProvider();
     const t = await testServer(config(mock.url, p));
     open.push(t);
@@ -153,7 +168,7 @@ describe('no keyspace scan at start (issue #22)', () => {
     await t.runtime.start();
     const startMs = performance.now() - t0;
     await new Promise((r) => setTimeout(r, 100));
-    monitor.disconnect();
+    monitor.destroy();
     await writer.close();
     writerSub.disconnect();
     filler.disconnect();

@@ -134,6 +134,29 @@ describe('configuration reload', () => {
     expect(rootText).not.toContain('TL_ERR_AUTH_REVOKED');
   }, 30_000);
 
+  it('changes routes and the rate limit at once', async () => {
+    const mock: MockProvider = await startMockProvider();
+    cleanups.push(() => mock.close());
+    const cfg = (alias: string, rateLimit?: { perSecond: number; burst: number }): ConfigInput => ({
+      server: { port: 0, apiKeys: [{ key: ROOT, name: 'root' }], ...(rateLimit ? { rateLimit } : {}) },
+      providers: { m: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['mk-0000'] } },
+      models: { [alias]: [{ provider: 'm', model: 'gpt-mock' }] },
+      ai: { cache: { enabled: false } },
+    });
+    const t = await start(() => cfg('old-alias'));
+    const chat = (model: string) => t.call(ROOT, 'POST', '/v1/chat/completions', { model, messages: [{ role: 'user', content: 'hi' }] });
+    expect((await chat('old-alias')).status).toBe(200);
+    t.save(cfg('new-alias', { perSecond: 0.001, burst: 3 }));
+    const r = await t.reload();
+    expect(r.body.applied).toEqual(expect.arrayContaining(['models', 'server.rateLimit']));
+    expect((await chat('new-alias')).status).toBe(200);
+    expect((await chat('old-alias')).status).toBe(404);
+    // The new bucket (3 requests, then one per 1000 s) is spent after a few more requests: a 429.
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await t.call(ROOT, 'GET', '/v1/jobs')).status);
+    expect(statuses).toContain(429);
+  }, 30_000);
+
   it('refuses a broken file listing every problem and keeps the running configuration; names what needs a restart', async () => {
     const good = { server: { port: 0, apiKeys: [{ key: ROOT, name: 'root' }, { key: ALICE, name: 'alice' }] } } as ConfigInput;
     const t = await start(() => good);

@@ -93,6 +93,18 @@ describe('sqlite engine query plans', () => {
         for (const line of plan) expect(line, `${name}: ${line}`).not.toMatch(/^SCAN jobs\b|TEMP B-TREE/);
       }
       expect(plans).toEqual(PLANS);
+      // An owner's lists (key, tenant or both; with or without task and state): its index, in list order.
+      const q = prepare(db);
+      for (const owner of [{ key: 'k' }, { tenant: 't' }, { key: 'k', tenant: 't' }]) {
+        for (const state of [undefined, 'dead', 'queued'] as const) {
+          for (const task of [undefined, 'big']) {
+            const plan = planOf(db, q.list.owned(owner, task, state).source);
+            const index = (owner.key !== undefined ? 'jobs_owner' : 'jobs_tenant') + (state ? '_state' : '');
+            const search = owner.key !== undefined ? `owner_key=?${state ? ' AND state=?' : ''}` : `owner_tenant=?${state ? ' AND state=?' : ''}`;
+            expect(plan, JSON.stringify({ owner, task, state })).toEqual([`SEARCH jobs USING INDEX ${index} (${search} AND n<?)`]);
+          }
+        }
+      }
       db.close();
     });
   }

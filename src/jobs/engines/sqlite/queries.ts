@@ -126,7 +126,7 @@ export interface Queries {
     state: Record<JobState, S<[number, number], JobRow>>;
     both: Record<JobState, S<[string, number, number], JobRow>>;
     /** One owner's jobs (key and/or tenant), optionally of one task and state; params (before n, limit). */
-    owned(owner: { key?: string; tenant?: string }, task?: string, state?: JobState): { all(before: number, limit: number): JobRow[] };
+    owned(owner: { key?: string; tenant?: string }, task?: string, state?: JobState): { source: string; all(before: number, limit: number): JobRow[] };
   };
 }
 
@@ -146,12 +146,13 @@ export function prepare(db: Database.Database): Queries {
         ...(state !== undefined ? [`state = '${state}'`] : []),
         'n < @before',
       ];
-      const index = owner.key !== undefined ? 'jobs_owner' : 'jobs_tenant';
+      // With a state: the owner's slice of that state (a sparse state reads a page, not every job of the owner).
+      const index = (owner.key !== undefined ? 'jobs_owner' : 'jobs_tenant') + (state !== undefined ? '_state' : '');
       stmt = db.prepare<[Record<string, unknown>], JobRow>(`${listCols} INDEXED BY ${index} WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT @limit`);
       ownedStatements.set(shape, stmt);
     }
     const s = stmt;
-    return { all: (before: number, limit: number) => s.all({ key: owner.key, tenant: owner.tenant, task, before, limit }) };
+    return { source: s.source, all: (before: number, limit: number) => s.all({ key: owner.key, tenant: owner.tenant, task, before, limit }) };
   };
   return {
     insertJob: db.prepare<[Record<string, unknown>], JobRow>(

@@ -143,6 +143,12 @@ export const MIGRATIONS: readonly string[] = [
       WHERE task = old.task AND state = old.state AND owner_key = coalesce(old.owner_key, '') AND owner_tenant = coalesce(old.owner_tenant, '');
   END;
   `,
+  // An owner's list filtered by state reads that owner's jobs of that state through an index, as
+  // the unscoped lists do (partial: jobs made without a key cost nothing).
+  `
+  CREATE INDEX IF NOT EXISTS jobs_owner_state ON jobs (owner_key, state, n) WHERE owner_key IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS jobs_tenant_state ON jobs (owner_tenant, state, n) WHERE owner_tenant IS NOT NULL;
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */

@@ -59,3 +59,44 @@ describe('examples that can not start', () => {
     expect(r.stderr).not.toContain('set-but-alone');
   }, 60_000);
 });
+
+describe('failure scenarios a person can switch on', () => {
+  it('interview --break-key-0: key #0 fails every call, the answers say another key served them', async () => {
+    const child = spawn(process.execPath, [RUN, 'interview', '--break-key-0'], {
+      cwd: tmp.dir,
+      env: { PATH: process.env.PATH, TASKLANE_DATA: `${tmp.dir}/interview` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      let stdout = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL; stdout: ${stdout}`)), 45_000);
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d;
+          const m = /running at (\S+)/.exec(stdout);
+          if (m && /failure scenario on/.test(stdout)) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        });
+      });
+      expect(stdout).toMatch(/failure scenario on: Groq key #0 is broken/);
+      const res = await fetch(`${url}/interviews`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'Tester', difficulty: 'Easy' }),
+      });
+      expect(res.status).toBe(201);
+      const body = (await res.json()) as { questions: Array<{ served: { provider: string; keyIndex: number } }> };
+      expect(body.questions).toHaveLength(5);
+      for (const q of body.questions) {
+        expect(q.served.provider).toBe('groq');
+        expect(q.served.keyIndex).not.toBe(0);
+      }
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+    }
+  }, 60_000);
+});

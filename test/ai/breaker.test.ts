@@ -27,6 +27,24 @@ describe('CircuitBreaker', () => {
     expect(changes).toEqual(['open', 'half-open', 'open', 'half-open', 'closed']);
   });
 
+  it('a failed probe doubles the wait up to maxResetMs; a success resets it', () => {
+    const b = new CircuitBreaker(1, 1_000, 3_000);
+    b.failure(0);
+    expect(b.retryAt).toBe(1_000);
+    let now = 1_000;
+    for (const wait of [2_000, 3_000, 3_000]) {
+      expect(b.acquire(now)).toBe(true);
+      b.failure(now);
+      expect(b.retryAt).toBe(now + wait);
+      now += wait;
+    }
+    expect(b.acquire(now)).toBe(true);
+    b.success();
+    expect(b.resetMs).toBe(1_000);
+    b.failure(now);
+    expect(b.retryAt).toBe(now + 1_000);
+  });
+
   it('frees the probe when the call says nothing about the target', () => {
     const b = new CircuitBreaker(1, 10);
     b.failure(0);

@@ -1,10 +1,11 @@
 /**
  * `npm run example -- results-compiler`. Uses Groq when GROQ_API_KEY is set, else a local mock
- * provider, so it runs out of the box.
+ * provider, so it runs out of the box. `--flood` runs the failure scenario live (see flood.ts).
  */
 import { startMockProvider } from '../../test/support/mock-provider.js';
 import { anySet, runMain } from '../shared/run-main.js';
 import { ANALYST_MODEL, startResultsCompiler } from './app.js';
+import { flood } from './flood.js';
 
 await runMain(async () => {
   const real = anySet(process.env, ['GROQ_API_KEY']);
@@ -22,6 +23,8 @@ await runMain(async () => {
       models: { [ANALYST_MODEL]: [{ provider: 'groq', model: 'llama-3.1-8b-instant' }] },
     },
   });
+  const flooding = process.argv.includes('--flood');
+  if (flooding) setTimeout(() => void flood(app.url, (line) => process.stdout.write(`${line}\n`)), 200);
   return {
     url: app.url,
     hints: [
@@ -29,6 +32,9 @@ await runMain(async () => {
       `curl -s -X POST ${app.url}/uploads/<id>/compile -H 'content-type: application/json' -d '{"bootstrap":10000}'`,
       `curl -s -o results.xlsx ${app.url}/results/<id>      curl -s ${app.url}/health`,
       real ? 'AI: Groq (GROQ_API_KEY)' : 'AI: local mock provider (set GROQ_API_KEY to use Groq)',
+      flooding
+        ? 'failure scenario on: flooding the data lane now (result below)'
+        : 'failure scenario: restart with --flood (npm run example -- results-compiler --flood)',
     ],
     close: async () => {
       await app.close();

@@ -100,3 +100,33 @@ describe('failure scenarios a person can switch on', () => {
     }
   }, 60_000);
 });
+
+describe('results-compiler --flood', () => {
+  it('floods the data lane and prints how fast /health stayed', async () => {
+    const child = spawn(process.execPath, [RUN, 'results-compiler', '--flood'], {
+      cwd: tmp.dir,
+      env: { PATH: process.env.PATH, TASKLANE_DATA: `${tmp.dir}/results` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      let stdout = '';
+      const line = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no flood result; stdout: ${stdout}`)), 100_000);
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d;
+          const m = /^flood: \d+\/\d+ compiled.*$/m.exec(stdout);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[0]);
+          }
+        });
+      });
+      expect(stdout).toMatch(/failure scenario on: flooding the data lane/);
+      expect(line).toMatch(/^flood: 20\/20 compiled in [\d.]+ s; \/health answered \d+ times, p50 \d+ ms, max \d+ ms/);
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+    }
+  }, 120_000);
+});

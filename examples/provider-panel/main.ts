@@ -48,14 +48,20 @@ await runMain(
       hints: [
         `curl -s ${app.url}/panel/providers`,
         `curl -s -X POST ${app.url}/panel/ask -H 'content-type: application/json' -d '{"provider":"mistral","prompt":"Hello"}'`,
+        'failure scenario: ask a few times, then Ctrl+C: the panel counts its open sockets before and after close()',
         real
           ? 'providers: the real Ollama, OpenRouter and Mistral'
           : 'providers: three local mocks (set OPENROUTER_API_KEY, OLLAMA_API_KEY in .env and secrets/mistral.key for the real ones)',
       ],
       close: async () => {
+        // The scenario that broke (a client session per call, leaked): count the sockets, close, count again.
+        const before = openSockets();
         await app.close();
         await Promise.all(mocks.map((m) => m.close()));
         cleanup();
+        // Closed handles leave the active list once their close callbacks ran: give them a turn.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        process.stdout.write(`closed: ${before} sockets were open, ${openSockets()} are left\n`);
       },
     };
   },
@@ -66,3 +72,9 @@ await runMain(
         : undefined,
   },
 );
+
+/** TCP sockets and servers this process holds open (what a leaked client session would add to). */
+function openSockets(): number {
+  const info = process.getActiveResourcesInfo();
+  return info.filter((r) => r === 'TCPSocketWrap' || r === 'TCPServerWrap').length;
+}

@@ -130,3 +130,34 @@ describe('results-compiler --flood', () => {
     }
   }, 120_000);
 });
+
+describe('provider-panel on Ctrl+C', () => {
+  it('counts its open sockets before and after close(): none is left', async () => {
+    const child = spawn(process.execPath, [RUN, 'provider-panel'], {
+      cwd: tmp.dir,
+      env: { PATH: process.env.PATH, TASKLANE_DATA: `${tmp.dir}/panel` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    const until = Date.now() + 45_000;
+    while (!/running at (\S+)/.test(stdout) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const url = /running at (\S+)/.exec(stdout)![1]!;
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${url}/panel/ask`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ provider: 'mistral', prompt: 'Hello' }),
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const m = /^closed: (\d+) sockets were open, (\d+) are left$/m.exec(stdout);
+    expect(m, stdout).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(Number(m![2])).toBe(0);
+  }, 60_000);
+});

@@ -94,6 +94,9 @@ export class WorkerLoop {
     // requests from other processes arrive quickly.
     const renewEvery = Math.max(20, Math.min(1_000, Math.floor(this.#opts.leaseMs / 3)));
     this.#renewTimer = setInterval(() => this.#renewAll(), renewEvery);
+    // Running jobs keep the process alive on their own; this timer must not once close() gave up
+    // on a release stuck on a store that went away (it is cleared only after the releases).
+    this.#renewTimer.unref();
     const recoverEvery = Math.max(50, Math.min(5_000, Math.floor(this.#opts.leaseMs / 2)));
     const recover = () => {
       this.#engine

@@ -4,7 +4,9 @@
  * about a second naming the store and what to check; SIGTERM with Redis gone and five jobs running
  * ends the process within the close deadline + 1 s, with a non-zero code naming what hung.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, startServe, type ServeProcess } from '../cli/cli-process.js';
@@ -72,3 +74,48 @@ describe('tasklane serve whose Redis dies', () => {
   }, 60_000);
 });
 
+
+describe('the library with Redis gone', () => {
+  let redis: OwnRedis | undefined;
+  let child: ChildProcess | undefined;
+  const dir = tempDir('tasklane-redis-linger-');
+  afterEach(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await redis?.kill();
+  });
+
+  it('close() leaves no handle that keeps the process alive (no process.exit in the fixture)', async () => {
+    redis = await spawnRedis();
+    const config = join(dir.dir, 'tasklane.config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        server: { port: 0 },
+        store: { engine: 'redis', url: redis.url, prefix: 'linger' },
+        data: dir.dir,
+        jobs: { leaseMs: 2_000, pollMs: 50 },
+        lanes: { demo: { placement: 'loop', concurrency: 5, maxQueue: 10, timeoutMs: 60_000 } },
+        closeDeadlineMs: 2_000,
+        log: { level: 'silent' },
+      }),
+    );
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/close-no-exit.ts'), config], {
+      cwd: join(import.meta.dirname, '../..'),
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    child = proc;
+    const lines = createInterface({ input: proc.stdout! });
+    const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const url = /^listening (\S+)$/.exec(await next())![1]!;
+    for (let i = 0; i < 5; i++) await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 400, ms: 50 } }) });
+    await eventually('five jobs run', async () => ((await (await fetch(`${url}/v1/jobs?state=running`)).json()) as { jobs: unknown[] }).jobs.length === 5, 15_000);
+    await redis.kill();
+    proc.kill('SIGTERM');
+    expect(await next()).toMatch(/^closed /);
+    // Bounded waits still running when close() returned (a QUIT, a BullMQ close) end within a few seconds.
+    const gone = await Promise.race([exited, new Promise<'alive'>((r) => setTimeout(() => r('alive'), 5_000))]);
+    expect(gone, 'the process is still alive 5 s after close() returned').not.toBe('alive');
+  }, 60_000);
+});

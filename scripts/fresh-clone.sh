@@ -7,7 +7,7 @@ set -euo pipefail
 repo="${1:-$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)}"
 dir="$(mktemp -d)"
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null || true; rm -rf "$dir"; }
+cleanup() { [ -n "$server" ] && kill -- "-$server" 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 fail() { echo "fresh-clone: $*" >&2; exit 1; }
 
@@ -22,8 +22,12 @@ echo "npm ci: $(( $(date +%s) - start )) s, no warning"
 npx tasklane --help | grep -q '^Exit codes:' || fail "npx tasklane --help did not print the CLI help"
 npx tasklane -- --version > /dev/null || fail "npx tasklane -- --version failed"
 
+# Job control: the server gets a process group of its own, so that Ctrl+C can go to all of it
+# (npm, its shell and node) as a terminal sends it.
+set -m
 npm start --silent -- --port 0 > "$dir/out.txt" 2> "$dir/err.txt" &
 server=$!
+set +m
 for _ in $(seq 150); do [ -s "$dir/out.txt" ] && break; sleep 0.2; done
 first="$(head -1 "$dir/out.txt")"
 [[ "$first" =~ ^listening\ (http://127\.0\.0\.1:[0-9]+)$ ]] || fail "first stdout line: '$first'; stderr: $(cat "$dir/err.txt")"
@@ -36,6 +40,9 @@ result="$(npx tasklane jobs submit demo.progress --input '{}' --watch --url "$ur
 [ "$result" = '{"steps":5}' ] || [[ "$result" =~ ^\{\"steps\":[0-9]+\}$ ]] || fail "jobs submit --watch printed '$result'; stderr: $(cat "$dir/watch.txt")"
 tail -1 "$dir/watch.txt" | grep -Eq '^✓ job .* succeeded in [0-9.]+s$' || fail "no final line: $(cat "$dir/watch.txt")"
 
-kill -INT "$server"; wait "$server" || fail "npm start did not exit 0 on Ctrl+C"
+kill -INT -- "-$server"; wait "$server" || true
 server=""
+grep -q '"closing"' "$dir/err.txt" || fail "the server did not close on Ctrl+C: $(tail -3 "$dir/err.txt")"
+! grep -q '"level":50' "$dir/err.txt" || fail "errors were logged: $(grep '"level":50' "$dir/err.txt")"
+! curl -s -o /dev/null "$url/healthz" || fail "still serving after Ctrl+C"
 echo "fresh clone OK: $url served, demo.progress ran, $(( $(date +%s) - start )) s in all"

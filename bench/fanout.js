@@ -40,7 +40,9 @@ async function subscribe(url, jobId) {
   for (let p = 0; p < PROCESSES; p++) {
     const n = Math.min(per, SUBSCRIBERS - p * per);
     // Subscribers report what they have SECONDS + 8 s after they start, whatever is missing.
-    const kid = fork(child, [url, jobId, String(n), String(EVENTS), String((SECONDS + 8) * 1000)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const kid = fork(child, [url, jobId, String(n), String(EVENTS), String((SECONDS + 8) * 1000)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let ready;
     const isReady = new Promise((r) => (ready = r));
     const result = new Promise((resolve, reject) => {
@@ -85,7 +87,16 @@ function summarize(results) {
   let max = 0;
   hist.forEach((c, i) => c > 0 && (max = i / 10));
   // gaps: seqs a connection skipped (a loss); missing: not arrived before the deadline (too slow).
-  return { p50_ms: q(0.5), p99_ms: q(0.99), max_ms: max, delivered: received, gaps: lost, dup, missing: SUBSCRIBERS * EVENTS - received, finished: done };
+  return {
+    p50_ms: q(0.5),
+    p99_ms: q(0.99),
+    max_ms: max,
+    delivered: received,
+    gaps: lost,
+    dup,
+    missing: SUBSCRIBERS * EVENTS - received,
+    finished: done,
+  };
 }
 
 const log = (m) => process.env.BENCH_DEBUG && process.stderr.write(`${new Date().toISOString()} ${m}\n`);
@@ -93,21 +104,29 @@ const log = (m) => process.env.BENCH_DEBUG && process.stderr.write(`${new Date()
 async function runTasklane() {
   const dir = mkdtempSync(join(tmpdir(), 'tasklane-bench-'));
   const runtime = await createRuntime({
-    config: { data: dir, log: { level: 'warn' }, demo: false, server: { port: 0, streams: { wsMaxSubscriptions: 10 } }, lanes: { bench: { placement: 'loop', concurrency: 1, maxQueue: 10, timeoutMs: 600_000 } } },
+    config: {
+      data: dir,
+      log: { level: 'warn' },
+      demo: false,
+      server: { port: 0, streams: { wsMaxSubscriptions: 10 } },
+      lanes: { bench: { placement: 'loop', concurrency: 1, maxQueue: 10, timeoutMs: 600_000 } },
+    },
     env: {},
     dotenv: false,
   });
   let go;
   const started = new Promise((r) => (go = r));
-  runtime.jobs.register(defineTask({
-    name: 'bench.emit',
-    lane: 'bench',
-    async run(_input, ctx) {
-      await started;
-      const emitted = await emitAtRate((i, t) => ctx.progress({ i, t }));
-      return { emitted };
-    },
-  }));
+  runtime.jobs.register(
+    defineTask({
+      name: 'bench.emit',
+      lane: 'bench',
+      async run(_input, ctx) {
+        await started;
+        const emitted = await emitAtRate((i, t) => ctx.progress({ i, t }));
+        return { emitted };
+      },
+    }),
+  );
   const { url } = await listen(runtime);
   try {
     const job = await runtime.jobs.enqueue('bench.emit', null);
@@ -143,7 +162,9 @@ async function runPeer() {
     await sleep(500);
     subs.go();
     let seq = 0;
-    const emitted = await emitAtRate((i, t) => broadcast({ jobId, seq: ++seq, type: 'progress', data: { i, t }, at: Date.now(), attempt: 1 }));
+    const emitted = await emitAtRate((i, t) =>
+      broadcast({ jobId, seq: ++seq, type: 'progress', data: { i, t }, at: Date.now(), attempt: 1 }),
+    );
     broadcast({ jobId, seq: ++seq, type: 'succeeded', data: { emitted }, at: Date.now(), attempt: 1 });
     return summarize(await subs.results());
   } finally {

@@ -27,7 +27,9 @@ const children = [];
 function portkeyServer() {
   const file = join(here, 'node_modules/@portkey-ai/gateway/build/start-server.js');
   if (!existsSync(file)) {
-    process.stderr.write('bench gateway: the Portkey gateway is not installed; run `npm --prefix bench ci` once, then `npm run bench -- gateway`\n');
+    process.stderr.write(
+      'bench gateway: the Portkey gateway is not installed; run `npm --prefix bench ci` once, then `npm run bench -- gateway`\n',
+    );
     process.exit(2);
   }
   return file;
@@ -43,7 +45,9 @@ function start(name, args, env = {}) {
     child.on('exit', (code) => reject(new Error(`${name} exited with ${code}: ${err}`)));
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
-      const m = /(?:listening|running on|Your AI Gateway is now running on)\D*?(http:\/\/[^\s/]+)/i.exec(line) ?? /(http:\/\/(?:127\.0\.0\.1|localhost):\d+)/.exec(line);
+      const m =
+        /(?:listening|running on|Your AI Gateway is now running on)\D*?(http:\/\/[^\s/]+)/i.exec(line) ??
+        /(http:\/\/(?:127\.0\.0\.1|localhost):\d+)/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m[1].replace('localhost', '127.0.0.1'));
@@ -64,7 +68,12 @@ function freePort() {
   });
 }
 
-const body = (stream) => JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], ...(stream ? { stream: true } : {}) });
+const body = (stream) =>
+  JSON.stringify({
+    model: 'bench',
+    messages: [{ role: 'user', content: 'Say hello to the benchmark.' }],
+    ...(stream ? { stream: true } : {}),
+  });
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -113,9 +122,14 @@ async function main() {
   for (const name of names) {
     for (const stream of [false, true]) {
       const s = systems[name];
-      const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: s.body(stream) });
+      const res = await fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...s.headers },
+        body: s.body(stream),
+      });
       const text = await res.text();
-      if (res.status !== 200 || !text.includes('bench')) throw new Error(`${name} (stream ${stream}) answered ${res.status}: ${text.slice(0, 300)}`);
+      if (res.status !== 200 || !text.includes('bench'))
+        throw new Error(`${name} (stream ${stream}) answered ${res.status}: ${text.slice(0, 300)}`);
     }
   }
 
@@ -125,7 +139,12 @@ async function main() {
   const one = async (n) => {
     const s = systems[n];
     const t0 = process.hrtime.bigint();
-    const res = await pools[n].request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', ...s.headers }, body: s.body(false) });
+    const res = await pools[n].request({
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json', ...s.headers },
+      body: s.body(false),
+    });
     await res.body.text();
     if (res.statusCode !== 200) throw new Error(`${n} answered ${res.statusCode}`);
     return Number(process.hrtime.bigint() - t0) / 1e6;
@@ -182,7 +201,8 @@ async function main() {
   }
   // (3) The other dialects at 16 connections: embeddings (every system), and Anthropic's
   // /v1/messages translated to the same upstream beside tasklane's own chat completions.
-  const embedBody = (model) => JSON.stringify({ model, input: ['Say hello to the benchmark.', 'And once more.'], encoding_format: 'float' });
+  const embedBody = (model) =>
+    JSON.stringify({ model, input: ['Say hello to the benchmark.', 'And once more.'], encoding_format: 'float' });
   const embedSystems = {
     direct: { url: mock, headers: systems.direct.headers, body: embedBody('bench-embed') },
     proxy: { url: proxy, headers: systems.proxy.headers, body: embedBody('bench-embed') },
@@ -192,10 +212,22 @@ async function main() {
   const c = 16;
   const fig = { bench: 'gateway', figure: 'throughput', mode: 'embeddings', connections: c };
   for (const [n, s] of Object.entries(embedSystems)) {
-    const res = await fetch(`${s.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: s.body });
+    const res = await fetch(`${s.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...s.headers },
+      body: s.body,
+    });
     const text = await res.text();
-    if (res.status !== 200 || !text.includes('"embedding"')) throw new Error(`${n} embeddings answered ${res.status}: ${text.slice(0, 300)}`);
-    const result = await autocannon({ url: `${s.url}/v1/embeddings`, method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: s.body, connections: c, duration: DURATION_S });
+    if (res.status !== 200 || !text.includes('"embedding"'))
+      throw new Error(`${n} embeddings answered ${res.status}: ${text.slice(0, 300)}`);
+    const result = await autocannon({
+      url: `${s.url}/v1/embeddings`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...s.headers },
+      body: s.body,
+      connections: c,
+      duration: DURATION_S,
+    });
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${n} embeddings: ${result.non2xx} non-2xx, ${result.errors} errors`);
     fig[`${n}_rps`] = Math.round(result.requests.average);
     fig[`${n}_p99_ms`] = result.latency.p99;
@@ -204,7 +236,13 @@ async function main() {
   fig.tasklane_vs_portkey = round(fig.tasklane_rps / fig.portkey_rps);
   console.log(JSON.stringify(fig));
 
-  const messagesBody = (stream) => JSON.stringify({ model: 'bench', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello to the benchmark.' }], ...(stream ? { stream: true } : {}) });
+  const messagesBody = (stream) =>
+    JSON.stringify({
+      model: 'bench',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'Say hello to the benchmark.' }],
+      ...(stream ? { stream: true } : {}),
+    });
   for (const stream of [false, true]) {
     const row = { bench: 'gateway', figure: 'throughput', mode: stream ? 'messages-stream' : 'messages-json', connections: c };
     const runs = {
@@ -213,10 +251,21 @@ async function main() {
       proxy_chat: { path: '/v1/chat/completions', body: systems.proxy.body(stream), url: proxy, headers: systems.proxy.headers },
     };
     for (const [n, r] of Object.entries(runs)) {
-      const res = await fetch(`${r.url}${r.path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...r.headers }, body: r.body });
+      const res = await fetch(`${r.url}${r.path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...r.headers },
+        body: r.body,
+      });
       const text = await res.text();
       if (res.status !== 200 || !text.includes('bench')) throw new Error(`${n} answered ${res.status}: ${text.slice(0, 300)}`);
-      const result = await autocannon({ url: `${r.url}${r.path}`, method: 'POST', headers: { 'content-type': 'application/json', ...r.headers }, body: r.body, connections: c, duration: DURATION_S });
+      const result = await autocannon({
+        url: `${r.url}${r.path}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...r.headers },
+        body: r.body,
+        connections: c,
+        duration: DURATION_S,
+      });
       if (result.non2xx > 0 || result.errors > 0) throw new Error(`${n}: ${result.non2xx} non-2xx, ${result.errors} errors`);
       row[`${n}_rps`] = Math.round(result.requests.average);
       row[`${n}_p99_ms`] = result.latency.p99;

@@ -73,7 +73,14 @@ async function side(setup) {
 async function tasklane(hooks, store = { engine: 'sqlite' }) {
   const dir = mkdtempSync(join(tmpdir(), 'tasklane-bench-jobs-'));
   const runtime = await createRuntime({
-    config: { data: dir, log: { level: 'warn' }, demo: false, store, jobs: { pollMs: 200, maxAttempts: 1 }, lanes: { bench: { placement: 'loop', concurrency: CONCURRENCY, maxQueue: 10_000 } } },
+    config: {
+      data: dir,
+      log: { level: 'warn' },
+      demo: false,
+      store,
+      jobs: { pollMs: 200, maxAttempts: 1 },
+      lanes: { bench: { placement: 'loop', concurrency: CONCURRENCY, maxQueue: 10_000 } },
+    },
     env: {},
     dotenv: false,
   });
@@ -153,7 +160,10 @@ async function bullmq(hooks) {
 let ours;
 let oursRedis;
 let peer;
-const better = (a, b) => (!a || b.jobsPerSec > a.jobsPerSec ? { ...b, latP50: Math.min(b.latP50, a?.latP50 ?? Infinity), latP99: Math.min(b.latP99, a?.latP99 ?? Infinity) } : a);
+const better = (a, b) =>
+  !a || b.jobsPerSec > a.jobsPerSec
+    ? { ...b, latP50: Math.min(b.latP50, a?.latP50 ?? Infinity), latP99: Math.min(b.latP99, a?.latP99 ?? Infinity) }
+    : a;
 // Noise on a shared machine comes and goes: tasklane (SQLite) and BullMQ run back to back, in
 // alternating order, and each pair gives a ratio; the median of those is the headline figure.
 const pairRatios = [];
@@ -185,7 +195,10 @@ process.stdout.write(
     peer_loop_delay_max_ms: round(peer.loopMaxMs),
     // Best of each side, and the median of the back-to-back pairs' ratios.
     ratio: round(ours.jobsPerSec / peer.jobsPerSec, 2),
-    ratio_median_of_pairs: round((pairRatios[Math.floor((pairRatios.length - 1) / 2)] + pairRatios[Math.ceil((pairRatios.length - 1) / 2)]) / 2, 2),
+    ratio_median_of_pairs: round(
+      (pairRatios[Math.floor((pairRatios.length - 1) / 2)] + pairRatios[Math.ceil((pairRatios.length - 1) / 2)]) / 2,
+      2,
+    ),
     pairs: pairRatios.length,
     // Time per job on the Redis engine over raw BullMQ on the same Redis (goal ≤ 1.2).
     redis_overhead_vs_bullmq: round(peer.jobsPerSec / oursRedis.jobsPerSec, 2),

@@ -38,7 +38,11 @@ async function jobs(runOne) {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tasklane-bench-'));
-const runtime = await createRuntime({ config: { data: dataDir, log: { level: 'warn' }, demo: false, jobs: { worker: false } }, env: {}, dotenv: false });
+const runtime = await createRuntime({
+  config: { data: dataDir, log: { level: 'warn' }, demo: false, jobs: { worker: false } },
+  env: {},
+  dotenv: false,
+});
 const lane = runtime.lanes.add({ name: 'bench', placement: 'thread', concurrency: THREADS, maxQueue: 100, timeoutMs: 30_000 });
 // Start the threads before measuring.
 await Promise.all(Array.from({ length: THREADS }, () => lane.run(task, { ms: 1 })));

@@ -22,7 +22,8 @@ for (const engine of engines) {
   if (mine.length < 2) continue;
   const [a, b] = [mine[0], mine[mine.length - 1]];
   for (const [k, v] of Object.entries(b)) {
-    if (typeof v === 'number' && typeof a[k] === 'number' && a[k] > 0 && !['backlog', 'fill_s'].includes(k)) growth[`${engine}.${k}`] = Math.round((v / a[k]) * 100) / 100;
+    if (typeof v === 'number' && typeof a[k] === 'number' && a[k] > 0 && !['backlog', 'fill_s'].includes(k))
+      growth[`${engine}.${k}`] = Math.round((v / a[k]) * 100) / 100;
   }
 }
 console.log(JSON.stringify({ bench: 'scale', growth, from: sizes[0], to: sizes[sizes.length - 1] }));

@@ -14,8 +14,12 @@ const flat = Object.fromEntries(Object.entries(summary.metrics).map(([k, v]) => 
 const { before, after } = summary.idle;
 // Retained heap: after a full collection, idle after the traffic against idle after the warm-up.
 const heapRetainedMb = Math.round((after.heapGcMb - before.heapGcMb) * 100) / 100;
-const idleSame = after.sockets - before.sockets <= 1 && after.handles - before.handles <= 1 && after.timers - before.timers <= 1 && heapRetainedMb < 5;
-const clean = summary.stats.errors.length === 0 && summary.stats.ws.gaps + summary.stats.ws.dups + summary.stats.sse.gaps === 0 && summary.stats.jobs.unfinished === 0;
+const idleSame =
+  after.sockets - before.sockets <= 1 && after.handles - before.handles <= 1 && after.timers - before.timers <= 1 && heapRetainedMb < 5;
+const clean =
+  summary.stats.errors.length === 0 &&
+  summary.stats.ws.gaps + summary.stats.ws.dups + summary.stats.sse.gaps === 0 &&
+  summary.stats.jobs.unfinished === 0;
 process.stdout.write(
   `${JSON.stringify({ bench: 'soak', ...summary, verdict: { flat, heapRetainedMb, idleSame, clean, exit0: summary.exit.code === 0, ok: Object.values(flat).every(Boolean) && idleSame && clean && summary.exit.code === 0 }, samples: samples.map((s) => [s.t, Math.round(s.heapMb), Math.round(s.heapTotalMb), Math.round(s.externalMb), Math.round(s.rssMb), s.handles, s.timers, s.sockets, s.fds]) })}\n`,
 );

@@ -31,7 +31,11 @@ async function measure(submit, count) {
 
 const pool = new Piscina({ filename: task, maxThreads: THREADS, minThreads: THREADS });
 const dataDir = mkdtempSync(join(tmpdir(), 'tasklane-bench-'));
-const runtime = await createRuntime({ config: { data: dataDir, log: { level: 'warn' }, demo: false, jobs: { worker: false } }, env: {}, dotenv: false });
+const runtime = await createRuntime({
+  config: { data: dataDir, log: { level: 'warn' }, demo: false, jobs: { worker: false } },
+  env: {},
+  dotenv: false,
+});
 const lane = runtime.lanes.add({ name: 'bench', placement: 'thread', concurrency: THREADS, maxQueue: IN_FLIGHT, timeoutMs: 30_000 });
 const ref = { module: task };
 

@@ -33,7 +33,11 @@ export const errorCodes = {
   TL_ERR_LANE_THREAD_CRASHED: { status: 500, retryable: true, message: 'the worker thread running the task crashed' },
   TL_ERR_LANE_INVALID_WORK: { status: 500, retryable: false, message: 'the work given to the lane cannot run there' },
   TL_ERR_TASK_FAILED: { status: 500, retryable: true, message: 'the task threw an error' },
-  TL_ERR_TASK_MODULE_SIDE_EFFECT: { status: 500, retryable: false, message: 'a task module started a runtime or server when a worker thread imported it' },
+  TL_ERR_TASK_MODULE_SIDE_EFFECT: {
+    status: 500,
+    retryable: false,
+    message: 'a task module started a runtime or server when a worker thread imported it',
+  },
   TL_ERR_ABORTED: { status: 499, retryable: false, message: 'the operation was aborted' },
   // generic request errors
   TL_ERR_VALIDATION: { status: 400, retryable: false, message: 'invalid input' },
@@ -63,7 +67,11 @@ export const errorCodes = {
   TL_ERR_AI_ALL_FAILED: { status: 502, retryable: true, message: 'every target failed' },
   TL_ERR_AI_NO_KEY: { status: 503, retryable: true, message: 'no usable key for the provider' },
   TL_ERR_AI_CIRCUIT_OPEN: { status: 503, retryable: true, message: 'the circuit breaker is open' },
-  TL_ERR_AI_SCHEMA_MISMATCH: { status: 502, retryable: true, message: 'the answer does not conform to the strict json_schema of response_format' },
+  TL_ERR_AI_SCHEMA_MISMATCH: {
+    status: 502,
+    retryable: true,
+    message: 'the answer does not conform to the strict json_schema of response_format',
+  },
   TL_ERR_AI_UNSUPPORTED: { status: 400, retryable: false, message: 'no target of the model supports this kind of request' },
   // jobs
   TL_ERR_JOB_UNKNOWN_TASK: { status: 404, retryable: false, message: 'no task has that name' },
@@ -80,7 +88,11 @@ export const errorCodes = {
   TL_ERR_STORE_TOO_NEW: { status: 500, retryable: false, message: 'the job store was written by a newer tasklane' },
   // streams and the HTTP client
   TL_ERR_AUTH_TOKEN_INVALID: { status: 401, retryable: false, message: 'invalid stream token: mint a new one with POST /v1/tokens' },
-  TL_ERR_AUTH_TOKEN_EXPIRED: { status: 401, retryable: false, message: 'the stream token has expired: mint a new one with POST /v1/tokens' },
+  TL_ERR_AUTH_TOKEN_EXPIRED: {
+    status: 401,
+    retryable: false,
+    message: 'the stream token has expired: mint a new one with POST /v1/tokens',
+  },
   TL_ERR_AUTH_REVOKED: { status: 401, retryable: false, message: 'the client key was revoked by a configuration reload' },
   TL_ERR_CLIENT_NETWORK: { status: 503, retryable: true, message: 'the tasklane server could not be reached' },
   TL_ERR_CLIENT_PROTOCOL: { status: 502, retryable: true, message: 'the server answered something the client does not understand' },
@@ -146,7 +158,10 @@ export class TasklaneError extends Error {
 // The named classes: one per concept a caller may want to catch.
 
 export class ConfigError extends TasklaneError {
-  constructor(message: string, options: TasklaneErrorOptions & { code?: 'TL_ERR_CONFIG_INVALID' | 'TL_ERR_CONFIG_SECRET_MISSING' | 'TL_ERR_CONFIG_FILE' } = {}) {
+  constructor(
+    message: string,
+    options: TasklaneErrorOptions & { code?: 'TL_ERR_CONFIG_INVALID' | 'TL_ERR_CONFIG_SECRET_MISSING' | 'TL_ERR_CONFIG_FILE' } = {},
+  ) {
     super(options.code ?? 'TL_ERR_CONFIG_INVALID', message, options);
   }
 }
@@ -188,7 +203,12 @@ export class ValidationError extends TasklaneError {
 }
 
 export class NotFoundError extends TasklaneError {
-  constructor(message: string, options: TasklaneErrorOptions & { code?: 'TL_ERR_NOT_FOUND' | 'TL_ERR_JOB_NOT_FOUND' | 'TL_ERR_JOB_UNKNOWN_TASK' | 'TL_ERR_AI_UNKNOWN_MODEL' } = {}) {
+  constructor(
+    message: string,
+    options: TasklaneErrorOptions & {
+      code?: 'TL_ERR_NOT_FOUND' | 'TL_ERR_JOB_NOT_FOUND' | 'TL_ERR_JOB_UNKNOWN_TASK' | 'TL_ERR_AI_UNKNOWN_MODEL';
+    } = {},
+  ) {
     super(options.code ?? 'TL_ERR_NOT_FOUND', message, options);
   }
 }

@@ -41,7 +41,9 @@ describe('error table', () => {
   });
 
   it('survives a trip across a thread boundary (structured clone) by its code', () => {
-    const original = new ProviderError('TL_ERR_AI_RATE_LIMITED', 'slow down', { details: { provider: 'groq', keyIndex: 1, retryAfterMs: 2000 } });
+    const original = new ProviderError('TL_ERR_AI_RATE_LIMITED', 'slow down', {
+      details: { provider: 'groq', keyIndex: 1, retryAfterMs: 2000 },
+    });
     const cloned = structuredClone(original.toJSON());
     const rebuilt = errorFromJSON(cloned);
     expect(TasklaneError.isInstance(rebuilt)).toBe(true);

@@ -44,7 +44,9 @@ describe('soak (60 s)', () => {
     assertBuilt('index.js');
     const { runSoak } = (await import('../bench/soak/driver.js')) as { runSoak: (o: object) => Promise<SoakResult> };
     const r = await runSoak({ seconds: 60, sampleS: 5, warmupS: 5, settleS: 6, subscribers: 6 });
-    console.log(JSON.stringify({ idle: r.idle, samples: r.samples.map((s) => [Math.round(s.heapMb), s.handles, s.timers, s.sockets, s.fds]) }));
+    console.log(
+      JSON.stringify({ idle: r.idle, samples: r.samples.map((s) => [Math.round(s.heapMb), s.handles, s.timers, s.sockets, s.fds]) }),
+    );
     const { stats } = r;
     expect(stats.errors).toEqual([]);
     expect(stats.chat.ok).toBeGreaterThan(300);

@@ -15,7 +15,8 @@ const plain = JSON.stringify({
   choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, finish_reason: 'stop' }],
   usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 },
 });
-const chunk = (delta, finish = null) => `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created, model: 'bench-model', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+const chunk = (delta, finish = null) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created, model: 'bench-model', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
 const sse =
   words.map((w, i) => chunk(i === 0 ? { role: 'assistant', content: w } : { content: w })).join('') +
   chunk({}, 'stop') +
@@ -43,7 +44,12 @@ const server = createServer((req, res) => {
     }
     if (req.url.endsWith('/embeddings')) {
       const n = Array.isArray(parsed.input) ? parsed.input.length : 1;
-      const text = JSON.stringify({ object: 'list', data: Array.from({ length: n }, (_, index) => ({ object: 'embedding', index, embedding: vector })), model: 'bench-embed', usage: { prompt_tokens: 5 * n, total_tokens: 5 * n } });
+      const text = JSON.stringify({
+        object: 'list',
+        data: Array.from({ length: n }, (_, index) => ({ object: 'embedding', index, embedding: vector })),
+        model: 'bench-embed',
+        usage: { prompt_tokens: 5 * n, total_tokens: 5 * n },
+      });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       return res.end(text);
     }

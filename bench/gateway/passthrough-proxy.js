@@ -6,7 +6,12 @@ import { Pool } from 'undici';
 const pool = new Pool(process.argv[2], { connections: 128, pipelining: 1 });
 const server = createServer(async (req, res) => {
   try {
-    const up = await pool.request({ method: req.method, path: req.url, headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' }, body: req });
+    const up = await pool.request({
+      method: req.method,
+      path: req.url,
+      headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' },
+      body: req,
+    });
     res.writeHead(up.statusCode, { 'content-type': up.headers['content-type'] ?? 'application/json' });
     for await (const chunk of up.body) res.write(chunk);
     res.end();

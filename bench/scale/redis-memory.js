@@ -42,7 +42,13 @@ export async function measureRedisMemory(n, url = URL) {
   try {
     const q = new Queue('q.bench', { connection: new Redis(url, { maxRetriesPerRequest: null }), prefix: bullPrefix });
     for (let i = 0; i < n; i += 500) {
-      await q.addBulk(Array.from({ length: Math.min(500, n - i) }, (_, k) => ({ name: 'bench', data: { i: i + k }, opts: { priority: 1_048_576, attempts: 1, removeOnComplete: true, removeOnFail: true } })));
+      await q.addBulk(
+        Array.from({ length: Math.min(500, n - i) }, (_, k) => ({
+          name: 'bench',
+          data: { i: i + k },
+          opts: { priority: 1_048_576, attempts: 1, removeOnComplete: true, removeOnFail: true },
+        })),
+      );
     }
     await q.close();
     const engine = new RedisJobEngine({ url, prefix: ourPrefix, leaseMs: 30_000, onError: () => {} });
@@ -59,7 +65,13 @@ export async function measureRedisMemory(n, url = URL) {
     await engine.close();
     const bull = await keyBytes(redis, bullPrefix);
     const ours = await keyBytes(redis, ourPrefix);
-    return { jobs: n, bullmq_bytes_per_job: Math.round(bull.bytes / n), tasklane_bytes_per_job: Math.round(ours.bytes / n), ratio: +(ours.bytes / bull.bytes).toFixed(2), tasklane_keys_per_job: +(ours.keys / n).toFixed(2) };
+    return {
+      jobs: n,
+      bullmq_bytes_per_job: Math.round(bull.bytes / n),
+      tasklane_bytes_per_job: Math.round(ours.bytes / n),
+      ratio: +(ours.bytes / bull.bytes).toFixed(2),
+      tasklane_keys_per_job: +(ours.keys / n).toFixed(2),
+    };
   } finally {
     await unlinkAll(redis, bullPrefix);
     await unlinkAll(redis, ourPrefix);

@@ -21,7 +21,13 @@ export async function redisScale(n) {
     const qc = new Redis(URL, { maxRetriesPerRequest: null });
     const q = new Queue('q.backlog', { connection: qc, prefix: bull });
     for (let i = 0; i < n; i += 1000) {
-      await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'backlog', data: { i: i + k }, opts: { priority: 1_048_576, attempts: 1, removeOnComplete: true, removeOnFail: true } })));
+      await q.addBulk(
+        Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({
+          name: 'backlog',
+          data: { i: i + k },
+          opts: { priority: 1_048_576, attempts: 1, removeOnComplete: true, removeOnFail: true },
+        })),
+      );
     }
     await q.close();
     qc.disconnect();

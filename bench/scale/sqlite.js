@@ -71,7 +71,14 @@ export async function sqliteScale(n, { seconds = 3 } = {}) {
     // 2. A runtime with the default config (demo lanes on) draining the backlog; meanwhile jobs of
     //    another lane: enqueue→start, the loop's worst stall, and the overview.
     const rt = await createRuntime({
-      config: { data: dir, demo: true, log: { level: 'error' }, store: { engine: 'sqlite', path }, lanes: { bulk: { placement: 'loop', concurrency: 50 }, other: { placement: 'loop', concurrency: 4 } }, jobs: { pollMs: 50 } },
+      config: {
+        data: dir,
+        demo: true,
+        log: { level: 'error' },
+        store: { engine: 'sqlite', path },
+        lanes: { bulk: { placement: 'loop', concurrency: 50 }, other: { placement: 'loop', concurrency: 4 } },
+        jobs: { pollMs: 50 },
+      },
       dotenv: false,
       cwd: dir,
     });

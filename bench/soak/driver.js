@@ -160,7 +160,18 @@ async function chatOnce(url, stats, n) {
   const roll = n % 20;
   const stream = roll >= 8 && roll < 13;
   // 'limited' is the same upstream under other keys: its 429s cool those keys, not the chat ones.
-  const model = roll === 13 ? 'flaky' : roll === 14 ? 'mock/fail-500' : roll === 15 ? 'limited/rate' : roll === 16 ? 'mock/cut' : roll === 17 ? 'mock/slow' : 'chat';
+  const model =
+    roll === 13
+      ? 'flaky'
+      : roll === 14
+        ? 'mock/fail-500'
+        : roll === 15
+          ? 'limited/rate'
+          : roll === 16
+            ? 'mock/cut'
+            : roll === 17
+              ? 'mock/slow'
+              : 'chat';
   // One request in twenty repeats an earlier one (a cache hit); the rest are unique.
   const content = roll === 18 ? 'the same question' : `question ${n}`;
   const isStream = stream || model === 'mock/cut' || model === 'mock/slow';
@@ -188,9 +199,16 @@ async function chatOnce(url, stats, n) {
       else unexpected(stats, `chat ${model}: wrong answer ${text.slice(0, 200)}`);
       return;
     }
-    const frames = text.split('\n\n').filter((f) => f.startsWith('data: ')).map((f) => f.slice(6));
+    const frames = text
+      .split('\n\n')
+      .filter((f) => f.startsWith('data: '))
+      .map((f) => f.slice(6));
     const done = frames.at(-1) === '[DONE]';
-    const said = frames.filter((f) => f !== '[DONE]').map((f) => JSON.parse(f)).map((c) => c.choices?.[0]?.delta?.content ?? '').join('');
+    const said = frames
+      .filter((f) => f !== '[DONE]')
+      .map((f) => JSON.parse(f))
+      .map((c) => c.choices?.[0]?.delta?.content ?? '')
+      .join('');
     const inBandError = frames.some((f) => f.startsWith('{"error"'));
     if (model === 'mock/cut') {
       // Never a truncated success: the cut stream must end in an error, not [DONE].
@@ -219,9 +237,14 @@ async function submitOnce(url, stats, recent, n) {
   if (n % 20 === 7) {
     await sleep(50);
     stats.jobs.cancelAsked++;
-    const c = await fetch(`${url}/v1/jobs/${body.id}/cancel`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
+    const c = await fetch(`${url}/v1/jobs/${body.id}/cancel`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{}',
+    });
     // 409: it had already ended.
-    if (c.status !== 200 && c.status !== 202 && c.status !== 409) unexpected(stats, `cancel: ${c.status} ${(await c.text()).slice(0, 200)}`);
+    if (c.status !== 200 && c.status !== 202 && c.status !== 409)
+      unexpected(stats, `cancel: ${c.status} ${(await c.text()).slice(0, 200)}`);
     else await c.arrayBuffer();
   }
 }
@@ -296,7 +319,10 @@ async function sseOnce(url, stats, recent) {
   const text = await res.text();
   if (res.status !== 200) return unexpected(stats, `sse: ${res.status} ${text.slice(0, 200)}`);
   stats.sse.streams++;
-  const seqs = text.split('\n').filter((l) => l.startsWith('id: ')).map((l) => Number(l.slice(4)));
+  const seqs = text
+    .split('\n')
+    .filter((l) => l.startsWith('id: '))
+    .map((l) => Number(l.slice(4)));
   stats.sse.events += seqs.length;
   seqs.forEach((s, i) => {
     if (s !== i + 1) stats.sse.gaps++;
@@ -322,7 +348,9 @@ async function settleJobs(url, stats, timeoutMs) {
     let cursor = '';
     let n = 0;
     do {
-      const page = await (await fetch(`${url}/v1/jobs?state=${state}&limit=500${cursor ? `&cursor=${cursor}` : ''}`, { headers: auth })).json();
+      const page = await (
+        await fetch(`${url}/v1/jobs?state=${state}&limit=500${cursor ? `&cursor=${cursor}` : ''}`, { headers: auth })
+      ).json();
       n += page.jobs.length;
       cursor = page.next ?? '';
     } while (cursor);
@@ -336,7 +364,9 @@ async function settleJobs(url, stats, timeoutMs) {
  */
 export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, settleS = 6, subscribers = 8, log = () => {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tasklane-soak-'));
-  const upstream = await startProcess([join(here, '..', 'gateway', 'mock-upstream.js')], 'the soak upstream', { UPSTREAM_KEEPALIVE_MS: '5000' });
+  const upstream = await startProcess([join(here, '..', 'gateway', 'mock-upstream.js')], 'the soak upstream', {
+    UPSTREAM_KEEPALIVE_MS: '5000',
+  });
   let server;
   try {
     const config = {
@@ -347,7 +377,13 @@ export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, sett
         mock: { type: 'openai-compatible', baseURL: `${upstream.url}/v1`, apiKeys: ['sk-soak-key-1', 'sk-soak-key-2'], connections: 16 },
         limited: { type: 'openai-compatible', baseURL: `${upstream.url}/v1`, apiKeys: ['sk-soak-key-3'], connections: 4 },
       },
-      models: { chat: [{ provider: 'mock', model: 'bench-model' }], flaky: [{ provider: 'mock', model: 'fail-500' }, { provider: 'mock', model: 'bench-model' }] },
+      models: {
+        chat: [{ provider: 'mock', model: 'bench-model' }],
+        flaky: [
+          { provider: 'mock', model: 'fail-500' },
+          { provider: 'mock', model: 'bench-model' },
+        ],
+      },
       // A small response cache: full after the warm-up, so it evicts during the run and its size is the
       // same at both idle samples.
       ai: { cache: { enabled: true, mode: 'all', maxEntries: 100 } },
@@ -398,7 +434,9 @@ export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, sett
         await sleep(Math.min(sampleS * 1_000, Math.max(0, end - performance.now())));
         const s = await sample(url, pid, t0);
         samples.push(s);
-        log(`soak: ${JSON.stringify(s)} chat ok ${stats.chat.ok} jobs ${stats.jobs.submitted} ws events ${stats.ws.events} unexpected ${stats.errors.length}`);
+        log(
+          `soak: ${JSON.stringify(s)} chat ok ${stats.chat.ok} jobs ${stats.jobs.submitted} ws events ${stats.ws.events} unexpected ${stats.errors.length}`,
+        );
       }
     })();
     const load = [];
@@ -420,12 +458,19 @@ export async function runSoak({ seconds = 1200, sampleS = 10, warmupS = 10, sett
     const fitted = samples.slice(Math.floor(samples.length / 5));
     const metrics = {};
     for (const name of ['heapMb', 'heapTotalMb', 'externalMb', 'rssMb', 'handles', 'timers', 'sockets', 'fds', 'loopP99Ms']) {
-      metrics[name] = fitTrend(fitted.map((s) => [s.t / 60, s[name]]), { floor: { heapMb: 4, heapTotalMb: 8, externalMb: 4, rssMb: 16, handles: 5, timers: 5, sockets: 5, fds: 5, loopP99Ms: 5 }[name] });
+      metrics[name] = fitTrend(
+        fitted.map((s) => [s.t / 60, s[name]]),
+        { floor: { heapMb: 4, heapTotalMb: 8, externalMb: 4, rssMb: 16, handles: 5, timers: 5, sockets: 5, fds: 5, loopP99Ms: 5 }[name] },
+      );
     }
     return {
       seconds,
       sampleS,
-      machine: { cores: cpus().length, node: process.version, load1: load.length ? Math.round((load.reduce((a, b) => a + b, 0) / load.length) * 10) / 10 : loadavg()[0] },
+      machine: {
+        cores: cpus().length,
+        node: process.version,
+        load1: load.length ? Math.round((load.reduce((a, b) => a + b, 0) / load.length) * 10) / 10 : loadavg()[0],
+      },
       stats,
       fitFromS: fitted[0]?.t,
       metrics,

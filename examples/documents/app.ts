@@ -3,7 +3,15 @@
  * summarize → store) as a job; it runs in worker threads, each with its own PostgreSQL pool.
  * `GET /documents/:id` answers the job's state and, once done, the stored document.
  */
-import { NotFoundError, ValidationError, createRuntime, listen, type ConfigInput, type RoutePlugin, type Runtime } from '../../src/index.js';
+import {
+  NotFoundError,
+  ValidationError,
+  createRuntime,
+  listen,
+  type ConfigInput,
+  type RoutePlugin,
+  type Runtime,
+} from '../../src/index.js';
 import { migrate } from './db.js';
 import { SUMMARIZER_MODEL } from './pipeline.js';
 import { documentInput, processDocumentTask } from './tasks.js';

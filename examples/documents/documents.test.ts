@@ -37,8 +37,14 @@ async function connectAdmin(): Promise<{ client: pg.Client; user: string }> {
 function documentBody(i: number): { title: string; format: 'text' | 'markdown' | 'html'; body: string } {
   const words = Array.from({ length: 120 + (i % 5) * 40 }, (_, w) => `word${i}_${w}`);
   const text = words.join(' ');
-  if (i % 3 === 0) return { title: `Report ${i}`, format: 'markdown', body: `# Report ${i}\n\n**Summary**: ${text}\n\n[link](http://example.test)` };
-  if (i % 3 === 1) return { title: `Page ${i}`, format: 'html', body: `<html><head><style>p{}</style></head><body><h1>Page ${i}</h1><p>${text}</p></body></html>` };
+  if (i % 3 === 0)
+    return { title: `Report ${i}`, format: 'markdown', body: `# Report ${i}\n\n**Summary**: ${text}\n\n[link](http://example.test)` };
+  if (i % 3 === 1)
+    return {
+      title: `Page ${i}`,
+      format: 'html',
+      body: `<html><head><style>p{}</style></head><body><h1>Page ${i}</h1><p>${text}</p></body></html>`,
+    };
   return { title: `Note ${i}`, format: 'text', body: text };
 }
 
@@ -85,7 +91,11 @@ describe('documents (seed 002)', () => {
 
     const ids = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
-        const res = await fetch(`${url}/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(documentBody(i)) });
+        const res = await fetch(`${url}/documents`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(documentBody(i)),
+        });
         expect(res.status).toBe(202);
         return ((await res.json()) as { id: string }).id;
       }),
@@ -121,9 +131,16 @@ describe('documents (seed 002)', () => {
     expect(threads.size).toBeGreaterThanOrEqual(2);
     expect(threads.size).toBeLessThanOrEqual(4);
 
-    const docs = await admin.query<{ job_id: string; chunk_count: number; pool_thread: number; conn_thread: number; used_thread: number; backend_pid: number; summary: string; title: string }>(
-      `SELECT job_id, chunk_count, pool_thread, conn_thread, used_thread, backend_pid, summary, title FROM ${SCHEMA}.documents`,
-    );
+    const docs = await admin.query<{
+      job_id: string;
+      chunk_count: number;
+      pool_thread: number;
+      conn_thread: number;
+      used_thread: number;
+      backend_pid: number;
+      summary: string;
+      title: string;
+    }>(`SELECT job_id, chunk_count, pool_thread, conn_thread, used_thread, backend_pid, summary, title FROM ${SCHEMA}.documents`);
     expect(docs.rows).toHaveLength(20);
     const pidThread = new Map<number, number>();
     for (const row of docs.rows) {
@@ -150,7 +167,9 @@ describe('documents (seed 002)', () => {
     expect(mock.calls.filter((c) => c.path.endsWith('/chat/completions'))).toHaveLength(expectedCalls);
 
     // One pool per thread that stored something, all open while the app runs.
-    const open = await admin.query<{ thread_id: number; closed_at: Date | null }>(`SELECT thread_id, closed_at FROM ${SCHEMA}.pools ORDER BY thread_id`);
+    const open = await admin.query<{ thread_id: number; closed_at: Date | null }>(
+      `SELECT thread_id, closed_at FROM ${SCHEMA}.pools ORDER BY thread_id`,
+    );
     expect(open.rows.map((r) => r.thread_id)).toEqual([...threads].sort((a, b) => a - b));
     expect(open.rows.every((r) => r.closed_at === null)).toBe(true);
     const appName = `tasklane-${SCHEMA}`;

@@ -37,7 +37,10 @@ export async function processDocument(input: DocumentInput, ctx: WorkContext): P
     summaries.push(await summarize(ctx, `Summarize part ${i + 1} of "${input.title}" in one sentence:\n${body}`));
     ctx.progress({ step: 'summarize', done: i + 1, of: chunks.length });
   }
-  const summary = chunks.length > 1 ? await summarize(ctx, `Combine these summaries of "${input.title}":\n${summaries.join('\n')}`) : summaries[0] ?? '';
+  const summary =
+    chunks.length > 1
+      ? await summarize(ctx, `Combine these summaries of "${input.title}":\n${summaries.join('\n')}`)
+      : (summaries[0] ?? '');
 
   const documentId = await store(ctx, input.title, chunks, summaries, summary);
   ctx.progress({ step: 'store', documentId });
@@ -45,7 +48,10 @@ export async function processDocument(input: DocumentInput, ctx: WorkContext): P
 }
 
 async function summarize(ctx: WorkContext, prompt: string): Promise<string> {
-  const answer = await ctx.ai.chat({ model: SUMMARIZER_MODEL, messages: [{ role: 'user', content: prompt }], max_tokens: 120 }, { signal: ctx.signal });
+  const answer = await ctx.ai.chat(
+    { model: SUMMARIZER_MODEL, messages: [{ role: 'user', content: prompt }], max_tokens: 120 },
+    { signal: ctx.signal },
+  );
   return answer.completion.choices[0]?.message.content ?? '';
 }
 
@@ -67,7 +73,14 @@ async function store(ctx: WorkContext, title: string, chunks: string[], summarie
     );
     const id = rows[0]!.id;
     for (const [i, body] of chunks.entries()) {
-      await client.query('INSERT INTO chunks (document_id, idx, body, summary, used_thread, backend_pid) VALUES ($1, $2, $3, $4, $5, $6)', [id, i, body, summaries[i], threadId, pid]);
+      await client.query('INSERT INTO chunks (document_id, idx, body, summary, used_thread, backend_pid) VALUES ($1, $2, $3, $4, $5, $6)', [
+        id,
+        i,
+        body,
+        summaries[i],
+        threadId,
+        pid,
+      ]);
     }
     await client.query('COMMIT');
     return id;

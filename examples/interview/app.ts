@@ -85,9 +85,13 @@ export const interviewRoutes: RoutePlugin = async (app, { runtime }) => {
     const started = performance.now();
     let questions: Question[];
     if (mode === 'sync') {
-      questions = await runtime.lanes.run<Question[]>('questions', { module: QUESTIONS, export: 'generateQuestionsSync' }, input, { signal: controller.signal });
+      questions = await runtime.lanes.run<Question[]>('questions', { module: QUESTIONS, export: 'generateQuestionsSync' }, input, {
+        signal: controller.signal,
+      });
     } else {
-      questions = await Promise.all(questionRequests(input).map(async (r, i) => toQuestion(input, i, await runtime.ai.chat(r, { signal: controller.signal }))));
+      questions = await Promise.all(
+        questionRequests(input).map(async (r, i) => toQuestion(input, i, await runtime.ai.chat(r, { signal: controller.signal }))),
+      );
     }
     runtime.log.info({ role: input.role, difficulty: input.difficulty, mode }, 'interview created');
     return reply.code(201).send({

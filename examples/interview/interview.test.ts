@@ -68,7 +68,11 @@ describe('interview (seed 000)', () => {
   }
 
   async function create(url: string, body: Record<string, unknown>): Promise<Session> {
-    const res = await fetch(`${url}/interviews`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${url}/interviews`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const json = (await res.json()) as Session & { error?: unknown };
     expect(res.status, JSON.stringify(json)).toBe(201);
     return json;
@@ -156,7 +160,11 @@ describe('interview (seed 000)', () => {
 
   it('answers a bad request with 400 naming the field', async () => {
     const { url } = await start();
-    const res = await fetch(`${url}/interviews`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: 'x', difficulty: 'Impossible' }) });
+    const res = await fetch(`${url}/interviews`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'x', difficulty: 'Impossible' }),
+    });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('TL_ERR_VALIDATION');

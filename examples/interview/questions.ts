@@ -37,7 +37,10 @@ export function questionRequests(input: InterviewInput): Request[] {
     max_tokens: 200,
     messages: [
       { role: 'system' as const, content: 'You are an interviewer. Answer with the question only.' },
-      { role: 'user' as const, content: `Question ${i + 1} of ${CATEGORIES.length} (${category}) for a ${input.difficulty} ${input.role} interview.` },
+      {
+        role: 'user' as const,
+        content: `Question ${i + 1} of ${CATEGORIES.length} (${category}) for a ${input.difficulty} ${input.role} interview.`,
+      },
     ],
   }));
 }

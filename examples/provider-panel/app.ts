@@ -24,7 +24,9 @@ export function panelConfig(baseURLs: Record<PanelProvider, string>): ConfigInpu
   return {
     providers,
     // One alias over all three, in the panel's preference order.
-    models: { panel: (Object.keys(PANEL_PROVIDERS) as PanelProvider[]).map((name) => ({ provider: name, model: PANEL_PROVIDERS[name].model })) },
+    models: {
+      panel: (Object.keys(PANEL_PROVIDERS) as PanelProvider[]).map((name) => ({ provider: name, model: PANEL_PROVIDERS[name].model })),
+    },
     ai: { timeouts: { connectMs: 2_000, firstByteMs: 10_000 } },
   };
 }
@@ -79,6 +81,12 @@ export const panelRoutes: RoutePlugin = async (app, { runtime }) => {
     const { prompt, provider } = parsed.data;
     const model = provider ? `${provider}/${PANEL_PROVIDERS[provider].model}` : 'panel';
     const { completion, meta } = await runtime.ai.chat({ model, messages: [{ role: 'user', content: prompt }] });
-    return { answer: completion.choices[0]?.message.content ?? '', provider: meta.provider, model: meta.model, keyIndex: meta.keyIndex, latencyMs: meta.latencyMs };
+    return {
+      answer: completion.choices[0]?.message.content ?? '',
+      provider: meta.provider,
+      model: meta.model,
+      keyIndex: meta.keyIndex,
+      latencyMs: meta.latencyMs,
+    };
   });
 };

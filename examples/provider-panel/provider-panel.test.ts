@@ -28,7 +28,10 @@ async function eventually(check: () => boolean, timeoutMs = 3_000): Promise<void
 
 function doctor(config: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/tasklane.js'), 'doctor', '--config', config, '--timeout-ms', '3000'], { cwd, env: { PATH: process.env.PATH, ...env } });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/tasklane.js'), 'doctor', '--config', config, '--timeout-ms', '3000'], {
+      cwd,
+      env: { PATH: process.env.PATH, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -52,7 +55,11 @@ describe('provider-panel (seed 004)', () => {
 
   /** Three mock providers, a folder with `.env` (Ollama's key) and `secrets/mistral.key`. */
   async function setup(files: { dotenv?: string; mistralKey?: string | null } = {}) {
-    const [ollama, openrouter, mistral] = await Promise.all(NAMES.map((n) => startMockProvider({ models: [n === 'ollama' ? `${PANEL_PROVIDERS[n].model}:latest` : PANEL_PROVIDERS[n].model, 'other-model'] })));
+    const [ollama, openrouter, mistral] = await Promise.all(
+      NAMES.map((n) =>
+        startMockProvider({ models: [n === 'ollama' ? `${PANEL_PROVIDERS[n].model}:latest` : PANEL_PROVIDERS[n].model, 'other-model'] }),
+      ),
+    );
     mocks = { ollama: ollama!, openrouter: openrouter!, mistral: mistral! };
     tmp = tempDir('provider-panel-');
     writeFileSync(join(tmp.dir, '.env'), files.dotenv ?? `OLLAMA_API_KEY=${KEYS.ollama}\n`);
@@ -68,13 +75,27 @@ describe('provider-panel (seed 004)', () => {
     const baseline = sockets();
     const { baseURLs, dir } = await setup();
     const logs = new LogCapture();
-    app = await startPanel({ baseURLs, cwd: dir, env: { OPENROUTER_API_KEY: KEYS.openrouter }, config: { server: { port: 0 }, data: dir }, logDestination: logs });
+    app = await startPanel({
+      baseURLs,
+      cwd: dir,
+      env: { OPENROUTER_API_KEY: KEYS.openrouter },
+      config: { server: { port: 0 }, data: dir },
+      logDestination: logs,
+    });
 
-    const status = (await fetch(`${app.url}/panel/providers`).then((r) => r.json())) as { checks: Array<{ provider: string; status: string; keyIndex: number; models: number; missingModels: string[] }> };
-    expect(status.checks.map((c) => [c.provider, c.status, c.keyIndex, c.models, c.missingModels])).toEqual(NAMES.map((n) => [n, 'ok', 0, 2, []]));
+    const status = (await fetch(`${app.url}/panel/providers`).then((r) => r.json())) as {
+      checks: Array<{ provider: string; status: string; keyIndex: number; models: number; missingModels: string[] }>;
+    };
+    expect(status.checks.map((c) => [c.provider, c.status, c.keyIndex, c.models, c.missingModels])).toEqual(
+      NAMES.map((n) => [n, 'ok', 0, 2, []]),
+    );
 
     for (const provider of NAMES) {
-      const res = await fetch(`${app.url}/panel/ask`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ provider, prompt: `hello ${provider}` }) });
+      const res = await fetch(`${app.url}/panel/ask`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ provider, prompt: `hello ${provider}` }),
+      });
       const body = (await res.json()) as { answer: string; provider: string; keyIndex: number };
       expect(res.status, JSON.stringify(body)).toBe(200);
       expect(body).toMatchObject({ provider, keyIndex: 0 });
@@ -85,7 +106,11 @@ describe('provider-panel (seed 004)', () => {
     }
     // The `panel` route falls through to the next provider when the first one fails.
     mocks!.ollama.faultForKey(KEYS.ollama, '503-always');
-    const fallback = (await fetch(`${app.url}/panel/ask`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'anyone?' }) }).then((r) => r.json())) as { provider: string };
+    const fallback = (await fetch(`${app.url}/panel/ask`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'anyone?' }),
+    }).then((r) => r.json())) as { provider: string };
     expect(fallback.provider).toBe('openrouter');
 
     // Sockets are open now (keep-alive pools to three providers), and all go with close().
@@ -103,17 +128,22 @@ describe('provider-panel (seed 004)', () => {
   it('fails at start naming the variable or file to set when a key is missing, and opens nothing', async () => {
     const baseline = sockets();
     const { baseURLs, dir } = await setup({ dotenv: '# no key here\n' });
-    const start = (env: NodeJS.ProcessEnv) => startPanel({ baseURLs, cwd: dir, env, config: { server: { port: 0 }, data: dir }, logDestination: new LogCapture() });
+    const start = (env: NodeJS.ProcessEnv) =>
+      startPanel({ baseURLs, cwd: dir, env, config: { server: { port: 0 }, data: dir }, logDestination: new LogCapture() });
 
     // Every missing key is named in the one error, not only the first.
     await expect(start({})).rejects.toMatchObject({
       code: 'TL_ERR_CONFIG_SECRET_MISSING',
-      message: expect.stringMatching(/secrets are missing:[\s\S]*set OLLAMA_API_KEY \(in the environment or \.env\)[\s\S]*set OPENROUTER_API_KEY/),
+      message: expect.stringMatching(
+        /secrets are missing:[\s\S]*set OLLAMA_API_KEY \(in the environment or \.env\)[\s\S]*set OPENROUTER_API_KEY/,
+      ),
     });
     writeFileSync(join(dir, '.env'), `OLLAMA_API_KEY=${KEYS.ollama}\n`);
     await expect(start({})).rejects.toMatchObject({
       code: 'TL_ERR_CONFIG_SECRET_MISSING',
-      message: expect.stringMatching(/providers\.openrouter\.apiKeys\[0\]: environment variable OPENROUTER_API_KEY is not set; set OPENROUTER_API_KEY/),
+      message: expect.stringMatching(
+        /providers\.openrouter\.apiKeys\[0\]: environment variable OPENROUTER_API_KEY is not set; set OPENROUTER_API_KEY/,
+      ),
     });
     writeFileSync(join(dir, 'secrets/mistral.key'), '\n');
     await expect(start({ OPENROUTER_API_KEY: KEYS.openrouter })).rejects.toMatchObject({
@@ -126,7 +156,8 @@ describe('provider-panel (seed 004)', () => {
   });
 
   it('tasklane doctor checks the three providers: exit 0 when all answer, 1 when one is down', async () => {
-    if (!existsSync(join(ROOT, 'dist/cli/doctor.js'))) throw new Error('dist/cli/doctor.js is missing: run `npm run build` first (npm test does)');
+    if (!existsSync(join(ROOT, 'dist/cli/doctor.js')))
+      throw new Error('dist/cli/doctor.js is missing: run `npm run build` first (npm test does)');
     const { baseURLs, dir } = await setup();
     const config = join(dir, 'tasklane.config.json');
     writeFileSync(config, JSON.stringify(panelConfig(baseURLs), null, 2));

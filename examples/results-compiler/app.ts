@@ -8,7 +8,15 @@ import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { NotFoundError, ValidationError, createRuntime, listen, type ConfigInput, type RoutePlugin, type Runtime } from '../../src/index.js';
+import {
+  NotFoundError,
+  ValidationError,
+  createRuntime,
+  listen,
+  type ConfigInput,
+  type RoutePlugin,
+  type Runtime,
+} from '../../src/index.js';
 import type { Compiled } from './operations.js';
 
 const OPERATIONS = fileURLToPath(new URL('./operations.ts', import.meta.url));
@@ -87,7 +95,12 @@ export const resultsRoutes: RoutePlugin = async (app, { runtime }) => {
       throw new ValidationError(`upload a non-empty CSV (content-type text/csv) or XLSX (content-type ${XLSX_TYPE}) file`);
     }
     const id = randomUUID();
-    await runtime.lanes.run('io', { module: FILES, export: 'writeBytes' }, { path: join(uploads, `${id}.${format}`), bytes: req.body }, { signal: requestSignal(reply.raw) });
+    await runtime.lanes.run(
+      'io',
+      { module: FILES, export: 'writeBytes' },
+      { path: join(uploads, `${id}.${format}`), bytes: req.body },
+      { signal: requestSignal(reply.raw) },
+    );
     formats.set(id, format);
     return reply.code(201).send({ id, format, size: req.body.length });
   });
@@ -102,32 +115,54 @@ export const resultsRoutes: RoutePlugin = async (app, { runtime }) => {
       throw new ValidationError(`${issue.path.join('.') || 'body'}: ${issue.message}`);
     }
     const signal = requestSignal(reply.raw);
-    const bytes = await runtime.lanes.run<Uint8Array | null>('io', { module: FILES, export: 'readBytes' }, { path: join(uploads, `${id}.${format}`) }, { signal });
+    const bytes = await runtime.lanes.run<Uint8Array | null>(
+      'io',
+      { module: FILES, export: 'readBytes' },
+      { path: join(uploads, `${id}.${format}`) },
+      { signal },
+    );
     if (!bytes) throw new NotFoundError(`upload ${id} is gone from disk`);
     let compiled: Compiled;
     try {
-      compiled = await runtime.lanes.run<Compiled>('data', { module: OPERATIONS, export: 'compile' }, { format, bytes, bootstrap: parsed.data.bootstrap }, { signal });
+      compiled = await runtime.lanes.run<Compiled>(
+        'data',
+        { module: OPERATIONS, export: 'compile' },
+        { format, bytes, bootstrap: parsed.data.bootstrap },
+        { signal },
+      );
     } catch (err) {
       // A parse problem is the uploader's to fix; lane errors (timeout, full) pass through as they are.
-      if ((err as { code?: string }).code === 'TL_ERR_TASK_FAILED') throw new ValidationError(`cannot compile upload ${id}: ${(err as Error).message}`, { cause: err });
+      if ((err as { code?: string }).code === 'TL_ERR_TASK_FAILED')
+        throw new ValidationError(`cannot compile upload ${id}: ${(err as Error).message}`, { cause: err });
       throw err;
     }
     let analysis: string | null = null;
     if (parsed.data.analysis && hasAnalyst) {
-      const top = compiled.students.slice(0, 3).map((s) => `${s.student} (${s.average})`).join(', ');
+      const top = compiled.students
+        .slice(0, 3)
+        .map((s) => `${s.student} (${s.average})`)
+        .join(', ');
       const answer = await runtime.ai.chat(
         {
           model: ANALYST_MODEL,
           messages: [
             { role: 'system', content: 'You summarize exam results for teachers in three sentences.' },
-            { role: 'user', content: `Subjects: ${compiled.subjects.map((s) => `${s.subject} mean ${s.mean}`).join('; ')}. Class mean ${compiled.classMean.mean}. Top: ${top}.` },
+            {
+              role: 'user',
+              content: `Subjects: ${compiled.subjects.map((s) => `${s.subject} mean ${s.mean}`).join('; ')}. Class mean ${compiled.classMean.mean}. Top: ${top}.`,
+            },
           ],
         },
         { signal },
       );
       analysis = answer.completion.choices[0]?.message.content ?? '';
     }
-    await runtime.lanes.run('io', { module: FILES, export: 'writeResultWorkbook' }, { path: join(results, `${id}.xlsx`), compiled, analysis }, { signal });
+    await runtime.lanes.run(
+      'io',
+      { module: FILES, export: 'writeResultWorkbook' },
+      { path: join(results, `${id}.xlsx`), compiled, analysis },
+      { signal },
+    );
     return {
       id,
       rows: compiled.rows,
@@ -143,9 +178,17 @@ export const resultsRoutes: RoutePlugin = async (app, { runtime }) => {
   app.get<{ Params: { id: string } }>('/results/:id', async (req, reply) => {
     const { id } = req.params;
     if (!ID.test(id)) throw new NotFoundError(`no result ${id}`);
-    const bytes = await runtime.lanes.run<Uint8Array | null>('io', { module: FILES, export: 'readBytes' }, { path: join(results, `${id}.xlsx`) }, { signal: requestSignal(reply.raw) });
+    const bytes = await runtime.lanes.run<Uint8Array | null>(
+      'io',
+      { module: FILES, export: 'readBytes' },
+      { path: join(results, `${id}.xlsx`) },
+      { signal: requestSignal(reply.raw) },
+    );
     if (!bytes) throw new NotFoundError(`no result ${id}; compile the upload first`);
-    return reply.type(XLSX_TYPE).header('content-disposition', `attachment; filename="results-${id}.xlsx"`).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return reply
+      .type(XLSX_TYPE)
+      .header('content-disposition', `attachment; filename="results-${id}.xlsx"`)
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   });
 };
 

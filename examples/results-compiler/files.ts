@@ -27,7 +27,11 @@ export function readBytes(input: { path: string }): Uint8Array | null {
 }
 
 /** Builds the results workbook (Students, Subjects, Analysis) and writes it. */
-export async function writeResultWorkbook(input: { path: string; compiled: Compiled; analysis: string | null }): Promise<{ path: string; size: number }> {
+export async function writeResultWorkbook(input: {
+  path: string;
+  compiled: Compiled;
+  analysis: string | null;
+}): Promise<{ path: string; size: number }> {
   const { compiled } = input;
   const wb = new ExcelJS.Workbook();
   wb.creator = 'tasklane results-compiler';
@@ -35,7 +39,8 @@ export async function writeResultWorkbook(input: { path: string; compiled: Compi
 
   const students = wb.addWorksheet('Students');
   students.addRow(['rank', 'student', ...subjects, 'total', 'average', 'grade']);
-  for (const s of compiled.students) students.addRow([s.rank, s.student, ...subjects.map((j) => s.scores[j] ?? null), s.total, s.average, s.grade]);
+  for (const s of compiled.students)
+    students.addRow([s.rank, s.student, ...subjects.map((j) => s.scores[j] ?? null), s.total, s.average, s.grade]);
 
   const stats = wb.addWorksheet('Subjects');
   stats.addRow(['subject', 'count', 'mean', 'min', 'max', 'stdev']);

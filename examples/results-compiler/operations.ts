@@ -58,7 +58,9 @@ export function compileRows(rows: ScoreRow[], bootstrap: number, signal?: AbortS
     const s = byStudent.get(r.student) ?? byStudent.set(r.student, {}).get(r.student)!;
     s[r.subject] = r.score;
   }
-  const subjects = [...bySubject].map(([subject, scores]) => subjectStats(subject, scores)).sort((a, b) => a.subject.localeCompare(b.subject));
+  const subjects = [...bySubject]
+    .map(([subject, scores]) => subjectStats(subject, scores))
+    .sort((a, b) => a.subject.localeCompare(b.subject));
   const students = [...byStudent].map(([student, scores]) => {
     const values = Object.values(scores);
     const total = sum(values);
@@ -77,7 +79,14 @@ export function compileRows(rows: ScoreRow[], bootstrap: number, signal?: AbortS
 function subjectStats(subject: string, scores: number[]): SubjectStats {
   const mean = sum(scores) / scores.length;
   const variance = sum(scores.map((x) => (x - mean) ** 2)) / scores.length;
-  return { subject, count: scores.length, mean: round(mean), min: Math.min(...scores), max: Math.max(...scores), stdev: round(Math.sqrt(variance)) };
+  return {
+    subject,
+    count: scores.length,
+    mean: round(mean),
+    min: Math.min(...scores),
+    max: Math.max(...scores),
+    stdev: round(Math.sqrt(variance)),
+  };
 }
 
 /** Percentile bootstrap of the mean with a seeded generator, so a result can be reproduced. */
@@ -94,7 +103,12 @@ function classMean(values: number[], resamples: number, signal?: AbortSignal): C
     means[b] = total / values.length;
   }
   means.sort();
-  return { mean, low: round(means[Math.floor(resamples * 0.025)]!), high: round(means[Math.min(resamples - 1, Math.floor(resamples * 0.975))]!), resamples };
+  return {
+    mean,
+    low: round(means[Math.floor(resamples * 0.025)]!),
+    high: round(means[Math.min(resamples - 1, Math.floor(resamples * 0.975))]!),
+    resamples,
+  };
 }
 
 export function parseCsv(text: string): ScoreRow[] {
@@ -113,7 +127,13 @@ export async function parseXlsx(bytes: Uint8Array): Promise<ScoreRow[]> {
   if (!sheet) throw new Error('the workbook has no sheet');
   const cells: string[][] = [];
   sheet.eachRow((row) => {
-    const values = (row.values as unknown[]).slice(1).map((v) => (v === null || v === undefined ? '' : String(typeof v === 'object' && 'result' in (v as object) ? (v as { result: unknown }).result : v)));
+    const values = (row.values as unknown[])
+      .slice(1)
+      .map((v) =>
+        v === null || v === undefined
+          ? ''
+          : String(typeof v === 'object' && 'result' in (v as object) ? (v as { result: unknown }).result : v),
+      );
     cells.push(values);
   });
   if (cells.length === 0) throw new Error('the first sheet is empty');
@@ -124,7 +144,8 @@ export async function parseXlsx(bytes: Uint8Array): Promise<ScoreRow[]> {
 function rowsFrom(header: string[], records: string[][], kind: string): ScoreRow[] {
   const col = (name: string) => {
     const i = header.indexOf(name);
-    if (i < 0) throw new Error(`the ${kind} file has no "${name}" column (columns: ${header.join(', ')}); expected student, subject, score`);
+    if (i < 0)
+      throw new Error(`the ${kind} file has no "${name}" column (columns: ${header.join(', ')}); expected student, subject, score`);
     return i;
   };
   const [si, ji, ci] = [col('student'), col('subject'), col('score')];

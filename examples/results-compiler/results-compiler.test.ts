@@ -14,9 +14,10 @@ const SUBJECTS = ['maths', 'english', 'physics', 'chemistry', 'biology', 'histor
 
 function scores(user: number, students = 40): Array<[string, string, number]> {
   let seed = user * 1_000_003 + 17;
-  const next = () => ((seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647);
+  const next = () => (seed = (seed * 48_271) % 2_147_483_647) / 2_147_483_647;
   const rows: Array<[string, string, number]> = [];
-  for (let s = 0; s < students; s++) for (const subject of SUBJECTS) rows.push([`student-${user}-${s}`, subject, Math.round(20 + next() * 80)]);
+  for (let s = 0; s < students; s++)
+    for (const subject of SUBJECTS) rows.push([`student-${user}-${s}`, subject, Math.round(20 + next() * 80)]);
   return rows;
 }
 
@@ -61,13 +62,21 @@ function pollHealth(url: string, everyMs = 25): { stop(): Promise<number[]> } {
 }
 
 async function upload(url: string, body: string | Buffer, type: string): Promise<string> {
-  const res = await fetch(`${url}/uploads`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : new Uint8Array(body) });
+  const res = await fetch(`${url}/uploads`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+  });
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: string }).id;
 }
 
 async function compile(url: string, id: string, body: Record<string, unknown>): Promise<Response> {
-  return fetch(`${url}/uploads/${id}/compile`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return fetch(`${url}/uploads/${id}/compile`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 describe('results-compiler (seed 003)', () => {
@@ -108,7 +117,13 @@ describe('results-compiler (seed 003)', () => {
         const id = user % 2 === 0 ? await upload(url, csv(rows), 'text/csv') : await upload(url, await xlsx(rows), XLSX_TYPE);
         const res = await compile(url, id, { bootstrap: 5_000 });
         expect(res.status).toBe(200);
-        const body = (await res.json()) as { students: number; rows: number; analysis: string; download: string; classMean: { low: number; high: number; mean: number } };
+        const body = (await res.json()) as {
+          students: number;
+          rows: number;
+          analysis: string;
+          download: string;
+          classMean: { low: number; high: number; mean: number };
+        };
         expect(body.rows).toBe(rows.length);
         expect(body.students).toBe(40);
         expect(body.classMean.low).toBeLessThanOrEqual(body.classMean.mean);

@@ -25,7 +25,10 @@ export function cacheAdmits(req: ChatRequest, options: AiCallOptions, mode: Cach
 }
 
 /** A cached streamed answer played back chunk by chunk as it first came, then usage when asked. */
-export async function* replayChunks(answer: CachedAnswer & { chunks: ChatChunk[] }, includeUsage: boolean): AsyncGenerator<ChatChunk, void, undefined> {
+export async function* replayChunks(
+  answer: CachedAnswer & { chunks: ChatChunk[] },
+  includeUsage: boolean,
+): AsyncGenerator<ChatChunk, void, undefined> {
   for (const c of answer.chunks) yield c;
   if (includeUsage && answer.completion.usage) yield usageChunk(answer.chunks[0], answer.completion.usage);
 }

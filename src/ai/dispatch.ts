@@ -142,7 +142,10 @@ export class Dispatcher {
       created.onChange = (state) => {
         this.#deps.metrics.breakerState(target.provider, target.label, state);
         const log = this.#deps.providers.get(target.provider)?.log ?? this.#deps.log;
-        log.warn({ target: target.id, state, ...(state === 'open' ? { resetMs: created.resetMs } : {}) }, `circuit breaker of ${target.id} is ${state}`);
+        log.warn(
+          { target: target.id, state, ...(state === 'open' ? { resetMs: created.resetMs } : {}) },
+          `circuit breaker of ${target.id} is ${state}`,
+        );
         if (state === 'open') this.#deps.board?.open(target.id, created.retryAt);
         else if (state === 'closed') this.#deps.board?.close(target.id);
       };
@@ -153,7 +156,12 @@ export class Dispatcher {
   }
 
   breakers(): Array<{ target: string; state: string; failures: number; retryAt?: number }> {
-    return [...this.#breakers.entries()].map(([target, b]) => ({ target, state: b.state, failures: b.failures, ...(b.retryAt ? { retryAt: b.retryAt } : {}) }));
+    return [...this.#breakers.entries()].map(([target, b]) => ({
+      target,
+      state: b.state,
+      failures: b.failures,
+      ...(b.retryAt ? { retryAt: b.retryAt } : {}),
+    }));
   }
 
   /** Stops the key re-probes. */
@@ -163,7 +171,11 @@ export class Dispatcher {
     this.#reprobes.clear();
   }
 
-  async run<T>(ctx: DispatchContext, call: (a: AttemptInput) => Promise<T>, options: DispatchOptions = {}): Promise<{ value: T; target: RouteTarget; keyIndex: number }> {
+  async run<T>(
+    ctx: DispatchContext,
+    call: (a: AttemptInput) => Promise<T>,
+    options: DispatchOptions = {},
+  ): Promise<{ value: T; target: RouteTarget; keyIndex: number }> {
     const { route, signal } = ctx;
     const states = new Map<string, TargetState>();
     const maxAttempts = options.maxAttempts ?? route.maxAttempts;
@@ -179,7 +191,8 @@ export class Dispatcher {
       if (signal.aborted) throw this.#aborted(ctx);
       if (started >= maxAttempts) {
         // Only rate limits: the caller hears 429 with the soonest end, not "all failed".
-        if (soonestCool > 0 && ctx.attempts.slice(firstAttempt).every((a) => a.kind === 'rate_limit')) throw this.#rateLimited(ctx, soonestCool);
+        if (soonestCool > 0 && ctx.attempts.slice(firstAttempt).every((a) => a.kind === 'rate_limit'))
+          throw this.#rateLimited(ctx, soonestCool);
         throw this.#allFailed(ctx, 'maxAttemptsExceeded');
       }
       const pick = this.#pick(route, states, options, contextFloor);
@@ -206,14 +219,27 @@ export class Dispatcher {
         const remaining = ctx.deadline - Date.now();
         if (remaining <= 0) throw this.#aborted(ctx);
         const timeouts = capTimeouts(target.timeouts, ctx.limits, remaining);
-        budgetCapped = timeouts.connectMs === remaining || timeouts.firstByteMs === remaining || timeouts.idleChunkMs === remaining || timeouts.totalMs === remaining;
+        budgetCapped =
+          timeouts.connectMs === remaining ||
+          timeouts.firstByteMs === remaining ||
+          timeouts.idleChunkMs === remaining ||
+          timeouts.totalMs === remaining;
         // The adapter enforces the phase timeouts; the lane's limit only backstops a stuck adapter.
-        const value = await this.#deps.runInLane(() => call({ target, model: entry.model, lease, timeouts, signal }), signal, timeouts.totalMs + 1_000);
+        const value = await this.#deps.runInLane(
+          () => call({ target, model: entry.model, lease, timeouts, signal }),
+          signal,
+          timeouts.totalMs + 1_000,
+        );
         breaker.success();
         const m = this.#deps.metrics.forKey(target.provider, target.label, lease.keyIndex);
         m.ok.inc();
         m.latency.observe((performance.now() - t0) / 1000);
-        ctx.attempts.push({ provider: target.provider, model: target.model, keyIndex: lease.keyIndex, ms: Math.round(performance.now() - t0) });
+        ctx.attempts.push({
+          provider: target.provider,
+          model: target.model,
+          keyIndex: lease.keyIndex,
+          ms: Math.round(performance.now() - t0),
+        });
         return { value, target, keyIndex: lease.keyIndex };
       } catch (thrown) {
         let err: TasklaneError;
@@ -242,9 +268,13 @@ export class Dispatcher {
         if (budgetCapped && cls.startsWith('timeout-')) {
           // Not the target's silence: the request's budget ran out (504, as when it aborts the call).
           breaker.release();
-          throw new AllTargetsFailedError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's budget ran out after ${ctx.attempts.length} attempt(s)`, {
-            details: { route: route.id, reason: 'deadlineExceeded', attempts: ctx.attempts, ...waited(ctx) },
-          });
+          throw new AllTargetsFailedError(
+            'TL_ERR_AI_TIMEOUT',
+            `model "${route.id}": the request's budget ran out after ${ctx.attempts.length} attempt(s)`,
+            {
+              details: { route: route.id, reason: 'deadlineExceeded', attempts: ctx.attempts, ...waited(ctx) },
+            },
+          );
         }
         const rule = FAILURE_TABLE[cls];
         const cooledUntil = this.#apply(rule, cls, err, route, target, entry, lease.keyIndex, breaker);
@@ -310,7 +340,16 @@ export class Dispatcher {
 
   /** Does what the failure class says to the pair, the key and the breaker; logs without the key. */
   /** Returns the end of the cooldown it set, or 0. */
-  #apply(rule: FailureRule, cls: FailureClass, err: TasklaneError, route: Route, target: RouteTarget, entry: ProviderEntry, keyIndex: number, breaker: CircuitBreaker): number {
+  #apply(
+    rule: FailureRule,
+    cls: FailureClass,
+    err: TasklaneError,
+    route: Route,
+    target: RouteTarget,
+    entry: ProviderEntry,
+    keyIndex: number,
+    breaker: CircuitBreaker,
+  ): number {
     if (rule.breaker) breaker.failure();
     else breaker.release();
     const status = err.details.status;
@@ -323,19 +362,28 @@ export class Dispatcher {
       const scope = this.#deps.rateLimitScope?.(target.provider) ?? 'model';
       entry.pool.cool(keyIndex, Date.now() + coolMs, scope === 'model' ? target.model : undefined);
       this.#deps.metrics.cooldowns.labels(target.provider, String(keyIndex), scope === 'model' ? target.label : '', scope).inc();
-      entry.log.info({ keyIndex, model: target.model, retryAfterMs: coolMs, scope }, `${scope === 'model' ? `key ${keyIndex} of ${target.provider} for ${target.model}` : `key ${keyIndex} of ${target.provider}`} cools for ${coolMs} ms`);
+      entry.log.info(
+        { keyIndex, model: target.model, retryAfterMs: coolMs, scope },
+        `${scope === 'model' ? `key ${keyIndex} of ${target.provider} for ${target.model}` : `key ${keyIndex} of ${target.provider}`} cools for ${coolMs} ms`,
+      );
       return Date.now() + coolMs;
     } else if (rule.effect === 'refuse-pair' || (rule.effect === 'disable-key' && route.direct)) {
       // A 403 (or a 401 on a model the client chose) says nothing about the key's other models.
       const until = Date.now() + this.#policy.refusalMs;
       entry.pool.refuse(keyIndex, target.model, until, err.message);
       this.#deps.metrics.refusals.labels(target.provider, String(keyIndex), target.label).inc();
-      entry.log.warn({ keyIndex, model: target.model, status, refusedForMs: this.#policy.refusalMs }, `key ${keyIndex} of ${target.provider} was refused for ${target.model} (${status ?? cls}); the pair is skipped for ${this.#policy.refusalMs} ms`);
+      entry.log.warn(
+        { keyIndex, model: target.model, status, refusedForMs: this.#policy.refusalMs },
+        `key ${keyIndex} of ${target.provider} was refused for ${target.model} (${status ?? cls}); the pair is skipped for ${this.#policy.refusalMs} ms`,
+      );
     } else if (rule.effect === 'disable-key') {
       const delay = this.#policy.authReprobeMs;
       if (entry.pool.disable(keyIndex, `refused with ${status ?? 'an auth error'}`, Date.now() + delay)) {
         this.#deps.metrics.disabledKeys.labels(target.provider, String(keyIndex)).set(1);
-        entry.log.error({ keyIndex, status }, `key ${keyIndex} of ${target.provider} was refused (${status ?? 'auth'}); it is disabled for every model and re-probed in ${delay} ms: check providers.${target.provider}.apiKeys[${keyIndex}]`);
+        entry.log.error(
+          { keyIndex, status },
+          `key ${keyIndex} of ${target.provider} was refused (${status ?? 'auth'}); it is disabled for every model and re-probed in ${delay} ms: check providers.${target.provider}.apiKeys[${keyIndex}]`,
+        );
         this.#scheduleReprobe(entry, keyIndex, delay, target);
       }
     } else if (rule.breaker) {
@@ -356,7 +404,11 @@ export class Dispatcher {
         let ok = false;
         let refused = false;
         try {
-          await entry.model.doListModels({ apiKey: entry.pool.keyAt(keyIndex), signal: controller.signal, timeouts: capTimeouts(target.timeouts, undefined, target.timeouts.totalMs) });
+          await entry.model.doListModels({
+            apiKey: entry.pool.keyAt(keyIndex),
+            signal: controller.signal,
+            timeouts: capTimeouts(target.timeouts, undefined, target.timeouts.totalMs),
+          });
           ok = true;
         } catch (err) {
           refused = TasklaneError.isInstance(err) && err.details.kind === 'auth';
@@ -419,13 +471,20 @@ export class Dispatcher {
       }
       return { ok: true, target, entry, breaker, lease, retry: st?.failures ?? 0 };
     }
-    return { ok: false, coolingUntil: coolingUntil === Infinity ? 0 : coolingUntil, busy, openUntil: openUntil === Infinity ? 0 : openUntil, ...(refused ? { refused } : {}) };
+    return {
+      ok: false,
+      coolingUntil: coolingUntil === Infinity ? 0 : coolingUntil,
+      busy,
+      openUntil: openUntil === Infinity ? 0 : openUntil,
+      ...(refused ? { refused } : {}),
+    };
   }
 
   #classify(thrown: unknown, signal: AbortSignal): TasklaneError {
     if (TasklaneError.isInstance(thrown)) {
       if (thrown.details.kind !== undefined) return thrown;
-      if (thrown.code === 'TL_ERR_ABORTED' || signal.aborted) return new ProviderError('TL_ERR_ABORTED', thrown.message, { cause: thrown, details: { kind: 'aborted' } });
+      if (thrown.code === 'TL_ERR_ABORTED' || signal.aborted)
+        return new ProviderError('TL_ERR_ABORTED', thrown.message, { cause: thrown, details: { kind: 'aborted' } });
       // Lane full or closed: not the provider's fault and no other target helps.
       throw thrown;
     }
@@ -447,7 +506,12 @@ export class Dispatcher {
   #allFailed(ctx: DispatchContext, reason: 'maxAttemptsExceeded' | 'noHealthyTarget', openUntil = 0): AllTargetsFailedError {
     const n = ctx.attempts.length;
     const tried = ctx.attempts.map((a) => `${a.provider}/${a.model} key ${a.keyIndex}: ${a.status ?? a.kind ?? a.code}`).join('; ');
-    const why = reason === 'maxAttemptsExceeded' ? `gave up after ${n} attempt(s) (maxAttempts ${ctx.route.maxAttempts})` : n > 0 ? `no target is left to try after ${n} attempt(s)` : 'no healthy target is left (breakers open or keys disabled)';
+    const why =
+      reason === 'maxAttemptsExceeded'
+        ? `gave up after ${n} attempt(s) (maxAttempts ${ctx.route.maxAttempts})`
+        : n > 0
+          ? `no target is left to try after ${n} attempt(s)`
+          : 'no healthy target is left (breakers open or keys disabled)';
     const details: Record<string, unknown> = { route: ctx.route.id, reason, attempts: ctx.attempts, ...waited(ctx) };
     if (openUntil > 0) details.retryAfterMs = Math.max(1, openUntil - Date.now());
     return new AllTargetsFailedError('TL_ERR_AI_ALL_FAILED', `model "${ctx.route.id}": ${why}${tried ? `: ${tried}` : ''}`, {
@@ -458,9 +522,13 @@ export class Dispatcher {
 
   #rateLimited(ctx: DispatchContext, until: number): TasklaneError {
     const retryAfterMs = Math.max(1, until - Date.now());
-    return new TasklaneError('TL_ERR_AI_RATE_LIMITED', `model "${ctx.route.id}": every target that could serve is cooling down (rate limited); retry in ${retryAfterMs} ms`, {
-      details: { route: ctx.route.id, retryAfterMs, attempts: ctx.attempts, ...waited(ctx) },
-    });
+    return new TasklaneError(
+      'TL_ERR_AI_RATE_LIMITED',
+      `model "${ctx.route.id}": every target that could serve is cooling down (rate limited); retry in ${retryAfterMs} ms`,
+      {
+        details: { route: ctx.route.id, retryAfterMs, attempts: ctx.attempts, ...waited(ctx) },
+      },
+    );
   }
 
   /** Every key left was refused for this model (403): the provider's reason, without a new call. */

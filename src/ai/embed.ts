@@ -17,16 +17,21 @@ export interface EmbedHost {
   cache: ResponseCache | undefined;
   metrics: AiMetrics;
   /** The failure table's attempt loop (keys, cooldowns, breakers, retries, failover). */
-  run<T>(ctx: DispatchContext, call: (a: AttemptInput) => Promise<T>): Promise<{ value: T; target: { provider: string; model: string }; keyIndex: number }>;
+  run<T>(
+    ctx: DispatchContext,
+    call: (a: AttemptInput) => Promise<T>,
+  ): Promise<{ value: T; target: { provider: string; model: string }; keyIndex: number }>;
   /** Controllers close() aborts. */
   calls: Set<AbortController>;
 }
 
 /** Checks an OpenAI embeddings body; the input is normalized to an array. */
 export function validateEmbeddingRequest(body: unknown): EmbeddingRequest & { input: string[] } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ValidationError('the body must be a JSON object with "model" and "input"');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ValidationError('the body must be a JSON object with "model" and "input"');
   const req = body as Record<string, unknown>;
-  if (typeof req.model !== 'string' || req.model.length === 0) throw new ValidationError('"model" is required: a model alias or provider/model (see GET /v1/models)');
+  if (typeof req.model !== 'string' || req.model.length === 0)
+    throw new ValidationError('"model" is required: a model alias or provider/model (see GET /v1/models)');
   const raw = req.input;
   let input: string[];
   if (typeof raw === 'string') input = [raw];
@@ -34,15 +39,18 @@ export function validateEmbeddingRequest(body: unknown): EmbeddingRequest & { in
   else if (Array.isArray(raw) && raw.length > 0 && raw.every((s) => Array.isArray(s) || typeof s === 'number')) {
     throw new ValidationError('"input" as token ids is not supported: send text (a string or an array of strings)');
   } else throw new ValidationError('"input" is required: a non-empty string or a non-empty array of strings');
-  if (input.length > MAX_EMBED_INPUTS) throw new ValidationError(`"input" holds ${input.length} items; at most ${MAX_EMBED_INPUTS} are accepted`);
+  if (input.length > MAX_EMBED_INPUTS)
+    throw new ValidationError(`"input" holds ${input.length} items; at most ${MAX_EMBED_INPUTS} are accepted`);
   if (input.some((s) => s.length === 0)) throw new ValidationError('"input" must not hold an empty string');
   const out: EmbeddingRequest & { input: string[] } = { model: req.model, input };
   if (req.dimensions !== undefined) {
-    if (!Number.isInteger(req.dimensions) || (req.dimensions as number) <= 0) throw new ValidationError('"dimensions" must be a positive whole number');
+    if (!Number.isInteger(req.dimensions) || (req.dimensions as number) <= 0)
+      throw new ValidationError('"dimensions" must be a positive whole number');
     out.dimensions = req.dimensions as number;
   }
   if (req.encoding_format !== undefined) {
-    if (req.encoding_format !== 'float' && req.encoding_format !== 'base64') throw new ValidationError('"encoding_format" must be "float" or "base64"');
+    if (req.encoding_format !== 'float' && req.encoding_format !== 'base64')
+      throw new ValidationError('"encoding_format" must be "float" or "base64"');
     out.encoding_format = req.encoding_format;
   }
   if (req.user !== undefined) {
@@ -77,8 +85,22 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
       const vectors = (hit as (CachedAnswer & { embeddings?: number[][] }) | undefined)?.embeddings;
       if (hit && vectors) {
         const usage = hit.completion.usage ?? { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-        const response = toResponse({ vectors, model: hit.completion.model, usage: { prompt_tokens: usage.prompt_tokens, total_tokens: usage.total_tokens } }, hit.model);
-        return { response, meta: { provider: hit.provider, model: hit.model, keyIndex: hit.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit', usage: { ...response.usage, completion_tokens: 0 } } };
+        const response = toResponse(
+          { vectors, model: hit.completion.model, usage: { prompt_tokens: usage.prompt_tokens, total_tokens: usage.total_tokens } },
+          hit.model,
+        );
+        return {
+          response,
+          meta: {
+            provider: hit.provider,
+            model: hit.model,
+            keyIndex: hit.keyIndex,
+            attempts: 0,
+            latencyMs: ms(t0),
+            cache: 'hit',
+            usage: { ...response.usage, completion_tokens: 0 },
+          },
+        };
       }
       cacheStatus = 'miss';
     }
@@ -91,23 +113,52 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
   const timeoutMs = options.timeoutMs;
   const timer =
     timeoutMs && timeoutMs > 0
-      ? setTimeout(() => controller.abort(new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`)), timeoutMs)
+      ? setTimeout(
+          () =>
+            controller.abort(new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`)),
+          timeoutMs,
+        )
       : undefined;
-  const ctx: DispatchContext = { route, signal: controller.signal, attempts: [], limits: options.timeouts, deadline: timer ? Date.now() + timeoutMs! : Infinity };
+  const ctx: DispatchContext = {
+    route,
+    signal: controller.signal,
+    attempts: [],
+    limits: options.timeouts,
+    deadline: timer ? Date.now() + timeoutMs! : Infinity,
+  };
   host.calls.add(controller);
   try {
     const { value, target, keyIndex } = await host.run(ctx, (a) =>
-      a.model.doEmbed!({ request: { ...req, model: a.target.model }, ...(a.lease.apiKey === undefined ? {} : { apiKey: a.lease.apiKey }), keyIndex: a.lease.keyIndex, signal: a.signal, timeouts: a.timeouts }),
+      a.model.doEmbed!({
+        request: { ...req, model: a.target.model },
+        ...(a.lease.apiKey === undefined ? {} : { apiKey: a.lease.apiKey }),
+        keyIndex: a.lease.keyIndex,
+        signal: a.signal,
+        timeouts: a.timeouts,
+      }),
     );
     if (value.vectors.length !== req.input.length) {
-      throw new TasklaneError('TL_ERR_AI_PROVIDER', `${target.provider}/${target.model} returned ${value.vectors.length} vectors for ${req.input.length} inputs`);
+      throw new TasklaneError(
+        'TL_ERR_AI_PROVIDER',
+        `${target.provider}/${target.model} returned ${value.vectors.length} vectors for ${req.input.length} inputs`,
+      );
     }
     const response = toResponse(value, target.model);
-    if (response.usage.prompt_tokens) host.metrics.forKey(target.provider, host.routes.label(target.provider, target.model), keyIndex).promptTokens.inc(response.usage.prompt_tokens);
+    if (response.usage.prompt_tokens)
+      host.metrics
+        .forKey(target.provider, host.routes.label(target.provider, target.model), keyIndex)
+        .promptTokens.inc(response.usage.prompt_tokens);
     if (host.cache) {
       const stored: CachedAnswer & { embeddings: number[][] } = {
         // The cache holds chat completions; an embeddings entry keeps its vectors beside an empty one.
-        completion: { id: 'embedding', object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: response.model, choices: [], usage: { ...response.usage, completion_tokens: 0 } },
+        completion: {
+          id: 'embedding',
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model: response.model,
+          choices: [],
+          usage: { ...response.usage, completion_tokens: 0 },
+        },
         embeddings: value.vectors,
         provider: target.provider,
         model: target.model,
@@ -119,7 +170,15 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
     }
     return {
       response,
-      meta: { provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length, latencyMs: ms(t0), cache: cacheStatus, usage: { ...response.usage, completion_tokens: 0 } },
+      meta: {
+        provider: target.provider,
+        model: target.model,
+        keyIndex,
+        attempts: ctx.attempts.length,
+        latencyMs: ms(t0),
+        cache: cacheStatus,
+        usage: { ...response.usage, completion_tokens: 0 },
+      },
     };
   } finally {
     host.calls.delete(controller);
@@ -134,9 +193,13 @@ function embeddingRoute(route: Route, models: Map<string, LanguageModel>): Route
   if (targets.length === route.targets.length) return route;
   if (targets.length === 0) {
     const types = [...new Set(route.targets.map((t) => models.get(t.provider)?.type ?? 'unknown'))].join(', ');
-    throw new TasklaneError('TL_ERR_AI_UNSUPPORTED', `model "${route.id}": none of its targets serves embeddings (provider types: ${types}); use an openai-compatible, ollama, huggingface or gemini provider`, {
-      details: { model: route.id },
-    });
+    throw new TasklaneError(
+      'TL_ERR_AI_UNSUPPORTED',
+      `model "${route.id}": none of its targets serves embeddings (provider types: ${types}); use an openai-compatible, ollama, huggingface or gemini provider`,
+      {
+        details: { model: route.id },
+      },
+    );
   }
   return { ...route, targets };
 }

@@ -44,7 +44,12 @@ export function attachAi(runtime: Host, options: AttachAiOptions = {}): Orchestr
     cooldowns: options.cooldowns,
     cache: options.cache ?? new MemoryResponseCache({ maxEntries: config.ai.cache.maxEntries, ttlMs: config.ai.cache.ttlMs }),
     board: options.board,
-    ...(lanes ? { runInLane: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) => lanes.run('ai', () => fn(), undefined, { signal, timeoutMs }) as Promise<T> } : {}),
+    ...(lanes
+      ? {
+          runInLane: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) =>
+            lanes.run('ai', () => fn(), undefined, { signal, timeoutMs }) as Promise<T>,
+        }
+      : {}),
   });
   runtime.onClose('ai', () => orchestrator.close());
   return orchestrator;

@@ -209,7 +209,12 @@ export class KeyPool {
     return this.#keys.map((_, index) => {
       const until = this.#store.get(this.provider, index);
       const d = this.#disabled[index];
-      const h: KeyHealth = { index, disabled: d !== undefined, inFlight: this.#inFlight[index]!, models: [...(pairs.get(index)?.values() ?? [])] };
+      const h: KeyHealth = {
+        index,
+        disabled: d !== undefined,
+        inFlight: this.#inFlight[index]!,
+        models: [...(pairs.get(index)?.values() ?? [])],
+      };
       if (until > now) h.coolingUntil = until;
       if (d !== undefined) {
         h.disabledReason = d.reason;

@@ -53,9 +53,26 @@ export class AiMetrics {
     const flush = (): void => {
       for (const t of this.#tallies) t.flush();
     };
-    this.requests = new Counter({ name: 'tasklane_ai_requests_total', help: 'Upstream calls that succeeded, by provider, model and key index', labelNames: ['provider', 'model', 'key_index'], registers, collect: flush });
-    this.failures = new Counter({ name: 'tasklane_ai_failures_total', help: 'Upstream calls that failed, by provider, model, key index and kind', labelNames: ['provider', 'model', 'key_index', 'kind'], registers });
-    this.tokens = new Counter({ name: 'tasklane_ai_tokens_total', help: 'Tokens used, by provider, model, key index and type (prompt, completion)', labelNames: ['provider', 'model', 'key_index', 'type'], registers, collect: flush });
+    this.requests = new Counter({
+      name: 'tasklane_ai_requests_total',
+      help: 'Upstream calls that succeeded, by provider, model and key index',
+      labelNames: ['provider', 'model', 'key_index'],
+      registers,
+      collect: flush,
+    });
+    this.failures = new Counter({
+      name: 'tasklane_ai_failures_total',
+      help: 'Upstream calls that failed, by provider, model, key index and kind',
+      labelNames: ['provider', 'model', 'key_index', 'kind'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'tasklane_ai_tokens_total',
+      help: 'Tokens used, by provider, model, key index and type (prompt, completion)',
+      labelNames: ['provider', 'model', 'key_index', 'type'],
+      registers,
+      collect: flush,
+    });
     this.latency = new Histogram({
       name: 'tasklane_ai_upstream_latency_seconds',
       help: 'Upstream call duration (to the full answer), by provider, model and key index',
@@ -69,12 +86,42 @@ export class AiMetrics {
       labelNames: ['provider', 'key_index', 'model', 'scope'],
       registers,
     });
-    this.disabledKeys = new Gauge({ name: 'tasklane_ai_key_disabled', help: '1 while a key is disabled after a 401 (re-probed on a backoff)', labelNames: ['provider', 'key_index'], registers });
-    this.refusals = new Counter({ name: 'tasklane_ai_key_refusals_total', help: 'Times a 403 refused a (key, model) pair, by provider, key index and model (undeclared: other)', labelNames: ['provider', 'key_index', 'model'], registers });
-    this.malformedEvents = new Counter({ name: 'tasklane_ai_malformed_events_total', help: 'Upstream stream events skipped because their JSON did not parse, by provider and model', labelNames: ['provider', 'model'], registers });
-    this.cooldownWaits = new Counter({ name: 'tasklane_ai_cooldown_waits_total', help: 'Requests that waited out a short cooldown instead of answering 429', labelNames: [], registers });
-    this.cooldownWaitSeconds = new Counter({ name: 'tasklane_ai_cooldown_wait_seconds_total', help: 'Time requests spent waiting out cooldowns', labelNames: [], registers });
-    this.evictions = new Counter({ name: 'tasklane_ai_state_evictions_total', help: 'Entries evicted from a bounded AI state map (ai.maxTrackedPairs), by map', labelNames: ['map'], registers });
+    this.disabledKeys = new Gauge({
+      name: 'tasklane_ai_key_disabled',
+      help: '1 while a key is disabled after a 401 (re-probed on a backoff)',
+      labelNames: ['provider', 'key_index'],
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'tasklane_ai_key_refusals_total',
+      help: 'Times a 403 refused a (key, model) pair, by provider, key index and model (undeclared: other)',
+      labelNames: ['provider', 'key_index', 'model'],
+      registers,
+    });
+    this.malformedEvents = new Counter({
+      name: 'tasklane_ai_malformed_events_total',
+      help: 'Upstream stream events skipped because their JSON did not parse, by provider and model',
+      labelNames: ['provider', 'model'],
+      registers,
+    });
+    this.cooldownWaits = new Counter({
+      name: 'tasklane_ai_cooldown_waits_total',
+      help: 'Requests that waited out a short cooldown instead of answering 429',
+      labelNames: [],
+      registers,
+    });
+    this.cooldownWaitSeconds = new Counter({
+      name: 'tasklane_ai_cooldown_wait_seconds_total',
+      help: 'Time requests spent waiting out cooldowns',
+      labelNames: [],
+      registers,
+    });
+    this.evictions = new Counter({
+      name: 'tasklane_ai_state_evictions_total',
+      help: 'Entries evicted from a bounded AI state map (ai.maxTrackedPairs), by map',
+      labelNames: ['map'],
+      registers,
+    });
     const pairs = (): Array<{ provider: string; keyIndex: number; cooling: number; refused: number }> => this.pairCounts?.() ?? [];
     this.coolingPairs = new Gauge({
       name: 'tasklane_ai_cooling_pairs',
@@ -96,8 +143,18 @@ export class AiMetrics {
         for (const p of pairs()) this.labels(p.provider, String(p.keyIndex)).set(p.refused);
       },
     });
-    this.breaker = new Gauge({ name: 'tasklane_ai_breaker_state', help: 'Circuit breaker per target: 0 closed, 1 half-open, 2 open', labelNames: ['provider', 'model'], registers });
-    this.cache = new Counter({ name: 'tasklane_ai_cache_total', help: 'Cache lookups by result (hit, miss, bypass)', labelNames: ['result'], registers });
+    this.breaker = new Gauge({
+      name: 'tasklane_ai_breaker_state',
+      help: 'Circuit breaker per target: 0 closed, 1 half-open, 2 open',
+      labelNames: ['provider', 'model'],
+      registers,
+    });
+    this.cache = new Counter({
+      name: 'tasklane_ai_cache_total',
+      help: 'Cache lookups by result (hit, miss, bypass)',
+      labelNames: ['result'],
+      registers,
+    });
     this.cacheHit = this.cache.labels('hit');
     this.cacheMiss = this.cache.labels('miss');
     this.cacheBypass = this.cache.labels('bypass');

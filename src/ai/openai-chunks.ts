@@ -16,7 +16,10 @@ export function upstreamRequest(req: ChatRequest, model: string, stream: boolean
 }
 
 /** Adds a tool call piece to the calls put together so far; returns the piece as a chunk delta carries it. */
-export function addToolCallPiece(calls: ToolCall[], p: { index: number; id?: string; name?: string; arguments?: string }): Record<string, unknown> {
+export function addToolCallPiece(
+  calls: ToolCall[],
+  p: { index: number; id?: string; name?: string; arguments?: string },
+): Record<string, unknown> {
   const call = (calls[p.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
   if (p.id) call.id = p.id;
   if (p.name) call.function.name += p.name;
@@ -35,7 +38,13 @@ export function streamedMessage(text: string, toolCalls: ToolCall[]): ChatComple
 }
 
 /** One OpenAI chunk of the first choice. */
-export function chunk(id: string, created: number, model: string, delta: ChatChunk['choices'][number]['delta'], finishReason: string | null): ChatChunk {
+export function chunk(
+  id: string,
+  created: number,
+  model: string,
+  delta: ChatChunk['choices'][number]['delta'],
+  finishReason: string | null,
+): ChatChunk {
   return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }] };
 }
 
@@ -46,7 +55,20 @@ export async function* replay(c: ChatCompletion, includeUsage: boolean): AsyncGe
   const first = chunk(c.id, c.created, c.model, { role: 'assistant', content: choice?.message.content ?? '' }, null);
   yield first;
   if (Array.isArray(calls) && calls.length > 0) {
-    yield chunk(c.id, c.created, c.model, { tool_calls: calls.map((call, index) => ({ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } })) }, null);
+    yield chunk(
+      c.id,
+      c.created,
+      c.model,
+      {
+        tool_calls: calls.map((call, index) => ({
+          index,
+          id: call.id,
+          type: 'function',
+          function: { name: call.function.name, arguments: call.function.arguments },
+        })),
+      },
+      null,
+    );
   }
   yield chunk(c.id, c.created, c.model, {}, choice?.finish_reason ?? 'stop');
   if (includeUsage && c.usage) yield usageChunk(first, c.usage);

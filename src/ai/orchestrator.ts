@@ -15,7 +15,18 @@ import { SingleFlight } from './single-flight.js';
 import { replay, upstreamRequest } from './openai-chunks.js';
 import { StreamFlight } from './stream-flight.js';
 import { StreamProducer } from './stream-pump.js';
-import type { AiCallOptions, AiClient, AiMeta, ChatChunk, ChatCompletion, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, Usage } from './types.js';
+import type {
+  AiCallOptions,
+  AiClient,
+  AiMeta,
+  ChatChunk,
+  ChatCompletion,
+  ChatRequest,
+  ChatResult,
+  EmbeddingRequest,
+  EmbeddingResult,
+  Usage,
+} from './types.js';
 import { embed } from './embed.js';
 import { validateChatRequest } from './validate.js';
 
@@ -95,7 +106,11 @@ export class Orchestrator implements AiClient {
     this.#cooldowns = cooldowns;
     for (const [name, model] of deps.models) {
       const p = config.providers[name]!;
-      const pool = new KeyPool(name, p.apiKeys, cooldowns, { concurrency: p.keyConcurrency ?? Infinity, maxPairs: ai.maxTrackedPairs, onEvict: (map) => evicted(map)() });
+      const pool = new KeyPool(name, p.apiKeys, cooldowns, {
+        concurrency: p.keyConcurrency ?? Infinity,
+        maxPairs: ai.maxTrackedPairs,
+        onEvict: (map) => evicted(map)(),
+      });
       this.#providers.set(name, { name, model, pool, log: deps.log.child({ provider: name }) });
     }
     deps.metrics.maxChildren = ai.maxTrackedPairs;
@@ -104,7 +119,12 @@ export class Orchestrator implements AiClient {
       const now = Date.now();
       for (const p of this.#providers.values()) {
         for (const k of p.pool.health(now)) {
-          out.push({ provider: p.name, keyIndex: k.index, cooling: k.models.filter((m) => m.coolingUntil).length, refused: k.models.filter((m) => m.refusedUntil).length });
+          out.push({
+            provider: p.name,
+            keyIndex: k.index,
+            cooling: k.models.filter((m) => m.coolingUntil).length,
+            refused: k.models.filter((m) => m.refusedUntil).length,
+          });
         }
       }
       return out;
@@ -190,12 +210,30 @@ export class Orchestrator implements AiClient {
     const cache = this.#cache ? await this.#lookup(key, req, options) : BYPASS;
     if (cache.hit) {
       const h = cache.hit;
-      return { completion: h.completion, meta: { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit', ...(h.completion.usage ? { usage: h.completion.usage } : {}) } };
+      return {
+        completion: h.completion,
+        meta: {
+          provider: h.provider,
+          model: h.model,
+          keyIndex: h.keyIndex,
+          attempts: 0,
+          latencyMs: ms(t0),
+          cache: 'hit',
+          ...(h.completion.usage ? { usage: h.completion.usage } : {}),
+        },
+      };
     }
     const g = this.#deps.config.ai.singleFlight
       ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise
       : await this.#generateAlone(route, req, key, options);
-    const meta: AiMeta = { provider: g.provider, model: g.model, keyIndex: g.keyIndex, attempts: g.attempts, latencyMs: ms(t0), cache: cache.status };
+    const meta: AiMeta = {
+      provider: g.provider,
+      model: g.model,
+      keyIndex: g.keyIndex,
+      attempts: g.attempts,
+      latencyMs: ms(t0),
+      cache: cache.status,
+    };
     if (g.waitedMs) meta.waitedMs = g.waitedMs;
     if (g.completion.usage) meta.usage = g.completion.usage;
     return { completion: g.completion, meta };
@@ -217,7 +255,12 @@ export class Orchestrator implements AiClient {
       const h = cache.hit;
       const meta: AiMeta = { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit' };
       if (h.completion.usage) meta.usage = h.completion.usage;
-      return { meta, chunks: h.chunks?.length ? replayChunks(h as CachedAnswer & { chunks: ChatChunk[] }, includeUsage) : replay(h.completion, includeUsage) };
+      return {
+        meta,
+        chunks: h.chunks?.length
+          ? replayChunks(h as CachedAnswer & { chunks: ChatChunk[] }, includeUsage)
+          : replay(h.completion, includeUsage),
+      };
     }
     const shared = this.#deps.config.ai.singleFlight;
     let flight = shared ? this.#streams.get(key) : undefined;
@@ -234,7 +277,14 @@ export class Orchestrator implements AiClient {
     const it = flight.subscribe(options.signal, includeUsage);
     const first = await it.next();
     const server = flight.server!;
-    const meta: AiMeta = { provider: server.provider, model: server.model, keyIndex: server.keyIndex, attempts: server.attempts, latencyMs: ms(t0), cache: cache.status };
+    const meta: AiMeta = {
+      provider: server.provider,
+      model: server.model,
+      keyIndex: server.keyIndex,
+      attempts: server.attempts,
+      latencyMs: ms(t0),
+      cache: cache.status,
+    };
     if (server.waitedMs) meta.waitedMs = server.waitedMs;
     const f = flight;
     // A plain iterator over the subscription (no generator of its own): the first chunk, then the
@@ -273,7 +323,18 @@ export class Orchestrator implements AiClient {
   embed(request: EmbeddingRequest, options: AiCallOptions = {}): Promise<EmbeddingResult> {
     this.#assertOpen();
     const d = this.#dispatcher;
-    return embed({ routes: this.routes, models: this.#deps.models, cache: this.#cache, metrics: this.#deps.metrics, run: (ctx, call) => d.run(ctx, call), calls: this.#calls }, request, options);
+    return embed(
+      {
+        routes: this.routes,
+        models: this.#deps.models,
+        cache: this.#cache,
+        metrics: this.#deps.metrics,
+        run: (ctx, call) => d.run(ctx, call),
+        calls: this.#calls,
+      },
+      request,
+      options,
+    );
   }
 
   /** The configured aliases and their targets. */
@@ -326,7 +387,8 @@ export class Orchestrator implements AiClient {
   #context(route: Route, signal: AbortSignal, options: AiCallOptions): { ctx: DispatchContext; dispose(): void } {
     const attempts: DispatchContext['attempts'] = [];
     const timeoutMs = options.timeoutMs;
-    if (!timeoutMs || timeoutMs <= 0) return { ctx: { route, signal, attempts, limits: options.timeouts, deadline: Infinity }, dispose() {} };
+    if (!timeoutMs || timeoutMs <= 0)
+      return { ctx: { route, signal, attempts, limits: options.timeouts, deadline: Infinity }, dispose() {} };
     // The request's own budget: one controller that follows the callers' signal and the deadline.
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal.reason);
@@ -353,7 +415,13 @@ export class Orchestrator implements AiClient {
     else caller?.addEventListener('abort', onAbort, { once: true });
     const timeoutMs = options.timeoutMs;
     const timer = timeoutMs && timeoutMs > 0 ? setTimeout(() => controller.abort(budgetSpent(route, timeoutMs)), timeoutMs) : undefined;
-    const ctx: DispatchContext = { route, signal: controller.signal, attempts: [], limits: options.timeouts, deadline: timer ? Date.now() + timeoutMs! : Infinity };
+    const ctx: DispatchContext = {
+      route,
+      signal: controller.signal,
+      attempts: [],
+      limits: options.timeouts,
+      deadline: timer ? Date.now() + timeoutMs! : Infinity,
+    };
     this.#calls.add(controller);
     try {
       return await this.#attempts(ctx, req, key);
@@ -375,12 +443,25 @@ export class Orchestrator implements AiClient {
 
   async #attempts(ctx: DispatchContext, req: ChatRequest, key: string): Promise<Generated> {
     const { value, target, keyIndex } = await this.#dispatcher.run(ctx, (a) =>
-      a.model.doGenerate({ request: upstreamRequest(req, a.target.model, false), apiKey: a.lease.apiKey, keyIndex: a.lease.keyIndex, signal: a.signal, timeouts: a.timeouts }),
+      a.model.doGenerate({
+        request: upstreamRequest(req, a.target.model, false),
+        apiKey: a.lease.apiKey,
+        keyIndex: a.lease.keyIndex,
+        signal: a.signal,
+        timeouts: a.timeouts,
+      }),
     );
     const completion = value.completion;
     this.#countTokens(target.provider, target.model, keyIndex, completion.usage);
     this.#store(key, req, { completion, provider: target.provider, model: target.model, keyIndex });
-    return { completion, provider: target.provider, model: target.model, keyIndex, attempts: ctx.attempts.length, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
+    return {
+      completion,
+      provider: target.provider,
+      model: target.model,
+      keyIndex,
+      attempts: ctx.attempts.length,
+      ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
+    };
   }
 
   /** Runs a flight's upstream side within the request's budget (see stream-pump.ts). */

@@ -46,7 +46,16 @@ export async function checkProviders(config: ResolvedConfig, options: CheckOptio
       models.push(model);
       const keys: Array<string | undefined> = provider.apiKeys.length > 0 ? provider.apiKeys : [undefined];
       keys.forEach((apiKey, i) => {
-        checks.push(checkOne(model, { provider: name, type: provider.type, keyIndex: apiKey === undefined ? -1 : i, expected: provider.models ?? [] }, apiKey, timeoutMs, scrub, options.signal));
+        checks.push(
+          checkOne(
+            model,
+            { provider: name, type: provider.type, keyIndex: apiKey === undefined ? -1 : i, expected: provider.models ?? [] },
+            apiKey,
+            timeoutMs,
+            scrub,
+            options.signal,
+          ),
+        );
       });
     }
     return await Promise.all(checks);
@@ -77,7 +86,13 @@ async function checkOne(
     });
     // Ollama lists tags: "llama3.2" is served as "llama3.2:latest".
     const have = new Set(listed);
-    return { ...base, status: 'ok', models: listed.length, missingModels: row.expected.filter((m) => !have.has(m) && !have.has(`${m}:latest`)), latencyMs: ms(t0) };
+    return {
+      ...base,
+      status: 'ok',
+      models: listed.length,
+      missingModels: row.expected.filter((m) => !have.has(m) && !have.has(`${m}:latest`)),
+      latencyMs: ms(t0),
+    };
   } catch (err) {
     const { status, detail } = classify(err, controller.signal.aborted);
     return { ...base, status, models: 0, missingModels: [], latencyMs: ms(t0), detail: scrub(detail) };
@@ -118,6 +133,10 @@ export function formatChecks(rows: ProviderCheck[]): string {
     r.detail ?? (r.missingModels.length > 0 ? `not listed: ${r.missingModels.join(', ')}` : ''),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...body.map(line)].join('\n');
 }

@@ -58,7 +58,8 @@ export class AiRequestLog {
   #seq = 0;
 
   constructor(capacity = DEFAULT_REQUEST_LOG_SIZE) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`AiRequestLog capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new RangeError(`AiRequestLog capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
   }
 
@@ -245,7 +246,11 @@ function routeOf(request: { model?: unknown }): string {
 }
 
 function tokens(u: Partial<Usage>): NonNullable<AiRequestEntry['tokens']> {
-  return { prompt: u.prompt_tokens ?? 0, completion: u.completion_tokens ?? 0, total: u.total_tokens ?? (u.prompt_tokens ?? 0) + (u.completion_tokens ?? 0) };
+  return {
+    prompt: u.prompt_tokens ?? 0,
+    completion: u.completion_tokens ?? 0,
+    total: u.total_tokens ?? (u.prompt_tokens ?? 0) + (u.completion_tokens ?? 0),
+  };
 }
 
 function ms(t0: number): number {

@@ -55,7 +55,17 @@ export class Routes {
       for (const t of Array.isArray(route) ? route : route.targets) this.#declared.get(t.provider)?.add(t.model);
     }
     for (const [alias, route] of Object.entries(config.models)) {
-      const r = Array.isArray(route) ? { targets: route, timeouts: undefined, maxAttempts: undefined, continuation: false, retries: undefined, retryOnTimeout: undefined, fallbackOn: undefined } : route;
+      const r = Array.isArray(route)
+        ? {
+            targets: route,
+            timeouts: undefined,
+            maxAttempts: undefined,
+            continuation: false,
+            retries: undefined,
+            retryOnTimeout: undefined,
+            fallbackOn: undefined,
+          }
+        : route;
       this.#aliases.set(alias, {
         id: alias,
         targets: r.targets.map((t) => this.#target(t, r.timeouts, r)),
@@ -120,10 +130,17 @@ export class Routes {
 
   /** Every alias with its targets, for /v1/models. */
   list(): Array<{ id: string; targets: Array<{ provider: string; model: string }> }> {
-    return [...this.#aliases.values()].map((r) => ({ id: r.id, targets: r.targets.map((t) => ({ provider: t.provider, model: t.model })) }));
+    return [...this.#aliases.values()].map((r) => ({
+      id: r.id,
+      targets: r.targets.map((t) => ({ provider: t.provider, model: t.model })),
+    }));
   }
 
-  #target(t: TargetConfig, routeTimeouts: Partial<TimeoutsConfig> | undefined, r: { retries?: number | undefined; retryOnTimeout?: boolean | undefined }): RouteTarget {
+  #target(
+    t: TargetConfig,
+    routeTimeouts: Partial<TimeoutsConfig> | undefined,
+    r: { retries?: number | undefined; retryOnTimeout?: boolean | undefined },
+  ): RouteTarget {
     const provider = this.#config.providers[t.provider];
     const target: RouteTarget = {
       provider: t.provider,

@@ -13,7 +13,9 @@ export type SharedAiState = (host: Host) => AttachAiOptions;
 export async function loadSharedAiState(config: ResolvedConfig): Promise<SharedAiState | undefined> {
   if (config.store.engine !== 'redis') {
     if (config.ai.cache.backend === 'redis') {
-      throw new ConfigError('ai.cache.backend is "redis" but store.engine is not: set store.engine to "redis" (with store.url), or ai.cache.backend to "memory"');
+      throw new ConfigError(
+        'ai.cache.backend is "redis" but store.engine is not: set store.engine to "redis" (with store.url), or ai.cache.backend to "memory"',
+      );
     }
     return undefined;
   }

@@ -73,4 +73,3 @@ export class SingleFlight<T> {
     if (--flight.waiters <= 0) flight.controller.abort(new AbortError('every caller of this request went away'));
   }
 }
-

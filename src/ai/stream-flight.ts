@@ -118,5 +118,12 @@ export class StreamFlight {
 }
 
 export function usageChunk(first: ChatChunk | undefined, usage: Usage): ChatChunk {
-  return { id: first?.id ?? 'chatcmpl-tasklane', object: 'chat.completion.chunk', created: first?.created ?? Math.floor(Date.now() / 1000), model: first?.model ?? '', choices: [], usage };
+  return {
+    id: first?.id ?? 'chatcmpl-tasklane',
+    object: 'chat.completion.chunk',
+    created: first?.created ?? Math.floor(Date.now() / 1000),
+    model: first?.model ?? '',
+    choices: [],
+    usage,
+  };
 }

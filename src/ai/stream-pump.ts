@@ -38,7 +38,8 @@ export class StreamProducer {
     try {
       let end: PumpEnd;
       try {
-        end = (await this.#deps.dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, undefined), { stop: () => flight.committed })).value;
+        end = (await this.#deps.dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, undefined), { stop: () => flight.committed }))
+          .value;
       } catch (err) {
         const failure = asTasklaneError(err);
         // A prefill can only continue text: a stream that sent tool calls ends with the error.
@@ -60,7 +61,13 @@ export class StreamProducer {
           choices: [{ index: 0, message: streamedMessage(flight.text, flight.toolCalls), finish_reason: end.finishReason }],
         };
         if (end.usage) completion.usage = end.usage;
-        this.#deps.store(key, req, { completion, provider: server.provider, model: server.model, keyIndex: server.keyIndex, chunks: [...flight.chunks] });
+        this.#deps.store(key, req, {
+          completion,
+          provider: server.provider,
+          model: server.model,
+          keyIndex: server.keyIndex,
+          chunks: [...flight.chunks],
+        });
       }
     } catch (err) {
       flight.fail(asTasklaneError(err));
@@ -78,7 +85,11 @@ export class StreamProducer {
     const budget = route.maxAttempts - ctx.attempts.length;
     if (budget <= 0) throw original;
     try {
-      const r = await this.#deps.dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, flight.text), { requirePrefill: true, exclude, maxAttempts: budget });
+      const r = await this.#deps.dispatcher.run(ctx, (a) => this.#pump(flight, a, req, ctx, flight.text), {
+        requirePrefill: true,
+        exclude,
+        maxAttempts: budget,
+      });
       return r.value;
     } catch (err) {
       const e = asTasklaneError(err);
@@ -92,7 +103,13 @@ export class StreamProducer {
     }
   }
 
-  async #pump(flight: StreamFlight, a: AttemptInput, req: ChatRequest, ctx: DispatchContext, prefill: string | undefined): Promise<PumpEnd> {
+  async #pump(
+    flight: StreamFlight,
+    a: AttemptInput,
+    req: ChatRequest,
+    ctx: DispatchContext,
+    prefill: string | undefined,
+  ): Promise<PumpEnd> {
     const { target, lease } = a;
     const parts = await a.model.doStream({
       request: upstreamRequest(req, target.model, true),
@@ -122,8 +139,19 @@ export class StreamProducer {
           case 'tool-call-delta': {
             if (p.type === 'text-delta' && !p.text) break;
             const first = flight.chunks[0];
-            if (!first) flight.server = { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
-            else if (flight.server!.keyIndex !== lease.keyIndex || flight.server!.provider !== target.provider || flight.server!.model !== target.model) {
+            if (!first)
+              flight.server = {
+                provider: target.provider,
+                model: target.model,
+                keyIndex: lease.keyIndex,
+                attempts: ctx.attempts.length + 1,
+                ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
+              };
+            else if (
+              flight.server!.keyIndex !== lease.keyIndex ||
+              flight.server!.provider !== target.provider ||
+              flight.server!.model !== target.model
+            ) {
               // A continuation: another target serves the rest.
               flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
             }
@@ -132,11 +160,19 @@ export class StreamProducer {
               flight.text += p.text;
               delta = { content: p.text };
             } else delta = { tool_calls: [addToolCallPiece(flight.toolCalls, p)] };
-            flight.push(chunk(first?.id ?? id, first?.created ?? created, target.model, first ? delta : { role: 'assistant', ...delta }, null));
+            flight.push(
+              chunk(first?.id ?? id, first?.created ?? created, target.model, first ? delta : { role: 'assistant', ...delta }, null),
+            );
             break;
           }
           case 'finish':
-            flight.server ??= { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, attempts: ctx.attempts.length + 1, ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}) };
+            flight.server ??= {
+              provider: target.provider,
+              model: target.model,
+              keyIndex: lease.keyIndex,
+              attempts: ctx.attempts.length + 1,
+              ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
+            };
             // The answer is whole: hand it on now, and let the adapter read the body's tail in the
             // background so its socket goes back to the pool instead of being dropped.
             draining = true;
@@ -147,11 +183,18 @@ export class StreamProducer {
             malformed++;
             this.#deps.metrics.malformedEvents.labels(target.provider, target.label).inc();
             const max = this.#deps.maxMalformedEvents;
-            this.#deps.log.warn({ provider: target.provider, model: target.model, keyIndex: lease.keyIndex, malformed, max }, `${target.id} sent a stream event that is not JSON; skipped (${malformed} of at most ${max - 1})`);
+            this.#deps.log.warn(
+              { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, malformed, max },
+              `${target.id} sent a stream event that is not JSON; skipped (${malformed} of at most ${max - 1})`,
+            );
             if (malformed >= max) {
-              throw new ProviderError('TL_ERR_AI_STREAM_BROKEN', `${target.id} sent ${malformed} stream events that are not JSON (ai.maxMalformedEvents ${max})`, {
-                details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'malformed' },
-              });
+              throw new ProviderError(
+                'TL_ERR_AI_STREAM_BROKEN',
+                `${target.id} sent ${malformed} stream events that are not JSON (ai.maxMalformedEvents ${max})`,
+                {
+                  details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'malformed' },
+                },
+              );
             }
             break;
           }

@@ -28,14 +28,19 @@ export class SchemaChecks {
     const rf = request.response_format;
     if (!isObj(rf) || rf.type !== 'json_schema' || !isObj(rf.json_schema) || rf.json_schema.strict !== true) return undefined;
     const schema = rf.json_schema.schema;
-    if (!isObj(schema)) throw providerError('bad_request', ctx, 'response_format.json_schema.schema must be a JSON Schema object when strict is true');
+    if (!isObj(schema))
+      throw providerError('bad_request', ctx, 'response_format.json_schema.schema must be a JSON Schema object when strict is true');
     const key = JSON.stringify(schema);
     let v = this.#compiled.get(key);
     if (!v) {
       try {
         v = this.#ajv.compile(schema);
       } catch (err) {
-        throw providerError('bad_request', ctx, `response_format.json_schema.schema is not a valid JSON Schema: ${(err as Error).message.slice(0, 200)}`);
+        throw providerError(
+          'bad_request',
+          ctx,
+          `response_format.json_schema.schema is not a valid JSON Schema: ${(err as Error).message.slice(0, 200)}`,
+        );
       }
       if (this.#compiled.size >= MAX_SCHEMAS) this.#compiled.delete(this.#compiled.keys().next().value!);
       this.#compiled.set(key, v);
@@ -120,7 +125,12 @@ class SchemaCheckedModel implements LanguageModel {
 }
 
 /** Passes the parts on; at the finish, a non-conforming text becomes the stream's error part instead. */
-async function* checkStream(parts: AsyncIterable<StreamPart>, validate: ValidateFunction, ctx: CallContext, prefill: string): AsyncGenerator<StreamPart> {
+async function* checkStream(
+  parts: AsyncIterable<StreamPart>,
+  validate: ValidateFunction,
+  ctx: CallContext,
+  prefill: string,
+): AsyncGenerator<StreamPart> {
   let text = prefill;
   let tools = false;
   for await (const p of parts) {

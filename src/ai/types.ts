@@ -37,7 +37,11 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: Array<{ index: number; message: { role: 'assistant'; content: string | null; [k: string]: unknown }; finish_reason: string | null }>;
+  choices: Array<{
+    index: number;
+    message: { role: 'assistant'; content: string | null; [k: string]: unknown };
+    finish_reason: string | null;
+  }>;
   usage?: Usage;
 }
 
@@ -47,7 +51,11 @@ export interface ChatChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: Array<{ index: number; delta: { role?: 'assistant'; content?: string | null; [k: string]: unknown }; finish_reason: string | null }>;
+  choices: Array<{
+    index: number;
+    delta: { role?: 'assistant'; content?: string | null; [k: string]: unknown };
+    finish_reason: string | null;
+  }>;
   usage?: Usage | null;
 }
 

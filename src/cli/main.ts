@@ -18,7 +18,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   doctor: { run: doctor, summary: 'check the configuration, keys and providers' },
   backup: { run: backup, summary: 'copy the SQLite job store while the server runs' },
   reload: { run: reload, summary: 'make a running server read its configuration and secrets again' },
-  migrate: { run: migrate, summary: 'bring the job store to this version\'s format' },
+  migrate: { run: migrate, summary: "bring the job store to this version's format" },
 };
 
 function help(): string {

@@ -17,7 +17,11 @@ Options:
 Exit code: 0 when reloaded, 1 when refused or unreachable.`;
 
 export async function reload(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { url: 'string', key: 'string', json: 'boolean', help: 'boolean', h: 'boolean' }, 'reload');
+  const { flags, positionals } = parseArgs(
+    argv,
+    { url: 'string', key: 'string', json: 'boolean', help: 'boolean', h: 'boolean' },
+    'reload',
+  );
   if (flags.help || flags.h) {
     process.stdout.write(`${reloadHelp}\n`);
     return 0;
@@ -27,12 +31,20 @@ export async function reload(argv: string[]): Promise<number> {
   const key = (flags.key as string | undefined) ?? process.env.TASKLANE_API_KEY;
   let res: Response;
   try {
-    res = await fetch(`${url}/v1/admin/reload`, { method: 'POST', headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(30_000) });
+    res = await fetch(`${url}/v1/admin/reload`, {
+      method: 'POST',
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+      signal: AbortSignal.timeout(30_000),
+    });
   } catch (err) {
     process.stderr.write(`tasklane reload: ${url} cannot be reached (${(err as Error).message}); check --url / TASKLANE_URL\n`);
     return 1;
   }
-  const body = (await res.json().catch(() => ({}))) as { applied?: string[]; restartRequired?: string[]; error?: { code: string; message: string } };
+  const body = (await res.json().catch(() => ({}))) as {
+    applied?: string[];
+    restartRequired?: string[];
+    error?: { code: string; message: string };
+  };
   if (flags.json) process.stdout.write(`${JSON.stringify(body)}\n`);
   if (!res.ok) {
     process.stderr.write(`tasklane reload: ${body.error?.code ?? res.status}: ${body.error?.message ?? 'refused'}\n`);

@@ -80,7 +80,8 @@ async function exitIfStuck(runtime: Awaited<ReturnType<typeof createRuntime>>, c
   const report = await runtime.close(); // memoized: the report of the close the signal started
   if (report.timedOut.length === 0 && report.failed.length === 0) return code;
   const parts: string[] = [];
-  if (report.timedOut.length) parts.push(`did not close before the deadline (closeDeadlineMs = ${runtime.config.closeDeadlineMs} ms): ${report.timedOut.join(', ')}`);
+  if (report.timedOut.length)
+    parts.push(`did not close before the deadline (closeDeadlineMs = ${runtime.config.closeDeadlineMs} ms): ${report.timedOut.join(', ')}`);
   if (report.failed.length) parts.push(`failed to close: ${report.failed.map((f) => `${f.name} (${f.error})`).join(', ')}`);
   process.stderr.write(`tasklane serve: ${runtime.scrub(parts.join('; '))}; exiting\n`);
   await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));

@@ -14,7 +14,11 @@ export class TasklaneClientError extends Error {
   readonly details?: Record<string, unknown>;
   readonly [MARKER] = true;
 
-  constructor(code: string, message: string, options: { status?: number; retryable?: boolean; details?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    code: string,
+    message: string,
+    options: { status?: number; retryable?: boolean; details?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TasklaneClientError';
     this.code = code;
@@ -31,7 +35,11 @@ export class TasklaneClientError extends Error {
 
 export function abortError(signal?: AbortSignal): TasklaneClientError {
   const reason = signal?.reason as { message?: string } | undefined;
-  return new TasklaneClientError('TL_ERR_ABORTED', reason?.message ?? 'the operation was aborted', { status: 0, retryable: false, cause: signal?.reason });
+  return new TasklaneClientError('TL_ERR_ABORTED', reason?.message ?? 'the operation was aborted', {
+    status: 0,
+    retryable: false,
+    cause: signal?.reason,
+  });
 }
 
 /** The error of a non-2xx answer; `{error:{code,message}}` when the server sent one. */
@@ -40,10 +48,15 @@ export async function errorFromResponse(res: Response): Promise<TasklaneClientEr
   try {
     const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: Record<string, unknown> } };
     if (body.error && typeof body.error.code === 'string') {
-      return new TasklaneClientError(body.error.code, String(body.error.message ?? body.error.code), { status: res.status, details: body.error.details });
+      return new TasklaneClientError(body.error.code, String(body.error.message ?? body.error.code), {
+        status: res.status,
+        details: body.error.details,
+      });
     }
   } catch {
     // Not JSON: reported below as a protocol error with the start of the text.
   }
-  return new TasklaneClientError('TL_ERR_CLIENT_PROTOCOL', `HTTP ${res.status} with an unexpected body: ${text.slice(0, 200)}`, { status: res.status });
+  return new TasklaneClientError('TL_ERR_CLIENT_PROTOCOL', `HTTP ${res.status} with an unexpected body: ${text.slice(0, 200)}`, {
+    status: res.status,
+  });
 }

@@ -19,7 +19,11 @@ export async function send(t: Transport, path: string, init: RequestInit): Promi
     if (init.signal?.aborted) throw abortError(init.signal ?? undefined);
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new TasklaneClientError('TL_ERR_CLIENT_NETWORK', `cannot reach tasklane at ${t.url} (${why})`, { status: 0, retryable: true, cause: err });
+    throw new TasklaneClientError('TL_ERR_CLIENT_NETWORK', `cannot reach tasklane at ${t.url} (${why})`, {
+      status: 0,
+      retryable: true,
+      cause: err,
+    });
   }
 }
 
@@ -33,7 +37,11 @@ export async function request<T>(t: Transport, method: string, path: string, bod
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw new TasklaneClientError('TL_ERR_CLIENT_PROTOCOL', `${method} ${path} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, { status: res.status, cause: err });
+    throw new TasklaneClientError(
+      'TL_ERR_CLIENT_PROTOCOL',
+      `${method} ${path} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`,
+      { status: res.status, cause: err },
+    );
   }
 }
 

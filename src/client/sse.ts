@@ -46,13 +46,17 @@ export async function* jobEvents(t: Transport, jobId: string, options: EventsOpt
         for await (const message of readSse(res.body)) {
           if (message.event === 'error') {
             const e = parseJson<{ code?: string; message?: string; retryable?: boolean }>(message.data);
-            const err = new TasklaneClientError(e.code ?? 'TL_ERR_CLIENT_PROTOCOL', e.message ?? 'the event stream failed', { status: 200, retryable: e.retryable === true });
+            const err = new TasklaneClientError(e.code ?? 'TL_ERR_CLIENT_PROTOCOL', e.message ?? 'the event stream failed', {
+              status: 200,
+              retryable: e.retryable === true,
+            });
             if (!err.retryable) throw err;
             failure = err;
             break;
           }
           const event = parseJson<JobEvent>(message.data);
-          if (typeof event.seq !== 'number') throw new TasklaneClientError('TL_ERR_CLIENT_PROTOCOL', `an event without a seq: ${message.data.slice(0, 200)}`);
+          if (typeof event.seq !== 'number')
+            throw new TasklaneClientError('TL_ERR_CLIENT_PROTOCOL', `an event without a seq: ${message.data.slice(0, 200)}`);
           if (event.seq <= last) continue;
           // The server never skips one; if it ever did, ask again from where we are.
           if (event.seq !== last + 1) break;
@@ -65,7 +69,9 @@ export async function* jobEvents(t: Transport, jobId: string, options: EventsOpt
     } catch (err) {
       if (signal?.aborted) throw abortError(signal);
       if (!TasklaneClientError.isInstance(err)) {
-        failure = new TasklaneClientError('TL_ERR_CLIENT_NETWORK', `the event stream of job ${jobId} broke (${(err as Error).message})`, { cause: err });
+        failure = new TasklaneClientError('TL_ERR_CLIENT_NETWORK', `the event stream of job ${jobId} broke (${(err as Error).message})`, {
+          cause: err,
+        });
       } else if (err.code === 'TL_ERR_CLIENT_NETWORK') {
         failure = err;
       } else {
@@ -79,10 +85,14 @@ export async function* jobEvents(t: Transport, jobId: string, options: EventsOpt
     // every event, so only attempts in a row that bring nothing count toward the limit.
     failures++;
     if (failures > maxReconnects) {
-      throw new TasklaneClientError(failure?.code ?? 'TL_ERR_CLIENT_NETWORK', `gave up on the events of job ${jobId} after ${maxReconnects} reconnects: ${failure?.message ?? 'the stream kept ending early'}`, {
-        status: failure?.status ?? 0,
-        cause: failure,
-      });
+      throw new TasklaneClientError(
+        failure?.code ?? 'TL_ERR_CLIENT_NETWORK',
+        `gave up on the events of job ${jobId} after ${maxReconnects} reconnects: ${failure?.message ?? 'the stream kept ending early'}`,
+        {
+          status: failure?.status ?? 0,
+          cause: failure,
+        },
+      );
     }
     await sleep(backoffMs(failures, options.maxBackoffMs ?? 5_000), signal);
   }

@@ -36,7 +36,12 @@ type ServerMessage =
  * event. After a dropped connection it reconnects (a fresh token when a key is set, since browsers
  * cannot send headers) and resubscribes each job from the last seq it yielded.
  */
-export async function* watchJobs(t: Transport, ids: string[], options: WatchOptions, socketFactory: () => Promise<SocketFactory>): AsyncGenerator<JobEvent, void, undefined> {
+export async function* watchJobs(
+  t: Transport,
+  ids: string[],
+  options: WatchOptions,
+  socketFactory: () => Promise<SocketFactory>,
+): AsyncGenerator<JobEvent, void, undefined> {
   const { signal } = options;
   const maxReconnects = options.maxReconnects ?? 20;
   const last = new Map<string, number>();
@@ -67,7 +72,13 @@ export async function* watchJobs(t: Transport, ids: string[], options: WatchOpti
   };
   const retryLater = (why: TasklaneClientError): void => {
     if (stopped || fatal) return;
-    if (++failures > maxReconnects) return fail(new TasklaneClientError(why.code, `gave up watching after ${maxReconnects} reconnects: ${why.message}`, { status: why.status, cause: why }));
+    if (++failures > maxReconnects)
+      return fail(
+        new TasklaneClientError(why.code, `gave up watching after ${maxReconnects} reconnects: ${why.message}`, {
+          status: why.status,
+          cause: why,
+        }),
+      );
     timer = setTimeout(() => void connect(), backoffMs(failures, options.maxBackoffMs ?? 5_000));
   };
 
@@ -126,7 +137,11 @@ export async function* watchJobs(t: Transport, ids: string[], options: WatchOpti
       try {
         msg = JSON.parse(String(ev.data)) as ServerMessage;
       } catch (err) {
-        return fail(new TasklaneClientError('TL_ERR_CLIENT_PROTOCOL', `a WebSocket message that is not JSON: ${String(ev.data).slice(0, 200)}`, { cause: err }));
+        return fail(
+          new TasklaneClientError('TL_ERR_CLIENT_PROTOCOL', `a WebSocket message that is not JSON: ${String(ev.data).slice(0, 200)}`, {
+            cause: err,
+          }),
+        );
       }
       onMessage(msg).catch((err: TasklaneClientError) => (err.retryable ? ws.close(4000, 'retrying') : fail(err)));
     };
@@ -136,7 +151,12 @@ export async function* watchJobs(t: Transport, ids: string[], options: WatchOpti
     ws.onclose = (ev) => {
       if (socket === ws) socket = undefined;
       if (stopped || fatal || done.size === last.size) return notify();
-      retryLater(new TasklaneClientError('TL_ERR_CLIENT_NETWORK', `the WebSocket to ${t.url} closed (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`));
+      retryLater(
+        new TasklaneClientError(
+          'TL_ERR_CLIENT_NETWORK',
+          `the WebSocket to ${t.url} closed (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`,
+        ),
+      );
       notify();
     };
   }

@@ -120,7 +120,13 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
     const apiKeys = p.apiKeys.map((k, i) => secret(k, `providers.${name}.apiKeys[${i}]`));
     const headers: Record<string, string> = {};
     for (const [h, v] of Object.entries(p.headers ?? {})) headers[h] = secret(v, `providers.${name}.headers.${h}`);
-    const network = providerNetwork(name, p, env, (v, setting) => secret(v, setting), (v, setting) => lookup(v, setting));
+    const network = providerNetwork(
+      name,
+      p,
+      env,
+      (v, setting) => secret(v, setting),
+      (v, setting) => lookup(v, setting),
+    );
     providers[name] = { ...p, apiKeys, headers, ...(network ? { network } : {}) };
   }
 
@@ -138,7 +144,10 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
 
   const names = new Set<string>();
   const apiKeys: ClientKey[] = config.server.apiKeys.map((entry, i) => {
-    const k = typeof entry === 'string' ? { key: entry, scopes: undefined, name: undefined, tenant: undefined, sees: 'own' as const, tenantHeader: false } : entry;
+    const k =
+      typeof entry === 'string'
+        ? { key: entry, scopes: undefined, name: undefined, tenant: undefined, sees: 'own' as const, tenantHeader: false }
+        : entry;
     const value = lookup(k.key, `server.apiKeys[${i}]`);
     const hashed = value.startsWith('sha256:');
     if (hashed && !/^sha256:[0-9a-f]{64}$/i.test(value)) {
@@ -150,9 +159,12 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
     const stored = hashed ? value.slice(7).toLowerCase() : value;
     const name = k.name ?? defaultKeyName(stored, hashed);
     if (value && names.has(name)) {
-      throw new ConfigError(`server.apiKeys[${i}].name: "${name}" names another key too; give each key its own name (jobs are owned by name)`, {
-        details: { setting: `server.apiKeys[${i}].name` },
-      });
+      throw new ConfigError(
+        `server.apiKeys[${i}].name: "${name}" names another key too; give each key its own name (jobs are owned by name)`,
+        {
+          details: { setting: `server.apiKeys[${i}].name` },
+        },
+      );
     }
     names.add(name);
     if (k.sees === 'tenant' && k.tenant === undefined) {
@@ -160,7 +172,14 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
         details: { setting: `server.apiKeys[${i}].sees` },
       });
     }
-    const key: ClientKey = { value: stored, hashed, scopes: k.scopes ?? ['ai', 'jobs:read', 'jobs:write', 'admin'], name, sees: k.sees, tenantHeader: k.tenantHeader };
+    const key: ClientKey = {
+      value: stored,
+      hashed,
+      scopes: k.scopes ?? ['ai', 'jobs:read', 'jobs:write', 'admin'],
+      name,
+      sees: k.sees,
+      tenantHeader: k.tenantHeader,
+    };
     if (k.tenant !== undefined) key.tenant = k.tenant;
     return key;
   });
@@ -169,9 +188,12 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
   if (streams.tokenSecret !== undefined) {
     const tokenSecret = secret(streams.tokenSecret, 'server.streams.tokenSecret');
     if (tokenSecret && tokenSecret.length < 32) {
-      throw new ConfigError('server.streams.tokenSecret: use at least 32 characters (for example `openssl rand -hex 32`), from env:NAME or file:/path', {
-        details: { setting: 'server.streams.tokenSecret' },
-      });
+      throw new ConfigError(
+        'server.streams.tokenSecret: use at least 32 characters (for example `openssl rand -hex 32`), from env:NAME or file:/path',
+        {
+          details: { setting: 'server.streams.tokenSecret' },
+        },
+      );
     }
     streams = { ...streams, tokenSecret };
   }
@@ -207,9 +229,12 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
  */
 function checkRedisUrl(url: string, setting: string): string | undefined {
   const fail = (problem: string): never => {
-    throw new ConfigError(`${setting}: ${problem}; write it as redis://[user:password@]host:port[/db] (or rediss:// for TLS), literally or as env:NAME / file:/path`, {
-      details: { setting },
-    });
+    throw new ConfigError(
+      `${setting}: ${problem}; write it as redis://[user:password@]host:port[/db] (or rediss:// for TLS), literally or as env:NAME / file:/path`,
+      {
+        details: { setting },
+      },
+    );
   };
   let u: URL;
   try {
@@ -217,7 +242,8 @@ function checkRedisUrl(url: string, setting: string): string | undefined {
   } catch {
     return fail('not a URL');
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') fail(`the scheme is "${u.protocol.replace(/[^a-z0-9+.-:]/gi, '?').slice(0, 20)}", not redis: or rediss:`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    fail(`the scheme is "${u.protocol.replace(/[^a-z0-9+.-:]/gi, '?').slice(0, 20)}", not redis: or rediss:`);
   if (!u.hostname) fail('no host');
   const db = u.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d{1,5}$/.test(db)) fail('the database after the host must be a number, e.g. /0');
@@ -274,14 +300,19 @@ function providerNetwork(
   if (p.tls?.ca) {
     const pem = lookup(p.tls.ca, `providers.${name}.tls.ca`);
     if (pem && !pem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new ConfigError(`providers.${name}.tls.ca: not a PEM certificate; point it at a .pem file with file:/path`, { details: { setting: `providers.${name}.tls.ca` } });
+      throw new ConfigError(`providers.${name}.tls.ca: not a PEM certificate; point it at a .pem file with file:/path`, {
+        details: { setting: `providers.${name}.tls.ca` },
+      });
     }
     const ca = [...rootCertificates];
     if (env.NODE_EXTRA_CA_CERTS) {
       try {
         ca.push(readFileSync(env.NODE_EXTRA_CA_CERTS, 'utf8'));
       } catch (err) {
-        throw new ConfigError(`NODE_EXTRA_CA_CERTS: cannot read ${env.NODE_EXTRA_CA_CERTS} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { details: { setting: 'NODE_EXTRA_CA_CERTS' } });
+        throw new ConfigError(
+          `NODE_EXTRA_CA_CERTS: cannot read ${env.NODE_EXTRA_CA_CERTS} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          { details: { setting: 'NODE_EXTRA_CA_CERTS' } },
+        );
       }
     }
     if (pem) ca.push(pem);
@@ -318,13 +349,16 @@ function readConfigFile(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check --config / TASKLANE_CONFIG`, {
-      code: 'TL_ERR_CONFIG_FILE',
-      details: { file },
-    });
+    throw new ConfigError(
+      `config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check --config / TASKLANE_CONFIG`,
+      {
+        code: 'TL_ERR_CONFIG_FILE',
+        details: { file },
+      },
+    );
   }
   try {
-    return /\.ya?ml$/i.test(file) ? parseYaml(text) ?? {} : JSON.parse(text);
+    return /\.ya?ml$/i.test(file) ? (parseYaml(text) ?? {}) : JSON.parse(text);
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`, {
       code: 'TL_ERR_CONFIG_FILE',
@@ -369,7 +403,15 @@ function autoProviders(env: NodeJS.ProcessEnv): Record<string, ProviderConfig> {
     if (env[p.env]) keys.push(`env:${p.env}`);
     for (let i = 2; env[`${p.env}_${i}`]; i++) keys.push(`env:${p.env}_${i}`);
     // Anthropic continues an assistant prefill; the others are not assumed to.
-    if (keys.length > 0) out[p.name] = { type: p.type, baseURL: p.baseURL, apiKeys: keys, prefill: p.type === 'anthropic', rateLimitScope: 'model', connections: 64 };
+    if (keys.length > 0)
+      out[p.name] = {
+        type: p.type,
+        baseURL: p.baseURL,
+        apiKeys: keys,
+        prefill: p.type === 'anthropic',
+        rateLimitScope: 'model',
+        connections: 64,
+      };
   }
   if (env.OLLAMA_HOST) {
     const host = /^https?:\/\//.test(env.OLLAMA_HOST) ? env.OLLAMA_HOST : `http://${env.OLLAMA_HOST}`;
@@ -387,7 +429,10 @@ function zodToConfigError(error: ZodError, where: string): ConfigError {
     const fix = unknown ? `remove it or check its spelling in ${where}` : `fix ${setting} in ${where}`;
     return { setting, text: `config ${setting}: ${problem}; ${fix}` };
   });
-  const message = problems.length === 1 ? problems[0]!.text : `config has ${problems.length} problems:\n${problems.map((p) => `  - ${p.text}`).join('\n')}`;
+  const message =
+    problems.length === 1
+      ? problems[0]!.text
+      : `config has ${problems.length} problems:\n${problems.map((p) => `  - ${p.text}`).join('\n')}`;
   return new ConfigError(message, {
     details: { setting: problems[0]!.setting, issues: error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
   });

@@ -69,7 +69,10 @@ export const providerSchema = z
     /** Outbound proxy for this provider (`http://host:port`, credentials allowed; may be env:/file:), or false for none. Unset: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment. */
     proxy: z.union([z.string().min(1), z.literal(false)]).optional(),
     /** TLS to this provider. `ca`: PEM certificates to trust besides the usual roots (and NODE_EXTRA_CA_CERTS), as `file:/path` or the PEM text. */
-    tls: z.object({ ca: z.string().min(1) }).strict().optional(),
+    tls: z
+      .object({ ca: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -115,7 +118,10 @@ export const aiSchema = z
     /** Upstream attempts per request, across keys and targets. */
     maxAttempts: positiveInt.default(4),
     timeouts: timeoutsSchema.default({}),
-    backoff: z.object({ baseMs: nonNegativeInt.default(100), maxMs: nonNegativeInt.default(2_000) }).strict().default({}),
+    backoff: z
+      .object({ baseMs: nonNegativeInt.default(100), maxMs: nonNegativeInt.default(2_000) })
+      .strict()
+      .default({}),
     /** Cooldown of a (key, model) pair (or key, by rateLimitScope) after a 429 without Retry-After, in ms. */
     defaultCooldownMs: positiveInt.default(10_000),
     /** Shortest cooldown after a 429 whatever its Retry-After says, in ms: at most about one call per second per cooling pair. */
@@ -225,7 +231,12 @@ export const serverSchema = z
               key: z.string().min(1),
               scopes: z.array(z.enum(['ai', 'jobs:read', 'jobs:write', 'admin'])).optional(),
               /** The key's name: recorded as the owner of the jobs it makes, shown in logs. Default `key-<12 hex of its sha256>`. */
-              name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._:@-]+$/, 'use letters, digits and . _ : @ -').optional(),
+              name: z
+                .string()
+                .min(1)
+                .max(100)
+                .regex(/^[A-Za-z0-9._:@-]+$/, 'use letters, digits and . _ : @ -')
+                .optional(),
               /** The tenant the key belongs to: recorded with its jobs. */
               tenant: z.string().min(1).max(100).optional(),
               /** Which jobs the key sees: 'own' (default) only those it made, 'tenant' every job of its tenant. An admin-scope key sees all. */

@@ -10,10 +10,13 @@ export function resolveSecret(value: string, setting: string, env: NodeJS.Proces
     const name = value.slice(4);
     const resolved = Object.hasOwn(env, name) ? env[name] : undefined;
     if (resolved === undefined || resolved.trim() === '') {
-      throw new ConfigError(`${setting}: environment variable ${name} is not set; set ${name} (in the environment or .env) or change ${setting}`, {
-        code: 'TL_ERR_CONFIG_SECRET_MISSING',
-        details: { setting, variable: name },
-      });
+      throw new ConfigError(
+        `${setting}: environment variable ${name} is not set; set ${name} (in the environment or .env) or change ${setting}`,
+        {
+          code: 'TL_ERR_CONFIG_SECRET_MISSING',
+          details: { setting, variable: name },
+        },
+      );
     }
     return resolved.trim();
   }
@@ -24,10 +27,13 @@ export function resolveSecret(value: string, setting: string, env: NodeJS.Proces
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new ConfigError(`${setting}: cannot read secret file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); create it or change ${setting}`, {
-        code: 'TL_ERR_CONFIG_SECRET_MISSING',
-        details: { setting, file: path },
-      });
+      throw new ConfigError(
+        `${setting}: cannot read secret file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); create it or change ${setting}`,
+        {
+          code: 'TL_ERR_CONFIG_SECRET_MISSING',
+          details: { setting, file: path },
+        },
+      );
     }
     const secret = text.trim();
     if (secret === '') {

@@ -11,7 +11,9 @@ export const demoProgress = defineTask(
   {
     name: 'demo.progress',
     lane: 'demo',
-    input: z.object({ steps: z.number().int().min(0).max(100_000).default(10), ms: z.number().int().min(0).max(60_000).default(100) }).strict(),
+    input: z
+      .object({ steps: z.number().int().min(0).max(100_000).default(10), ms: z.number().int().min(0).max(60_000).default(100) })
+      .strict(),
     async run(input, ctx) {
       for (let step = 1; step <= input.steps; step++) {
         if (input.ms > 0) await sleep(input.ms, undefined, { signal: ctx.signal });

@@ -97,7 +97,9 @@ export class Jobs implements JobSystem {
       if (!parsed.success) {
         const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
         const first = issues[0]!;
-        throw new ValidationError(`input of task "${task}" is invalid: ${first.path ? `${first.path}: ` : ''}${first.message}`, { details: { task, issues } });
+        throw new ValidationError(`input of task "${task}" is invalid: ${first.path ? `${first.path}: ` : ''}${first.message}`, {
+          details: { task, issues },
+        });
       }
       value = parsed.data;
     }
@@ -139,7 +141,10 @@ export class Jobs implements JobSystem {
    */
   async counts(owner?: ListQuery['owner']): Promise<JobCounts | undefined> {
     this.#assertOpen();
-    return this.engine.counts?.(this.#registry.list().map((t) => t.name), owner);
+    return this.engine.counts?.(
+      this.#registry.list().map((t) => t.name),
+      owner,
+    );
   }
 
   async cancel(id: string): Promise<JobRecord> {
@@ -226,13 +231,24 @@ function checkOptions(opts: EnqueueOptions): void {
   const bad = (what: string) => {
     throw new ValidationError(what, { details: { options: opts } });
   };
-  if (opts.priority !== undefined && (typeof opts.priority !== 'number' || !Number.isFinite(opts.priority))) bad(`priority must be a finite number, got ${String(opts.priority)}`);
-  if (opts.delayMs !== undefined && (typeof opts.delayMs !== 'number' || !(opts.delayMs >= 0))) bad(`delayMs must be a number ≥ 0, got ${String(opts.delayMs)}`);
-  if (opts.maxAttempts !== undefined && (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 1)) bad(`maxAttempts must be an integer ≥ 1, got ${String(opts.maxAttempts)}`);
-  if (opts.owner !== undefined && (typeof opts.owner?.key !== 'string' || !/^[^\u0000-\u001f]{1,100}$/.test(opts.owner.key) || (opts.owner.tenant !== undefined && typeof opts.owner.tenant !== 'string'))) {
+  if (opts.priority !== undefined && (typeof opts.priority !== 'number' || !Number.isFinite(opts.priority)))
+    bad(`priority must be a finite number, got ${String(opts.priority)}`);
+  if (opts.delayMs !== undefined && (typeof opts.delayMs !== 'number' || !(opts.delayMs >= 0)))
+    bad(`delayMs must be a number ≥ 0, got ${String(opts.delayMs)}`);
+  if (opts.maxAttempts !== undefined && (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 1))
+    bad(`maxAttempts must be an integer ≥ 1, got ${String(opts.maxAttempts)}`);
+  if (
+    opts.owner !== undefined &&
+    (typeof opts.owner?.key !== 'string' ||
+      !/^[^\u0000-\u001f]{1,100}$/.test(opts.owner.key) ||
+      (opts.owner.tenant !== undefined && typeof opts.owner.tenant !== 'string'))
+  ) {
     bad('owner must be { key: string (1 to 100 printable characters), tenant?: string }');
   }
-  if (opts.idempotencyKey !== undefined && (typeof opts.idempotencyKey !== 'string' || opts.idempotencyKey.length === 0 || opts.idempotencyKey.length > IDEMPOTENCY_KEY_MAX)) {
+  if (
+    opts.idempotencyKey !== undefined &&
+    (typeof opts.idempotencyKey !== 'string' || opts.idempotencyKey.length === 0 || opts.idempotencyKey.length > IDEMPOTENCY_KEY_MAX)
+  ) {
     bad(`idempotencyKey must be a string of 1 to ${IDEMPOTENCY_KEY_MAX} characters`);
   }
 }

@@ -10,7 +10,12 @@ export interface JobMetrics {
 
 export function jobMetrics(runtime: Pick<Host, 'metrics'>, running: () => number): JobMetrics {
   const registers = [runtime.metrics];
-  const enqueued = new Counter({ name: 'tasklane_jobs_enqueued_total', help: 'Jobs enqueued by this process, by task', labelNames: ['task'], registers });
+  const enqueued = new Counter({
+    name: 'tasklane_jobs_enqueued_total',
+    help: 'Jobs enqueued by this process, by task',
+    labelNames: ['task'],
+    registers,
+  });
   const ended = new Counter({
     name: 'tasklane_job_attempts_total',
     help: 'Attempts ended in this process, by task and outcome (succeeded, retry, dead, cancelled, released, lost)',

@@ -46,7 +46,10 @@ export class TaskRegistry {
     try {
       mod = (await import(url)) as Record<string, unknown>;
     } catch (err) {
-      throw new ConfigError(`cannot load task module ${url}: ${(err as Error).message} (check jobs.modules)`, { cause: err, details: { module: url } });
+      throw new ConfigError(`cannot load task module ${url}: ${(err as Error).message} (check jobs.modules)`, {
+        cause: err,
+        details: { module: url },
+      });
     }
     const names: string[] = [];
     for (const [exportName, value] of Object.entries(mod)) {
@@ -54,14 +57,18 @@ export class TaskRegistry {
       this.add(Object.freeze({ ...value, module: url, exportName }) as TaskDef);
       names.push(value.name);
     }
-    if (names.length === 0) throw new ConfigError(`task module ${url} exports no task: export the objects defineTask returns`, { details: { module: url } });
+    if (names.length === 0)
+      throw new ConfigError(`task module ${url} exports no task: export the objects defineTask returns`, { details: { module: url } });
     return names;
   }
 
   get(name: string): TaskDef {
     const entry = this.#tasks.get(name);
     if (!entry) {
-      throw new NotFoundError(`no task named "${name}"; tasks: ${[...this.#tasks.keys()].join(', ') || 'none'}`, { code: 'TL_ERR_JOB_UNKNOWN_TASK', details: { task: name } });
+      throw new NotFoundError(`no task named "${name}"; tasks: ${[...this.#tasks.keys()].join(', ') || 'none'}`, {
+        code: 'TL_ERR_JOB_UNKNOWN_TASK',
+        details: { task: name },
+      });
     }
     return entry.def;
   }

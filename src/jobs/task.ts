@@ -14,7 +14,8 @@ const TASK = Symbol.for('tasklane.task');
  */
 export function defineTask<I, O>(def: TaskDef<I, O>, moduleUrl?: string): TaskDef<I, O> {
   if (typeof def?.name !== 'string' || def.name.length === 0) throw new ConfigError('defineTask: "name" must be a non-empty string');
-  if (typeof def.lane !== 'string' || def.lane.length === 0) throw new ConfigError(`task "${def.name}": "lane" must name a lane (e.g. "ai", "data", "io")`);
+  if (typeof def.lane !== 'string' || def.lane.length === 0)
+    throw new ConfigError(`task "${def.name}": "lane" must name a lane (e.g. "ai", "data", "io")`);
   if (typeof def.run !== 'function') throw new ConfigError(`task "${def.name}": "run" must be a function (input, ctx) => result`);
   if (def.maxAttempts !== undefined && (!Number.isInteger(def.maxAttempts) || def.maxAttempts < 1)) {
     throw new ConfigError(`task "${def.name}": maxAttempts must be an integer ≥ 1, got ${String(def.maxAttempts)}`);

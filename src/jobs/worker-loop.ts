@@ -235,7 +235,9 @@ export class WorkerLoop {
     }
     return Promise.all(
       asks.map(async (ask) => {
-        const settled = await Promise.allSettled(Array.from({ length: ask.n }, () => this.#engine.claim(this.workerId, { tasks: ask.tasks, leaseMs })));
+        const settled = await Promise.allSettled(
+          Array.from({ length: ask.n }, () => this.#engine.claim(this.workerId, { tasks: ask.tasks, leaseMs })),
+        );
         const claims: Claim[] = [];
         for (const s of settled) {
           if (s.status === 'rejected') this.#report(s.reason, 'claiming jobs');
@@ -332,7 +334,11 @@ export class WorkerLoop {
           );
         }
         this.#hub.endLive(live, { record, ...statusOf(record) });
-        if (storeDown) this.#runtime.log.info({ jobId: job.id, attempt: job.attempt }, `job ${job.id}: the store is back, its ${end.outcome} outcome is written`);
+        if (storeDown)
+          this.#runtime.log.info(
+            { jobId: job.id, attempt: job.attempt },
+            `job ${job.id}: the store is back, its ${end.outcome} outcome is written`,
+          );
         return;
       } catch (err) {
         const e = toTasklaneError(err);
@@ -369,7 +375,8 @@ export class WorkerLoop {
     if (r.cancelled) return { outcome: 'cancelled', error: CANCELLED };
     const error = { code: err.code, message: this.#runtime.scrub(err.message) };
     // A task module that starts a runtime in its thread does so on every attempt: no retry.
-    if (err.code === 'TL_ERR_JOB_NON_RETRYABLE' || err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT' || r.job.attempt >= r.job.maxAttempts) return { outcome: 'dead', error };
+    if (err.code === 'TL_ERR_JOB_NON_RETRYABLE' || err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT' || r.job.attempt >= r.job.maxAttempts)
+      return { outcome: 'dead', error };
     return { outcome: 'retry', error, runAt: Date.now() + backoffDelay(r.task.backoff, r.job.attempt) };
   }
 

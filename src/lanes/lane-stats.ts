@@ -21,7 +21,14 @@ export class LaneCounters {
     this.#run.record(Math.max(1, Math.round(ms * 1000)));
   }
 
-  snapshot(base: { placement: Placement; concurrency: number; maxQueue: number; active: number; queued: number; threads: number }): LaneStats {
+  snapshot(base: {
+    placement: Placement;
+    concurrency: number;
+    maxQueue: number;
+    active: number;
+    queued: number;
+    threads: number;
+  }): LaneStats {
     return {
       ...base,
       completed: this.completed,

@@ -155,9 +155,12 @@ export class Lane {
   #target(work: WorkFn | ModuleRef): Target {
     if (typeof work === 'function') {
       if (this.options.placement === 'thread') {
-        throw invalidWork(`lane "${this.name}" runs in threads: pass { module, export } (a module file a thread can import), not a function`, {
-          details: { lane: this.name },
-        });
+        throw invalidWork(
+          `lane "${this.name}" runs in threads: pass { module, export } (a module file a thread can import), not a function`,
+          {
+            details: { lane: this.name },
+          },
+        );
       }
       return { fn: work };
     }

@@ -55,7 +55,10 @@ export class Lanes {
     };
     const configured = runtime.config.lanes ?? {};
     for (const name of new Set([...Object.keys(DEFAULT_LANES), ...Object.keys(configured)])) {
-      const merged = { ...(Object.hasOwn(DEFAULT_LANES, name) ? DEFAULT_LANES[name] : {}), ...stripUndefined((Object.hasOwn(configured, name) ? configured[name] : undefined) ?? {}) };
+      const merged = {
+        ...(Object.hasOwn(DEFAULT_LANES, name) ? DEFAULT_LANES[name] : {}),
+        ...stripUndefined((Object.hasOwn(configured, name) ? configured[name] : undefined) ?? {}),
+      };
       if (!merged.placement) {
         throw new ConfigError(`lanes.${name}.placement is required for a lane without a built-in default: set "loop" or "thread"`, {
           details: { setting: `lanes.${name}.placement` },
@@ -71,9 +74,13 @@ export class Lanes {
   get(name: string): Lane {
     const lane = this.#lanes.get(name);
     if (!lane) {
-      throw new TasklaneError('TL_ERR_LANE_UNKNOWN', `no lane named "${name}"; lanes: ${[...this.#lanes.keys()].join(', ')} (add one under "lanes" in the config)`, {
-        details: { lane: name },
-      });
+      throw new TasklaneError(
+        'TL_ERR_LANE_UNKNOWN',
+        `no lane named "${name}"; lanes: ${[...this.#lanes.keys()].join(', ')} (add one under "lanes" in the config)`,
+        {
+          details: { lane: name },
+        },
+      );
     }
     return lane;
   }
@@ -137,7 +144,9 @@ export class Lanes {
     const parsed = laneSchema.safeParse(stripName(options));
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new ConfigError(`${where}.${issue.path.join('.')}: ${issue.message}`, { details: { setting: `${where}.${issue.path.join('.')}` } });
+      throw new ConfigError(`${where}.${issue.path.join('.')}: ${issue.message}`, {
+        details: { setting: `${where}.${issue.path.join('.')}` },
+      });
     }
     const lane = new Lane({ ...parsed.data, name: options.name }, this.#env);
     this.#lanes.set(options.name, lane);
@@ -225,4 +234,3 @@ function stripName(options: LaneOptions): Omit<LaneOptions, 'name'> {
   const { name: _name, ...rest } = options;
   return rest;
 }
-

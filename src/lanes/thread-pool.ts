@@ -96,7 +96,10 @@ export class ThreadPool {
    * Runs one envelope on a thread. `kill` terminates the thread running it (Piscina's abort);
    * the promise then rejects with Piscina's error, which the lane replaces with its reason.
    */
-  run(env: TaskEnvelope, opts: { host?: ThreadHost; context?: Record<string, unknown>; signal(): AbortSignal; kill: Kill }): Promise<TaskOutcome> {
+  run(
+    env: TaskEnvelope,
+    opts: { host?: ThreadHost; context?: Record<string, unknown>; signal(): AbortSignal; kill: Kill },
+  ): Promise<TaskOutcome> {
     const record: TaskRecord = { host: opts.host, context: opts.context, signal: opts.signal, received: 0 };
     this.#tasks.set(env.id, record);
     // Plain promise chaining, not async/await: this is the per-task hot path.
@@ -196,14 +199,19 @@ export class ThreadPool {
 
   #onMessage(thread: ThreadRecord, msg: WorkerToMain): void {
     if (msg.t === 'closed') {
-      if (msg.failures.length) this.#opts.reportError(new Error(msg.failures.map((f) => `${f.name}: ${f.error}`).join('; ')), `lane "${this.#opts.lane}": closing thread resources failed`);
+      if (msg.failures.length)
+        this.#opts.reportError(
+          new Error(msg.failures.map((f) => `${f.name}: ${f.error}`).join('; ')),
+          `lane "${this.#opts.lane}": closing thread resources failed`,
+        );
       thread.closed?.();
       return;
     }
     const task = this.#tasks.get(msg.id);
     if (!task) {
       // The run already settled (aborted); a blocked generateSync still needs its answer.
-      if (msg.t === 'ai' && msg.sync) this.#answer(thread, msg.call, true, { ok: false, error: new AbortError('the task was stopped').toJSON() });
+      if (msg.t === 'ai' && msg.sync)
+        this.#answer(thread, msg.call, true, { ok: false, error: new AbortError('the task was stopped').toJSON() });
       return;
     }
     task.received++;
@@ -232,7 +240,9 @@ export class ThreadPool {
     Promise.resolve()
       .then((): Promise<unknown> => {
         const opts = { ...(msg.opts as AiCallOptions | undefined), signal };
-        return msg.op === 'embed' ? this.#opts.ai().embed(msg.req as EmbeddingRequest, opts) : this.#opts.ai().chat(msg.req as ChatRequest, opts);
+        return msg.op === 'embed'
+          ? this.#opts.ai().embed(msg.req as EmbeddingRequest, opts)
+          : this.#opts.ai().chat(msg.req as ChatRequest, opts);
       })
       .then(
         (value) => this.#answer(thread, msg.call, msg.sync, { ok: true, value }),
@@ -241,7 +251,12 @@ export class ThreadPool {
       .finally(() => task.calls!.delete(msg.call));
   }
 
-  #answer(thread: ThreadRecord, call: number, sync: boolean | undefined, result: { ok: true; value: unknown } | { ok: false; error: SerializedError }): void {
+  #answer(
+    thread: ThreadRecord,
+    call: number,
+    sync: boolean | undefined,
+    result: { ok: true; value: unknown } | { ok: false; error: SerializedError },
+  ): void {
     try {
       thread.port.postMessage({ t: 'ai-result', call, ...result } as MainToWorker);
     } catch (err) {

@@ -5,7 +5,15 @@
  * The state below is per thread: each worker has its own module instance, and this module does
  * nothing when imported on the main thread.
  */
-import { MessageChannel, isMainThread, parentPort, receiveMessageOnPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
+import {
+  MessageChannel,
+  isMainThread,
+  parentPort,
+  receiveMessageOnPort,
+  threadId,
+  workerData,
+  type MessagePort,
+} from 'node:worker_threads';
 import { AbortError, TasklaneError, internalError } from '../errors.js';
 import type { AiCallOptions, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult } from '../ai/types.js';
 import { ResourceScope } from '../resources/scope.js';
@@ -42,7 +50,9 @@ class ThreadState {
   readonly earlyAborts = new Map<number, MainToWorker & { t: 'abort' }>();
   readonly calls = new Map<number, PendingCall>();
   readonly work = new Map<string, Promise<WorkFn>>();
-  readonly resources = new ResourceScope((name) => (globalThis as Record<symbol, Map<string, ResourceDef> | undefined>)[THREAD_DEFS]?.get(name));
+  readonly resources = new ResourceScope((name) =>
+    (globalThis as Record<symbol, Map<string, ResourceDef> | undefined>)[THREAD_DEFS]?.get(name),
+  );
   nextCall = 1;
   readonly mark: LaneThreadMark;
 
@@ -157,7 +167,8 @@ class ThreadState {
       resource: <T>(nameOrDef: string | ResourceDef<T>) => this.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,
       ai: {
         chat: (req: ChatRequest, opts: AiCallOptions = {}) => this.chat(task, id, req, opts),
-        embed: (req: EmbeddingRequest, opts: AiCallOptions = {}) => this.chat(task, id, req, opts, 'embed') as unknown as Promise<EmbeddingResult>,
+        embed: (req: EmbeddingRequest, opts: AiCallOptions = {}) =>
+          this.chat(task, id, req, opts, 'embed') as unknown as Promise<EmbeddingResult>,
         generateSync: (req: ChatRequest) => this.generateSync(task, id, req),
       },
     };
@@ -179,7 +190,17 @@ class ThreadState {
         reject: (e) => (done(), reject(e)),
       });
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.post(task, { t: 'ai', id, call, req, opts: opts.noCache || opts.cacheable ? { ...(opts.noCache ? { noCache: true } : {}), ...(opts.cacheable ? { cacheable: true } : {}) } : undefined, ...(op ? { op } : {}) });
+      this.post(task, {
+        t: 'ai',
+        id,
+        call,
+        req,
+        opts:
+          opts.noCache || opts.cacheable
+            ? { ...(opts.noCache ? { noCache: true } : {}), ...(opts.cacheable ? { cacheable: true } : {}) }
+            : undefined,
+        ...(op ? { op } : {}),
+      });
     });
   }
 

@@ -23,7 +23,11 @@ export const THREAD_DEFS = Symbol.for('tasklane.thread-resource-defs');
  * of this module in one thread share it). On the main thread nothing is registered globally:
  * names resolve through the runtime's lanes (`runtime.lanes.resources.register(def)`).
  */
-export function defineResource<T>(def: { name: string; create(): T | Promise<T>; close?(value: T): unknown | Promise<unknown> }): ResourceDef<T> {
+export function defineResource<T>(def: {
+  name: string;
+  create(): T | Promise<T>;
+  close?(value: T): unknown | Promise<unknown>;
+}): ResourceDef<T> {
   if (typeof def?.name !== 'string' || def.name === '') throw new TypeError('defineResource: name must be a non-empty string');
   if (typeof def.create !== 'function') throw new TypeError(`defineResource("${def.name}"): create must be a function`);
   const frozen: ResourceDef<T> = Object.freeze({ name: def.name, create: def.create, close: def.close });

@@ -56,11 +56,15 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
     this.log = createLogger({ level: config.log.level, scrub: this.scrub, destination: options.logDestination as any });
     // A key replaced by a reload stays redacted too: it may still turn up in an old log line's context.
     this.#reloadable = !options.resolved;
-    this.#reloader = new Reloader(options, () => this.config, (secrets) => {
-      const before = this.#secrets.size;
-      for (const s of secrets) this.#secrets.add(s);
-      if (this.#secrets.size !== before) this.#scrubber = makeScrubber(this.#secrets);
-    });
+    this.#reloader = new Reloader(
+      options,
+      () => this.config,
+      (secrets) => {
+        const before = this.#secrets.size;
+        for (const s of secrets) this.#secrets.add(s);
+        if (this.#secrets.size !== before) this.#scrubber = makeScrubber(this.#secrets);
+      },
+    );
     this.loop = new LoopMonitor();
     this.onClose('loop-monitor', () => this.loop.close());
     this.metrics = createMetrics(this.loop);
@@ -100,7 +104,12 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
   reload(): Promise<ReloadReport> {
     this.assertOpen();
     if (this.#reloadable === false) {
-      return Promise.reject(new TasklaneError('TL_ERR_RUNTIME_STATE', 'this runtime was built from a resolved configuration (createRuntime({ resolved })); there is no file to read again'));
+      return Promise.reject(
+        new TasklaneError(
+          'TL_ERR_RUNTIME_STATE',
+          'this runtime was built from a resolved configuration (createRuntime({ resolved })); there is no file to read again',
+        ),
+      );
     }
     return this.#reloader.reload();
   }

@@ -4,9 +4,23 @@ export type { Logger };
 
 /** Paths pino removes from every log line, wherever a key or token might sit. */
 const REDACT = [
-  'apiKey', 'apiKeys', 'key', 'token', 'authorization', 'password', 'secret',
-  '*.apiKey', '*.apiKeys', '*.key', '*.token', '*.authorization', '*.password', '*.secret',
-  'req.headers.authorization', 'headers.authorization', '*.headers.authorization',
+  'apiKey',
+  'apiKeys',
+  'key',
+  'token',
+  'authorization',
+  'password',
+  'secret',
+  '*.apiKey',
+  '*.apiKeys',
+  '*.key',
+  '*.token',
+  '*.authorization',
+  '*.password',
+  '*.secret',
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
 ];
 
 /**

@@ -55,7 +55,10 @@ export class LoopMonitor {
     const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, Math.round((ns / 1e6 - this.#resolutionMs) * 100) / 100) : 0);
     const count = h.count ?? 0;
     return {
-      delayMs: count > 0 ? { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean) } : { p50: 0, p99: 0, max: 0, mean: 0 },
+      delayMs:
+        count > 0
+          ? { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean) }
+          : { p50: 0, p99: 0, max: 0, mean: 0 },
       utilization: Math.round(performance.eventLoopUtilization(this.#elu).utilization * 1000) / 1000,
       windowMs: Math.round(performance.now() - this.#windowStart),
     };

@@ -115,11 +115,19 @@ function refusal(err: unknown): TasklaneError {
   if (!TasklaneError.isInstance(err)) return new ConfigError(`the new configuration cannot be read: ${(err as Error).message}`);
   const d = err.details as { issues?: Array<{ path: string; message: string }>; missing?: Array<{ setting?: string }> };
   const problems =
-    d.issues && d.issues.length > 1 ? d.issues.map((i) => `${i.path || '(root)'}: ${i.message}`)
-    : err.message.includes('\n') ? err.message.split('\n').slice(1).map((l) => l.replace(/^\s*-\s*/, ''))
-    : [err.message];
-  return new ConfigError(`reload refused, the running configuration stays: ${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`, {
-    code: err.code as 'TL_ERR_CONFIG_INVALID',
-    details: { problems },
-  });
+    d.issues && d.issues.length > 1
+      ? d.issues.map((i) => `${i.path || '(root)'}: ${i.message}`)
+      : err.message.includes('\n')
+        ? err.message
+            .split('\n')
+            .slice(1)
+            .map((l) => l.replace(/^\s*-\s*/, ''))
+        : [err.message];
+  return new ConfigError(
+    `reload refused, the running configuration stays: ${problems.length} problem${problems.length > 1 ? 's' : ''}: ${problems.join('; ')}`,
+    {
+      code: err.code as 'TL_ERR_CONFIG_INVALID',
+      details: { problems },
+    },
+  );
 }

@@ -4,11 +4,15 @@ import type { RuntimeKernel } from './kernel.js';
  * SIGTERM / SIGINT close the runtime gracefully; a second signal exits at once.
  * Returns a function that removes the handlers.
  */
-export function handleSignals(runtime: Pick<RuntimeKernel, 'log' | 'close'> & Partial<Pick<RuntimeKernel, 'reload'>>, onClosed: (code: number) => void): () => void {
+export function handleSignals(
+  runtime: Pick<RuntimeKernel, 'log' | 'close'> & Partial<Pick<RuntimeKernel, 'reload'>>,
+  onClosed: (code: number) => void,
+): () => void {
   // SIGHUP reloads the configuration (docs/operations.md); a refusal is logged and changes nothing.
   const hup = (): void => {
     runtime.reload?.().then(
-      (report) => runtime.log.info({ applied: report.applied, restartRequired: report.restartRequired, via: 'SIGHUP' }, 'configuration reloaded'),
+      (report) =>
+        runtime.log.info({ applied: report.applied, restartRequired: report.restartRequired, via: 'SIGHUP' }, 'configuration reloaded'),
       (err: Error) => runtime.log.error({ err, via: 'SIGHUP' }, err.message),
     );
   };

@@ -17,6 +17,11 @@ export function throttleReports(report: (err: TasklaneError) => void, windowMs =
     }
     seen.set(err.code, { at: now, held: 0 });
     if (!last?.held) return report(err);
-    report(new TasklaneError(err.code, `${err.message} (${last.held} more like it in the last ${Math.round((now - last.at) / 1000)} s)`, { cause: err, details: err.details }));
+    report(
+      new TasklaneError(err.code, `${err.message} (${last.held} more like it in the last ${Math.round((now - last.at) / 1000)} s)`, {
+        cause: err,
+        details: err.details,
+      }),
+    );
   };
 }

@@ -53,7 +53,10 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     streams: new StreamSlots(config.maxStreamsPerKey),
     rateLimit(principal: Principal) {
       const waitMs = limiter?.take(String(principal.keyIndex)) ?? 0;
-      if (waitMs > 0) throw new TasklaneError('TL_ERR_RATE_LIMITED', `too many requests for this key; retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } });
+      if (waitMs > 0)
+        throw new TasklaneError('TL_ERR_RATE_LIMITED', `too many requests for this key; retry in ${waitMs} ms`, {
+          details: { retryAfterMs: waitMs },
+        });
     },
   };
 
@@ -111,7 +114,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     const restart: string[] = [];
     if (JSON.stringify(next.server.apiKeys) !== JSON.stringify(previous.server.apiKeys)) {
       // Keys on or off changes where the server may listen (no keys = loopback only): a restart.
-      if ((next.server.apiKeys.length > 0) !== keyring.enabled) restart.push('server.apiKeys');
+      if (next.server.apiKeys.length > 0 !== keyring.enabled) restart.push('server.apiKeys');
       else {
         const ended = keyring.replace(next.server.apiKeys);
         if (ended > 0) runtime.log.info({ streams: ended }, 'ended the streams of revoked client keys');
@@ -133,4 +136,13 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
 }
 
 /** Route plugins of the subsystems; each subsystem adds its own here. */
-const builtInRoutes: RoutePlugin[] = [rootRoutes, aiRoutes, embeddingsRoutes, messagesRoutes, responsesRoutes, jobsRoutes, dashboardRoutes, reloadRoutes];
+const builtInRoutes: RoutePlugin[] = [
+  rootRoutes,
+  aiRoutes,
+  embeddingsRoutes,
+  messagesRoutes,
+  responsesRoutes,
+  jobsRoutes,
+  dashboardRoutes,
+  reloadRoutes,
+];

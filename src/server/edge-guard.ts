@@ -60,7 +60,10 @@ function requireJsonBody(req: FastifyRequest): void {
   if (type === undefined) return;
   const media = type.split(';')[0]!.trim().toLowerCase();
   if (SIMPLE_TYPES.has(media)) {
-    throw new TasklaneError('TL_ERR_UNSUPPORTED_MEDIA_TYPE', `content-type "${printable(type)}" is not accepted: send the body as application/json`);
+    throw new TasklaneError(
+      'TL_ERR_UNSUPPORTED_MEDIA_TYPE',
+      `content-type "${printable(type)}" is not accepted: send the body as application/json`,
+    );
   }
 }
 

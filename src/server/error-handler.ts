@@ -47,7 +47,10 @@ export function fromFastifyError(error: unknown): TasklaneError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new TasklaneError('TL_ERR_BODY_TOO_LARGE', `${message ?? 'request body is too large'} (server.bodyLimitBytes)`);
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return new TasklaneError('TL_ERR_URI_TOO_LONG', 'a path segment of the URL is longer than the longest id the routes accept (200 characters)');
+      return new TasklaneError(
+        'TL_ERR_URI_TOO_LONG',
+        'a path segment of the URL is longer than the longest id the routes accept (200 characters)',
+      );
     case 'FST_ERR_BAD_URL':
       return new TasklaneError('TL_ERR_VALIDATION', 'the URL is not valid (bad percent-encoding?)');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -84,9 +87,11 @@ export function clientErrorHandler(scrub: Scrub): (err: { code?: string }, socke
   return (err, socket) => {
     if (!socket.writable) return socket.destroy();
     let e: TasklaneError;
-    if (err.code === 'HPE_HEADER_OVERFLOW') e = new TasklaneError('TL_ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB; send fewer or shorter headers');
+    if (err.code === 'HPE_HEADER_OVERFLOW')
+      e = new TasklaneError('TL_ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB; send fewer or shorter headers');
     else if (err.code === 'HPE_URI_TOO_LONG') e = new TasklaneError('TL_ERR_URI_TOO_LONG', 'the request URL is too long');
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') e = new TasklaneError('TL_ERR_VALIDATION', 'the request took too long to arrive', { httpStatus: 408 });
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+      e = new TasklaneError('TL_ERR_VALIDATION', 'the request took too long to arrive', { httpStatus: 408 });
     else e = new TasklaneError('TL_ERR_VALIDATION', 'the request is not valid HTTP');
     const wire = toWire(e, { scrub });
     const body = JSON.stringify(wire.body);

@@ -66,7 +66,10 @@ export class Keyring {
 }
 
 function revoked(): TasklaneError {
-  return new TasklaneError('TL_ERR_AUTH_REVOKED', 'the client key of this stream was revoked (removed from server.apiKeys by a configuration reload)');
+  return new TasklaneError(
+    'TL_ERR_AUTH_REVOKED',
+    'the client key of this stream was revoked (removed from server.apiKeys by a configuration reload)',
+  );
 }
 
 function digestsOf(keys: ClientKey[]): Set<string> {

@@ -37,10 +37,13 @@ export async function listen(runtime: Runtime, options: ServerOptions & { host?:
     await app.listen({ host, port });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new ConfigError(`port ${port} on ${host} is already in use; choose another with --port N (server.port, TASKLANE_PORT), or --port 0 for a free one`, {
-        cause: err,
-        details: { setting: 'server.port', port, host },
-      });
+      throw new ConfigError(
+        `port ${port} on ${host} is already in use; choose another with --port N (server.port, TASKLANE_PORT), or --port 0 for a free one`,
+        {
+          cause: err,
+          details: { setting: 'server.port', port, host },
+        },
+      );
     }
     throw err;
   }

@@ -44,7 +44,10 @@ export function viewerOf(principal: ViewingPrincipal, tenantHeader?: string | st
       throw new ValidationError(`invalid ${TENANT_HEADER} header: use 1 to 100 printable characters`);
     }
     if (!principal.tenantHeader && named !== principal.tenant) {
-      throw new TasklaneError('TL_ERR_AUTH_FORBIDDEN', `this key may not choose a tenant with ${TENANT_HEADER}; set tenantHeader: true on its entry in server.apiKeys`);
+      throw new TasklaneError(
+        'TL_ERR_AUTH_FORBIDDEN',
+        `this key may not choose a tenant with ${TENANT_HEADER}; set tenantHeader: true on its entry in server.apiKeys`,
+      );
     }
     tenant = named;
   }

@@ -63,7 +63,17 @@ export class SocketSession {
 
   constructor(
     socket: WebSocket,
-    deps: { raw: Socket; batcher: WriteBatcher; jobs: JobSystem; runtime: Runtime; principal: Principal; frames: EventFrames; gauge: { inc(): void; dec(): void }; limits: SessionLimits; subscriptionSlots: StreamSlots },
+    deps: {
+      raw: Socket;
+      batcher: WriteBatcher;
+      jobs: JobSystem;
+      runtime: Runtime;
+      principal: Principal;
+      frames: EventFrames;
+      gauge: { inc(): void; dec(): void };
+      limits: SessionLimits;
+      subscriptionSlots: StreamSlots;
+    },
   ) {
     this.#socket = socket;
     this.#raw = deps.raw;
@@ -75,7 +85,10 @@ export class SocketSession {
     this.#frames = deps.frames;
     this.#limits = deps.limits;
     // Bursts up to a full set of subscriptions: a client that reconnects resubscribes all at once.
-    this.#messages = new RateLimiter(deps.limits.messagesPerSecond, Math.max(deps.limits.messagesPerSecond * 2, deps.limits.maxSubscriptions));
+    this.#messages = new RateLimiter(
+      deps.limits.messagesPerSecond,
+      Math.max(deps.limits.messagesPerSecond * 2, deps.limits.maxSubscriptions),
+    );
     this.#gauge = deps.gauge;
     this.#subscriptionSlots = deps.subscriptionSlots;
     // A socket opened with a token lives as long as the token: then it closes with 4001.
@@ -111,11 +124,20 @@ export class SocketSession {
     const waitMs = this.#messages.take('');
     if (waitMs > 0) {
       if (++this.#refused > this.#limits.messagesPerSecond) {
-        this.#runtime.log.warn({ messagesPerSecond: this.#limits.messagesPerSecond }, 'closing a WebSocket that kept sending past its message rate');
+        this.#runtime.log.warn(
+          { messagesPerSecond: this.#limits.messagesPerSecond },
+          'closing a WebSocket that kept sending past its message rate',
+        );
         this.#socket.close(POLICY_CLOSE, closeReason('too many messages (server.streams.wsMessagesPerSecond)', this.#runtime.scrub));
         return this.dispose();
       }
-      return this.#sendError(new TasklaneError('TL_ERR_RATE_LIMITED', `too many messages on this connection (server.streams.wsMessagesPerSecond = ${this.#limits.messagesPerSecond}); retry in ${waitMs} ms`, { details: { retryAfterMs: waitMs } }));
+      return this.#sendError(
+        new TasklaneError(
+          'TL_ERR_RATE_LIMITED',
+          `too many messages on this connection (server.streams.wsMessagesPerSecond = ${this.#limits.messagesPerSecond}); retry in ${waitMs} ms`,
+          { details: { retryAfterMs: waitMs } },
+        ),
+      );
     }
     this.#refused = 0;
     let msg;
@@ -125,7 +147,9 @@ export class SocketSession {
       try {
         parsed = JSON.parse(data.toString('utf8'));
       } catch {
-        throw new ValidationError('invalid message: not JSON; send {"op":"subscribe","jobId":"...","fromSeq":0} or {"op":"unsubscribe","jobId":"..."}');
+        throw new ValidationError(
+          'invalid message: not JSON; send {"op":"subscribe","jobId":"...","fromSeq":0} or {"op":"unsubscribe","jobId":"..."}',
+        );
       }
       msg = parseWith(socketMessage, parsed, 'message');
     } catch (err) {
@@ -145,7 +169,12 @@ export class SocketSession {
     this.#subs.get(jobId)?.abort();
     this.#subs.delete(jobId);
     if (this.#subs.size >= this.#limits.maxSubscriptions) {
-      return this.#sendError(new ValidationError(`this connection already follows ${this.#subs.size} jobs (server.streams.wsMaxSubscriptions); unsubscribe from some first`), jobId);
+      return this.#sendError(
+        new ValidationError(
+          `this connection already follows ${this.#subs.size} jobs (server.streams.wsMaxSubscriptions); unsubscribe from some first`,
+        ),
+        jobId,
+      );
     }
     let release: () => void;
     try {
@@ -204,7 +233,10 @@ export class SocketSession {
   #drained(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#stallTimer ??= setTimeout(() => {
-      this.#runtime.log.warn({ bufferedBytes: this.#socket.bufferedAmount, stallMs: this.#limits.stallMs }, 'closing a WebSocket that stopped reading');
+      this.#runtime.log.warn(
+        { bufferedBytes: this.#socket.bufferedAmount, stallMs: this.#limits.stallMs },
+        'closing a WebSocket that stopped reading',
+      );
       this.#socket.close(SLOW_CONSUMER_CLOSE, 'slow consumer: reconnect and resubscribe from your last seq');
       // The close frame waits behind the unread data; a peer that still reads nothing is cut off.
       setTimeout(() => this.#socket.terminate(), this.#limits.stallMs).unref();

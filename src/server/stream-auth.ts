@@ -10,7 +10,11 @@ import type { StreamGrant, StreamTokens } from './stream-token.js';
  * Only these two routes accept a token in the URL. Either way the request counts against the
  * key's rate limit (a token carries its key).
  */
-export function streamAuth(keyring: Pick<Keyring, 'authenticate' | 'assertInForce'>, tokens: StreamTokens, rateLimit: (principal: Principal) => void) {
+export function streamAuth(
+  keyring: Pick<Keyring, 'authenticate' | 'assertInForce'>,
+  tokens: StreamTokens,
+  rateLimit: (principal: Principal) => void,
+) {
   return async (req: FastifyRequest): Promise<void> => {
     const token = (req.query as { token?: unknown } | undefined)?.token;
     if (req.headers.authorization || typeof token !== 'string') req.principal = keyring.authenticate(req.headers.authorization);
@@ -48,5 +52,6 @@ export function onExpiry(principal: Principal, expired: () => void): () => void 
 /** Throws TL_ERR_AUTH_TOKEN_EXPIRED once the principal's stream token has expired. */
 export function assertNotExpired(principal: Principal, now = Date.now()): void {
   const expiresAt = (principal as Partial<StreamGrant>).expiresAt;
-  if (expiresAt !== undefined && now >= expiresAt) throw new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED', 'the stream token has expired: mint a new one with POST /v1/tokens and reconnect');
+  if (expiresAt !== undefined && now >= expiresAt)
+    throw new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED', 'the stream token has expired: mint a new one with POST /v1/tokens and reconnect');
 }

@@ -40,9 +40,13 @@ export class StreamSlots {
       });
     }
     if (this.#totalLimit && this.#total >= this.#totalLimit.max) {
-      throw new TasklaneError('TL_ERR_RATE_LIMITED', `the server already holds ${this.#total} ${this.#noun} (${this.#totalLimit.setting}); try again later`, {
-        details: { retryAfterMs: 1_000, limit: this.#totalLimit.max },
-      });
+      throw new TasklaneError(
+        'TL_ERR_RATE_LIMITED',
+        `the server already holds ${this.#total} ${this.#noun} (${this.#totalLimit.setting}); try again later`,
+        {
+          details: { retryAfterMs: 1_000, limit: this.#totalLimit.max },
+        },
+      );
     }
     this.#open.set(key, n + 1);
     this.#total++;

@@ -40,7 +40,10 @@ export class StreamTokens {
     this.#now = options.now ?? Date.now;
   }
 
-  mint(grant: { keyIndex: number; scopes: Scope[]; ttlMs: number; jobs?: string[]; name?: string; viewer: Viewer }): { token: string; expiresAt: number } {
+  mint(grant: { keyIndex: number; scopes: Scope[]; ttlMs: number; jobs?: string[]; name?: string; viewer: Viewer }): {
+    token: string;
+    expiresAt: number;
+  } {
     const v: Payload['v'] = { a: grant.viewer.all };
     if (grant.name !== undefined) v.n = grant.name;
     if (grant.viewer.owner) v.o = grant.viewer.owner;

@@ -53,4 +53,3 @@ describe('CircuitBreaker', () => {
     expect(b.acquire(10)).toBe(true);
   });
 });
-

@@ -15,7 +15,12 @@ describe('requestKey and MemoryResponseCache', () => {
 
   it('evicts past maxEntries and expires after ttlMs', async () => {
     const cache = new MemoryResponseCache({ maxEntries: 2, ttlMs: 50 });
-    const answer = (id: string) => ({ completion: { id, object: 'chat.completion' as const, created: 0, model: 'm', choices: [] }, provider: 'p', model: 'm', keyIndex: 0 });
+    const answer = (id: string) => ({
+      completion: { id, object: 'chat.completion' as const, created: 0, model: 'm', choices: [] },
+      provider: 'p',
+      model: 'm',
+      keyIndex: 0,
+    });
     cache.set('a', answer('a'));
     cache.set('b', answer('b'));
     cache.set('c', answer('c'));

@@ -56,7 +56,14 @@ describe('bounded cardinality', () => {
     mock = await startMockProvider();
     t = await testServer({
       providers: { p: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['k'], models: ['gpt-mock'], anyModel: true } },
-      ai: { cache: { enabled: false }, singleFlight: false, maxTrackedPairs: 500, maxRetryAfterWaitMs: 0, maxAttempts: 1, breaker: { failures: 1_000, resetMs: 1_000 } },
+      ai: {
+        cache: { enabled: false },
+        singleFlight: false,
+        maxTrackedPairs: 500,
+        maxRetryAfterWaitMs: 0,
+        maxAttempts: 1,
+        breaker: { failures: 1_000, resetMs: 1_000 },
+      },
     });
     const ai = t.runtime.ai;
     await ai.chat({ model: 'p/gpt-mock', messages: [{ role: 'user', content: 'warm up' }] });

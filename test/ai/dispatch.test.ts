@@ -47,7 +47,12 @@ describe('fallback before the first byte', () => {
     for (const mode of ['json', 'stream'] as const) {
       it(`${fault} (${mode}): falls back to the next target within bounds`, async () => {
         const url = await gateway({
-          models: { r: [{ provider: 'a', model: `gpt-mock@${fault}` }, { provider: 'b', model: 'gpt-mock' }] },
+          models: {
+            r: [
+              { provider: 'a', model: `gpt-mock@${fault}` },
+              { provider: 'b', model: 'gpt-mock' },
+            ],
+          },
           ai: { maxAttempts: 2 },
         });
         const r = await callGateway(url, mode === 'stream' ? stream('fall back', 'r') : ask('fall back', 'r'));
@@ -61,7 +66,10 @@ describe('fallback before the first byte', () => {
   }
 
   it('500-once: retries the same target after an exponential backoff and succeeds', async () => {
-    const url = await gateway({ models: { r: [{ provider: 'b', model: 'gpt-mock@500-once' }] }, ai: { backoff: { baseMs: 300, maxMs: 1_000 } } });
+    const url = await gateway({
+      models: { r: [{ provider: 'b', model: 'gpt-mock@500-once' }] },
+      ai: { backoff: { baseMs: 300, maxMs: 1_000 } },
+    });
     const r = await callGateway(url, ask('retry', 'r'));
     expectWholeAnswer(r, 'retry');
     expect(r.headers.get('x-tasklane-attempts')).toBe('2');
@@ -73,7 +81,12 @@ describe('fallback before the first byte', () => {
 
   it('every target failing: one TL_ERR_AI_ALL_FAILED listing each attempt, attempts bounded', async () => {
     const url = await gateway({
-      models: { r: [{ provider: 'a', model: 'gpt-mock@503-always' }, { provider: 'b', model: 'gpt-mock@503-always' }] },
+      models: {
+        r: [
+          { provider: 'a', model: 'gpt-mock@503-always' },
+          { provider: 'b', model: 'gpt-mock@503-always' },
+        ],
+      },
       ai: { maxAttempts: 3, breaker: { failures: 10, resetMs: 1_000 } },
     });
     const r = await callGateway(url, ask('doomed', 'r'));
@@ -165,10 +178,15 @@ describe('keys: rate limits and refusals', () => {
 
 describe('per-key concurrency', () => {
   it('keyConcurrency holds each key to that many calls at once; the others wait for a slot', async () => {
-    const url = await gateway({ models: { r: [{ provider: 'b', model: 'gpt-mock@slow-first:150' }] }, providers: { b: { keyConcurrency: 1 } } });
+    const url = await gateway({
+      models: { r: [{ provider: 'b', model: 'gpt-mock@slow-first:150' }] },
+      providers: { b: { keyConcurrency: 1 } },
+    });
     const answers = await Promise.all([0, 1, 2].map((i) => callGateway(url, ask(`one at a time ${i}`, 'r'))));
     for (const r of answers) expect(r.status).toBe(200);
-    const at = callsFor('gpt-mock@slow-first:150').map((c) => c.at).sort((x, y) => x - y);
+    const at = callsFor('gpt-mock@slow-first:150')
+      .map((c) => c.at)
+      .sort((x, y) => x - y);
     expect(at).toHaveLength(3);
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(140);
     expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(140);
@@ -181,7 +199,14 @@ describe('non-retryable errors return at once', () => {
     ['content-filter', 'TL_ERR_AI_CONTENT_FILTER'],
   ] as const) {
     it(`${fault}: ${code}, 400, one upstream call, no fallback`, async () => {
-      const url = await gateway({ models: { r: [{ provider: 'a', model: `gpt-mock@${fault}` }, { provider: 'b', model: 'gpt-mock' }] } });
+      const url = await gateway({
+        models: {
+          r: [
+            { provider: 'a', model: `gpt-mock@${fault}` },
+            { provider: 'b', model: 'gpt-mock' },
+          ],
+        },
+      });
       const r = await callGateway(url, ask('nope', 'r'));
       expect(r.status).toBe(400);
       expect(r.json.error.code).toBe(code);
@@ -194,7 +219,12 @@ describe('non-retryable errors return at once', () => {
 describe('circuit breaker', () => {
   it('opens after repeated failures, skips the target while open, probes once after resetMs', async () => {
     const url = await gateway({
-      models: { r: [{ provider: 'a', model: 'gpt-mock@503-always' }, { provider: 'b', model: 'gpt-mock' }] },
+      models: {
+        r: [
+          { provider: 'a', model: 'gpt-mock@503-always' },
+          { provider: 'b', model: 'gpt-mock' },
+        ],
+      },
       ai: { breaker: { failures: 2, resetMs: 400 } },
     });
     for (let i = 0; i < 2; i++) expectWholeAnswer(await callGateway(url, ask(`trip ${i}`, 'r')), `trip ${i}`);
@@ -214,7 +244,14 @@ describe('circuit breaker', () => {
 describe('streams that break', () => {
   for (const fault of ['cut', 'cut-clean', 'stall', 'malformed:3']) {
     it(`${fault} after bytes reached the client: in-band error, no [DONE], bounded time`, async () => {
-      const url = await gateway({ models: { r: [{ provider: 'a', model: `gpt-mock@${fault}` }, { provider: 'b', model: 'gpt-mock' }] } });
+      const url = await gateway({
+        models: {
+          r: [
+            { provider: 'a', model: `gpt-mock@${fault}` },
+            { provider: 'b', model: 'gpt-mock' },
+          ],
+        },
+      });
       const r = await callGateway(url, stream('break me', 'r'));
       expect(r.status).toBe(200);
       expect(r.done).toBe(false);
@@ -233,7 +270,15 @@ describe('streams that break', () => {
 
   it('continuation: the next target continues from the text already sent', async () => {
     const url = await gateway({
-      models: { r: { targets: [{ provider: 'a', model: 'gpt-mock@cut' }, { provider: 'b', model: 'gpt-mock' }], continuation: true } },
+      models: {
+        r: {
+          targets: [
+            { provider: 'a', model: 'gpt-mock@cut' },
+            { provider: 'b', model: 'gpt-mock' },
+          ],
+          continuation: true,
+        },
+      },
     });
     const r = await callGateway(url, stream('please continue this answer', 'r'));
     expect(r.status).toBe(200);
@@ -248,7 +293,15 @@ describe('streams that break', () => {
 
   it('continuation rejected: the in-band error names the original break, not the rejection', async () => {
     const url = await gateway({
-      models: { r: { targets: [{ provider: 'a', model: 'gpt-mock@cut' }, { provider: 'b', model: 'gpt-mock@prefill-reject' }], continuation: true } },
+      models: {
+        r: {
+          targets: [
+            { provider: 'a', model: 'gpt-mock@cut' },
+            { provider: 'b', model: 'gpt-mock@prefill-reject' },
+          ],
+          continuation: true,
+        },
+      },
     });
     const r = await callGateway(url, stream('continue or not', 'r'));
     expect(r.done).toBe(false);
@@ -260,7 +313,10 @@ describe('streams that break', () => {
 
 describe('timeouts', () => {
   it('x-tasklane-timeout-ms bounds the whole request', async () => {
-    const url = await gateway({ models: { r: [{ provider: 'a', model: 'gpt-mock@hang' }] }, ai: { timeouts: { firstByteMs: 10_000, totalMs: 20_000 } } });
+    const url = await gateway({
+      models: { r: [{ provider: 'a', model: 'gpt-mock@hang' }] },
+      ai: { timeouts: { firstByteMs: 10_000, totalMs: 20_000 } },
+    });
     const r = await callGateway(url, ask('hurry', 'r'), { 'x-tasklane-timeout-ms': '300' });
     expect(r.status).toBe(504);
     expect(r.json.error.code).toBe('TL_ERR_AI_TIMEOUT');

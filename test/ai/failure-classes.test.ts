@@ -30,7 +30,9 @@ type Models = NonNullable<ConfigInput['models']>;
 
 function oneKey(url: string, models: Models, ai: Record<string, unknown> = {}, provider: Record<string, unknown> = {}): ConfigInput {
   return {
-    providers: { p: { type: 'openai-compatible', baseURL: `${url}/v1`, apiKeys: ['key-p0'], prefill: true, ...provider } } as ConfigInput['providers'],
+    providers: {
+      p: { type: 'openai-compatible', baseURL: `${url}/v1`, apiKeys: ['key-p0'], prefill: true, ...provider },
+    } as ConfigInput['providers'],
     models: { third: [{ provider: 'p', model: 'third-model' }], ...models },
     ai: {
       maxAttempts: 3,
@@ -47,7 +49,10 @@ function oneKey(url: string, models: Models, ai: Record<string, unknown> = {}, p
 
 /** primary + fallback on the same provider and key. */
 const pair = (primary: string, extra: Record<string, unknown> = {}, fallback: Record<string, unknown> = {}): Models => ({
-  r: [{ provider: 'p', model: primary, ...extra }, { provider: 'p', model: 'ok-model', ...fallback }] as Models[string],
+  r: [
+    { provider: 'p', model: primary, ...extra },
+    { provider: 'p', model: 'ok-model', ...fallback },
+  ] as Models[string],
 });
 
 async function gateway(models: Models, ai: Record<string, unknown> = {}, provider: Record<string, unknown> = {}): Promise<string> {
@@ -58,7 +63,10 @@ async function gateway(models: Models, ai: Record<string, unknown> = {}, provide
 
 const calls = (model: string) => mock.calls.filter((c) => c.model === model && c.path.endsWith('/chat/completions'));
 const stream = (text: string, model = 'r') => ({ ...ask(text, model), stream: true });
-const gaps = (model: string) => calls(model).slice(1).map((c, i) => c.at - calls(model)[i]!.at);
+const gaps = (model: string) =>
+  calls(model)
+    .slice(1)
+    .map((c, i) => c.at - calls(model)[i]!.at);
 
 function whole(r: GatewayAnswer, text: string, served: string): void {
   expect(r.status).toBe(200);
@@ -165,7 +173,10 @@ describe('rate_limit (429)', () => {
   });
 
   it('a 429 without Retry-After cools for ai.defaultCooldownMs (and at least ai.minCooldownMs)', async () => {
-    const url = await gateway({ r: [{ provider: 'p', model: 'bare' }] }, { maxRetryAfterWaitMs: 0, minCooldownMs: 500, defaultCooldownMs: 1_500 });
+    const url = await gateway(
+      { r: [{ provider: 'p', model: 'bare' }] },
+      { maxRetryAfterWaitMs: 0, minCooldownMs: 500, defaultCooldownMs: 1_500 },
+    );
     mock.respond((c) => (c.model === 'bare' ? { status: 429, body: { error: { message: 'slow down', type: 'requests' } } } : undefined));
     const r = await callGateway(url, ask('bare', 'r'));
     expect(r.status).toBe(429);
@@ -233,7 +244,10 @@ describe('auth (401) and forbidden (403)', () => {
     expect(calls('m@403')).toHaveLength(1);
     const k = t!.runtime.ai.health().providers[0]!.keys[0]!;
     expect(k.disabled).toBe(false);
-    expect(k.models.find((m) => m.model === 'm@403')).toMatchObject({ refusedUntil: expect.any(Number), refusedReason: expect.stringContaining('do not have access') });
+    expect(k.models.find((m) => m.model === 'm@403')).toMatchObject({
+      refusedUntil: expect.any(Number),
+      refusedReason: expect.stringContaining('do not have access'),
+    });
     await thirdIsFine(url);
   });
 
@@ -296,8 +310,17 @@ describe('transient failures: same target first, then the next', () => {
 
   it('connect (refused): retried once, then the next target', async () => {
     mock = await startMockProvider();
-    const config = oneKey(mock.url, { r: [{ provider: 'dead', model: 'm' }, { provider: 'p', model: 'ok-model' }] });
-    (config.providers as Record<string, unknown>).dead = { type: 'openai-compatible', baseURL: 'http://127.0.0.1:1/v1', apiKeys: ['key-d0'] };
+    const config = oneKey(mock.url, {
+      r: [
+        { provider: 'dead', model: 'm' },
+        { provider: 'p', model: 'ok-model' },
+      ],
+    });
+    (config.providers as Record<string, unknown>).dead = {
+      type: 'openai-compatible',
+      baseURL: 'http://127.0.0.1:1/v1',
+      apiKeys: ['key-d0'],
+    };
     t = await testServer(config);
     const r = await callGateway(t.url, ask('refused', 'r'));
     whole(r, 'refused', 'ok-model');
@@ -308,7 +331,11 @@ describe('transient failures: same target first, then the next', () => {
   it('stream_broken before the first byte: retried on the same target', async () => {
     const url = await gateway(pair('m'));
     let n = 0;
-    mock.respond((c) => (c.model === 'm' && n++ === 0 ? { raw: 'data: {"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n' } : undefined));
+    mock.respond((c) =>
+      c.model === 'm' && n++ === 0
+        ? { raw: 'data: {"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n' }
+        : undefined,
+    );
     const r = await callGateway(url, stream('again', 'r'));
     whole(r, 'again', 'm');
     expect(r.headers.get('x-tasklane-attempts')).toBe('2');
@@ -337,7 +364,15 @@ describe('timeouts: a silent target is not retried (unless retryOnTimeout)', () 
   });
 
   it('timeout-total (a trickle past totalMs): the fallback', async () => {
-    const url = await gateway({ r: { targets: [{ provider: 'p', model: 'm@slow-first:1500' }, { provider: 'p', model: 'ok-model' }], timeouts: { firstByteMs: 3_000, totalMs: 700 } } });
+    const url = await gateway({
+      r: {
+        targets: [
+          { provider: 'p', model: 'm@slow-first:1500' },
+          { provider: 'p', model: 'ok-model' },
+        ],
+        timeouts: { firstByteMs: 3_000, totalMs: 700 },
+      },
+    });
     const r = await callGateway(url, ask('slow', 'r'));
     whole(r, 'slow', 'ok-model');
     expect(r.headers.get('x-tasklane-attempts')).toBe('2');
@@ -346,8 +381,17 @@ describe('timeouts: a silent target is not retried (unless retryOnTimeout)', () 
 
   it('timeout-idle after the first byte: the in-band error, or a continuation on a prefill target', async () => {
     const url = await gateway({
-      plain: [{ provider: 'p', model: 'm@stall' }, { provider: 'p', model: 'ok-model' }],
-      cont: { targets: [{ provider: 'p', model: 'm@stall' }, { provider: 'p', model: 'ok-model' }], continuation: true },
+      plain: [
+        { provider: 'p', model: 'm@stall' },
+        { provider: 'p', model: 'ok-model' },
+      ],
+      cont: {
+        targets: [
+          { provider: 'p', model: 'm@stall' },
+          { provider: 'p', model: 'ok-model' },
+        ],
+        continuation: true,
+      },
     });
     const broken = await callGateway(url, stream('stall me please', 'plain'));
     expect(broken.status).toBe(200);
@@ -404,7 +448,12 @@ describe('rejections', () => {
   });
 
   it('context_length re-routed to a larger target that is down: "all failed" (502), not the 400', async () => {
-    const url = await gateway({ r: [{ provider: 'p', model: 'm@context-length', contextWindow: 8_192 }, { provider: 'p', model: 'big@503-always', contextWindow: 128_000 }] });
+    const url = await gateway({
+      r: [
+        { provider: 'p', model: 'm@context-length', contextWindow: 8_192 },
+        { provider: 'p', model: 'big@503-always', contextWindow: 128_000 },
+      ],
+    });
     const r = await callGateway(url, ask('long', 'r'));
     expect(r.status).toBe(502);
     expect(r.json.error.code).toBe('TL_ERR_AI_ALL_FAILED');
@@ -413,7 +462,16 @@ describe('rejections', () => {
   });
 
   it('content_filter is final with the upstream status and reason; fallbackOn opts in', async () => {
-    const url = await gateway({ ...pair('m@content-filter'), opt: { targets: [{ provider: 'p', model: 'm@content-filter' }, { provider: 'p', model: 'ok-model' }], fallbackOn: ['content_filter'] } });
+    const url = await gateway({
+      ...pair('m@content-filter'),
+      opt: {
+        targets: [
+          { provider: 'p', model: 'm@content-filter' },
+          { provider: 'p', model: 'ok-model' },
+        ],
+        fallbackOn: ['content_filter'],
+      },
+    });
     const r = await callGateway(url, ask('filtered', 'r'));
     expect(r.status).toBe(400);
     expect(r.json.error.code).toBe('TL_ERR_AI_CONTENT_FILTER');
@@ -427,7 +485,11 @@ describe('rejections', () => {
 
   it('bad_request is final with the upstream reason', async () => {
     const url = await gateway(pair('m'));
-    mock.respond((c) => (c.model === 'm' ? { status: 400, body: { error: { message: "Invalid value for 'top_k'", type: 'invalid_request_error' } } } : undefined));
+    mock.respond((c) =>
+      c.model === 'm'
+        ? { status: 400, body: { error: { message: "Invalid value for 'top_k'", type: 'invalid_request_error' } } }
+        : undefined,
+    );
     const r = await callGateway(url, ask('bad', 'r'));
     expect(r.status).toBe(400);
     expect(r.json.error.code).toBe('TL_ERR_AI_BAD_REQUEST');

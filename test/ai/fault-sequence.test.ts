@@ -39,12 +39,24 @@ const SCENARIOS: Scenario[] = [
   { name: 'stalled stream', fault: 'stall', expect: { model: 'ok-model' }, streamOnly: true },
   { name: 'one malformed SSE event', fault: 'malformed', expect: { model: 'self' }, streamOnly: true },
   { name: 'stream without [DONE]', fault: 'no-done', expect: { model: 'self' }, streamOnly: true },
-  { name: 'context-length 400', fault: 'context-length', expect: { model: 'ok-model' }, target: { contextWindow: 8_192 }, fallback: { contextWindow: 128_000 } },
+  {
+    name: 'context-length 400',
+    fault: 'context-length',
+    expect: { model: 'ok-model' },
+    target: { contextWindow: 8_192 },
+    fallback: { contextWindow: 128_000 },
+  },
   { name: 'content-filter 400', fault: 'content-filter', expect: { status: 400, code: 'TL_ERR_AI_CONTENT_FILTER' } },
 ];
 
 function config(url: string, redisPrefix?: string): ConfigInput {
-  const models: NonNullable<ConfigInput['models']> = { third: [{ provider: 'p', model: 'third-model' }], outage: [{ provider: 'p', model: 'primary' }, { provider: 'p', model: 'ok-model' }] };
+  const models: NonNullable<ConfigInput['models']> = {
+    third: [{ provider: 'p', model: 'third-model' }],
+    outage: [
+      { provider: 'p', model: 'primary' },
+      { provider: 'p', model: 'ok-model' },
+    ],
+  };
   SCENARIOS.forEach((s, i) => {
     for (const mode of ['json', 'stream']) {
       models[`s${i}-${mode}`] = {
@@ -57,7 +69,9 @@ function config(url: string, redisPrefix?: string): ConfigInput {
     }
   });
   return {
-    ...(redisPrefix ? { store: { engine: 'redis' as const, url: REDIS_URL, prefix: redisPrefix }, jobs: { worker: false }, demo: false } : {}),
+    ...(redisPrefix
+      ? { store: { engine: 'redis' as const, url: REDIS_URL, prefix: redisPrefix }, jobs: { worker: false }, demo: false }
+      : {}),
     providers: { p: { type: 'openai-compatible', baseURL: `${url}/v1`, apiKeys: ['key-p0'], prefill: true } },
     models,
     ai: {

@@ -4,10 +4,19 @@ import type { ConfigInput } from '../../src/index.js';
  * A config with two providers on one mock upstream (told apart by their keys) and routes for the
  * scenarios. Timeouts and backoff are short so every fault settles in well under a second or two.
  */
-export function aiConfig(mockUrl: string, over: { models?: ConfigInput['models']; ai?: Record<string, unknown>; providers?: Record<string, Record<string, unknown>> } = {}): ConfigInput {
+export function aiConfig(
+  mockUrl: string,
+  over: { models?: ConfigInput['models']; ai?: Record<string, unknown>; providers?: Record<string, Record<string, unknown>> } = {},
+): ConfigInput {
   return {
     providers: {
-      a: { type: 'openai-compatible', baseURL: `${mockUrl}/v1`, apiKeys: ['key-a0', 'key-a1'], prefill: true, ...(over.providers?.a ?? {}) },
+      a: {
+        type: 'openai-compatible',
+        baseURL: `${mockUrl}/v1`,
+        apiKeys: ['key-a0', 'key-a1'],
+        prefill: true,
+        ...(over.providers?.a ?? {}),
+      },
       b: { type: 'openai-compatible', baseURL: `${mockUrl}/v1`, apiKeys: ['key-b0'], prefill: true, ...(over.providers?.b ?? {}) },
     } as ConfigInput['providers'],
     models: {
@@ -33,7 +42,9 @@ export function aiConfig(mockUrl: string, over: { models?: ConfigInput['models']
 export const ask = (text: string, model = 'chat') => ({ model, messages: [{ role: 'user' as const, content: text }] });
 
 /** Collects a stream; returns the text, the chunks and the in-band error if the stream broke. */
-export async function collect(stream: AsyncIterable<{ choices: Array<{ delta: { content?: string | null }; finish_reason: string | null }>; usage?: unknown }>) {
+export async function collect(
+  stream: AsyncIterable<{ choices: Array<{ delta: { content?: string | null }; finish_reason: string | null }>; usage?: unknown }>,
+) {
   let text = '';
   const chunks: unknown[] = [];
   let finish: string | null = null;

@@ -10,7 +10,12 @@ export interface GatewayAnswer {
   ms: number;
 }
 
-export async function callGateway(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<GatewayAnswer> {
+export async function callGateway(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<GatewayAnswer> {
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',

@@ -43,7 +43,12 @@ describe('KeyPool', () => {
     lease(pool.acquire('m3', now + 5_000)).release();
     const h = pool.health(now)[0]!;
     expect(h.coolingUntil).toBeUndefined();
-    expect(h.models).toEqual(expect.arrayContaining([{ model: 'm1', coolingUntil: now + 2_000 }, { model: 'm3', refusedUntil: now + 5_000, refusedReason: 'no access to m3' }]));
+    expect(h.models).toEqual(
+      expect.arrayContaining([
+        { model: 'm1', coolingUntil: now + 2_000 },
+        { model: 'm3', refusedUntil: now + 5_000, refusedReason: 'no access to m3' },
+      ]),
+    );
   });
 
   it('bounds its per-pair maps, evicting the least recently used and counting it', () => {

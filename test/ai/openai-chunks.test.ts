@@ -6,8 +6,18 @@ import type { ChatChunk, ChatCompletion } from '../../src/ai/types.js';
 /** The pure chunk work of the orchestrator, without sockets (issue #13 point 3). */
 describe('openai-chunks', () => {
   it('upstreamRequest sets the upstream model id, asks a stream for usage and drops stream_options otherwise', () => {
-    const req = { model: 'alias', messages: [{ role: 'user' as const, content: 'hi' }], stream_options: { include_usage: false }, temperature: 0 };
-    expect(upstreamRequest(req, 'gpt-4.1', true)).toEqual({ ...req, model: 'gpt-4.1', stream: true, stream_options: { include_usage: true } });
+    const req = {
+      model: 'alias',
+      messages: [{ role: 'user' as const, content: 'hi' }],
+      stream_options: { include_usage: false },
+      temperature: 0,
+    };
+    expect(upstreamRequest(req, 'gpt-4.1', true)).toEqual({
+      ...req,
+      model: 'gpt-4.1',
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const plain = upstreamRequest(req, 'gpt-4.1', false);
     expect(plain).toEqual({ model: 'gpt-4.1', messages: req.messages, temperature: 0, stream: false });
     expect(req.model).toBe('alias'); // the caller's request is not changed
@@ -15,8 +25,16 @@ describe('openai-chunks', () => {
 
   it('addToolCallPiece puts calls together piece by piece and returns each piece as a delta carries it', () => {
     const calls: ToolCall[] = [];
-    expect(addToolCallPiece(calls, { index: 0, id: 'call_1', name: 'get_', arguments: '' })).toEqual({ index: 0, id: 'call_1', type: 'function', function: { name: 'get_', arguments: '' } });
-    expect(addToolCallPiece(calls, { index: 0, name: 'weather', arguments: '{"city":' })).toEqual({ index: 0, function: { name: 'weather', arguments: '{"city":' } });
+    expect(addToolCallPiece(calls, { index: 0, id: 'call_1', name: 'get_', arguments: '' })).toEqual({
+      index: 0,
+      id: 'call_1',
+      type: 'function',
+      function: { name: 'get_', arguments: '' },
+    });
+    expect(addToolCallPiece(calls, { index: 0, name: 'weather', arguments: '{"city":' })).toEqual({
+      index: 0,
+      function: { name: 'weather', arguments: '{"city":' },
+    });
     addToolCallPiece(calls, { index: 0, arguments: '"Oslo"}' });
     addToolCallPiece(calls, { index: 1, id: 'call_2', name: 'time', arguments: '{}' });
     expect(calls).toEqual([
@@ -36,7 +54,13 @@ describe('openai-chunks', () => {
   });
 
   it('chunk is one OpenAI chunk of the first choice', () => {
-    expect(chunk('id1', 7, 'm', { content: 'x' }, null)).toEqual({ id: 'id1', object: 'chat.completion.chunk', created: 7, model: 'm', choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }] });
+    expect(chunk('id1', 7, 'm', { content: 'x' }, null)).toEqual({
+      id: 'id1',
+      object: 'chat.completion.chunk',
+      created: 7,
+      model: 'm',
+      choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }],
+    });
   });
 
   it('replay plays a cached answer back as a stream: text, tool calls, finish, usage when asked', async () => {
@@ -45,7 +69,17 @@ describe('openai-chunks', () => {
       object: 'chat.completion',
       created: 1,
       model: 'm',
-      choices: [{ index: 0, message: { role: 'assistant', content: 'hi', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] }, finish_reason: 'tool_calls' }],
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: 'hi',
+            tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }],
+          },
+          finish_reason: 'tool_calls',
+        },
+      ],
       usage: { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 },
     };
     const out: ChatChunk[] = [];

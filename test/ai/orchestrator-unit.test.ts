@@ -28,14 +28,24 @@ function build(a: MockLanguageModelOptions, b: MockLanguageModelOptions = {}) {
         a: { type: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1', apiKeys: ['key-a0-000001', 'key-a1-000001'] },
         b: { type: 'openai-compatible', baseURL: 'http://127.0.0.1:9/v1', apiKeys: ['key-b0-000001'] },
       },
-      models: { chat: [{ provider: 'a', model: 'model-a' }, { provider: 'b', model: 'model-b' }] },
+      models: {
+        chat: [
+          { provider: 'a', model: 'model-a' },
+          { provider: 'b', model: 'model-b' },
+        ],
+      },
       ai: { backoff: { baseMs: 1, maxMs: 2 } },
     },
     env: {},
     dotenv: false,
     cwd: tmpdir(),
   });
-  orchestrator = new Orchestrator({ config, log: pino({ level: 'silent' }), metrics: new AiMetrics(new Registry()), models: new Map(Object.entries(models)) });
+  orchestrator = new Orchestrator({
+    config,
+    log: pino({ level: 'silent' }),
+    metrics: new AiMetrics(new Registry()),
+    models: new Map(Object.entries(models)),
+  });
   return { ai: orchestrator, ...models };
 }
 
@@ -60,7 +70,9 @@ describe('orchestrator over mock LanguageModels', () => {
   });
 
   it('cools a key refused with 429: the next attempt goes to another key, never the cooling one', async () => {
-    const { ai, a, b } = build({ script: (call) => (call.keyIndex === 0 ? { fault: 'rate_limit', status: 429, retryAfterMs: 60_000 } : { text: 'second key' }) });
+    const { ai, a, b } = build({
+      script: (call) => (call.keyIndex === 0 ? { fault: 'rate_limit', status: 429, retryAfterMs: 60_000 } : { text: 'second key' }),
+    });
     const first = await ai.chat(ask('one'));
     expect(first.meta).toMatchObject({ provider: 'a', keyIndex: 1 });
     const second = await ai.chat(ask('two'));
@@ -71,7 +83,10 @@ describe('orchestrator over mock LanguageModels', () => {
   });
 
   it('treats a bad request as final: one call, no other target, the upstream reason kept', async () => {
-    const { ai, a, b } = build({ script: { fault: 'bad_request', status: 400, message: 'messages: must not be empty' } }, { script: { text: 'never' } });
+    const { ai, a, b } = build(
+      { script: { fault: 'bad_request', status: 400, message: 'messages: must not be empty' } },
+      { script: { text: 'never' } },
+    );
     const err = await ai.chat(ask('hi')).then(
       () => undefined,
       (e: unknown) => e as { code: string; message: string },
@@ -101,7 +116,12 @@ describe('orchestrator over mock LanguageModels', () => {
 
 describe('MockLanguageModel', () => {
   it('throws "not implemented" without a script, and says when a scripted list runs out', async () => {
-    const call = { request: { model: 'm', messages: [] }, keyIndex: 0, signal: new AbortController().signal, timeouts: { connectMs: 1, firstByteMs: 1, idleChunkMs: 1, totalMs: 1 } };
+    const call = {
+      request: { model: 'm', messages: [] },
+      keyIndex: 0,
+      signal: new AbortController().signal,
+      timeouts: { connectMs: 1, firstByteMs: 1, idleChunkMs: 1, totalMs: 1 },
+    };
     await expect(new MockLanguageModel('x').doGenerate(call)).rejects.toThrow(/not implemented/);
     const once = new MockLanguageModel('y', { script: [{ text: 'one' }] });
     await once.doGenerate(call);

@@ -47,7 +47,15 @@ describe('Orchestrator: answers and meta', () => {
     expect(meta.provider).toBe('b');
     await expect(ai.chat(ask('x', 'nope'))).rejects.toMatchObject({ code: 'TL_ERR_AI_UNKNOWN_MODEL', httpStatus: 404 });
     await expect(ai.chat({ model: 'chat', messages: [] })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
-    expect(ai.models()).toEqual([{ id: 'chat', targets: [{ provider: 'a', model: 'gpt-mock' }, { provider: 'b', model: 'gpt-mock' }] }]);
+    expect(ai.models()).toEqual([
+      {
+        id: 'chat',
+        targets: [
+          { provider: 'a', model: 'gpt-mock' },
+          { provider: 'b', model: 'gpt-mock' },
+        ],
+      },
+    ]);
   });
 });
 
@@ -75,7 +83,9 @@ describe('Orchestrator: cache', () => {
   });
 
   it('never caches an error or a broken stream', async () => {
-    const ai = await setup({ models: { solo: [{ provider: 'a', model: 'gpt-mock@context-length' }], cut: [{ provider: 'a', model: 'gpt-mock@cut' }] } });
+    const ai = await setup({
+      models: { solo: [{ provider: 'a', model: 'gpt-mock@context-length' }], cut: [{ provider: 'a', model: 'gpt-mock@cut' }] },
+    });
     await expect(ai.chat(ask('too long', 'solo'))).rejects.toMatchObject({ code: 'TL_ERR_AI_CONTEXT_LENGTH' });
     await expect(ai.chat(ask('too long', 'solo'))).rejects.toMatchObject({ code: 'TL_ERR_AI_CONTEXT_LENGTH' });
     const broken = await collect(ai.stream({ ...ask('cut me', 'cut'), stream: true }));
@@ -99,7 +109,9 @@ describe('Orchestrator: single-flight', () => {
 
   it('fans one upstream stream out to every identical concurrent stream', async () => {
     const ai = await setup();
-    const runs = await Promise.all(Array.from({ length: 5 }, () => collect(ai.stream({ ...ask('fan out'), stream: true }, { noCache: true }))));
+    const runs = await Promise.all(
+      Array.from({ length: 5 }, () => collect(ai.stream({ ...ask('fan out'), stream: true }, { noCache: true }))),
+    );
     for (const r of runs) {
       expect(r.error).toBeUndefined();
       expect(r.text).toBe(runs[0]!.text);
@@ -108,7 +120,10 @@ describe('Orchestrator: single-flight', () => {
   });
 
   it('keeps the shared call going while one caller leaves, aborts it when the last leaves', async () => {
-    const ai = await setup({ models: { slow: [{ provider: 'a', model: 'gpt-mock@hang' }] }, ai: { timeouts: { firstByteMs: 10_000, totalMs: 20_000 } } });
+    const ai = await setup({
+      models: { slow: [{ provider: 'a', model: 'gpt-mock@hang' }] },
+      ai: { timeouts: { firstByteMs: 10_000, totalMs: 20_000 } },
+    });
     const a = new AbortController();
     const b = new AbortController();
     const pa = ai.chat(ask('wait', 'slow'), { signal: a.signal });
@@ -126,7 +141,10 @@ describe('Orchestrator: single-flight', () => {
 
 describe('Orchestrator: single-flight off', () => {
   it('sends each identical call upstream, and close() still aborts calls in flight', async () => {
-    const ai = await setup({ ai: { singleFlight: false, cache: { enabled: false } }, models: { slow: [{ provider: 'a', model: 'gpt-mock@hang' }] } });
+    const ai = await setup({
+      ai: { singleFlight: false, cache: { enabled: false } },
+      models: { slow: [{ provider: 'a', model: 'gpt-mock@hang' }] },
+    });
     await Promise.all([0, 1, 2].map(() => ai.chat(ask('each'))));
     expect(mock.calls).toHaveLength(3);
     const pending = ai.chat(ask('stuck', 'slow')).catch((e) => e);

@@ -31,9 +31,18 @@ describe('provider calls through a proxy, trusting a private CA', () => {
     tmp.remove();
   });
 
-  const provider = (extra: Record<string, unknown> = {}) => ({ type: 'openai-compatible', baseURL: `https://${HOST}:${front.port}/v1`, apiKeys: ['proxy-test-key'], ...extra });
+  const provider = (extra: Record<string, unknown> = {}) => ({
+    type: 'openai-compatible',
+    baseURL: `https://${HOST}:${front.port}/v1`,
+    apiKeys: ['proxy-test-key'],
+    ...extra,
+  });
   const config = (providers: Record<string, unknown>, route: Array<{ provider: string; model: string }>): ConfigInput =>
-    ({ providers, models: { chat: route }, ai: { maxAttempts: 1, cache: { enabled: false }, timeouts: { connectMs: 2_000, firstByteMs: 3_000, totalMs: 5_000 } } }) as ConfigInput;
+    ({
+      providers,
+      models: { chat: route },
+      ai: { maxAttempts: 1, cache: { enabled: false }, timeouts: { connectMs: 2_000, firstByteMs: 3_000, totalMs: 5_000 } },
+    }) as ConfigInput;
   async function chat(cfg: ConfigInput, env: NodeJS.ProcessEnv = {}) {
     const t = await testRuntime(cfg, env);
     try {
@@ -48,7 +57,9 @@ describe('provider calls through a proxy, trusting a private CA', () => {
 
   it('a per-provider proxy and tls.ca: the call tunnels through the proxy and verifies the private CA', async () => {
     const before = proxy.connects.length;
-    const r = await chat(config({ p: provider({ proxy: proxy.url, tls: { ca: `file:${certs.caFile}` } }) }, [{ provider: 'p', model: 'gpt-mock' }]));
+    const r = await chat(
+      config({ p: provider({ proxy: proxy.url, tls: { ca: `file:${certs.caFile}` } }) }, [{ provider: 'p', model: 'gpt-mock' }]),
+    );
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(proxy.connects.slice(before)).toEqual([`${HOST}:${front.port}`]);
     expect(mock.calls.at(-1)?.key).toBe('proxy-test-key');
@@ -57,10 +68,18 @@ describe('provider calls through a proxy, trusting a private CA', () => {
   it('HTTPS_PROXY from the environment, with NO_PROXY sending a loopback provider direct', async () => {
     const before = proxy.connects.length;
     const env = { HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1,localhost' };
-    const tunnel = await chat(config({ p: provider({ tls: { ca: `file:${certs.caFile}` } }) }, [{ provider: 'p', model: 'gpt-mock' }]), env);
+    const tunnel = await chat(
+      config({ p: provider({ tls: { ca: `file:${certs.caFile}` } }) }, [{ provider: 'p', model: 'gpt-mock' }]),
+      env,
+    );
     expect(tunnel.ok, JSON.stringify(tunnel)).toBe(true);
     expect(proxy.connects.slice(before)).toEqual([`${HOST}:${front.port}`]);
-    const direct = await chat(config({ d: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['direct-key'] } }, [{ provider: 'd', model: 'gpt-mock' }]), env);
+    const direct = await chat(
+      config({ d: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['direct-key'] } }, [
+        { provider: 'd', model: 'gpt-mock' },
+      ]),
+      env,
+    );
     expect(direct.ok, JSON.stringify(direct)).toBe(true);
     expect(proxy.connects.length).toBe(before + 1);
   });
@@ -74,14 +93,21 @@ describe('provider calls through a proxy, trusting a private CA', () => {
     expect(proxy.connects.length).toBeGreaterThan(connects);
     expect(mock.calls.length).toBe(calls);
     connects = proxy.connects.length;
-    const noProxy = await chat(config({ p: provider({ proxy: false, tls: { ca: `file:${certs.caFile}` } }) }, [{ provider: 'p', model: 'gpt-mock' }]), { HTTPS_PROXY: proxy.url });
+    const noProxy = await chat(
+      config({ p: provider({ proxy: false, tls: { ca: `file:${certs.caFile}` } }) }, [{ provider: 'p', model: 'gpt-mock' }]),
+      { HTTPS_PROXY: proxy.url },
+    );
     expect(noProxy.ok).toBe(false);
     expect(proxy.connects.length).toBe(connects);
     expect(mock.calls.length).toBe(calls);
   });
 
   it('refuses a proxy that is not an http(s) URL and a tls.ca that is not PEM, naming the setting', async () => {
-    await expect(testRuntime(config({ p: provider({ proxy: 'socks5://127.0.0.1:1080' }) }, [{ provider: 'p', model: 'gpt-mock' }]))).rejects.toThrow(/providers\.p\.proxy: a proxy URL starts with http/);
-    await expect(testRuntime(config({ p: provider({ tls: { ca: 'not a certificate' } }) }, [{ provider: 'p', model: 'gpt-mock' }]))).rejects.toThrow(/providers\.p\.tls\.ca: not a PEM certificate/);
+    await expect(
+      testRuntime(config({ p: provider({ proxy: 'socks5://127.0.0.1:1080' }) }, [{ provider: 'p', model: 'gpt-mock' }])),
+    ).rejects.toThrow(/providers\.p\.proxy: a proxy URL starts with http/);
+    await expect(
+      testRuntime(config({ p: provider({ tls: { ca: 'not a certificate' } }) }, [{ provider: 'p', model: 'gpt-mock' }])),
+    ).rejects.toThrow(/providers\.p\.tls\.ca: not a PEM certificate/);
   });
 });

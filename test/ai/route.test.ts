@@ -13,7 +13,10 @@ const config = () =>
       },
       ai: { maxAttempts: 3 },
       models: {
-        fast: [{ provider: 'a', model: 'm1' }, { provider: 'b', model: 'm2' }],
+        fast: [
+          { provider: 'a', model: 'm1' },
+          { provider: 'b', model: 'm2' },
+        ],
         careful: { targets: [{ provider: 'b', model: 'm3' }], timeouts: { totalMs: 9_000 }, maxAttempts: 2, continuation: true },
       },
     },
@@ -55,14 +58,25 @@ describe('Routes', () => {
       }
     }
     expect(routes.list()).toEqual([
-      { id: 'fast', targets: [{ provider: 'a', model: 'm1' }, { provider: 'b', model: 'm2' }] },
+      {
+        id: 'fast',
+        targets: [
+          { provider: 'a', model: 'm1' },
+          { provider: 'b', model: 'm2' },
+        ],
+      },
       { id: 'careful', targets: [{ provider: 'b', model: 'm3' }] },
     ]);
   });
 
   it('lets a request only shorten timeouts, never below 1 ms, and caps by the time left', () => {
     const base = { connectMs: 100, firstByteMs: 1_000, idleChunkMs: 500, totalMs: 5_000 };
-    expect(capTimeouts(base, { firstByteMs: 50, totalMs: 99_999 }, 2_000)).toEqual({ connectMs: 100, firstByteMs: 50, idleChunkMs: 500, totalMs: 2_000 });
+    expect(capTimeouts(base, { firstByteMs: 50, totalMs: 99_999 }, 2_000)).toEqual({
+      connectMs: 100,
+      firstByteMs: 50,
+      idleChunkMs: 500,
+      totalMs: 2_000,
+    });
     expect(capTimeouts(base, undefined, -5).totalMs).toBe(1);
   });
 });

@@ -37,4 +37,3 @@ describe('SingleFlight', () => {
     expect(upstream.aborted).toBe(true);
   });
 });
-

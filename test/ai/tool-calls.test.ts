@@ -18,13 +18,26 @@ afterEach(async () => {
 });
 
 const TOOLS = [
-  { type: 'function' as const, function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+  {
+    type: 'function' as const,
+    function: {
+      name: 'get_weather',
+      description: 'Weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  },
   { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string' } } } } },
 ];
 
 const data = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
 const piece = (delta: Record<string, unknown>, finish: string | null = null) =>
-  data({ id: 'chatcmpl-tools', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-mock', choices: [{ index: 0, delta, finish_reason: finish }] });
+  data({
+    id: 'chatcmpl-tools',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model: 'gpt-mock',
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  });
 
 /** A stream as OpenAI sends two parallel tool calls: ids and names first, arguments in pieces. */
 function toolStream(opts: { finish?: boolean } = {}): string[] {
@@ -76,7 +89,12 @@ describe('tool calls through the gateway', () => {
     t = await testServer(aiConfig(mock.url));
     mock.respond(() => ({ raw: toolStream() }));
     const client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const ask = { model: 'chat', messages: [{ role: 'user' as const, content: 'weather and time in Paris?' }], tools: TOOLS, stream: true as const };
+    const ask = {
+      model: 'chat',
+      messages: [{ role: 'user' as const, content: 'weather and time in Paris?' }],
+      tools: TOOLS,
+      stream: true as const,
+    };
 
     const first = await collectTools(await client.chat.completions.create(ask));
     expect(first.error).toBeUndefined();
@@ -95,16 +113,32 @@ describe('tool calls through the gateway', () => {
 
     // The cached answer also serves the plain call, with the tool calls in the message.
     const plain = await client.chat.completions.create({ ...ask, stream: false });
-    expect(plain.choices[0]!.message.tool_calls?.map((c) => (c.type === 'function' ? [c.id, c.function.name, c.function.arguments] : []))).toEqual(WANT.map((w) => [w.id, w.name, w.arguments]));
+    expect(
+      plain.choices[0]!.message.tool_calls?.map((c) => (c.type === 'function' ? [c.id, c.function.name, c.function.arguments] : [])),
+    ).toEqual(WANT.map((w) => [w.id, w.name, w.arguments]));
     expect(plain.choices[0]!.finish_reason).toBe('tool_calls');
   });
 
   it('a stream that breaks after a tool call began ends with an error: no continuation, no truncated success', async () => {
     mock = await startMockProvider();
-    t = await testServer(aiConfig(mock.url, { models: { r: { targets: [{ provider: 'a', model: 'gpt-mock' }, { provider: 'b', model: 'gpt-mock' }], continuation: true } } }));
+    t = await testServer(
+      aiConfig(mock.url, {
+        models: {
+          r: {
+            targets: [
+              { provider: 'a', model: 'gpt-mock' },
+              { provider: 'b', model: 'gpt-mock' },
+            ],
+            continuation: true,
+          },
+        },
+      }),
+    );
     mock.respond((call) => (call.key === 'key-b0' ? undefined : { raw: toolStream({ finish: false }) }));
     const client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const r = await collectTools(await client.chat.completions.create({ model: 'r', messages: [{ role: 'user', content: 'weather?' }], tools: TOOLS, stream: true }));
+    const r = await collectTools(
+      await client.chat.completions.create({ model: 'r', messages: [{ role: 'user', content: 'weather?' }], tools: TOOLS, stream: true }),
+    );
     expect(r.error).toBeDefined();
     expect(r.finish).toBeNull();
     expect(r.calls[0]).toMatchObject({ id: 'call_w1', name: 'get_weather' });
@@ -120,32 +154,57 @@ describe('tool calls through the gateway', () => {
       ai: { cache: { enabled: false } },
     });
     const line = (o: unknown) => `${JSON.stringify({ model: 'llama3.2:latest', created_at: '2026-11-23T08:00:00Z', ...(o as object) })}\n`;
-    const calls = [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }, { function: { name: 'get_time', arguments: { zone: 'CET' } } }];
+    const calls = [
+      { function: { name: 'get_weather', arguments: { city: 'Paris' } } },
+      { function: { name: 'get_time', arguments: { zone: 'CET' } } },
+    ];
     mock.respond((call) =>
       call.stream
-        ? { raw: [line({ message: { role: 'assistant', content: '', tool_calls: calls }, done: false }), line({ message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', prompt_eval_count: 5, eval_count: 7 })], contentType: 'application/x-ndjson' }
-        : { status: 200, body: JSON.parse(line({ message: { role: 'assistant', content: '', tool_calls: calls }, done: true, done_reason: 'stop' })) },
+        ? {
+            raw: [
+              line({ message: { role: 'assistant', content: '', tool_calls: calls }, done: false }),
+              line({ message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', prompt_eval_count: 5, eval_count: 7 }),
+            ],
+            contentType: 'application/x-ndjson',
+          }
+        : {
+            status: 200,
+            body: JSON.parse(line({ message: { role: 'assistant', content: '', tool_calls: calls }, done: true, done_reason: 'stop' })),
+          },
     );
     const client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const history = [
       { role: 'user' as const, content: 'weather?' },
-      { role: 'assistant' as const, content: null, tool_calls: [{ id: 'call_0', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }] },
+      {
+        role: 'assistant' as const,
+        content: null,
+        tool_calls: [{ id: 'call_0', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }],
+      },
       { role: 'tool' as const, tool_call_id: 'call_0', content: 'sunny' },
       { role: 'user' as const, content: 'and Paris?' },
     ];
     const s = await collectTools(await client.chat.completions.create({ model: 'local', messages: history, tools: TOOLS, stream: true }));
     expect(s.error).toBeUndefined();
-    expect(s.calls.map((c) => [c.name, JSON.parse(c.arguments)])).toEqual([['get_weather', { city: 'Paris' }], ['get_time', { zone: 'CET' }]]);
+    expect(s.calls.map((c) => [c.name, JSON.parse(c.arguments)])).toEqual([
+      ['get_weather', { city: 'Paris' }],
+      ['get_time', { zone: 'CET' }],
+    ]);
     expect(s.calls.every((c) => c.id.startsWith('call_'))).toBe(true);
     expect(s.finish).toBe('tool_calls');
     const sent = mock.calls[0]!.body;
     expect(sent.tools).toEqual(TOOLS);
-    expect(sent.messages[1]).toMatchObject({ role: 'assistant', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Rome' } } }] });
+    expect(sent.messages[1]).toMatchObject({
+      role: 'assistant',
+      tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Rome' } } }],
+    });
     expect(sent.messages[2]).toMatchObject({ role: 'tool', content: 'sunny' });
 
     const plain = await client.chat.completions.create({ model: 'local', messages: history, tools: TOOLS });
     const msg = plain.choices[0]!.message;
-    expect(msg.tool_calls?.map((c) => (c.type === 'function' ? [c.function.name, JSON.parse(c.function.arguments)] : []))).toEqual([['get_weather', { city: 'Paris' }], ['get_time', { zone: 'CET' }]]);
+    expect(msg.tool_calls?.map((c) => (c.type === 'function' ? [c.function.name, JSON.parse(c.function.arguments)] : []))).toEqual([
+      ['get_weather', { city: 'Paris' }],
+      ['get_time', { zone: 'CET' }],
+    ]);
     expect(plain.choices[0]!.finish_reason).toBe('tool_calls');
   });
 });

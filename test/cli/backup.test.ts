@@ -12,7 +12,11 @@ import { tempDir } from '../support/runtime.js';
 import { assertBuilt, runCli, startServe, type ServeProcess } from './cli-process.js';
 
 const submit = async (url: string, steps: number) => {
-  const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps, ms: 5 } }) });
+  const res = await fetch(`${url}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ task: 'demo.progress', input: { steps, ms: 5 } }),
+  });
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: string }).id;
 };

@@ -8,7 +8,8 @@ export const BIN = join(ROOT, 'bin/tasklane.js');
 
 /** The CLI tests run the built CLI, as a user does; `npm test` builds first. */
 export function assertBuilt(file: string): void {
-  if (!existsSync(join(ROOT, 'dist', file))) throw new Error(`dist/${file} is missing: run \`npm run build\` before these tests (npm test does)`);
+  if (!existsSync(join(ROOT, 'dist', file)))
+    throw new Error(`dist/${file} is missing: run \`npm run build\` before these tests (npm test does)`);
 }
 
 export interface Result {
@@ -20,7 +21,11 @@ export interface Result {
 /** Runs `tasklane <args>` to the end (killed after timeoutMs). */
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: { PATH: process.env.PATH, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -43,9 +48,16 @@ export interface ServeProcess {
 }
 
 /** Starts `tasklane serve` and resolves with the URL of its first stdout line. */
-export function startServe(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<ServeProcess> {
+export function startServe(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args], { cwd: options.cwd ?? ROOT, env: { PATH: process.env.PATH, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let settled = false;

@@ -18,7 +18,11 @@ const BIN = join(ROOT, 'bin/tasklane.js');
 
 function run(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'doctor', ...args], { cwd, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'doctor', ...args], {
+      cwd,
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -43,16 +47,23 @@ async function keyCheckingUpstream(goodKeys: string[]): Promise<{ url: string; s
     seen.push(key);
     const ok = req.url === '/v1/models' && goodKeys.includes(key);
     res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(ok ? { object: 'list', data: [{ id: 'm1', object: 'model' }] } : { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } }));
+    res.end(
+      JSON.stringify(
+        ok
+          ? { object: 'list', data: [{ id: 'm1', object: 'model' }] }
+          : { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' } },
+      ),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     seen,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -78,7 +89,8 @@ describe('tasklane doctor', () => {
   const closers: Array<() => Promise<void>> = [];
 
   beforeAll(() => {
-    if (!existsSync(join(ROOT, 'dist/cli/doctor.js'))) throw new Error('dist/cli/doctor.js is missing: run `npm run build` first (npm test does)');
+    if (!existsSync(join(ROOT, 'dist/cli/doctor.js')))
+      throw new Error('dist/cli/doctor.js is missing: run `npm run build` first (npm test does)');
   });
 
   afterEach(async () => {
@@ -126,11 +138,14 @@ describe('tasklane doctor', () => {
     await dead.close(); // nothing listens there any more
     const strict = await keyCheckingUpstream(['good-key']);
     closers.push(strict.close);
-    const config = await setup(() => ({
-      groq: { type: 'openai-compatible', baseURL: `${strict.url}/v1`, apiKeys: ['good-key', 'bad-key'] },
-      gone: { type: 'openai-compatible', baseURL: `${deadUrl}/v1`, apiKeys: ['k'] },
-      hung: { type: 'openai-compatible', baseURL: `${silent.url}/v1`, apiKeys: ['k'] },
-    }), 0);
+    const config = await setup(
+      () => ({
+        groq: { type: 'openai-compatible', baseURL: `${strict.url}/v1`, apiKeys: ['good-key', 'bad-key'] },
+        gone: { type: 'openai-compatible', baseURL: `${deadUrl}/v1`, apiKeys: ['k'] },
+        hung: { type: 'openai-compatible', baseURL: `${silent.url}/v1`, apiKeys: ['k'] },
+      }),
+      0,
+    );
     const t0 = performance.now();
     const res = await run(['--config', config, '--timeout-ms', '1500'], {}, tmp.dir);
     expect(res.code).toBe(1);
@@ -148,7 +163,10 @@ describe('tasklane doctor', () => {
   });
 
   it('exits 2 naming the variable to set when a key cannot be resolved', async () => {
-    const config = await setup(([a]) => ({ mistral: { type: 'openai-compatible', baseURL: `${a}/v1`, apiKeys: ['env:MISTRAL_API_KEY'] } }), 1);
+    const config = await setup(
+      ([a]) => ({ mistral: { type: 'openai-compatible', baseURL: `${a}/v1`, apiKeys: ['env:MISTRAL_API_KEY'] } }),
+      1,
+    );
     const res = await run(['--config', config], {}, tmp.dir);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('MISTRAL_API_KEY');

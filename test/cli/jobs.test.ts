@@ -38,11 +38,27 @@ describe('tasklane jobs', () => {
   });
 
   it('submit prints the id; watch exits 1 when the job is cancelled; list shows it', async () => {
-    const submitted = await runCli(['jobs', 'submit', 'demo.progress', '--input', '{"steps":200,"ms":50}', '--url', serve.url, '--key', KEY, '--priority', '2', '--idempotency-key', 'cli-1']);
+    const submitted = await runCli([
+      'jobs',
+      'submit',
+      'demo.progress',
+      '--input',
+      '{"steps":200,"ms":50}',
+      '--url',
+      serve.url,
+      '--key',
+      KEY,
+      '--priority',
+      '2',
+      '--idempotency-key',
+      'cli-1',
+    ]);
     expect(submitted.code).toBe(0);
     const id = submitted.stdout.trim();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    const again = await runCli(['jobs', 'submit', 'demo.progress', '--input', '{"steps":200,"ms":50}', '--idempotency-key', 'cli-1'], { env });
+    const again = await runCli(['jobs', 'submit', 'demo.progress', '--input', '{"steps":200,"ms":50}', '--idempotency-key', 'cli-1'], {
+      env,
+    });
     expect(again.stdout.trim()).toBe(id);
 
     const watching = runCli(['jobs', 'watch', id], { env });

@@ -41,9 +41,16 @@ describe('tasklane serve behind a proxy with a private CA', () => {
         models: { chat: [{ provider: 'corp', model: 'gpt-mock' }] },
       }),
     );
-    const serve = await startServe(['--config', file], { cwd: tmp.dir, env: { HTTPS_PROXY: proxy.url, NO_PROXY: 'localhost', NODE_EXTRA_CA_CERTS: caFile } });
+    const serve = await startServe(['--config', file], {
+      cwd: tmp.dir,
+      env: { HTTPS_PROXY: proxy.url, NO_PROXY: 'localhost', NODE_EXTRA_CA_CERTS: caFile },
+    });
     try {
-      const res = await fetch(`${serve.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'hello corp' }] }) });
+      const res = await fetch(`${serve.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'hello corp' }] }),
+      });
       const body = (await res.json()) as any;
       expect(res.status, JSON.stringify(body)).toBe(200);
       expect(body.choices[0].message.content).toContain('hello corp');

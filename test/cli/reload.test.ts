@@ -19,7 +19,8 @@ describe('tasklane serve reloads its configuration', () => {
     const t = tempDir();
     cleanups.push(t.remove);
     const file = join(t.dir, 'tasklane.config.json');
-    const write = (key: string) => writeFileSync(file, JSON.stringify({ data: join(t.dir, 'data'), server: { port: 0, apiKeys: [{ key, name: 'ops' }] } }));
+    const write = (key: string) =>
+      writeFileSync(file, JSON.stringify({ data: join(t.dir, 'data'), server: { port: 0, apiKeys: [{ key, name: 'ops' }] } }));
     write(K1);
     const serve = await startServe(['--config', file], { cwd: t.dir });
     cleanups.push(() => serve.stop());

@@ -30,7 +30,11 @@ describe('tasklane serve', () => {
     const health = await fetch(`${serve.url}/healthz`);
     expect(health.status).toBe(200);
     // A job in flight does not stop a graceful close.
-    await fetch(`${serve.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 20, ms: 50 } }) });
+    await fetch(`${serve.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'demo.progress', input: { steps: 20, ms: 50 } }),
+    });
     expect(await serve.stop()).toBe(0);
     expect(serve.stderr()).toMatch(/"signal":"SIGTERM"/);
   });

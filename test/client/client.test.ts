@@ -93,10 +93,12 @@ describe('tasklane/client', () => {
     const job = await client.jobs.submit('demo.progress', { steps: 1, ms: 0 }, { delayMs: 60_000 });
     const controller = new AbortController();
     const seen: JobEvent[] = [];
-    const err = await rejection(collect(client.jobs.events(job.id, { signal: controller.signal }), (e) => {
-      seen.push(e);
-      controller.abort();
-    }));
+    const err = await rejection(
+      collect(client.jobs.events(job.id, { signal: controller.signal }), (e) => {
+        seen.push(e);
+        controller.abort();
+      }),
+    );
     expect(err.code).toBe('TL_ERR_ABORTED');
     expect(seen.map((e) => e.type)).toEqual(['enqueued']);
     const watchController = new AbortController();

@@ -10,7 +10,8 @@ import { loadConfig, ConfigError } from '../../src/index.js';
 import { makeScrubber } from '../../src/config/secrets.js';
 import { tempDir } from '../support/runtime.js';
 
-const load = (url: string, env: NodeJS.ProcessEnv = {}, cwd?: string) => loadConfig({ config: { store: { engine: 'redis', url } }, env, dotenv: false, ...(cwd ? { cwd } : {}) });
+const load = (url: string, env: NodeJS.ProcessEnv = {}, cwd?: string) =>
+  loadConfig({ config: { store: { engine: 'redis', url } }, env, dotenv: false, ...(cwd ? { cwd } : {}) });
 
 describe('store.url', () => {
   it('resolves env: and file: and scrubs the password and the URL', () => {
@@ -34,7 +35,14 @@ describe('store.url', () => {
   });
 
   it('fails at load with a ConfigError naming store.url, never quoting the value', () => {
-    for (const bad of ['127.0.0.1:6379', 'http://127.0.0.1:6379', 'redis://', 'redis://host:6379/zero', 'not a url at all s3cret', 'redis://u:%zz@host:6379']) {
+    for (const bad of [
+      '127.0.0.1:6379',
+      'http://127.0.0.1:6379',
+      'redis://',
+      'redis://host:6379/zero',
+      'not a url at all s3cret',
+      'redis://u:%zz@host:6379',
+    ]) {
       let err: unknown;
       try {
         load(bad);

@@ -112,9 +112,13 @@ export function engineConformance(factory: EngineFactory): void {
       const done = await engine.finish(job.id, claim.token, { outcome: 'succeeded', result: { ok: true } });
       expect(done).toMatchObject({ state: 'succeeded', result: { ok: true }, lastSeq: 3 });
       expect(done.finishedAt).toBeGreaterThan(0);
-      await expect(engine.finish(job.id, claim.token, { outcome: 'succeeded', result: 2 })).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
+      await expect(engine.finish(job.id, claim.token, { outcome: 'succeeded', result: 2 })).rejects.toMatchObject({
+        code: 'TL_ERR_JOB_LEASE_LOST',
+      });
       await expect(engine.renew(job.id, claim.token, 1000)).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
-      await expect(engine.finish('missing', 'x', { outcome: 'succeeded', result: 1 })).rejects.toMatchObject({ code: 'TL_ERR_JOB_NOT_FOUND' });
+      await expect(engine.finish('missing', 'x', { outcome: 'succeeded', result: 1 })).rejects.toMatchObject({
+        code: 'TL_ERR_JOB_NOT_FOUND',
+      });
       const events = await engine.readEvents(job.id, 0);
       expect(types(events)).toEqual(['enqueued', 'started', 'succeeded']);
       expect(events[2]!.data).toEqual({ result: { ok: true } });
@@ -153,8 +157,12 @@ export function engineConformance(factory: EngineFactory): void {
       expect(await other.get(job.id)).toMatchObject({ state: 'queued', attempt: 1 });
       const c2 = (await other.claim('w2', { tasks: ['t'], leaseMs: 10_000 }))!;
       expect(c2.job.attempt).toBe(2);
-      await expect(engine.finish(job.id, c1.token, { outcome: 'succeeded', result: 'stale' })).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
-      await expect(engine.appendEvents(job.id, c1.token, [{ jobId: job.id, seq: c1.job.lastSeq + 1, type: 'progress', data: 1, at: Date.now() }])).rejects.toMatchObject({
+      await expect(engine.finish(job.id, c1.token, { outcome: 'succeeded', result: 'stale' })).rejects.toMatchObject({
+        code: 'TL_ERR_JOB_LEASE_LOST',
+      });
+      await expect(
+        engine.appendEvents(job.id, c1.token, [{ jobId: job.id, seq: c1.job.lastSeq + 1, type: 'progress', data: 1, at: Date.now() }]),
+      ).rejects.toMatchObject({
         code: 'TL_ERR_JOB_LEASE_LOST',
       });
       await other.finish(job.id, c2.token, { outcome: 'succeeded', result: 'fresh' });
@@ -204,7 +212,10 @@ export function engineConformance(factory: EngineFactory): void {
       const c = (await claimOne(engine))!;
       expect((await other.cancel(running.id)).state).toBe('running');
       expect(await engine.renew(running.id, c.token, 1000)).toEqual({ cancelRequested: true });
-      const done = await engine.finish(running.id, c.token, { outcome: 'cancelled', error: { code: 'TL_ERR_JOB_CANCELLED', message: 'cancelled' } });
+      const done = await engine.finish(running.id, c.token, {
+        outcome: 'cancelled',
+        error: { code: 'TL_ERR_JOB_CANCELLED', message: 'cancelled' },
+      });
       expect(done.state).toBe('cancelled');
       expect((await engine.retry(running.id)).state).toBe('queued');
     });
@@ -223,12 +234,23 @@ export function engineConformance(factory: EngineFactory): void {
       const c = (await claimOne(engine))!;
       let seq = c.job.lastSeq;
       const batch = (n: number) =>
-        Array.from({ length: n }, (_, i) => ({ jobId: job.id, seq: ++seq, type: 'progress' as const, data: { i }, at: Date.now(), attempt: 1 }));
+        Array.from({ length: n }, (_, i) => ({
+          jobId: job.id,
+          seq: ++seq,
+          type: 'progress' as const,
+          data: { i },
+          at: Date.now(),
+          attempt: 1,
+        }));
       await engine.appendEvents(job.id, c.token, batch(3));
-      await engine.appendEvents(job.id, c.token, [{ jobId: job.id, seq: ++seq, type: 'log', data: { msg: 'hi' }, at: Date.now(), attempt: 1 }]);
+      await engine.appendEvents(job.id, c.token, [
+        { jobId: job.id, seq: ++seq, type: 'log', data: { msg: 'hi' }, at: Date.now(), attempt: 1 },
+      ]);
       expect(await engine.get(job.id)).toMatchObject({ lastSeq: 6, progress: { i: 2 } });
       // A batch that does not follow the stored stream is refused whole.
-      await expect(engine.appendEvents(job.id, c.token, [{ jobId: job.id, seq: 9, type: 'progress', data: 0, at: 0 }])).rejects.toBeTruthy();
+      await expect(
+        engine.appendEvents(job.id, c.token, [{ jobId: job.id, seq: 9, type: 'progress', data: 0, at: 0 }]),
+      ).rejects.toBeTruthy();
       await expect(engine.appendEvents(job.id, 'not-the-token', batch(1))).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
       const done = await engine.finish(job.id, c.token, { outcome: 'succeeded', result: null });
       expect(done.lastSeq).toBe(7);
@@ -268,8 +290,13 @@ export function engineConformance(factory: EngineFactory): void {
       await expect(engine.list({ cursor: 'garbage' })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
     });
 
-    it('records each job\'s owner and lists by owner key and/or tenant, with filters and a cursor', async () => {
-      const owners = [{ key: 'alice', tenant: 'acme' }, { key: 'bob', tenant: 'acme' }, { key: 'carol', tenant: 'globex' }, { key: 'dave' }];
+    it("records each job's owner and lists by owner key and/or tenant, with filters and a cursor", async () => {
+      const owners = [
+        { key: 'alice', tenant: 'acme' },
+        { key: 'bob', tenant: 'acme' },
+        { key: 'carol', tenant: 'globex' },
+        { key: 'dave' },
+      ];
       const made: Array<{ id: string; owner: (typeof owners)[number]; task: string }> = [];
       for (let i = 0; i < 24; i++) {
         const owner = owners[i % owners.length]!;
@@ -283,7 +310,11 @@ export function engineConformance(factory: EngineFactory): void {
       const cancelled = await engine.cancel(made[4]!.id);
       expect(cancelled.owner).toEqual({ key: 'alice', tenant: 'acme' });
 
-      const newestFirst = (pred: (m: (typeof made)[number]) => boolean) => made.filter(pred).map((m) => m.id).reverse();
+      const newestFirst = (pred: (m: (typeof made)[number]) => boolean) =>
+        made
+          .filter(pred)
+          .map((m) => m.id)
+          .reverse();
       const all = async (q: Parameters<JobEngine['list']>[0]) => {
         const ids: string[] = [];
         let cursor: string | undefined;
@@ -309,8 +340,14 @@ export function engineConformance(factory: EngineFactory): void {
         if (outcome === 'cancelled') return (await engine.cancel(job.id)).id;
         const c = (await claimOne(engine))!;
         expect(c.job.id).toBe(job.id);
-        await engine.appendEvents(job.id, c.token, [{ jobId: job.id, seq: 3, type: 'progress', data: { i: 1 }, at: Date.now(), attempt: 1 }]);
-        await engine.finish(job.id, c.token, outcome === 'succeeded' ? { outcome, result: 1 } : { outcome, error: { code: 'X', message: 'x' } });
+        await engine.appendEvents(job.id, c.token, [
+          { jobId: job.id, seq: 3, type: 'progress', data: { i: 1 }, at: Date.now(), attempt: 1 },
+        ]);
+        await engine.finish(
+          job.id,
+          c.token,
+          outcome === 'succeeded' ? { outcome, result: 1 } : { outcome, error: { code: 'X', message: 'x' } },
+        );
         return job.id;
       };
       const oldOk = await done('succeeded', 'key-old');

@@ -7,7 +7,9 @@ const dir = fileURLToPath(new URL('../../src/jobs/engines/redis/lua/', import.me
 
 describe('redis engine Lua scripts', () => {
   it('one file per script, each with a KEYS/ARGV header the key count is read from', () => {
-    const files = readdirSync(dir).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -4));
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.lua'))
+      .map((f) => f.slice(0, -4));
     expect(files.filter((f) => f !== 'prelude').sort()).toEqual(Object.values(SCRIPTS).sort());
     const keys: Record<string, number> = {};
     for (const name of Object.values(SCRIPTS)) {
@@ -16,7 +18,19 @@ describe('redis engine Lua scripts', () => {
       expect(s.lua).not.toMatch(/@include/);
       keys[name] = s.numberOfKeys;
     }
-    expect(keys).toEqual({ enqueue: 3, claimed: 3, renew: 3, finish: 3, release: 3, cancel: 2, retry: 2, recover: 3, append: 2, prune: 0, format: 1 });
+    expect(keys).toEqual({
+      enqueue: 3,
+      claimed: 3,
+      renew: 3,
+      finish: 3,
+      release: 3,
+      cancel: 2,
+      retry: 2,
+      recover: 3,
+      append: 2,
+      prune: 0,
+      format: 1,
+    });
     // The prelude's helpers are inlined where a script includes it.
     expect(loadScript('finish').lua).toContain('local function move(');
   });

@@ -14,7 +14,12 @@ const PLANS: Record<string, string[]> = {
   byId: ['SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)'],
   ping: ['SCAN CONSTANT ROW'],
   // The ids asked about (a JSON array), each looked up by its key.
-  lastSeqs: ['SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)', 'LIST SUBQUERY 1', 'SCAN json_each VIRTUAL TABLE INDEX 1:', 'CREATE BLOOM FILTER'],
+  lastSeqs: [
+    'SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)',
+    'LIST SUBQUERY 1',
+    'SCAN json_each VIRTUAL TABLE INDEX 1:',
+    'CREATE BLOOM FILTER',
+  ],
   probe: [],
   prunable: ['SEARCH jobs USING INDEX jobs_finished (finished_at<?)'],
   deleteJob: ['SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)'],
@@ -54,7 +59,9 @@ type Stmt = { source: string };
 
 function statements(tree: Record<string, unknown>, prefix = ''): Array<[string, Stmt]> {
   return Object.entries(tree).flatMap(([k, v]) =>
-    typeof (v as Stmt).source === 'string' ? [[prefix + k, v as Stmt] as [string, Stmt]] : statements(v as Record<string, unknown>, `${prefix}${k}.`),
+    typeof (v as Stmt).source === 'string'
+      ? [[prefix + k, v as Stmt] as [string, Stmt]]
+      : statements(v as Record<string, unknown>, `${prefix}${k}.`),
   );
 }
 
@@ -88,7 +95,9 @@ describe('sqlite engine query plans', () => {
         })();
         db.exec('ANALYZE');
       }
-      const plans = Object.fromEntries(statements(prepare(db) as unknown as Record<string, unknown>).map(([name, st]) => [name, planOf(db, st.source)]));
+      const plans = Object.fromEntries(
+        statements(prepare(db) as unknown as Record<string, unknown>).map(([name, st]) => [name, planOf(db, st.source)]),
+      );
       for (const [name, plan] of Object.entries(plans)) {
         for (const line of plan) expect(line, `${name}: ${line}`).not.toMatch(/^SCAN jobs\b|TEMP B-TREE/);
       }
@@ -100,7 +109,8 @@ describe('sqlite engine query plans', () => {
           for (const task of [undefined, 'big']) {
             const plan = planOf(db, q.list.owned(owner, task, state).source);
             const index = (owner.key !== undefined ? 'jobs_owner' : 'jobs_tenant') + (state ? '_state' : '');
-            const search = owner.key !== undefined ? `owner_key=?${state ? ' AND state=?' : ''}` : `owner_tenant=?${state ? ' AND state=?' : ''}`;
+            const search =
+              owner.key !== undefined ? `owner_key=?${state ? ' AND state=?' : ''}` : `owner_tenant=?${state ? ' AND state=?' : ''}`;
             expect(plan, JSON.stringify({ owner, task, state })).toEqual([`SEARCH jobs USING INDEX ${index} (${search} AND n<?)`]);
           }
         }
@@ -112,14 +122,18 @@ describe('sqlite engine query plans', () => {
   it('the counters follow every change of state, insert and delete', () => {
     const db = new Database(':memory:');
     openSchema(db, 1_000);
-    const ins = db.prepare(`INSERT INTO jobs (id, task, state, input, max_attempts, created_at, updated_at, run_at) VALUES (?, ?, ?, 'null', 1, 0, 0, 0)`);
+    const ins = db.prepare(
+      `INSERT INTO jobs (id, task, state, input, max_attempts, created_at, updated_at, run_at) VALUES (?, ?, ?, 'null', 1, 0, 0, 0)`,
+    );
     for (let i = 0; i < 5; i++) ins.run(`a${i}`, 'a', 'queued');
     ins.run('b0', 'b', 'delayed');
     db.prepare(`UPDATE jobs SET state = 'running' WHERE id IN ('a0', 'a1')`).run();
     db.prepare(`UPDATE jobs SET state = 'succeeded' WHERE id = 'a0'`).run();
     db.prepare(`UPDATE jobs SET updated_at = 5 WHERE id = 'a2'`).run();
     db.prepare(`DELETE FROM jobs WHERE id = 'a0'`).run();
-    const counts = db.prepare('SELECT task, state, sum(n) AS n FROM job_counts WHERE n > 0 GROUP BY task, state ORDER BY task, state').all();
+    const counts = db
+      .prepare('SELECT task, state, sum(n) AS n FROM job_counts WHERE n > 0 GROUP BY task, state ORDER BY task, state')
+      .all();
     const truth = db.prepare('SELECT task, state, count(*) AS n FROM jobs GROUP BY task, state ORDER BY task, state').all();
     expect(counts).toEqual(truth);
     expect(counts).toEqual([

@@ -53,7 +53,12 @@ async function all(state?: JobRecord['state']): Promise<JobRecord[]> {
   const out: JobRecord[] = [];
   let cursor: string | undefined;
   do {
-    const page = await api.runtime.jobs.list({ task: 'demo.progress', limit: 500, ...(state ? { state } : {}), ...(cursor ? { cursor } : {}) });
+    const page = await api.runtime.jobs.list({
+      task: 'demo.progress',
+      limit: 500,
+      ...(state ? { state } : {}),
+      ...(cursor ? { cursor } : {}),
+    });
     out.push(...page.jobs);
     cursor = page.next;
   } while (cursor);
@@ -65,7 +70,9 @@ describe('chaos: 1,000 jobs while processes are killed and restarted', () => {
     const t0 = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, JOBS - i) }, () => api.runtime.jobs.enqueue('demo.progress', { steps: 4, ms: 40 })));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, JOBS - i) }, () => api.runtime.jobs.enqueue('demo.progress', { steps: 4, ms: 40 })),
+      );
       ids.push(...batch.map((j) => j.id));
     }
     let kills = 0;
@@ -79,7 +86,12 @@ describe('chaos: 1,000 jobs while processes are killed and restarted', () => {
       kills++;
       await victim.restart();
     }
-    await eventually('every job is final', async () => (await all()).every((j) => ['succeeded', 'dead', 'cancelled'].includes(j.state)), 60_000, 250);
+    await eventually(
+      'every job is final',
+      async () => (await all()).every((j) => ['succeeded', 'dead', 'cancelled'].includes(j.state)),
+      60_000,
+      250,
+    );
 
     const jobs = await all();
     expect(jobs.length).toBe(JOBS);

@@ -94,12 +94,20 @@ describe('a fleet of three processes on one Redis', () => {
   it('every process is ready and jobs spread over all three', async () => {
     for (const n of nodes) expect(await api(n, 'GET', '/readyz')).toEqual({ status: 'ready' });
     const ids: string[] = [];
-    for (let i = 0; i < 36; i++) ids.push((await api<JobRecord>(nodes[i % 3]!, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 3, ms: 50 } })).id);
+    for (let i = 0; i < 36; i++)
+      ids.push((await api<JobRecord>(nodes[i % 3]!, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 3, ms: 50 } })).id);
     let done: JobRecord[] = [];
-    await eventually('all 36 jobs succeeded', async () => {
-      done = (await api<{ jobs: JobRecord[] }>(nodes[0]!, 'GET', '/v1/jobs?state=succeeded&task=demo.progress&limit=500')).jobs.filter((j) => ids.includes(j.id));
-      return done.length === 36;
-    }, 40_000, 200);
+    await eventually(
+      'all 36 jobs succeeded',
+      async () => {
+        done = (await api<{ jobs: JobRecord[] }>(nodes[0]!, 'GET', '/v1/jobs?state=succeeded&task=demo.progress&limit=500')).jobs.filter(
+          (j) => ids.includes(j.id),
+        );
+        return done.length === 36;
+      },
+      40_000,
+      200,
+    );
     const byWorker = new Map<string, number>();
     for (const j of done) byWorker.set(j.workerId!, (byWorker.get(j.workerId!) ?? 0) + 1);
     expect([...byWorker.keys()].sort()).toEqual(nodes.map((n) => n.workerId).sort());
@@ -148,7 +156,9 @@ describe('a fleet of three processes on one Redis', () => {
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: events.length }, (_, i) => i + 1));
     expect(events[0]!.type).toBe('enqueued');
     expect(events.at(-1)!.type).toBe('succeeded');
-    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { step: number }).step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
+    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { step: number }).step)).toEqual(
+      Array.from({ length: steps }, (_, i) => i + 1),
+    );
     const final = await api<JobRecord>(follower, 'GET', `/v1/jobs/${job.id}`);
     expect(final.workerId).not.toBe(follower.workerId);
     expect(final.lastSeq).toBe(events.length);
@@ -157,12 +167,18 @@ describe('a fleet of three processes on one Redis', () => {
   it('a 429 with Retry-After seen by one process cools that key for the others', async () => {
     mock.reset();
     mock.faultForKey('key-zero', '429-always:30');
-    const chat = (n: FleetNode) => api<{ choices: unknown[] }>(n, 'POST', '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    const chat = (n: FleetNode) =>
+      api<{ choices: unknown[] }>(n, 'POST', '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
     // Process A meets the 429 on key-zero (it answers from key-one).
-    await eventually('process A tried key-zero', async () => {
-      await chat(nodes[0]!);
-      return mock.callsByKey('key-zero').length > 0;
-    }, 10_000, 10);
+    await eventually(
+      'process A tried key-zero',
+      async () => {
+        await chat(nodes[0]!);
+        return mock.callsByKey('key-zero').length > 0;
+      },
+      10_000,
+      10,
+    );
     const hits = mock.callsByKey('key-zero').length;
     expect(hits).toBeGreaterThanOrEqual(1);
     // The cooldown reaches the others through Redis.

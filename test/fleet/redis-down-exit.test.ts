@@ -41,13 +41,22 @@ describe('tasklane serve whose Redis dies', () => {
     );
     serve = await startServe(['--config', config, '--port', '0'], { env: { TEST_REDIS_URL: redis.url }, timeoutMs: 20_000 });
     const url = serve.url;
-    const submit = () => fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 400, ms: 50 } }) });
+    const submit = () =>
+      fetch(`${url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ task: 'demo.progress', input: { steps: 400, ms: 50 } }),
+      });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(((await (await submit()).json()) as { id: string }).id);
-    await eventually('five jobs run', async () => {
-      const page = (await (await fetch(`${url}/v1/jobs?state=running`)).json()) as { jobs: unknown[] };
-      return page.jobs.length === 5;
-    }, 15_000);
+    await eventually(
+      'five jobs run',
+      async () => {
+        const page = (await (await fetch(`${url}/v1/jobs?state=running`)).json()) as { jobs: unknown[] };
+        return page.jobs.length === 5;
+      },
+      15_000,
+    );
 
     await redis.kill();
     // Point 9: a store error, fast, that says what to check (the password-free address, the setting).
@@ -73,7 +82,6 @@ describe('tasklane serve whose Redis dies', () => {
     expect(serve.stderr()).toMatch(/did not close before the deadline/);
   }, 60_000);
 });
-
 
 describe('the library with Redis gone', () => {
   let redis: OwnRedis | undefined;
@@ -109,8 +117,17 @@ describe('the library with Redis gone', () => {
     const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     const url = /^listening (\S+)$/.exec(await next())![1]!;
-    for (let i = 0; i < 5; i++) await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 400, ms: 50 } }) });
-    await eventually('five jobs run', async () => ((await (await fetch(`${url}/v1/jobs?state=running`)).json()) as { jobs: unknown[] }).jobs.length === 5, 15_000);
+    for (let i = 0; i < 5; i++)
+      await fetch(`${url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ task: 'demo.progress', input: { steps: 400, ms: 50 } }),
+      });
+    await eventually(
+      'five jobs run',
+      async () => ((await (await fetch(`${url}/v1/jobs?state=running`)).json()) as { jobs: unknown[] }).jobs.length === 5,
+      15_000,
+    );
     await redis.kill();
     proc.kill('SIGTERM');
     expect(await next()).toMatch(/^closed /);

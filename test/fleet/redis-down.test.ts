@@ -25,9 +25,17 @@ describe('a server whose Redis goes away', () => {
     });
     const readyz = async () => (await fetch(`${server!.url}/readyz`)).status;
     expect(await readyz()).toBe(200);
-    const submit = () => fetch(`${server!.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 200, ms: 50 } }) });
+    const submit = () =>
+      fetch(`${server!.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ task: 'demo.progress', input: { steps: 200, ms: 50 } }),
+      });
     const job = (await (await submit()).json()) as { id: string };
-    await eventually('the job runs', async () => ((await (await fetch(`${server!.url}/v1/jobs/${job.id}`)).json()) as { state: string }).state === 'running');
+    await eventually(
+      'the job runs',
+      async () => ((await (await fetch(`${server!.url}/v1/jobs/${job.id}`)).json()) as { state: string }).state === 'running',
+    );
 
     await redis.kill();
     await eventually('/readyz answers 503', async () => (await readyz()) === 503, 10_000);

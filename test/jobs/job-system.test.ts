@@ -11,14 +11,26 @@ afterEach(async () => {
 describe('enqueue', () => {
   it('validates input with the task schema and names unknown tasks', async () => {
     t = await jobsRuntime();
-    await expect(t.runtime.jobs.enqueue('demo.progress', { steps: 'many' })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION', message: expect.stringContaining('steps') });
-    await expect(t.runtime.jobs.enqueue('no.such.task', {})).rejects.toMatchObject({ code: 'TL_ERR_JOB_UNKNOWN_TASK', message: expect.stringContaining('demo.progress') });
+    await expect(t.runtime.jobs.enqueue('demo.progress', { steps: 'many' })).rejects.toMatchObject({
+      code: 'TL_ERR_VALIDATION',
+      message: expect.stringContaining('steps'),
+    });
+    await expect(t.runtime.jobs.enqueue('no.such.task', {})).rejects.toMatchObject({
+      code: 'TL_ERR_JOB_UNKNOWN_TASK',
+      message: expect.stringContaining('demo.progress'),
+    });
     await expect(t.runtime.jobs.enqueue('test.noop', {}, { maxAttempts: 0 })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
     await expect(t.runtime.jobs.list({ limit: 501 })).rejects.toMatchObject({ code: 'TL_ERR_VALIDATION' });
     // Schema defaults are applied to the stored input.
     const job = await t.runtime.jobs.enqueue('demo.progress', { steps: 1 });
     expect(job.input).toEqual({ steps: 1, ms: 100 });
-    expect(t.runtime.jobs.tasks()).toEqual(expect.arrayContaining([{ name: 'demo.progress', lane: 'demo' }, { name: 'demo.cpu', lane: 'data' }, { name: 'test.noop', lane: 'jobs' }]));
+    expect(t.runtime.jobs.tasks()).toEqual(
+      expect.arrayContaining([
+        { name: 'demo.progress', lane: 'demo' },
+        { name: 'demo.cpu', lane: 'data' },
+        { name: 'test.noop', lane: 'jobs' },
+      ]),
+    );
     expect(t.runtime.jobs.ready()).toBe(true);
   });
 
@@ -201,7 +213,9 @@ describe('event streams', () => {
     const job = await t.runtime.jobs.enqueue('test.thread-progress', { n: 2_000 });
     const events = await collect(t.runtime, job.id);
     expectConsecutive(events);
-    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { i: number }).i)).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
+    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { i: number }).i)).toEqual(
+      Array.from({ length: 2_000 }, (_, i) => i + 1),
+    );
     const result = events.at(-1)!.data as { result: { threadId: number } };
     expect(result.result.threadId).toBeGreaterThan(0);
   });
@@ -210,7 +224,9 @@ describe('event streams', () => {
     t = await jobsRuntime();
     const job = await t.runtime.jobs.enqueue('demo.cpu', { ms: 300 });
     const events = await collect(t.runtime, job.id);
-    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { percent: number }).percent)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { percent: number }).percent)).toEqual([
+      10, 20, 30, 40, 50, 60, 70, 80, 90, 100,
+    ]);
     expect(events.at(-1)!.type).toBe('succeeded');
   });
 
@@ -255,4 +271,3 @@ describe('leases', () => {
     }
   });
 });
-

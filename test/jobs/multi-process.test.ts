@@ -158,6 +158,10 @@ it('restart with jobs queued and running loses nothing: running ones are given b
     expectConsecutive(events);
     expect(events.filter((e) => e.type === 'succeeded')).toHaveLength(1);
   }
-  const released = await Promise.all(jobs.map(async (j) => (await runtime.jobs.engine.readEvents(j.id, 0)).some((e) => e.type === 'retrying' && (e.data as { released?: boolean }).released)));
+  const released = await Promise.all(
+    jobs.map(async (j) =>
+      (await runtime.jobs.engine.readEvents(j.id, 0)).some((e) => e.type === 'retrying' && (e.data as { released?: boolean }).released),
+    ),
+  );
   expect(released.filter(Boolean)).toHaveLength(2);
 }, 90_000);

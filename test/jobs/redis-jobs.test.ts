@@ -67,7 +67,9 @@ describe('jobs on the Redis engine', () => {
     const t = await w.runtime.jobs.enqueue('test.thread-progress', { n: 300 });
     const tev = await collect(w.runtime, t.id);
     expectConsecutive(tev);
-    expect(tev.filter((e) => e.type === 'progress').map((e) => (e.data as { i: number }).i)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(tev.filter((e) => e.type === 'progress').map((e) => (e.data as { i: number }).i)).toEqual(
+      Array.from({ length: 300 }, (_, i) => i + 1),
+    );
   });
 
   it('closing a worker gives its running job back; the other worker finishes it', async () => {

@@ -39,7 +39,16 @@ it('many subscribers of jobs not running here cost one query per poll, plus one 
   cleanup.push(() => store.close());
   const { engine, calls } = counted(store);
   const pollMs = 20;
-  const hub = new EventHub({ engine, flushMs: 5, flushSize: 100, pollMs, maxBuffer: 1_000, onError: (e) => { throw e; } });
+  const hub = new EventHub({
+    engine,
+    flushMs: 5,
+    flushSize: 100,
+    pollMs,
+    maxBuffer: 1_000,
+    onError: (e) => {
+      throw e;
+    },
+  });
   cleanup.push(() => hub.close());
   const JOBS = 40;
   const SUBS_PER_JOB = 25;
@@ -54,9 +63,11 @@ it('many subscribers of jobs not running here cost one query per poll, plus one 
     for (let s = 0; s < SUBS_PER_JOB; s++) {
       const list: JobEvent[] = [];
       lists.push(list);
-      ends.push((async () => {
-        for await (const e of hub.subscribe(id, 0, { signal: controller.signal })) list.push(e);
-      })());
+      ends.push(
+        (async () => {
+          for await (const e of hub.subscribe(id, 0, { signal: controller.signal })) list.push(e);
+        })(),
+      );
     }
   }
   // Every subscriber has its first fill (one read each, at start), then the polling settles.
@@ -89,7 +100,13 @@ it('many subscribers of jobs not running here cost one query per poll, plus one 
   const polls = (calls.lastSeqs ?? 0) - (mark.lastSeqs ?? 0);
   const reads = (calls.readEvents ?? 0) - (mark.readEvents ?? 0);
   expect(reads).toBeLessThanOrEqual(polls);
-  for (const list of got.get(moved)!) expect(list.map((e) => [e.seq, e.type])).toEqual([[1, 'enqueued'], [2, 'started'], [3, 'progress'], [4, 'succeeded']]);
+  for (const list of got.get(moved)!)
+    expect(list.map((e) => [e.seq, e.type])).toEqual([
+      [1, 'enqueued'],
+      [2, 'started'],
+      [3, 'progress'],
+      [4, 'succeeded'],
+    ]);
   controller.abort();
   await Promise.all(ends);
 });

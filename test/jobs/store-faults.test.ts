@@ -38,7 +38,9 @@ function sh(cmd: string, args: string[]): void {
     execFileSync(cmd, args, { stdio: 'pipe' });
   } catch (err) {
     const e = err as { stderr?: Buffer; message: string };
-    throw new Error(`\`${cmd} ${args.join(' ')}\` failed (these tests need root, mount and chattr): ${e.stderr?.toString().trim() || e.message}`);
+    throw new Error(
+      `\`${cmd} ${args.join(' ')}\` failed (these tests need root, mount and chattr): ${e.stderr?.toString().trim() || e.message}`,
+    );
   }
 }
 
@@ -106,7 +108,8 @@ async function startSleepers(url: string, n: number, ms: number): Promise<string
     expect(r.status).toBe(201);
     ids.push(r.body.id);
   }
-  for (const id of ids) await until(`job ${id} to run`, async () => ((await api(url, 'GET', `/v1/jobs/${id}`)).body.state === 'running' ? true : undefined));
+  for (const id of ids)
+    await until(`job ${id} to run`, async () => ((await api(url, 'GET', `/v1/jobs/${id}`)).body.state === 'running' ? true : undefined));
   return ids;
 }
 
@@ -200,7 +203,9 @@ describe('store faults (SQLite)', () => {
     const again2 = await api(t.url, 'POST', '/v1/jobs', { task: 'test.noop', input: { pad }, idempotencyKey: refused!.key });
     expect(again2.body.id).toBe(again.body.id);
     for (const { id } of [...accepted, { id: again.body.id }]) {
-      await until(`job ${id} to succeed`, async () => ((await api(t!.url, 'GET', `/v1/jobs/${id}`)).body.state === 'succeeded' ? true : undefined));
+      await until(`job ${id} to succeed`, async () =>
+        (await api(t!.url, 'GET', `/v1/jobs/${id}`)).body.state === 'succeeded' ? true : undefined,
+      );
     }
     // Every job the store holds is one that was accepted: nothing extra, nothing missing.
     const listed = new Set<string>();
@@ -227,7 +232,11 @@ describe('store faults (SQLite)', () => {
     sh('chattr', ['+i', ...files]);
     cleanups.push(() => execFileSync('chattr', ['-i', ...files], { stdio: 'ignore' }));
 
-    const res = await fetch(`${t.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'test.noop', idempotencyKey: 'ro-1' }) });
+    const res = await fetch(`${t.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'test.noop', idempotencyKey: 'ro-1' }),
+    });
     const body = await res.json();
     expect(res.status).toBe(503);
     expect(body.error.code).toBe('TL_ERR_STORE_READONLY');
@@ -276,7 +285,15 @@ describe('store faults (SQLite)', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const engine = new SqliteJobEngine({ path: join(dir, 'jobs.db') });
     const errors: TasklaneError[] = [];
-    const hub = new EventHub({ engine, flushMs: 5, flushSize: 50, pollMs: 50, maxBuffer: 1_000, maxUnstored: 100, onError: (e) => errors.push(e) });
+    const hub = new EventHub({
+      engine,
+      flushMs: 5,
+      flushSize: 50,
+      pollMs: 50,
+      maxBuffer: 1_000,
+      maxUnstored: 100,
+      onError: (e) => errors.push(e),
+    });
     try {
       await engine.enqueue('t', {}, { maxAttempts: 1 });
       const claim = (await engine.claim('w', { tasks: ['t'], leaseMs: 60_000 }))!;

@@ -36,7 +36,9 @@ const version = (file: string) => {
 function oldFile(file: string, steps: number): void {
   const db = new Database(file);
   for (const sql of MIGRATIONS.slice(0, steps)) db.exec(sql);
-  db.prepare(`INSERT INTO jobs (id, task, state, input, max_attempts, created_at, updated_at, run_at, last_seq) VALUES ('old-1', 't', 'queued', '{"a":1}', 3, 1, 1, 1, 1)`).run();
+  db.prepare(
+    `INSERT INTO jobs (id, task, state, input, max_attempts, created_at, updated_at, run_at, last_seq) VALUES ('old-1', 't', 'queued', '{"a":1}', 3, 1, 1, 1, 1)`,
+  ).run();
   db.prepare(`INSERT INTO job_events (job_id, seq, type, data, at) VALUES ('old-1', 1, 'enqueued', '{}', 1)`).run();
   db.pragma(`user_version = ${steps}`);
   db.close();
@@ -55,7 +57,11 @@ describe('SQLite format version', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toMatchObject({ code: 'TL_ERR_STORE_TOO_NEW', httpStatus: 500, details: { found: SCHEMA_VERSION + 7, supported: SCHEMA_VERSION } });
+    expect(err).toMatchObject({
+      code: 'TL_ERR_STORE_TOO_NEW',
+      httpStatus: 500,
+      details: { found: SCHEMA_VERSION + 7, supported: SCHEMA_VERSION },
+    });
     expect(err.message).toContain(`format version ${SCHEMA_VERSION + 7}`);
     expect(err.message).toContain(`version ${SCHEMA_VERSION}`);
     expect(version(file)).toBe(SCHEMA_VERSION + 7);
@@ -129,7 +135,20 @@ describe('Redis format version', () => {
     const old = fresh();
     // What an older build leaves: records and indexes, no meta.
     await redis.set(`${old}:idx:ord`, '3');
-    await redis.hset(`${old}:job:j1`, { id: 'j1', task: 't', state: 'queued', input: '{}', attempt: '0', maxAttempts: '1', priority: '0', createdAt: '1', updatedAt: '1', runAt: '1', lastSeq: '1', ord: '3' });
+    await redis.hset(`${old}:job:j1`, {
+      id: 'j1',
+      task: 't',
+      state: 'queued',
+      input: '{}',
+      attempt: '0',
+      maxAttempts: '1',
+      priority: '0',
+      createdAt: '1',
+      updatedAt: '1',
+      runAt: '1',
+      lastSeq: '1',
+      ord: '3',
+    });
     const engine = engineOn(old);
     expect(await engine.format({ migrate: false })).toEqual({ found: 1, now: 1 });
     await engine.start();
@@ -144,8 +163,13 @@ describe('Redis format version', () => {
     const newer = fresh();
     await redis.hset(`${newer}:meta`, 'format', String(REDIS_FORMAT + 3));
     const engine = engineOn(newer);
-    await expect(engine.start()).rejects.toMatchObject({ code: 'TL_ERR_STORE_TOO_NEW', details: { found: REDIS_FORMAT + 3, supported: REDIS_FORMAT } });
-    await expect(engine.format({ migrate: true })).rejects.toThrow(new RegExp(`format version ${REDIS_FORMAT + 3}, newer than version ${REDIS_FORMAT}`));
+    await expect(engine.start()).rejects.toMatchObject({
+      code: 'TL_ERR_STORE_TOO_NEW',
+      details: { found: REDIS_FORMAT + 3, supported: REDIS_FORMAT },
+    });
+    await expect(engine.format({ migrate: true })).rejects.toThrow(
+      new RegExp(`format version ${REDIS_FORMAT + 3}, newer than version ${REDIS_FORMAT}`),
+    );
     expect(await redis.hget(`${newer}:meta`, 'format')).toBe(String(REDIS_FORMAT + 3));
   });
 });

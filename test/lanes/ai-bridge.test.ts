@@ -71,7 +71,9 @@ describe('ctx.ai from a thread', () => {
   });
 
   it('the upstream call is aborted when the task running it times out', async () => {
-    const err = await rejection(t.runtime.lanes.run('data', fixture('ai'), { mode: 'chat-hang', model: 'a/gpt-mock@hang' }, { timeoutMs: 500 }));
+    const err = await rejection(
+      t.runtime.lanes.run('data', fixture('ai'), { mode: 'chat-hang', model: 'a/gpt-mock@hang' }, { timeoutMs: 500 }),
+    );
     expect(err.code).toBe('TL_ERR_LANE_TIMEOUT');
     const call = await mock.waitForCall(() => true);
     await mock.waitForAbort(call, 3_000);
@@ -94,14 +96,23 @@ describe('ctx.ai from a thread', () => {
 
 describe('ctx.ai on the loop', () => {
   it('is runtime.ai, has no generateSync, and its calls end with the task', async () => {
-    const out = await t.runtime.lanes.run('ai', async (_: null, ctx: WorkContext) => {
-      const r = await ctx.ai.chat({ model: 'chat', messages: [{ role: 'user', content: 'loop' }] });
-      return { content: r.completion.choices[0]!.message.content, sync: typeof ctx.ai.generateSync };
-    }, null);
+    const out = await t.runtime.lanes.run(
+      'ai',
+      async (_: null, ctx: WorkContext) => {
+        const r = await ctx.ai.chat({ model: 'chat', messages: [{ role: 'user', content: 'loop' }] });
+        return { content: r.completion.choices[0]!.message.content, sync: typeof ctx.ai.generateSync };
+      },
+      null,
+    );
     expect(out).toEqual({ content: 'echo: loop', sync: 'undefined' });
     mock.reset();
     const err = await rejection(
-      t.runtime.lanes.run('ai', (_: null, ctx: WorkContext) => ctx.ai.chat({ model: 'a/gpt-mock@hang', messages: [{ role: 'user', content: 'x' }] }), null, { timeoutMs: 300 }),
+      t.runtime.lanes.run(
+        'ai',
+        (_: null, ctx: WorkContext) => ctx.ai.chat({ model: 'a/gpt-mock@hang', messages: [{ role: 'user', content: 'x' }] }),
+        null,
+        { timeoutMs: 300 },
+      ),
     );
     expect(err.code).toBe('TL_ERR_LANE_TIMEOUT');
     await mock.waitForAbort(await mock.waitForCall(() => true), 3_000);

@@ -65,7 +65,10 @@ describe('loop lane', () => {
     let seen: unknown;
     const started = performance.now();
     const err = await rejection(
-      lane.run((_: null, ctx: WorkContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve((seen = ctx.signal.reason))))),
+      lane.run(
+        (_: null, ctx: WorkContext) =>
+          new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve((seen = ctx.signal.reason)))),
+      ),
     );
     expect(err).toBeInstanceOf(LaneTimeoutError);
     expect(err.details).toMatchObject({ lane: 'test', timeoutMs: 100, phase: 'running' });
@@ -98,7 +101,9 @@ describe('loop lane', () => {
     const queuedCtl = new AbortController();
     let ranQueued = false;
     let runningSignal: AbortSignal | undefined;
-    const running = lane.run((_: null, ctx: WorkContext) => ((runningSignal = ctx.signal), sleep(5_000)), null, { signal: runningCtl.signal });
+    const running = lane.run((_: null, ctx: WorkContext) => ((runningSignal = ctx.signal), sleep(5_000)), null, {
+      signal: runningCtl.signal,
+    });
     const queued = lane.run(() => (ranQueued = true), null, { signal: queuedCtl.signal });
     queuedCtl.abort(new Error('user gave up'));
     const qErr = await rejection(queued);
@@ -146,7 +151,13 @@ describe('loop lane', () => {
     expect(err).toMatchObject({ code: 'TL_ERR_TASK_FAILED', name: 'TypeError', message: 'not a number' });
     expect(err.cause).toBe(original);
     const own = new TasklaneError('TL_ERR_VALIDATION', 'bad');
-    expect(await rejection(lane.run(() => { throw own; }, null))).toBe(own);
+    expect(
+      await rejection(
+        lane.run(() => {
+          throw own;
+        }, null),
+      ),
+    ).toBe(own);
     expect(lane.stats().failed).toBe(2);
   });
 
@@ -156,7 +167,11 @@ describe('loop lane', () => {
     const logs: string[] = [];
     const out = await lane.run(fixture('progress'), { steps: 3 }, { host: { progress: (d) => events.push(d), log: (m) => logs.push(m) } });
     expect(out).toEqual({ steps: 3 });
-    expect(events).toEqual([{ step: 1, of: 3 }, { step: 2, of: 3 }, { step: 3, of: 3 }]);
+    expect(events).toEqual([
+      { step: 1, of: 3 },
+      { step: 2, of: 3 },
+      { step: 3, of: 3 },
+    ]);
     expect(logs).toEqual(['progress done']);
     const echoed = await lane.run(fixture('echo'), 'hi', { context: { jobId: 'job-1', attempt: 2 } });
     expect(echoed).toEqual({ input: 'hi', threadId: 0, jobId: 'job-1', attempt: 2 });
@@ -201,7 +216,9 @@ describe('loop lane', () => {
         closed++;
       },
     });
-    const ids = await Promise.all(Array.from({ length: 8 }, () => lane.run(async (_: null, ctx: WorkContext) => (await ctx.resource(db)).id, null)));
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, () => lane.run(async (_: null, ctx: WorkContext) => (await ctx.resource(db)).id, null)),
+    );
     expect(ids).toEqual(Array(8).fill(1));
     await expect(lane.run(async (_: null, ctx: WorkContext) => (await ctx.resource<{ id: number }>('test.db')).id, null)).resolves.toBe(1);
     const unknown = await rejection(lane.run((_: null, ctx: WorkContext) => ctx.resource('nope'), null));

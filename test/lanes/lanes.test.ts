@@ -26,7 +26,12 @@ describe('runtime.lanes', () => {
   it('merges the lanes configuration over the defaults and adds configured lanes', async () => {
     t = await testRuntime({ lanes: { data: { concurrency: 2, timeoutMs: 1_000 }, reports: { placement: 'thread', concurrency: 3 } } });
     expect(t.runtime.lanes.get('data').options).toMatchObject({ placement: 'thread', concurrency: 2, timeoutMs: 1_000, maxQueue: 1000 });
-    expect(t.runtime.lanes.get('reports').options).toMatchObject({ placement: 'thread', concurrency: 3, maxQueue: 1000, timeoutMs: 30_000 });
+    expect(t.runtime.lanes.get('reports').options).toMatchObject({
+      placement: 'thread',
+      concurrency: 3,
+      maxQueue: 1000,
+      timeoutMs: 30_000,
+    });
     await expect(t.runtime.lanes.run('reports', fixture('echo', 'shout'), 'x')).resolves.toBe('X');
   });
 
@@ -39,7 +44,9 @@ describe('runtime.lanes', () => {
   it('lanes.add validates like the config and refuses duplicates', async () => {
     t = await testRuntime();
     const lanes = t.runtime.lanes;
-    expect(() => lanes.add({ name: 'bad', placement: 'loop', concurrency: 0, maxQueue: 1, timeoutMs: 1 })).toThrow(/lane "bad"\.concurrency/);
+    expect(() => lanes.add({ name: 'bad', placement: 'loop', concurrency: 0, maxQueue: 1, timeoutMs: 1 })).toThrow(
+      /lane "bad"\.concurrency/,
+    );
     expect(() => lanes.add({ name: 'ai', placement: 'loop', concurrency: 1, maxQueue: 1, timeoutMs: 1 })).toThrow(/already exists/);
   });
 
@@ -69,7 +76,9 @@ describe('runtime.lanes', () => {
     t = await testRuntime();
     const lanes = t.runtime.lanes;
     const quick = lanes.run('ai', () => sleep(50).then(() => 'done'), null);
-    const stuckLoop = rejection(lanes.run('ai', (_: null, ctx: WorkContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)), null));
+    const stuckLoop = rejection(
+      lanes.run('ai', (_: null, ctx: WorkContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)), null),
+    );
     const stuckThread = rejection(lanes.run('data', fixture('hang'), null));
     const started = performance.now();
     const report = await t.runtime.close({ deadlineMs: 1_500 });

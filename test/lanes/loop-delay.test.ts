@@ -37,7 +37,9 @@ describe('CPU-bound work and the main event loop', () => {
     await Promise.all(Array.from({ length: 4 }, () => lanes.run('data', fixture('cpu-burn'), { ms: 1 })));
 
     const started = performance.now();
-    const threaded = await largestGap(() => Promise.all(Array.from({ length: 4 }, () => lanes.run('data', fixture('cpu-burn'), { ms: 1_000 }))));
+    const threaded = await largestGap(() =>
+      Promise.all(Array.from({ length: 4 }, () => lanes.run('data', fixture('cpu-burn'), { ms: 1_000 }))),
+    );
     expect(performance.now() - started).toBeGreaterThanOrEqual(1_000);
     // Generous: the machine is shared and has 2 cores for 4 busy threads plus this loop.
     expect(threaded).toBeLessThan(300);

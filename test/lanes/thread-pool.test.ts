@@ -24,7 +24,11 @@ function threadLane(over: Partial<LaneOptions> = {}) {
 describe('thread lane', () => {
   it('runs module work in a worker thread with its input and context fields, by export name', async () => {
     const lane = threadLane();
-    const out = await lane.run<{ input: unknown; threadId: number; jobId: unknown; attempt: unknown }>(fixture('echo'), { a: [1, 2] }, { context: { jobId: 'j-1', attempt: 3 } });
+    const out = await lane.run<{ input: unknown; threadId: number; jobId: unknown; attempt: unknown }>(
+      fixture('echo'),
+      { a: [1, 2] },
+      { context: { jobId: 'j-1', attempt: 3 } },
+    );
     expect(out.input).toEqual({ a: [1, 2] });
     expect(out.threadId).toBeGreaterThan(0);
     expect(out).toMatchObject({ jobId: 'j-1', attempt: 3 });
@@ -189,7 +193,11 @@ describe('thread lane', () => {
     const logs: Array<[string, unknown]> = [];
     let settled = false;
     const out = await lane
-      .run(fixture('progress'), { steps: 500, yieldEvery: 50 }, { host: { progress: (d) => (settled ? null : events.push(d as { step: number })), log: (m, d) => logs.push([m, d]) } })
+      .run(
+        fixture('progress'),
+        { steps: 500, yieldEvery: 50 },
+        { host: { progress: (d) => (settled ? null : events.push(d as { step: number })), log: (m, d) => logs.push([m, d]) } },
+      )
       .finally(() => (settled = true));
     expect(out).toEqual({ steps: 500 });
     expect(events.map((e) => e.step)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));

@@ -47,7 +47,12 @@ beforeAll(async () => {
     models: { fast: [{ provider: 'fake', model: 'fake-model' }] },
   });
   profile = mkdtempSync(join(tmpdir(), 'tasklane-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 20_000 });
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 20_000,
+  });
 }, 30_000);
 
 afterAll(async () => {
@@ -173,7 +178,10 @@ describe('GET /dashboard', () => {
       expect(await row.getByRole('cell').nth(1).textContent()).toBe('demo.progress');
       expect(await row.getByRole('cell').nth(3).textContent()).toMatch(/^1\/\d+$/);
 
-      const values = await page.evaluate((label) => (window as unknown as { barValues: Record<string, string[]> }).barValues[label] ?? [], `Progress of job ${id}`);
+      const values = await page.evaluate(
+        (label) => (window as unknown as { barValues: Record<string, string[]> }).barValues[label] ?? [],
+        `Progress of job ${id}`,
+      );
       const numbers = values.map(Number);
       expect(numbers.at(-1)).toBe(100);
       for (let i = 1; i < numbers.length; i++) expect(numbers[i]).toBeGreaterThanOrEqual(numbers[i - 1]!);
@@ -185,7 +193,13 @@ describe('GET /dashboard', () => {
       // The detail panel replays the event log from seq 1, in order, ending with the success.
       const log = page.getByRole('list', { name: 'Event log' });
       await poll(() => log.locator('li[data-type="succeeded"]').count(), 10_000).toBe(1);
-      const items = await log.locator('li').evaluateAll((lis) => lis.map((li) => ({ seq: Number((li as HTMLElement).dataset.seq), type: (li as HTMLElement).dataset.type, data: li.querySelector('.data')!.textContent })));
+      const items = await log.locator('li').evaluateAll((lis) =>
+        lis.map((li) => ({
+          seq: Number((li as HTMLElement).dataset.seq),
+          type: (li as HTMLElement).dataset.type,
+          data: li.querySelector('.data')!.textContent,
+        })),
+      );
       expect(items.map((e) => e.seq)).toEqual(items.map((_, i) => i + 1));
       expect(items[0]!.type).toBe('enqueued');
       expect(items.at(-1)!.type).toBe('succeeded');
@@ -201,7 +215,9 @@ describe('GET /dashboard', () => {
       }
 
       // Job counts and the provider's key health (by index only).
-      await poll(() => page.getByRole('group', { name: 'Filter by state' }).getByRole('button', { name: 'Succeeded 1', exact: true }).count()).toBe(1);
+      await poll(() =>
+        page.getByRole('group', { name: 'Filter by state' }).getByRole('button', { name: 'Succeeded 1', exact: true }).count(),
+      ).toBe(1);
       const keys = page.getByRole('table', { name: 'Key health by provider' });
       await poll(() => keys.getByRole('cell').allTextContents()).toEqual(expect.arrayContaining(['#0', '#1']));
 

@@ -18,7 +18,12 @@ const text = fc.oneof(
 const chatish = fc.record(
   {
     model: fc.oneof(fc.constantFrom('chat', 'mock/gpt-mock', 'nope'), json),
-    messages: fc.oneof(fc.array(fc.record({ role: fc.oneof(fc.constantFrom('user', 'system', 'assistant'), json), content: fc.oneof(fc.string(), json) }), { maxLength: 3 }), json),
+    messages: fc.oneof(
+      fc.array(fc.record({ role: fc.oneof(fc.constantFrom('user', 'system', 'assistant'), json), content: fc.oneof(fc.string(), json) }), {
+        maxLength: 3,
+      }),
+      json,
+    ),
     stream: fc.oneof(fc.boolean(), json),
     max_tokens: fc.oneof(fc.integer(), json),
   },
@@ -27,7 +32,10 @@ const chatish = fc.record(
 const jobish = fc.record(
   {
     task: fc.oneof(fc.constantFrom('demo.progress', 'demo.cpu', 'nope'), json),
-    input: fc.oneof(fc.record({ steps: fc.oneof(fc.integer({ min: -5, max: 3 }), json), ms: fc.oneof(fc.integer({ min: -5, max: 2 }), json) }), json),
+    input: fc.oneof(
+      fc.record({ steps: fc.oneof(fc.integer({ min: -5, max: 3 }), json), ms: fc.oneof(fc.integer({ min: -5, max: 2 }), json) }),
+      json,
+    ),
     priority: fc.oneof(fc.integer(), json),
     delayMs: fc.oneof(fc.integer(), json),
     idempotencyKey: fc.oneof(fc.string(), json),
@@ -48,7 +56,11 @@ describe('hostile input on every route', () => {
       providers: { mock: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['sk-fuzz-1234'] } },
       models: { chat: [{ provider: 'mock', model: 'gpt-mock' }] },
     });
-    const res = await fetch(`${t.url}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 2, ms: 1 } }) });
+    const res = await fetch(`${t.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'demo.progress', input: { steps: 2, ms: 1 } }),
+    });
     keep = (await res.json()).id;
   });
   afterAll(async () => {
@@ -75,16 +87,31 @@ describe('hostile input on every route', () => {
       ['POST', `/v1/jobs/${keep}/retry`],
     ];
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...routes), text, fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'), async ([method, path], body, type) => {
-        await expectClean(await fetch(`${t.url}${path}`, { method, headers: { ...auth, 'content-type': type }, body }));
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        text,
+        fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'),
+        async ([method, path], body, type) => {
+          await expectClean(await fetch(`${t.url}${path}`, { method, headers: { ...auth, 'content-type': type }, body }));
+        },
+      ),
       { numRuns: 150, seed: 7 },
     );
     await fc.assert(
-      fc.asyncProperty(fc.oneof(chatish.map((b) => ['/v1/chat/completions', b] as const), jobish.map((b) => ['/v1/jobs', b] as const)), async ([path, body]) => {
-        const res = await fetch(`${t.url}${path}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        await expectClean(res);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          chatish.map((b) => ['/v1/chat/completions', b] as const),
+          jobish.map((b) => ['/v1/jobs', b] as const),
+        ),
+        async ([path, body]) => {
+          const res = await fetch(`${t.url}${path}`, {
+            method: 'POST',
+            headers: { ...auth, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+          await expectClean(res);
+        },
+      ),
       { numRuns: 150, seed: 11 },
     );
     await fc.assert(
@@ -92,7 +119,9 @@ describe('hostile input on every route', () => {
         const q = new URLSearchParams({ state: a, task: b, limit: b, cursor: a }).toString();
         await expectClean(await fetch(`${t.url}/v1/jobs?${q}`, { headers: auth }));
         await expectClean(await fetch(`${t.url}/v1/jobs/${encodeURIComponent(a || 'x')}`, { headers: auth }));
-        const ev = await fetch(`${t.url}/v1/jobs/${encodeURIComponent(a || 'x')}/events?from=${encodeURIComponent(b)}`, { headers: { ...auth, 'last-event-id': b.replace(/[\r\n]/g, '') } });
+        const ev = await fetch(`${t.url}/v1/jobs/${encodeURIComponent(a || 'x')}/events?from=${encodeURIComponent(b)}`, {
+          headers: { ...auth, 'last-event-id': b.replace(/[\r\n]/g, '') },
+        });
         if (ev.status === 200) await ev.body?.cancel();
         else await expectClean(ev);
       }),
@@ -104,8 +133,27 @@ describe('hostile input on every route', () => {
   }, 90_000);
 
   it('answers any method, path, query and header mix on every route without a 5xx; errors are JSON', async () => {
-    const paths = ['/healthz', '/readyz', '/metrics', '/dashboard', '/dashboard/app.js', '/v1/models', '/v1/admin/overview', '/v1/tokens', '/v1/jobs', `/v1/jobs/${keep}`, `/v1/jobs/${keep}/cancel`, `/v1/jobs/${keep}/retry`, '/v1/chat/completions', '/v1/nope', '/v1/jobs/%00/x'];
-    const headerValue = fc.oneof(fc.string({ maxLength: 80 }).map((v) => v.replace(/[^\x20-\x7e]/g, '')), fc.constantFrom('Bearer', 'Bearer ', 'Basic abc', 'Bearer fuzz-key-123456 extra', 'bearer fuzz-key-123456'));
+    const paths = [
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/dashboard',
+      '/dashboard/app.js',
+      '/v1/models',
+      '/v1/admin/overview',
+      '/v1/tokens',
+      '/v1/jobs',
+      `/v1/jobs/${keep}`,
+      `/v1/jobs/${keep}/cancel`,
+      `/v1/jobs/${keep}/retry`,
+      '/v1/chat/completions',
+      '/v1/nope',
+      '/v1/jobs/%00/x',
+    ];
+    const headerValue = fc.oneof(
+      fc.string({ maxLength: 80 }).map((v) => v.replace(/[^\x20-\x7e]/g, '')),
+      fc.constantFrom('Bearer', 'Bearer ', 'Basic abc', 'Bearer fuzz-key-123456 extra', 'bearer fuzz-key-123456'),
+    );
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'),
@@ -117,7 +165,12 @@ describe('hostile input on every route', () => {
           const headers: Record<string, string> = authorization === undefined ? { ...auth } : { authorization };
           if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
           const url = `${t.url}${path}?${new URLSearchParams({ token: query, from: query, limit: query, q: query })}`;
-          const res = await fetch(url, { method, headers, body: method === 'GET' || method === 'OPTIONS' ? undefined : query, signal: AbortSignal.timeout(5_000) });
+          const res = await fetch(url, {
+            method,
+            headers,
+            body: method === 'GET' || method === 'OPTIONS' ? undefined : query,
+            signal: AbortSignal.timeout(5_000),
+          });
           expect(res.status, `${method} ${path}`).toBeLessThan(500);
           const type = res.headers.get('content-type') ?? '';
           if (res.status >= 400) {
@@ -132,7 +185,14 @@ describe('hostile input on every route', () => {
   }, 60_000);
 
   it('answers random WebSocket frames with a typed error or a clean close, and stays healthy', async () => {
-    const frames = fc.array(fc.oneof(text.map((s) => s.slice(0, 70_000)), fc.uint8Array({ maxLength: 64 }), jobish.map((j) => JSON.stringify({ op: 'subscribe', jobId: j.task, fromSeq: j.priority }))), { minLength: 1, maxLength: 5 });
+    const frames = fc.array(
+      fc.oneof(
+        text.map((s) => s.slice(0, 70_000)),
+        fc.uint8Array({ maxLength: 64 }),
+        jobish.map((j) => JSON.stringify({ op: 'subscribe', jobId: j.task, fromSeq: j.priority })),
+      ),
+      { minLength: 1, maxLength: 5 },
+    );
     await fc.assert(
       fc.asyncProperty(frames, async (list) => {
         const ws = new WebSocket(`${t.url.replace('http', 'ws')}/v1/ws`, { headers: auth });
@@ -175,7 +235,11 @@ describe('hostile Host, Origin and strings in no-key mode', () => {
       models: { chat: [{ provider: 'mock', model: 'gpt-mock' }] },
     });
     port = new URL(t.url).port;
-    const res = await fetch(`${t.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 }, delayMs: 600_000 }) });
+    const res = await fetch(`${t.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 }, delayMs: 600_000 }),
+    });
     keep = (await res.json()).id;
   });
   afterAll(async () => {
@@ -183,15 +247,39 @@ describe('hostile Host, Origin and strings in no-key mode', () => {
     await mock?.close();
   });
 
-  const loopbackHost = fc.constantFrom('127.0.0.1', 'localhost', '[::1]', 'LocalHost', 'app.localhost', '127.9.9.9').map((h) => `${h}:${port}`);
+  const loopbackHost = fc
+    .constantFrom('127.0.0.1', 'localhost', '[::1]', 'LocalHost', 'app.localhost', '127.9.9.9')
+    .map((h) => `${h}:${port}`);
   const hostileHost = fc.oneof(
     fc.domain().map((d) => `${d}:${port}`),
-    fc.constantFrom('127.0.0.1.evil.example', 'localhost.evil.example', '0.0.0.0', '[::ffff:127.0.0.1]', '127.0.0.1:80@evil.example', 'evil.example', ''),
+    fc.constantFrom(
+      '127.0.0.1.evil.example',
+      'localhost.evil.example',
+      '0.0.0.0',
+      '[::ffff:127.0.0.1]',
+      '127.0.0.1:80@evil.example',
+      'evil.example',
+      '',
+    ),
     fc.string({ maxLength: 30 }).map((s) => s.replace(/[^\x21-\x7e]/g, '')),
   );
-  const hostileOrigin = fc.oneof(fc.webUrl().map((u) => new URL(u).origin), fc.constantFrom('null', 'file://', 'http://localhost', 'http://127.0.0.1', 'chrome-extension://abc'), fc.string({ maxLength: 30 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')));
-  const controlText = fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom('\r\n', '\n', '\u0000', '\u001b', '\u007f', '\r', '\t'), fc.string({ maxLength: 10 })).map(([a, c, b]) => `${a}${c}${b}`);
-  const nameish = fc.oneof(controlText, fc.constantFrom(...PROTO), fc.constantFrom(...PROTO).map((p) => `${p}/x`));
+  const hostileOrigin = fc.oneof(
+    fc.webUrl().map((u) => new URL(u).origin),
+    fc.constantFrom('null', 'file://', 'http://localhost', 'http://127.0.0.1', 'chrome-extension://abc'),
+    fc.string({ maxLength: 30 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')),
+  );
+  const controlText = fc
+    .tuple(
+      fc.string({ maxLength: 10 }),
+      fc.constantFrom('\r\n', '\n', '\u0000', '\u001b', '\u007f', '\r', '\t'),
+      fc.string({ maxLength: 10 }),
+    )
+    .map(([a, c, b]) => `${a}${c}${b}`);
+  const nameish = fc.oneof(
+    controlText,
+    fc.constantFrom(...PROTO),
+    fc.constantFrom(...PROTO).map((p) => `${p}/x`),
+  );
 
   const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -220,20 +308,35 @@ describe('hostile Host, Origin and strings in no-key mode', () => {
     mock.reset();
     let chatsLetThrough = 0;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...routes), fc.oneof(loopbackHost, hostileHost), fc.option(hostileOrigin, { nil: undefined }), async ([method, path], host, origin) => {
-        const headers: Record<string, string> = { host, 'content-type': 'application/json' };
-        if (origin !== undefined) headers.origin = origin;
-        const body = method === 'POST' ? JSON.stringify(path.includes('chat') ? { model: 'chat', messages: [{ role: 'user', content: 'hi' }] } : path === '/v1/jobs' ? { task: 'demo.progress', input: { steps: 1, ms: 1 } } : {}) : undefined;
-        const res = await send(method, path, headers, body);
-        expect(res.status, `${method} ${path} host=${host} origin=${origin}`).toBeLessThan(500);
-        const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0]!.toLowerCase().replace(/\.$/, '');
-        const loopback = host !== '' && (name === 'localhost' || name.endsWith('.localhost') || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name));
-        const sameOrigin = origin !== undefined && origin.toLowerCase() === `http://${host.toLowerCase()}`;
-        if (!loopback && host !== '') expect(res.status, host).toBe(403);
-        else if (method === 'POST' && origin !== undefined && !sameOrigin) expect(res.status, origin).toBe(403);
-        if (res.status >= 400 && res.text) expect(JSON.parse(res.text).error.code).toMatch(/^TL_ERR_/);
-        if (path === '/v1/chat/completions' && res.status < 400) chatsLetThrough++;
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        fc.oneof(loopbackHost, hostileHost),
+        fc.option(hostileOrigin, { nil: undefined }),
+        async ([method, path], host, origin) => {
+          const headers: Record<string, string> = { host, 'content-type': 'application/json' };
+          if (origin !== undefined) headers.origin = origin;
+          const body =
+            method === 'POST'
+              ? JSON.stringify(
+                  path.includes('chat')
+                    ? { model: 'chat', messages: [{ role: 'user', content: 'hi' }] }
+                    : path === '/v1/jobs'
+                      ? { task: 'demo.progress', input: { steps: 1, ms: 1 } }
+                      : {},
+                )
+              : undefined;
+          const res = await send(method, path, headers, body);
+          expect(res.status, `${method} ${path} host=${host} origin=${origin}`).toBeLessThan(500);
+          const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':')[0]!.toLowerCase().replace(/\.$/, '');
+          const loopback =
+            host !== '' && (name === 'localhost' || name.endsWith('.localhost') || name === '::1' || /^127(\.\d{1,3}){3}$/.test(name));
+          const sameOrigin = origin !== undefined && origin.toLowerCase() === `http://${host.toLowerCase()}`;
+          if (!loopback && host !== '') expect(res.status, host).toBe(403);
+          else if (method === 'POST' && origin !== undefined && !sameOrigin) expect(res.status, origin).toBe(403);
+          if (res.status >= 400 && res.text) expect(JSON.parse(res.text).error.code).toMatch(/^TL_ERR_/);
+          if (path === '/v1/chat/completions' && res.status < 400) chatsLetThrough++;
+        },
+      ),
       { numRuns: 200, seed: 29 },
     );
     // Only the chat calls that passed the checks reached the provider (the cache is off for them: no seed).
@@ -265,7 +368,11 @@ describe('hostile Host, Origin and strings in no-key mode', () => {
         expect(res.status).toBeLessThan(500);
         const one = await send('GET', `/v1/jobs/${encodeURIComponent(v)}`, {});
         expect([400, 404]).toContain(one.status);
-        const events = await send('GET', `/v1/jobs/${encodeURIComponent(v)}/events?${field === 'from' ? `from=${encodeURIComponent(v)}` : ''}`, {});
+        const events = await send(
+          'GET',
+          `/v1/jobs/${encodeURIComponent(v)}/events?${field === 'from' ? `from=${encodeURIComponent(v)}` : ''}`,
+          {},
+        );
         expect([400, 404]).toContain(events.status);
       }),
       { numRuns: 60, seed: 37 },

@@ -14,7 +14,9 @@ describe('health, readiness, metrics and auth', () => {
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body.status).toBe('ok');
-    expect(body.loop.delayMs).toEqual(expect.objectContaining({ p50: expect.any(Number), p99: expect.any(Number), max: expect.any(Number) }));
+    expect(body.loop.delayMs).toEqual(
+      expect.objectContaining({ p50: expect.any(Number), p99: expect.any(Number), max: expect.any(Number) }),
+    );
     expect(body.loop.utilization).toBeGreaterThanOrEqual(0);
     expect(body.loop.utilization).toBeLessThanOrEqual(1);
   });

@@ -41,7 +41,11 @@ describe('request limits', () => {
   });
 
   it('limits each client key with a token bucket: 429 with Retry-After, other keys unaffected', async () => {
-    t = await testServer({ server: { apiKeys: ['key-one-1234', 'key-two-1234'], rateLimit: { perSecond: 1, burst: 3 } } }, {}, { routes: [echo] });
+    t = await testServer(
+      { server: { apiKeys: ['key-one-1234', 'key-two-1234'], rateLimit: { perSecond: 1, burst: 3 } } },
+      {},
+      { routes: [echo] },
+    );
     const one = { authorization: 'Bearer key-one-1234' };
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await post('{}', one)).status);
@@ -56,9 +60,17 @@ describe('request limits', () => {
   it('counts SSE and WebSocket opens against the same key bucket, by header or by ?token=', async () => {
     t = await testServer({ server: { apiKeys: ['key-one-1234'], rateLimit: { perSecond: 0.5, burst: 4 } } });
     const auth = { authorization: 'Bearer key-one-1234' };
-    const made = await fetch(`${t.url}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 } }) });
+    const made = await fetch(`${t.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 } }),
+    });
     const job = await made.json();
-    const minted = await fetch(`${t.url}/v1/tokens`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
+    const minted = await fetch(`${t.url}/v1/tokens`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{}',
+    });
     const { token } = await minted.json();
     // Two tokens used by the JSON calls above; two left for streams, then 429 on every transport.
     const sse = await fetch(`${t.url}/v1/jobs/${job.id}/events?token=${token}`);
@@ -86,7 +98,11 @@ describe('request limits', () => {
     expect(ws.messages.filter((m) => m.type === 'unsubscribed')).toHaveLength(10);
     const errors = ws.messages.filter((m) => m.type === 'error');
     expect(errors.length).toBe(2);
-    expect(errors[0].error).toMatchObject({ code: 'TL_ERR_RATE_LIMITED', retryable: true, message: expect.stringContaining('server.streams.wsMessagesPerSecond') });
+    expect(errors[0].error).toMatchObject({
+      code: 'TL_ERR_RATE_LIMITED',
+      retryable: true,
+      message: expect.stringContaining('server.streams.wsMessagesPerSecond'),
+    });
     // Keeping on past a second's worth of refusals closes the connection.
     for (let i = 0; i < 20; i++) ws.send({ op: 'unsubscribe', jobId: 'x' });
     await ws.until(() => ws.closed !== undefined, 'the close');
@@ -120,7 +136,10 @@ describe('request limits', () => {
       const calls = mock.calls.length;
       const over = await chat(4);
       expect(over.status).toBe(400);
-      expect((await over.json()).error).toMatchObject({ code: 'TL_ERR_VALIDATION', message: expect.stringContaining('(server.maxMessages)') });
+      expect((await over.json()).error).toMatchObject({
+        code: 'TL_ERR_VALIDATION',
+        message: expect.stringContaining('(server.maxMessages)'),
+      });
       expect(mock.calls.length).toBe(calls);
     } finally {
       await mock.close();
@@ -141,7 +160,9 @@ describe('request limits', () => {
     t = await testServer({ server: { apiKeys: ['admin-key-1234', { key: 'reader-key-1234', scopes: ['jobs:read'] }] } });
     expect((await fetch(`${t.url}/metrics`)).status).toBe(200);
     await t.close();
-    t = await testServer({ server: { publicMetrics: false, apiKeys: ['admin-key-1234', { key: 'reader-key-1234', scopes: ['jobs:read'] }] } });
+    t = await testServer({
+      server: { publicMetrics: false, apiKeys: ['admin-key-1234', { key: 'reader-key-1234', scopes: ['jobs:read'] }] },
+    });
     const anon = await fetch(`${t.url}/metrics`);
     expect(anon.status).toBe(401);
     expect((await anon.json()).error.code).toBe('TL_ERR_AUTH_MISSING');

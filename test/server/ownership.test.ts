@@ -27,7 +27,11 @@ function sees(who: Who, owner: { key: string; tenant?: string }): boolean {
 const call = (t: T, who: Who, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
   fetch(`${t.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${KEYS[who].key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: {
+      authorization: `Bearer ${KEYS[who].key}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   }).then(async (res) => ({ status: res.status, body: (await res.json()) as any }));
 
@@ -51,18 +55,24 @@ async function listAll(t: T, who: Who, query = ''): Promise<string[]> {
 }
 
 async function wsSubscribe(t: T, jobId: string, auth: { key?: string; token?: string }): Promise<any> {
-  const s = new TestSocket(`${t.url.replace('http', 'ws')}/v1/ws${auth.token ? `?token=${auth.token}` : ''}`, auth.key ? { authorization: `Bearer ${auth.key}` } : {});
+  const s = new TestSocket(
+    `${t.url.replace('http', 'ws')}/v1/ws${auth.token ? `?token=${auth.token}` : ''}`,
+    auth.key ? { authorization: `Bearer ${auth.key}` } : {},
+  );
   try {
     await s.opened();
     s.send({ op: 'subscribe', jobId });
-    await s.until(() => s.messages.some((m) => m.jobId === jobId && (m.type === 'subscribed' || m.type === 'error')), 'an answer to subscribe');
+    await s.until(
+      () => s.messages.some((m) => m.jobId === jobId && (m.type === 'subscribed' || m.type === 'error')),
+      'an answer to subscribe',
+    );
     return s.messages.find((m) => m.jobId === jobId);
   } finally {
     s.close();
   }
 }
 
-describe('job ownership: a key sees only its own jobs (or its tenant\'s, or all with admin)', () => {
+describe("job ownership: a key sees only its own jobs (or its tenant's, or all with admin)", () => {
   let t: T;
   const jobs: Record<string, { id: string; owner: { key: string; tenant?: string } }> = {};
   beforeAll(async () => {
@@ -75,13 +85,13 @@ describe('job ownership: a key sees only its own jobs (or its tenant\'s, or all 
     await t?.close();
   });
 
-  it('records the maker\'s key name and tenant on the job', () => {
+  it("records the maker's key name and tenant on the job", () => {
     expect(jobs.alice!.owner).toEqual({ key: 'alice', tenant: 'acme' });
     expect(jobs.carol!.owner).toEqual({ key: 'carol', tenant: 'globex' });
     expect(jobs.svcAcme!.owner).toEqual({ key: 'svc', tenant: 'acme' });
   });
 
-  it('answers another key\'s job exactly as a job that does not exist: 404, never 403', async () => {
+  it("answers another key's job exactly as a job that does not exist: 404, never 403", async () => {
     const id = jobs.carol!.id;
     const theirs = await call(t, 'alice', 'GET', `/v1/jobs/${id}`);
     expect(theirs.status).toBe(404);
@@ -103,10 +113,13 @@ describe('job ownership: a key sees only its own jobs (or its tenant\'s, or all 
     const everyJob = Object.values(jobs);
     for (const who of Object.keys(KEYS) as Who[]) {
       const listed = new Set(await listAll(t, who));
-      for (const job of everyJob) expect(listed.has(job.id), `${who} listing ${job.owner.key}/${job.owner.tenant}`).toBe(sees(who, job.owner));
+      for (const job of everyJob)
+        expect(listed.has(job.id), `${who} listing ${job.owner.key}/${job.owner.tenant}`).toBe(sees(who, job.owner));
     }
     // Filters still apply within the view.
-    expect(await listAll(t, 'lead', '&state=delayed&task=demo.progress')).toEqual(expect.arrayContaining([jobs.alice!.id, jobs.bob!.id, jobs.svcAcme!.id]));
+    expect(await listAll(t, 'lead', '&state=delayed&task=demo.progress')).toEqual(
+      expect.arrayContaining([jobs.alice!.id, jobs.bob!.id, jobs.svcAcme!.id]),
+    );
     expect(await listAll(t, 'alice', '&state=queued')).toEqual([]);
   });
 
@@ -125,7 +138,10 @@ describe('job ownership: a key sees only its own jobs (or its tenant\'s, or all 
   it('follows only visible jobs over SSE and WebSocket, with a key or a stream token', async () => {
     const mine = jobs.alice!.id;
     const theirs = jobs.carol!.id;
-    const sseOk = await fetch(`${t.url}/v1/jobs/${mine}/events`, { headers: { authorization: `Bearer ${KEYS.alice.key}` }, signal: AbortSignal.timeout(5_000) });
+    const sseOk = await fetch(`${t.url}/v1/jobs/${mine}/events`, {
+      headers: { authorization: `Bearer ${KEYS.alice.key}` },
+      signal: AbortSignal.timeout(5_000),
+    });
     expect(sseOk.status).toBe(200);
     await sseOk.body?.cancel();
     expect((await wsSubscribe(t, mine, { key: KEYS.alice.key })).type).toBe('subscribed');
@@ -148,10 +164,11 @@ describe('job ownership: a key sees only its own jobs (or its tenant\'s, or all 
     expect((await wsSubscribe(t, theirs, { token: rootToken })).type).toBe('subscribed');
   });
 
-  it('counts only visible jobs in the dashboard\'s overview', async () => {
+  it("counts only visible jobs in the dashboard's overview", async () => {
     const delayed = async (who: Who) => (await call(t, who, 'GET', '/v1/admin/overview')).body.jobs.counts.delayed.count as number;
     const all = Object.values(jobs);
-    for (const who of ['alice', 'lead', 'carol', 'root'] as const) expect(await delayed(who), who).toBe(all.filter((j) => sees(who, j.owner)).length);
+    for (const who of ['alice', 'lead', 'carol', 'root'] as const)
+      expect(await delayed(who), who).toBe(all.filter((j) => sees(who, j.owner)).length);
   });
 
   it('keeps idempotency keys per key: the same key from another key makes its own job', async () => {
@@ -171,25 +188,37 @@ describe('job ownership: a key sees only its own jobs (or its tenant\'s, or all 
     const makers = ['alice', 'bob', 'carol', 'svc'] as const;
     const routes = ['get', 'cancel', 'retry', 'events', 'list', 'ws'] as const;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...(Object.keys(KEYS) as Who[])), fc.constantFrom(...routes), fc.constantFrom(...makers), fc.constantFrom('acme', 'globex'), async (who, route, maker, tenant) => {
-        const job = await submit(t, maker, maker === 'svc' ? { 'x-tasklane-tenant': tenant } : {});
-        const visible = sees(who, job.owner);
-        let served: boolean;
-        if (route === 'list') served = (await listAll(t, who)).includes(job.id);
-        else if (route === 'ws') served = (await wsSubscribe(t, job.id, { key: KEYS[who].key })).type === 'subscribed';
-        else if (route === 'events') {
-          const res = await fetch(`${t.url}/v1/jobs/${job.id}/events`, { headers: { authorization: `Bearer ${KEYS[who].key}` }, signal: AbortSignal.timeout(5_000) });
-          await res.body?.cancel();
-          expect([200, 404]).toContain(res.status);
-          served = res.status === 200;
-        } else {
-          const r = route === 'get' ? await call(t, who, 'GET', `/v1/jobs/${job.id}`) : await call(t, who, 'POST', `/v1/jobs/${job.id}/${route}`, {});
-          // A visible job answers (cancel: 200; retry of a delayed job: 409 state); an invisible one is a 404, never a 403.
-          expect(r.status).not.toBe(403);
-          served = r.status !== 404;
-        }
-        expect(served, `${who} ${route} a job of ${job.owner.key}/${job.owner.tenant}`).toBe(visible);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...(Object.keys(KEYS) as Who[])),
+        fc.constantFrom(...routes),
+        fc.constantFrom(...makers),
+        fc.constantFrom('acme', 'globex'),
+        async (who, route, maker, tenant) => {
+          const job = await submit(t, maker, maker === 'svc' ? { 'x-tasklane-tenant': tenant } : {});
+          const visible = sees(who, job.owner);
+          let served: boolean;
+          if (route === 'list') served = (await listAll(t, who)).includes(job.id);
+          else if (route === 'ws') served = (await wsSubscribe(t, job.id, { key: KEYS[who].key })).type === 'subscribed';
+          else if (route === 'events') {
+            const res = await fetch(`${t.url}/v1/jobs/${job.id}/events`, {
+              headers: { authorization: `Bearer ${KEYS[who].key}` },
+              signal: AbortSignal.timeout(5_000),
+            });
+            await res.body?.cancel();
+            expect([200, 404]).toContain(res.status);
+            served = res.status === 200;
+          } else {
+            const r =
+              route === 'get'
+                ? await call(t, who, 'GET', `/v1/jobs/${job.id}`)
+                : await call(t, who, 'POST', `/v1/jobs/${job.id}/${route}`, {});
+            // A visible job answers (cancel: 200; retry of a delayed job: 409 state); an invisible one is a 404, never a 403.
+            expect(r.status).not.toBe(403);
+            served = r.status !== 404;
+          }
+          expect(served, `${who} ${route} a job of ${job.owner.key}/${job.owner.tenant}`).toBe(visible);
+        },
+      ),
       { numRuns: 60 },
     );
   }, 60_000);

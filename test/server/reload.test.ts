@@ -24,14 +24,19 @@ describe('configuration reload', () => {
     const tmp = tempDir();
     cleanups.push(tmp.remove);
     const file = join(tmp.dir, 'tasklane.config.json');
-    const save = (config: ConfigInput) => writeFileSync(file, JSON.stringify({ data: join(tmp.dir, 'data'), server: { port: 0 }, ...config }));
+    const save = (config: ConfigInput) =>
+      writeFileSync(file, JSON.stringify({ data: join(tmp.dir, 'data'), server: { port: 0 }, ...config }));
     save(write(tmp.dir));
     const logs = new LogCapture();
     const runtime = await createRuntime({ file, env: {}, dotenv: false, cwd: tmp.dir, logDestination: logs });
     cleanups.push(() => runtime.close());
     const server = await listen(runtime);
     const call = (key: string, method: string, path: string, body?: unknown) =>
-      fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      fetch(`${server.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const reload = async () => {
       const res = await call(ROOT, 'POST', '/v1/admin/reload');
       return { status: res.status, body: (await res.json()) as any };
@@ -54,7 +59,11 @@ describe('configuration reload', () => {
     };
     let dir = '';
     const t = await start((d) => ((dir = d), config(d, 'provider-key-old')));
-    const res = await t.call(ROOT, 'POST', '/v1/chat/completions', { model: 'chat', stream: true, messages: [{ role: 'user', content: 'go' }] });
+    const res = await t.call(ROOT, 'POST', '/v1/chat/completions', {
+      model: 'chat',
+      stream: true,
+      messages: [{ role: 'user', content: 'go' }],
+    });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     const first = await reader.read();
@@ -88,7 +97,10 @@ describe('configuration reload', () => {
     const keys = (withAlice: boolean) => ({
       server: {
         port: 0,
-        apiKeys: [{ key: ROOT, name: 'root' }, ...(withAlice ? [{ key: ALICE, name: 'alice', scopes: ['jobs:read', 'jobs:write'] as const }] : [])],
+        apiKeys: [
+          { key: ROOT, name: 'root' },
+          ...(withAlice ? [{ key: ALICE, name: 'alice', scopes: ['jobs:read', 'jobs:write'] as const }] : []),
+        ],
       },
     });
     const t = await start(() => keys(true) as ConfigInput);
@@ -158,10 +170,23 @@ describe('configuration reload', () => {
   }, 30_000);
 
   it('refuses a broken file listing every problem and keeps the running configuration; names what needs a restart', async () => {
-    const good = { server: { port: 0, apiKeys: [{ key: ROOT, name: 'root' }, { key: ALICE, name: 'alice' }] } } as ConfigInput;
+    const good = {
+      server: {
+        port: 0,
+        apiKeys: [
+          { key: ROOT, name: 'root' },
+          { key: ALICE, name: 'alice' },
+        ],
+      },
+    } as ConfigInput;
     const t = await start(() => good);
     // Three problems at once: an unknown setting, a bad type, a missing secret file.
-    writeFileSync(t.file, JSON.stringify({ server: { port: 0, apiKeys: [{ key: ROOT, name: 'root' }, 'file:/no/such/secret'], maxStreamsPerKey: 'many', bogus: 1 } }));
+    writeFileSync(
+      t.file,
+      JSON.stringify({
+        server: { port: 0, apiKeys: [{ key: ROOT, name: 'root' }, 'file:/no/such/secret'], maxStreamsPerKey: 'many', bogus: 1 },
+      }),
+    );
     const r = await t.reload();
     expect(r.status).toBe(500);
     expect(r.body.error.code).toMatch(/^TL_ERR_CONFIG_/);
@@ -178,13 +203,36 @@ describe('configuration reload', () => {
     expect((await t.call(ALICE, 'GET', '/v1/jobs')).status).toBe(200);
 
     // A valid file that moves the port and the store: applied is empty, both named.
-    writeFileSync(t.file, JSON.stringify({ data: join(t.dir, 'elsewhere'), server: { port: 1, apiKeys: [{ key: ROOT, name: 'root' }, { key: ALICE, name: 'alice' }] } }));
+    writeFileSync(
+      t.file,
+      JSON.stringify({
+        data: join(t.dir, 'elsewhere'),
+        server: {
+          port: 1,
+          apiKeys: [
+            { key: ROOT, name: 'root' },
+            { key: ALICE, name: 'alice' },
+          ],
+        },
+      }),
+    );
     const moved = await t.reload();
     expect(moved.status).toBe(200);
     expect(moved.body.applied).toEqual([]);
     expect(moved.body.restartRequired).toEqual(expect.arrayContaining(['server.port', 'data']));
     // Only admin keys may reload.
-    writeFileSync(t.file, JSON.stringify({ server: { port: 0, apiKeys: [{ key: ROOT, name: 'root' }, { key: ALICE, name: 'alice', scopes: ['jobs:read'] }] } }));
+    writeFileSync(
+      t.file,
+      JSON.stringify({
+        server: {
+          port: 0,
+          apiKeys: [
+            { key: ROOT, name: 'root' },
+            { key: ALICE, name: 'alice', scopes: ['jobs:read'] },
+          ],
+        },
+      }),
+    );
     expect((await t.reload()).status).toBe(200);
     expect((await t.call(ALICE, 'POST', '/v1/admin/reload')).status).toBe(403);
   }, 30_000);

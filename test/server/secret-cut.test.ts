@@ -27,7 +27,12 @@ describe('secrets are replaced before an upstream message is cut', () => {
     t = await testServer(
       {
         providers: {
-          envp: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['env:MOCK_ENV_KEY'], headers: { 'x-org': 'env:MOCK_HEADER' } },
+          envp: {
+            type: 'openai-compatible',
+            baseURL: `${mock.url}/v1`,
+            apiKeys: ['env:MOCK_ENV_KEY'],
+            headers: { 'x-org': 'env:MOCK_HEADER' },
+          },
           filep: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: [`file:${keyFile}`] },
         },
         ai: { maxAttempts: 1 },
@@ -41,7 +46,11 @@ describe('secrets are replaced before an upstream message is cut', () => {
     dir.remove();
   });
 
-  for (const [which, model] of [['env', 'envp/gpt'], ['file', 'filep/gpt'], ['header', 'envp/gpt']] as const) {
+  for (const [which, model] of [
+    ['env', 'envp/gpt'],
+    ['file', 'filep/gpt'],
+    ['header', 'envp/gpt'],
+  ] as const) {
     for (const stream of [false, true]) {
       it(`an ${which} secret straddling character 300 of ${stream ? 'an in-stream error' : 'an error body'}`, async () => {
         const secret = SECRETS[which];

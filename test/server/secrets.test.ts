@@ -36,7 +36,11 @@ describe('secrets never leave the server', () => {
       {
         server: { apiKeys: ['env:CLIENT_KEY'] },
         providers: {
-          mock: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['env:PROVIDER_KEY', `file:${keyFile}`, SECRETS.providerBad] },
+          mock: {
+            type: 'openai-compatible',
+            baseURL: `${mock.url}/v1`,
+            apiKeys: ['env:PROVIDER_KEY', `file:${keyFile}`, SECRETS.providerBad],
+          },
         },
         models: {
           chat: [{ provider: 'mock', model: 'gpt-mock' }],
@@ -58,15 +62,26 @@ describe('secrets never leave the server', () => {
 
   it('keeps every key out of responses, headers, events, metrics, the overview and the logs', async () => {
     const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(`${t.url}${path}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }).then(record);
+      fetch(`${t.url}${path}`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      }).then(record);
     const get = (path: string, headers: Record<string, string> = auth) => fetch(`${t.url}${path}`, { headers }).then(record);
 
     // Gateway: successes rotate over every key (the refused one gets disabled on the way).
-    for (let i = 0; i < 6; i++) await post('/v1/chat/completions', { model: 'chat', messages: [{ role: 'user', content: `hello ${i}` }] }, { 'cache-control': 'no-cache' });
+    for (let i = 0; i < 6; i++)
+      await post(
+        '/v1/chat/completions',
+        { model: 'chat', messages: [{ role: 'user', content: `hello ${i}` }] },
+        { 'cache-control': 'no-cache' },
+      );
     expect(mock.calls.some((c) => c.key === SECRETS.providerBad)).toBe(true);
     expect(mock.calls.some((c) => c.key === SECRETS.providerFile)).toBe(true);
     expect((await post('/v1/chat/completions', { model: 'broken', messages: [{ role: 'user', content: 'x' }] })).status).toBe(502);
-    expect((await post('/v1/chat/completions', { model: 'limited', messages: [{ role: 'user', content: 'x' }] })).status).toBeGreaterThanOrEqual(400);
+    expect(
+      (await post('/v1/chat/completions', { model: 'limited', messages: [{ role: 'user', content: 'x' }] })).status,
+    ).toBeGreaterThanOrEqual(400);
     await post('/v1/chat/completions', { model: 'cut', stream: true, messages: [{ role: 'user', content: 'x' }] });
     await post('/v1/chat/completions', { model: 'nope', messages: [] });
 

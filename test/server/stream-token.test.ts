@@ -8,7 +8,11 @@ const SECRET = 'a-stream-token-secret-of-40-characters-xx';
 const KEY = 'client-key-1234';
 
 async function mint(url: string): Promise<string> {
-  const res = await fetch(`${url}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: '{}' });
+  const res = await fetch(`${url}/v1/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
   expect(res.status).toBe(201);
   return (await res.json()).token;
 }

@@ -11,12 +11,16 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Every relative import and re-export specifier of a file, `import type` included. */
 function relativeImports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:import|export)\s[^;]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/gs)].map((m) => (m[1] ?? m[2])!);
+  return [...text.matchAll(/(?:import|export)\s[^;]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/gs)].map(
+    (m) => (m[1] ?? m[2])!,
+  );
 }
 
 describe('the layout of src/', () => {
   it('has no import cycle, counting type imports (scripts/cycles.mjs, also run by npm run lint)', async () => {
-    const result = await run(process.execPath, ['scripts/cycles.mjs', 'src'], { cwd: ROOT }).catch((err: { stdout: string; code: number }) => err);
+    const result = await run(process.execPath, ['scripts/cycles.mjs', 'src'], { cwd: ROOT }).catch(
+      (err: { stdout: string; code: number }) => err,
+    );
     expect(result.stdout).toMatch(/^no import cycles among \d+ files in src/);
   });
 
@@ -39,7 +43,8 @@ describe('the layout of src/', () => {
         const p = join(dir, e.name);
         if (e.isDirectory()) walk(p);
         else if (e.name.endsWith('.ts')) {
-          for (const spec of relativeImports(p)) if (roots.has(resolve(dirname(p), spec.replace(/\.js$/, '.ts')))) offending.push(`${p.slice(ROOT.length)} → ${spec}`);
+          for (const spec of relativeImports(p))
+            if (roots.has(resolve(dirname(p), spec.replace(/\.js$/, '.ts')))) offending.push(`${p.slice(ROOT.length)} → ${spec}`);
         }
       }
     };

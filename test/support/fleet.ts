@@ -32,7 +32,11 @@ export function writeConfig(dir: string, name: string, config: ConfigInput): str
 export async function startNode(name: string, configPath: string, timeoutMs = 30_000): Promise<FleetNode> {
   const node = { name, url: '', workerId: '', stderr: [] as string[] } as FleetNode;
   const launch = async () => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT, configPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const proc = spawn(process.execPath, ['--import', 'tsx', NODE_SCRIPT, configPath], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
     node.proc = proc;
     createInterface({ input: proc.stderr! }).on('line', (l) => {
       node.stderr.push(l);

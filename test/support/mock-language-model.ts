@@ -7,7 +7,16 @@
  * HTTP mock (mock-provider.ts) stays the test of the adapters and the wire.
  */
 import type { ProviderError } from '../../src/errors.js';
-import { PROVIDER_SPEC, type EmbedCallOptions, type EmbedResult, type LanguageModel, type PhaseTimeouts, type ProviderCallOptions, type ProviderErrorKind, type StreamPart } from '../../src/spi.js';
+import {
+  PROVIDER_SPEC,
+  type EmbedCallOptions,
+  type EmbedResult,
+  type LanguageModel,
+  type PhaseTimeouts,
+  type ProviderCallOptions,
+  type ProviderErrorKind,
+  type StreamPart,
+} from '../../src/spi.js';
 import { providerError } from '../../src/ai/providers/http/provider-error.js';
 import type { ChatCompletion, ChatRequest, Usage } from '../../src/ai/types.js';
 
@@ -92,7 +101,11 @@ export class MockLanguageModel implements LanguageModel {
     } else if ('parts' in step) {
       parts = step.parts;
     } else {
-      parts = [start(call), ...words(step.text), { type: 'finish', finishReason: step.finishReason ?? 'stop', ...(step.usage ? { usage: step.usage } : {}) }];
+      parts = [
+        start(call),
+        ...words(step.text),
+        { type: 'finish', finishReason: step.finishReason ?? 'stop', ...(step.usage ? { usage: step.usage } : {}) },
+      ];
     }
     const signal = o.signal;
     return (async function* () {
@@ -118,7 +131,14 @@ export class MockLanguageModel implements LanguageModel {
   }
 
   #record(method: 'generate' | 'stream', o: ProviderCallOptions): MockCall {
-    const call: MockCall = { method, request: o.request, keyIndex: o.keyIndex, hasKey: o.apiKey !== undefined, timeouts: o.timeouts, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) };
+    const call: MockCall = {
+      method,
+      request: o.request,
+      keyIndex: o.keyIndex,
+      hasKey: o.apiKey !== undefined,
+      timeouts: o.timeouts,
+      ...(o.prefill === undefined ? {} : { prefill: o.prefill }),
+    };
     this.calls.push(call);
     return call;
   }
@@ -130,7 +150,8 @@ export class MockLanguageModel implements LanguageModel {
     if (typeof script === 'function') return script(call, n);
     if (!Array.isArray(script)) return script;
     const step = script[n];
-    if (!step) throw new Error(`MockLanguageModel "${this.name}": no scripted step left for call ${n + 1} (the script has ${script.length})`);
+    if (!step)
+      throw new Error(`MockLanguageModel "${this.name}": no scripted step left for call ${n + 1} (the script has ${script.length})`);
     return step;
   }
 

@@ -8,7 +8,11 @@ afterEach(async () => {
 });
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k1', ...headers }, body: JSON.stringify(body) });
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer k1', ...headers },
+    body: JSON.stringify(body),
+  });
 
 describe('mock provider', () => {
   it('echoes, records the call, and reset() forgets calls and rules', async () => {
@@ -25,7 +29,11 @@ describe('mock provider', () => {
 
   it('the x-mock-fault header wins over the model suffix; an unknown fault is a loud 400', async () => {
     mock = await startMockProvider({ retryAfterSeconds: 7 });
-    const r = await post(`${mock.url}/v1/chat/completions`, { model: 'gpt-mock@503-always', messages: [] }, { 'x-mock-fault': '429-always' });
+    const r = await post(
+      `${mock.url}/v1/chat/completions`,
+      { model: 'gpt-mock@503-always', messages: [] },
+      { 'x-mock-fault': '429-always' },
+    );
     expect(r.status).toBe(429);
     expect(r.headers.get('retry-after')).toBe('7');
     const bad = await post(`${mock.url}/v1/chat/completions`, { model: 'gpt-mock@nope', messages: [] });
@@ -38,7 +46,8 @@ describe('mock provider', () => {
     mock = await startMockProvider();
     mock.respond([{ text: 'one' }, { text: 'two' }]);
     const texts: string[] = [];
-    for (let i = 0; i < 3; i++) texts.push((await (await post(`${mock.url}/v1/chat/completions`, { model: 'm', messages: [] })).json()).choices[0].message.content);
+    for (let i = 0; i < 3; i++)
+      texts.push((await (await post(`${mock.url}/v1/chat/completions`, { model: 'm', messages: [] })).json()).choices[0].message.content);
     expect(texts).toEqual(['one', 'two', 'two']);
     const hanging = post(`${mock.url}/v1/chat/completions`, { model: 'm@hang', messages: [] }).catch((e: Error) => e);
     const call = await mock.waitForCall((c) => c.fault === 'hang');

@@ -29,7 +29,9 @@ describe('util/async', () => {
 
   it('withDeadline passes the outcome through, or rejects with onTimeout() when late', async () => {
     expect(await withDeadline(Promise.resolve('ok'), 1_000, () => new Error('late'))).toBe('ok');
-    await expect(withDeadline(Promise.reject(new AbortError('gone')), 1_000, () => new Error('late'))).rejects.toMatchObject({ code: 'TL_ERR_ABORTED' });
+    await expect(withDeadline(Promise.reject(new AbortError('gone')), 1_000, () => new Error('late'))).rejects.toMatchObject({
+      code: 'TL_ERR_ABORTED',
+    });
     await expect(withDeadline(never, 20, () => new Error('too late'))).rejects.toThrow('too late');
   });
 

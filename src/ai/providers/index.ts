@@ -12,9 +12,12 @@ export { providerRegistry, PROVIDER_TYPES, type AdapterFactory, type LanguageMod
 export function createLanguageModel(name: string, settings: ProviderSettings, options: LanguageModelOptions = {}): LanguageModel {
   const factory = Object.hasOwn(providerRegistry, settings.type) ? providerRegistry[settings.type as ProviderType] : undefined;
   if (!factory) {
-    throw new ConfigError(`providers.${name}.type "${settings.type}" is not a provider type: use one of ${Object.keys(providerRegistry).join(', ')}`, {
-      details: { setting: `providers.${name}.type` },
-    });
+    throw new ConfigError(
+      `providers.${name}.type "${settings.type}" is not a provider type: use one of ${Object.keys(providerRegistry).join(', ')}`,
+      {
+        details: { setting: `providers.${name}.type` },
+      },
+    );
   }
   return withSchemaChecks(factory(name, settings, options), new SchemaChecks());
 }

@@ -24,11 +24,14 @@ export function sharedAiOptions(runtime: Host): AttachAiOptions {
   if (store.engine !== 'redis') return {};
   const log = runtime.log.child({ subsystem: 'ai-shared' });
   const report = (err: Error) =>
-    runtime.reportError(new StoreError('TL_ERR_STORE_UNAVAILABLE', `shared AI state on redis: ${runtime.scrub(err.message)}`, { cause: err }));
+    runtime.reportError(
+      new StoreError('TL_ERR_STORE_UNAVAILABLE', `shared AI state on redis: ${runtime.scrub(err.message)}`, { cause: err }),
+    );
   // One line per outage for both connections, not one per reconnect attempt.
   let downLogged = false;
   const onDown = (err: Error) => {
-    if (!downLogged) log.warn({ err: runtime.scrub(err.message) }, 'shared AI state: redis unreachable; using local state until it is back');
+    if (!downLogged)
+      log.warn({ err: runtime.scrub(err.message) }, 'shared AI state: redis unreachable; using local state until it is back');
     downLogged = true;
   };
   const onUp = () => {
@@ -41,12 +44,22 @@ export function sharedAiOptions(runtime: Host): AttachAiOptions {
   const prefix = `${store.prefix}:ai`;
   // Registries (one sorted set each), not keys found by SCAN: start-up reads only live entries.
   const cooldownTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:cool`, onError: report, maxEntries: ai.maxTrackedPairs });
-  const breakerTimers = new RedisTimers({ redis, subscriber, prefix: `${prefix}:breaker`, onError: report, maxEntries: ai.maxTrackedPairs });
+  const breakerTimers = new RedisTimers({
+    redis,
+    subscriber,
+    prefix: `${prefix}:breaker`,
+    onError: report,
+    maxEntries: ai.maxTrackedPairs,
+  });
   runtime.onStart('ai-shared-state', async () => {
     const loaded = Promise.all([cooldownTimers.start(), breakerTimers.start()]).then(() => true);
     loaded.catch(report);
     const ok = await withDeadline(loaded, START_WAIT_MS, () => false).catch(() => false);
-    if (!ok) log.warn({ waitedMs: START_WAIT_MS }, 'shared AI state not loaded from redis yet; starting with local state, it fills in when redis answers');
+    if (!ok)
+      log.warn(
+        { waitedMs: START_WAIT_MS },
+        'shared AI state not loaded from redis yet; starting with local state, it fills in when redis answers',
+      );
   });
   runtime.onClose('ai-shared-state', async () => {
     await Promise.all([cooldownTimers.close(), breakerTimers.close()]);
@@ -55,6 +68,8 @@ export function sharedAiOptions(runtime: Host): AttachAiOptions {
   return {
     cooldowns: new RedisCooldownStore(cooldownTimers, report),
     board: new RedisBreakerBoard(breakerTimers, report),
-    ...(ai.cache.backend === 'redis' ? { cache: new RedisResponseCache<CachedAnswer>({ redis, prefix: `${prefix}:cache`, ttlMs: ai.cache.ttlMs, onError: report }) } : {}),
+    ...(ai.cache.backend === 'redis'
+      ? { cache: new RedisResponseCache<CachedAnswer>({ redis, prefix: `${prefix}:cache`, ttlMs: ai.cache.ttlMs, onError: report }) }
+      : {}),
   };
 }

@@ -143,20 +143,21 @@ export class RedisTimers {
   async extend(id: string, untilMs: number): Promise<void> {
     this.#mergeLocal(id, untilMs);
     if (untilMs <= this.#now()) return;
-    await (this.#redis as unknown as { tlTimerExtend(k1: string, k2: string, id: string, until: string, now: string, max: string): Promise<number> }).tlTimerExtend(
-      this.#registry,
-      this.#channel,
-      id,
-      String(Math.ceil(untilMs)),
-      String(this.#now()),
-      String(this.#max),
-    );
+    await (
+      this.#redis as unknown as {
+        tlTimerExtend(k1: string, k2: string, id: string, until: string, now: string, max: string): Promise<number>;
+      }
+    ).tlTimerExtend(this.#registry, this.#channel, id, String(Math.ceil(untilMs)), String(this.#now()), String(this.#max));
   }
 
   /** Removes the deadline everywhere. */
   async clear(id: string): Promise<void> {
     this.#mirror.delete(id);
-    await (this.#redis as unknown as { tlTimerClear(k1: string, k2: string, id: string): Promise<number> }).tlTimerClear(this.#registry, this.#channel, id);
+    await (this.#redis as unknown as { tlTimerClear(k1: string, k2: string, id: string): Promise<number> }).tlTimerClear(
+      this.#registry,
+      this.#channel,
+      id,
+    );
   }
 
   /** Stops listening; the connections are closed by their owner. */

@@ -28,5 +28,7 @@ export async function loadEngine(config: ResolvedConfig): Promise<EngineFactory>
     const { RedisJobEngine } = await import('./redis/index.js');
     return (onError) => new RedisJobEngine({ url: store.url, prefix: store.prefix, leaseMs: config.jobs.leaseMs, onError });
   }
-  throw new ConfigError(`store.engine "${(store as { engine: string }).engine}" is not a job engine: use "sqlite" or "redis"`, { details: { setting: 'store.engine' } });
+  throw new ConfigError(`store.engine "${(store as { engine: string }).engine}" is not a job engine: use "sqlite" or "redis"`, {
+    details: { setting: 'store.engine' },
+  });
 }

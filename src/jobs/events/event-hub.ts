@@ -43,7 +43,14 @@ export class EventHub {
   startLive(job: JobRecord, token: string, coalesceMs: number, onLost: (err: TasklaneError) => void): LiveJob {
     const live = new LiveJob(this, job, token, coalesceMs, onLost);
     this.#live.set(job.id, live);
-    this.deliver({ jobId: job.id, seq: job.lastSeq, type: 'started', data: { attempt: job.attempt, workerId: job.workerId }, at: job.startedAt ?? job.updatedAt, attempt: job.attempt });
+    this.deliver({
+      jobId: job.id,
+      seq: job.lastSeq,
+      type: 'started',
+      data: { attempt: job.attempt, workerId: job.workerId },
+      at: job.startedAt ?? job.updatedAt,
+      attempt: job.attempt,
+    });
     return live;
   }
 
@@ -54,7 +61,15 @@ export class EventHub {
   endLive(live: LiveJob, after?: { record: JobRecord; type: JobEventType; data: unknown }): void {
     live.dispose();
     if (this.#live.get(live.jobId) === live) this.#live.delete(live.jobId);
-    if (after) this.deliver({ jobId: live.jobId, seq: after.record.lastSeq, type: after.type, data: after.data, at: after.record.updatedAt, attempt: after.record.attempt });
+    if (after)
+      this.deliver({
+        jobId: live.jobId,
+        seq: after.record.lastSeq,
+        type: after.type,
+        data: after.data,
+        at: after.record.updatedAt,
+        attempt: after.record.attempt,
+      });
     this.#kickPoll();
   }
 
@@ -117,7 +132,9 @@ export class EventHub {
     try {
       const job = await this.options.engine.get(sub.jobId);
       if (!job) {
-        return sub.end(new NotFoundError(`no job has the id ${sub.jobId}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: sub.jobId } }));
+        return sub.end(
+          new NotFoundError(`no job has the id ${sub.jobId}`, { code: 'TL_ERR_JOB_NOT_FOUND', details: { jobId: sub.jobId } }),
+        );
       }
       if (FINAL_STATES.has(job.state) && job.lastSeq <= sub.cursor) return sub.end();
       this.#fill(sub);

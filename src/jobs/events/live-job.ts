@@ -83,7 +83,8 @@ export class LiveJob {
     if (type !== 'progress') this.#releaseHeld();
     if (this.#lost) return;
     if ((type === 'progress' || type === 'log') && this.unstored.length >= this.#cap) {
-      if (type === 'progress') this.#parked = { data: data === undefined ? null : JSON.parse(JSON.stringify(data)), count: (this.#parked?.count ?? 0) + 1 };
+      if (type === 'progress')
+        this.#parked = { data: data === undefined ? null : JSON.parse(JSON.stringify(data)), count: (this.#parked?.count ?? 0) + 1 };
       else this.#droppedLogs++;
       return;
     }
@@ -157,7 +158,10 @@ export class LiveJob {
     this.#droppedLogs = 0;
     this.#parked = undefined;
     if (dropped > 0) {
-      this.emit('log', { msg: `${dropped} log lines were not kept: more than ${this.#cap} events of this attempt were waiting to be stored`, data: { dropped } });
+      this.emit('log', {
+        msg: `${dropped} log lines were not kept: more than ${this.#cap} events of this attempt were waiting to be stored`,
+        data: { dropped },
+      });
     }
     if (parked) {
       if (parked.count > 1) this.emit('progress.coalesced', { count: parked.count - 1 });
@@ -190,4 +194,3 @@ export class LiveJob {
     }
   }
 }
-

@@ -17,7 +17,12 @@ export class Subscriber implements AsyncIterator<JobEvent> {
   readonly #max: number;
   readonly #onEnd: () => void;
 
-  constructor(readonly jobId: string, fromSeq: number, max: number, onEnd: () => void) {
+  constructor(
+    readonly jobId: string,
+    fromSeq: number,
+    max: number,
+    onEnd: () => void,
+  ) {
     this.cursor = fromSeq;
     this.#max = max;
     this.#onEnd = onEnd;
@@ -83,4 +88,3 @@ export class Subscriber implements AsyncIterator<JobEvent> {
     wake?.();
   }
 }
-

@@ -137,7 +137,10 @@ export class DashboardHistory {
   }
 
   async #attempts(now: number): Promise<void> {
-    for (const [name, ok] of [[OK_METRIC, true], [FAIL_METRIC, false]] as const) {
+    for (const [name, ok] of [
+      [OK_METRIC, true],
+      [FAIL_METRIC, false],
+    ] as const) {
       const metric = this.#source.metrics.getSingleMetric(name);
       if (!metric) continue;
       for (const v of (await metric.get()).values) {

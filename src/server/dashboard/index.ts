@@ -17,7 +17,8 @@ export type { HistorySeries } from './history.js';
  * Content-Security-Policy of the dashboard: only its own scripts, styles and connections
  * ('self' covers ws:// on the same host), no inline script, no frames.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const aiRequestsQuery = z.object({ limit: z.coerce.number().int().min(1).max(1_000).optional() }).strict();
 
@@ -56,7 +57,10 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ServerContext):
 
   const json = (reply: FastifyReply, body: unknown) =>
     // Belt and braces: every configured secret is replaced even if a subsystem leaked one into a reason.
-    reply.type('application/json; charset=utf-8').header('cache-control', 'no-store').send(runtime.scrub(JSON.stringify(body)));
+    reply
+      .type('application/json; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(runtime.scrub(JSON.stringify(body)));
 
   app.get('/v1/admin/overview', async (req, reply) => {
     // jobs:read is enough to watch; requireScope lets admin keys through too.

@@ -70,14 +70,24 @@ export async function buildOverview(
 }
 
 /** Copies field by field so nothing but indexes and timings leaves (the pool holds the keys themselves). */
-function aiView(health: AiHealth, scrub: (text: string) => string, recent: readonly AiRequestEntry[], counted?: ReadonlyMap<string, Last>): NonNullable<Overview['ai']> {
+function aiView(
+  health: AiHealth,
+  scrub: (text: string) => string,
+  recent: readonly AiRequestEntry[],
+  counted?: ReadonlyMap<string, Last>,
+): NonNullable<Overview['ai']> {
   const now = Date.now();
   const last = counted ? mergeOutcomes(lastOutcomes(recent), counted) : lastOutcomes(recent);
   return {
     providers: health.providers.map((p) => {
       const status = providerStatus(p, health.breakers, last.get(p.name), now);
       const keys = p.keys.map((k) => {
-        const view: KeyView = { index: k.index, disabled: k.disabled, inFlight: k.inFlight, state: keyState(k, status, last.get(p.name), now) };
+        const view: KeyView = {
+          index: k.index,
+          disabled: k.disabled,
+          inFlight: k.inFlight,
+          state: keyState(k, status, last.get(p.name), now),
+        };
         if (k.coolingUntil !== undefined) view.coolingUntil = k.coolingUntil;
         if (k.disabledReason !== undefined) view.disabledReason = scrub(k.disabledReason);
         if (k.reprobeAt !== undefined) view.reprobeAt = k.reprobeAt;
@@ -93,11 +103,19 @@ function aiView(health: AiHealth, scrub: (text: string) => string, recent: reado
       });
       return { name: p.name, type: p.type, status, keys };
     }),
-    breakers: health.breakers.map((b) => ({ target: b.target, state: b.state, failures: b.failures, ...(b.retryAt ? { retryAt: b.retryAt } : {}) })),
+    breakers: health.breakers.map((b) => ({
+      target: b.target,
+      state: b.state,
+      failures: b.failures,
+      ...(b.retryAt ? { retryAt: b.retryAt } : {}),
+    })),
   };
 }
 
-async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks' | 'counts'>, owner: ListQuery['owner']): Promise<NonNullable<Overview['jobs']>> {
+async function jobsView(
+  jobs: Pick<JobSystem, 'list' | 'tasks' | 'counts'>,
+  owner: ListQuery['owner'],
+): Promise<NonNullable<Overview['jobs']>> {
   const counts = {} as Record<JobState, { count: number; more: boolean }>;
   // Counters when the engine keeps them (a few rows, whatever the backlog); else one capped page per state.
   const kept = await jobs.counts?.(owner);
@@ -105,7 +123,9 @@ async function jobsView(jobs: Pick<JobSystem, 'list' | 'tasks' | 'counts'>, owne
     for (const state of STATES) counts[state] = { count: kept.states[state] ?? 0, more: false };
     return { counts, tasks: jobs.tasks(), byTask: kept.tasks };
   }
-  const pages = await Promise.all(STATES.map((state) => jobs.list(owner ? { state, limit: COUNT_CAP, owner } : { state, limit: COUNT_CAP })));
+  const pages = await Promise.all(
+    STATES.map((state) => jobs.list(owner ? { state, limit: COUNT_CAP, owner } : { state, limit: COUNT_CAP })),
+  );
   STATES.forEach((state, i) => {
     counts[state] = { count: pages[i]!.jobs.length, more: pages[i]!.next !== undefined };
   });

@@ -32,7 +32,12 @@ export interface ProviderStatus {
 export interface StatusInput {
   name: string;
   /** `models`: (key, model) pairs cooling after a 429 or refused after a 403. */
-  keys: Array<{ index: number; disabled: boolean; coolingUntil?: number; models?: Array<{ coolingUntil?: number; refusedUntil?: number }> }>;
+  keys: Array<{
+    index: number;
+    disabled: boolean;
+    coolingUntil?: number;
+    models?: Array<{ coolingUntil?: number; refusedUntil?: number }>;
+  }>;
 }
 
 export interface BreakerInput {
@@ -92,13 +97,24 @@ export function lastOutcomes(entries: readonly AiRequestEntry[]): Map<string, La
     for (const f of e.failures) {
       if (!countsAgainstProvider(f.kind)) continue;
       const l = get(f.provider);
-      if (!l.fail || l.fail.at < end) l.fail = { at: end, ...(f.kind ? { kind: f.kind } : {}), ...(f.status !== undefined ? { status: f.status } : {}), ...(f.code ? { code: f.code } : {}) };
+      if (!l.fail || l.fail.at < end)
+        l.fail = {
+          at: end,
+          ...(f.kind ? { kind: f.kind } : {}),
+          ...(f.status !== undefined ? { status: f.status } : {}),
+          ...(f.code ? { code: f.code } : {}),
+        };
     }
   }
   return out;
 }
 
-export function providerStatus(p: StatusInput, breakers: readonly BreakerInput[], last: Last | undefined, now = Date.now()): ProviderStatus {
+export function providerStatus(
+  p: StatusInput,
+  breakers: readonly BreakerInput[],
+  last: Last | undefined,
+  now = Date.now(),
+): ProviderStatus {
   const mine = breakers.filter((b) => b.target.startsWith(`${p.name}/`));
   const base: Pick<ProviderStatus, 'lastAttemptAt' | 'lastError'> = {};
   const lastAt = Math.max(last?.okAt ?? 0, last?.fail?.at ?? 0);
@@ -109,16 +125,26 @@ export function providerStatus(p: StatusInput, breakers: readonly BreakerInput[]
   const waiting = open.filter((b) => (b.retryAt ?? 0) > now);
   if (waiting.length > 0) {
     const soonest = waiting.reduce((a, b) => ((a.retryAt ?? 0) <= (b.retryAt ?? 0) ? a : b));
-    return { state: 'open', text: `breaker open on ${targetList(waiting)} until ${utc(soonest.retryAt!)} (${soonest.failures} failures)`, ...base };
+    return {
+      state: 'open',
+      text: `breaker open on ${targetList(waiting)} until ${utc(soonest.retryAt!)} (${soonest.failures} failures)`,
+      ...base,
+    };
   }
   if (open.length > 0) return { state: 'probe', text: `breaker open on ${targetList(open)}: probe on next call`, ...base };
   const half = mine.filter((b) => b.state === 'half-open');
   if (half.length > 0) return { state: 'half-open', text: `breaker half-open on ${targetList(half)}: probe in flight`, ...base };
-  if (p.keys.length > 0 && p.keys.every((k) => k.disabled)) return { state: 'down', text: 'every key is disabled (refused by the provider)', ...base };
+  if (p.keys.length > 0 && p.keys.every((k) => k.disabled))
+    return { state: 'down', text: 'every key is disabled (refused by the provider)', ...base };
   const fail = last?.fail;
   if (fail && fail.at >= (last?.okAt ?? 0)) {
     const why = fail.status !== undefined ? `answered ${fail.status}` : (fail.kind ?? fail.code ?? 'failed');
-    if (fail.kind && UNREACHABLE.has(fail.kind)) return { state: 'unreachable', text: `unreachable: last call ${fail.kind === 'connect' ? 'could not connect' : why} at ${utc(fail.at)}`, ...base };
+    if (fail.kind && UNREACHABLE.has(fail.kind))
+      return {
+        state: 'unreachable',
+        text: `unreachable: last call ${fail.kind === 'connect' ? 'could not connect' : why} at ${utc(fail.at)}`,
+        ...base,
+      };
     return { state: 'failing', text: `last call failed (${why}) at ${utc(fail.at)}`, ...base };
   }
   if (last && last.okAt > 0) return { state: 'ok', text: `last call answered at ${utc(last.okAt)}`, ...base };

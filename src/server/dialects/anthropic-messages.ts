@@ -13,21 +13,39 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 /** Fields with no meaning for any other provider: refused rather than silently dropped, unless the target is Anthropic. */
 const ACCEPTED = new Set([
-  'model', 'messages', 'system', 'max_tokens', 'temperature', 'top_p', 'top_k', 'stop_sequences', 'stream', 'tools', 'tool_choice', 'metadata',
+  'model',
+  'messages',
+  'system',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'top_k',
+  'stop_sequences',
+  'stream',
+  'tools',
+  'tool_choice',
+  'metadata',
   // Anthropic-only: kept for a native target, ignored by translation.
-  'thinking', 'service_tier', 'container', 'mcp_servers',
+  'thinking',
+  'service_tier',
+  'container',
+  'mcp_servers',
 ]);
 
 /** The request in our words; the caller's body rides along for an Anthropic target. */
 export function messagesToChat(body: unknown): ChatRequest {
   if (!isObj(body)) throw new ValidationError('the body must be a JSON object with "model", "max_tokens" and "messages"');
-  for (const k of Object.keys(body)) if (!ACCEPTED.has(k)) throw new ValidationError(`"${k}" is not supported on /v1/messages`, { details: { field: k } });
-  if (typeof body.model !== 'string' || !body.model) throw new ValidationError('"model" is required: a model alias or provider/model (see GET /v1/models)', { details: { field: 'model' } });
+  for (const k of Object.keys(body))
+    if (!ACCEPTED.has(k)) throw new ValidationError(`"${k}" is not supported on /v1/messages`, { details: { field: k } });
+  if (typeof body.model !== 'string' || !body.model)
+    throw new ValidationError('"model" is required: a model alias or provider/model (see GET /v1/models)', { details: { field: 'model' } });
   if (body.max_tokens !== undefined && (!Number.isInteger(body.max_tokens) || (body.max_tokens as number) <= 0)) {
     throw new ValidationError('"max_tokens" must be a positive whole number', { details: { field: 'max_tokens' } });
   }
-  if (!Array.isArray(body.messages) || body.messages.length === 0) throw new ValidationError('"messages" is required: a non-empty array of {role, content}', { details: { field: 'messages' } });
-  if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new ValidationError('"stream" must be true or false', { details: { field: 'stream' } });
+  if (!Array.isArray(body.messages) || body.messages.length === 0)
+    throw new ValidationError('"messages" is required: a non-empty array of {role, content}', { details: { field: 'messages' } });
+  if (body.stream !== undefined && typeof body.stream !== 'boolean')
+    throw new ValidationError('"stream" must be true or false', { details: { field: 'stream' } });
 
   const messages: ChatMessage[] = [];
   const system = systemText(body.system);
@@ -71,16 +89,21 @@ function blockText(b: unknown, where: string): string {
 
 function convertMessage(m: unknown, i: number): ChatMessage[] {
   const where = `messages[${i}]`;
-  if (!isObj(m) || (m.role !== 'user' && m.role !== 'assistant')) throw new ValidationError(`${where}.role must be "user" or "assistant"`, { details: { field: `${where}.role` } });
+  if (!isObj(m) || (m.role !== 'user' && m.role !== 'assistant'))
+    throw new ValidationError(`${where}.role must be "user" or "assistant"`, { details: { field: `${where}.role` } });
   const role = m.role;
   if (typeof m.content === 'string') return [{ role, content: m.content }];
-  if (!Array.isArray(m.content)) throw new ValidationError(`${where}.content must be a string or an array of content blocks`, { details: { field: `${where}.content` } });
+  if (!Array.isArray(m.content))
+    throw new ValidationError(`${where}.content must be a string or an array of content blocks`, {
+      details: { field: `${where}.content` },
+    });
   const out: ChatMessage[] = [];
   const parts: Array<{ type: string; text?: string; [k: string]: unknown }> = [];
   const calls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
   m.content.forEach((b, j) => {
     const at = `${where}.content[${j}]`;
-    if (!isObj(b) || typeof b.type !== 'string') throw new ValidationError(`${at} must be a content block with a "type"`, { details: { field: at } });
+    if (!isObj(b) || typeof b.type !== 'string')
+      throw new ValidationError(`${at} must be a content block with a "type"`, { details: { field: at } });
     switch (b.type) {
       case 'text':
         if (typeof b.text !== 'string') throw new ValidationError(`${at}.text must be a string`, { details: { field: `${at}.text` } });
@@ -89,21 +112,33 @@ function convertMessage(m: unknown, i: number): ChatMessage[] {
       case 'image': {
         const src = isObj(b.source) ? b.source : {};
         let url: string | undefined;
-        if (src.type === 'base64' && typeof src.media_type === 'string' && typeof src.data === 'string') url = `data:${src.media_type};base64,${src.data}`;
+        if (src.type === 'base64' && typeof src.media_type === 'string' && typeof src.data === 'string')
+          url = `data:${src.media_type};base64,${src.data}`;
         else if (src.type === 'url' && typeof src.url === 'string') url = src.url;
-        if (!url) throw new ValidationError(`${at}.source must be {type:"base64", media_type, data} or {type:"url", url}`, { details: { field: `${at}.source` } });
+        if (!url)
+          throw new ValidationError(`${at}.source must be {type:"base64", media_type, data} or {type:"url", url}`, {
+            details: { field: `${at}.source` },
+          });
         parts.push({ type: 'image_url', image_url: { url } });
         break;
       }
       case 'tool_use':
         if (role !== 'assistant' || typeof b.id !== 'string' || typeof b.name !== 'string') {
-          throw new ValidationError(`${at}: a tool_use block belongs to an assistant turn and needs "id" and "name"`, { details: { field: at } });
+          throw new ValidationError(`${at}: a tool_use block belongs to an assistant turn and needs "id" and "name"`, {
+            details: { field: at },
+          });
         }
         calls.push({ id: b.id, type: 'function', function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } });
         break;
       case 'tool_result': {
-        if (typeof b.tool_use_id !== 'string') throw new ValidationError(`${at}.tool_use_id is required`, { details: { field: `${at}.tool_use_id` } });
-        const content = typeof b.content === 'string' ? b.content : Array.isArray(b.content) ? b.content.map((c) => (isObj(c) && typeof c.text === 'string' ? c.text : '')).join('') : '';
+        if (typeof b.tool_use_id !== 'string')
+          throw new ValidationError(`${at}.tool_use_id is required`, { details: { field: `${at}.tool_use_id` } });
+        const content =
+          typeof b.content === 'string'
+            ? b.content
+            : Array.isArray(b.content)
+              ? b.content.map((c) => (isObj(c) && typeof c.text === 'string' ? c.text : '')).join('')
+              : '';
         out.push({ role: 'tool', tool_call_id: b.tool_use_id, content: b.is_error === true ? `Error: ${content}` : content });
         break;
       }
@@ -112,7 +147,9 @@ function convertMessage(m: unknown, i: number): ChatMessage[] {
         // Only an Anthropic target understands these; it gets them through the native body.
         break;
       default:
-        throw new ValidationError(`${at}.type "${b.type}" is not supported (text, image, tool_use, tool_result, thinking)`, { details: { field: `${at}.type` } });
+        throw new ValidationError(`${at}.type "${b.type}" is not supported (text, image, tool_use, tool_result, thinking)`, {
+          details: { field: `${at}.type` },
+        });
     }
   });
   if (parts.length > 0 || calls.length > 0) {
@@ -129,14 +166,26 @@ function convertMessage(m: unknown, i: number): ChatMessage[] {
 function convertTools(tools: unknown): unknown[] {
   if (!Array.isArray(tools)) throw new ValidationError('"tools" must be an array', { details: { field: 'tools' } });
   return tools.map((t, i) => {
-    if (!isObj(t) || typeof t.name !== 'string') throw new ValidationError(`tools[${i}] needs a "name"`, { details: { field: `tools[${i}]` } });
-    if (t.type !== undefined && t.type !== 'custom') throw new ValidationError(`tools[${i}].type "${String(t.type)}" (a server tool) is not supported; only custom tools are`, { details: { field: `tools[${i}].type` } });
-    return { type: 'function', function: { name: t.name, ...(typeof t.description === 'string' ? { description: t.description } : {}), parameters: isObj(t.input_schema) ? t.input_schema : { type: 'object' } } };
+    if (!isObj(t) || typeof t.name !== 'string')
+      throw new ValidationError(`tools[${i}] needs a "name"`, { details: { field: `tools[${i}]` } });
+    if (t.type !== undefined && t.type !== 'custom')
+      throw new ValidationError(`tools[${i}].type "${String(t.type)}" (a server tool) is not supported; only custom tools are`, {
+        details: { field: `tools[${i}].type` },
+      });
+    return {
+      type: 'function',
+      function: {
+        name: t.name,
+        ...(typeof t.description === 'string' ? { description: t.description } : {}),
+        parameters: isObj(t.input_schema) ? t.input_schema : { type: 'object' },
+      },
+    };
   });
 }
 
 function convertToolChoice(choice: unknown): { tool_choice?: unknown; parallel?: boolean } {
-  if (!isObj(choice)) throw new ValidationError('"tool_choice" must be an object like {"type": "auto"}', { details: { field: 'tool_choice' } });
+  if (!isObj(choice))
+    throw new ValidationError('"tool_choice" must be an object like {"type": "auto"}', { details: { field: 'tool_choice' } });
   const parallel = choice.disable_parallel_tool_use === true ? false : undefined;
   switch (choice.type) {
     case 'auto':
@@ -146,7 +195,8 @@ function convertToolChoice(choice: unknown): { tool_choice?: unknown; parallel?:
     case 'none':
       return { tool_choice: 'none' };
     case 'tool':
-      if (typeof choice.name !== 'string') throw new ValidationError('"tool_choice" of type "tool" needs a "name"', { details: { field: 'tool_choice.name' } });
+      if (typeof choice.name !== 'string')
+        throw new ValidationError('"tool_choice" of type "tool" needs a "name"', { details: { field: 'tool_choice.name' } });
       return { tool_choice: { type: 'function', function: { name: choice.name } }, ...(parallel === false ? { parallel } : {}) };
     default:
       throw new ValidationError('"tool_choice".type must be auto, any, tool or none', { details: { field: 'tool_choice.type' } });
@@ -184,17 +234,39 @@ export function anthropicUsage(u: Usage | undefined, extra?: Record<string, unkn
 /** A whole completion as an Anthropic message; an Anthropic target's own blocks are handed back as sent. */
 export function chatToMessage(c: ChatCompletion, model: string): Record<string, unknown> {
   const choice = c.choices[0];
-  const message = (choice?.message ?? { role: 'assistant', content: null }) as ChatCompletion['choices'][number]['message'] & { [NATIVE_ANSWER]?: NativeAnswer };
+  const message = (choice?.message ?? { role: 'assistant', content: null }) as ChatCompletion['choices'][number]['message'] & {
+    [NATIVE_ANSWER]?: NativeAnswer;
+  };
   const native = message[NATIVE_ANSWER];
   const id = c.id.startsWith('msg_') ? c.id : `msg_${c.id.replace(/^chatcmpl-/, '')}`;
   if (native?.dialect === 'anthropic') {
-    return { id, type: 'message', role: 'assistant', model, content: native.content, stop_reason: native.stop_reason ?? stopReason(choice?.finish_reason), stop_sequence: native.stop_sequence ?? null, usage: native.usage ?? anthropicUsage(c.usage) };
+    return {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: native.content,
+      stop_reason: native.stop_reason ?? stopReason(choice?.finish_reason),
+      stop_sequence: native.stop_sequence ?? null,
+      usage: native.usage ?? anthropicUsage(c.usage),
+    };
   }
   const content: unknown[] = [];
   if (typeof message.content === 'string' && message.content.length > 0) content.push({ type: 'text', text: message.content });
   const calls = (message as { tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }> }).tool_calls;
-  if (Array.isArray(calls)) for (const call of calls) content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseInput(call.function.arguments) });
-  return { id, type: 'message', role: 'assistant', model, content, stop_reason: stopReason(choice?.finish_reason), stop_sequence: null, usage: anthropicUsage(c.usage) };
+  if (Array.isArray(calls))
+    for (const call of calls)
+      content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseInput(call.function.arguments) });
+  return {
+    id,
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: stopReason(choice?.finish_reason),
+    stop_sequence: null,
+    usage: anthropicUsage(c.usage),
+  };
 }
 
 export interface SseEvent {
@@ -226,7 +298,22 @@ export class MessagesStream {
     if (!this.#started) {
       this.#started = true;
       const id = chunk.id.startsWith('msg_') ? chunk.id : `msg_${chunk.id.replace(/^chatcmpl-/, '')}`;
-      out.push({ event: 'message_start', data: { type: 'message_start', message: { id, type: 'message', role: 'assistant', model: this.#model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } } });
+      out.push({
+        event: 'message_start',
+        data: {
+          type: 'message_start',
+          message: {
+            id,
+            type: 'message',
+            role: 'assistant',
+            model: this.#model,
+            content: [],
+            stop_reason: null,
+            stop_sequence: null,
+            usage: { input_tokens: 0, output_tokens: 0 },
+          },
+        },
+      });
     }
     if (chunk.usage) this.#usage = chunk.usage;
     const choice = chunk.choices[0];
@@ -237,11 +324,18 @@ export class MessagesStream {
         this.#close(out);
         this.#block++;
         this.#open = 'text';
-        out.push({ event: 'content_block_start', data: { type: 'content_block_start', index: this.#block, content_block: { type: 'text', text: '' } } });
+        out.push({
+          event: 'content_block_start',
+          data: { type: 'content_block_start', index: this.#block, content_block: { type: 'text', text: '' } },
+        });
       }
-      out.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index: this.#block, delta: { type: 'text_delta', text } } });
+      out.push({
+        event: 'content_block_delta',
+        data: { type: 'content_block_delta', index: this.#block, delta: { type: 'text_delta', text } },
+      });
     }
-    const calls = (choice.delta as { tool_calls?: Array<{ index: number; id?: string; function?: { name?: string; arguments?: string } }> }).tool_calls;
+    const calls = (choice.delta as { tool_calls?: Array<{ index: number; id?: string; function?: { name?: string; arguments?: string } }> })
+      .tool_calls;
     if (Array.isArray(calls)) {
       for (const call of calls) {
         let index = this.#toolBlocks.get(call.index);
@@ -251,10 +345,21 @@ export class MessagesStream {
           index = this.#block;
           this.#toolBlocks.set(call.index, index);
           this.#open = 'tool';
-          out.push({ event: 'content_block_start', data: { type: 'content_block_start', index, content_block: { type: 'tool_use', id: call.id ?? `toolu_${index}`, name: call.function?.name ?? '', input: {} } } });
+          out.push({
+            event: 'content_block_start',
+            data: {
+              type: 'content_block_start',
+              index,
+              content_block: { type: 'tool_use', id: call.id ?? `toolu_${index}`, name: call.function?.name ?? '', input: {} },
+            },
+          });
         }
         const args = call.function?.arguments;
-        if (args) out.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: args } } });
+        if (args)
+          out.push({
+            event: 'content_block_delta',
+            data: { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: args } },
+          });
       }
     }
     if (choice.finish_reason) this.#finish = choice.finish_reason;
@@ -268,7 +373,11 @@ export class MessagesStream {
     const usage = this.#usage;
     out.push({
       event: 'message_delta',
-      data: { type: 'message_delta', delta: { stop_reason: stopReason(this.#finish), stop_sequence: null }, usage: { output_tokens: usage?.completion_tokens ?? 0, ...(usage ? { input_tokens: usage.prompt_tokens } : {}) } },
+      data: {
+        type: 'message_delta',
+        delta: { stop_reason: stopReason(this.#finish), stop_sequence: null },
+        usage: { output_tokens: usage?.completion_tokens ?? 0, ...(usage ? { input_tokens: usage.prompt_tokens } : {}) },
+      },
     });
     out.push({ event: 'message_stop', data: { type: 'message_stop' } });
     return out;

@@ -16,14 +16,34 @@ const bad = (field: string, message: string) => new ValidationError(message, { d
 
 /** Fields that need state kept between requests, which a stateless gateway does not have. */
 const STATEFUL: Record<string, string> = {
-  previous_response_id: '"previous_response_id" needs stored responses, which this gateway does not keep: send the whole conversation in "input"',
+  previous_response_id:
+    '"previous_response_id" needs stored responses, which this gateway does not keep: send the whole conversation in "input"',
   conversation: '"conversation" needs stored conversations, which this gateway does not keep: send the whole conversation in "input"',
   background: '"background" runs need stored responses, which this gateway does not keep',
   prompt: '"prompt" templates are stored on OpenAI, not here: send "instructions" and "input"',
 };
 
 const ACCEPTED = new Set([
-  'model', 'input', 'instructions', 'tools', 'tool_choice', 'parallel_tool_calls', 'text', 'temperature', 'top_p', 'max_output_tokens', 'stream', 'store', 'metadata', 'user', 'reasoning', 'include', 'truncation', 'service_tier', 'seed', 'stream_options',
+  'model',
+  'input',
+  'instructions',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'text',
+  'temperature',
+  'top_p',
+  'max_output_tokens',
+  'stream',
+  'store',
+  'metadata',
+  'user',
+  'reasoning',
+  'include',
+  'truncation',
+  'service_tier',
+  'seed',
+  'stream_options',
 ]);
 
 export interface ResponsesRequest {
@@ -35,9 +55,11 @@ export interface ResponsesRequest {
 export function responsesToChat(body: unknown): ResponsesRequest {
   if (!isObj(body)) throw bad('body', 'the body must be a JSON object with "model" and "input"');
   for (const [field, message] of Object.entries(STATEFUL)) if (body[field] !== undefined && body[field] !== null) throw bad(field, message);
-  if (body.store === true) throw bad('store', '"store": true is not supported: this gateway keeps no responses (send "store": false or leave it out)');
+  if (body.store === true)
+    throw bad('store', '"store": true is not supported: this gateway keeps no responses (send "store": false or leave it out)');
   for (const k of Object.keys(body)) if (!ACCEPTED.has(k)) throw bad(k, `"${k}" is not supported on /v1/responses`);
-  if (typeof body.model !== 'string' || !body.model) throw bad('model', '"model" is required: a model alias or provider/model (see GET /v1/models)');
+  if (typeof body.model !== 'string' || !body.model)
+    throw bad('model', '"model" is required: a model alias or provider/model (see GET /v1/models)');
   if (body.stream !== undefined && typeof body.stream !== 'boolean') throw bad('stream', '"stream" must be true or false');
 
   const messages: ChatMessage[] = [];
@@ -54,7 +76,8 @@ export function responsesToChat(body: unknown): ResponsesRequest {
   if (typeof body.top_p === 'number') chat.top_p = body.top_p;
   if (typeof body.seed === 'number') chat.seed = body.seed;
   if (body.max_output_tokens !== undefined && body.max_output_tokens !== null) {
-    if (!Number.isInteger(body.max_output_tokens) || (body.max_output_tokens as number) <= 0) throw bad('max_output_tokens', '"max_output_tokens" must be a positive whole number');
+    if (!Number.isInteger(body.max_output_tokens) || (body.max_output_tokens as number) <= 0)
+      throw bad('max_output_tokens', '"max_output_tokens" must be a positive whole number');
     chat.max_tokens = body.max_output_tokens as number;
   }
   if (typeof body.user === 'string') chat.user = body.user;
@@ -93,10 +116,12 @@ function textOfParts(content: unknown, where: string): string | Array<{ type: st
   const parts = content.map((p, i) => {
     const at = `${where}.content[${i}]`;
     if (!isObj(p)) throw bad(at, `${at} must be a part object`);
-    if ((p.type === 'input_text' || p.type === 'output_text' || p.type === 'text') && typeof p.text === 'string') return { type: 'text', text: p.text };
+    if ((p.type === 'input_text' || p.type === 'output_text' || p.type === 'text') && typeof p.text === 'string')
+      return { type: 'text', text: p.text };
     if (p.type === 'refusal' && typeof p.refusal === 'string') return { type: 'text', text: p.refusal };
     if (p.type === 'input_image') {
-      if (typeof p.image_url !== 'string') throw bad(`${at}.image_url`, `${at}: an input_image needs "image_url" (a URL or a data URL); file ids are not supported`);
+      if (typeof p.image_url !== 'string')
+        throw bad(`${at}.image_url`, `${at}: an input_image needs "image_url" (a URL or a data URL); file ids are not supported`);
       return { type: 'image_url', image_url: { url: p.image_url, ...(typeof p.detail === 'string' ? { detail: p.detail } : {}) } };
     }
     throw bad(`${at}.type`, `${at}.type "${String(p.type)}" is not supported (input_text, input_image, output_text)`);
@@ -111,18 +136,31 @@ function convertItems(items: unknown[], out: ChatMessage[]): void {
     const type = item.type ?? 'message';
     if (type === 'message') {
       const role = item.role;
-      if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') throw bad(`${where}.role`, `${where}.role must be user, assistant, system or developer`);
+      if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer')
+        throw bad(`${where}.role`, `${where}.role must be user, assistant, system or developer`);
       out.push({ role, content: textOfParts(item.content, where) });
     } else if (type === 'function_call') {
-      if (typeof item.call_id !== 'string' || typeof item.name !== 'string') throw bad(where, `${where}: a function_call needs "call_id" and "name"`);
-      const call = { id: item.call_id, type: 'function', function: { name: item.name, arguments: typeof item.arguments === 'string' ? item.arguments : JSON.stringify(item.arguments ?? {}) } };
+      if (typeof item.call_id !== 'string' || typeof item.name !== 'string')
+        throw bad(where, `${where}: a function_call needs "call_id" and "name"`);
+      const call = {
+        id: item.call_id,
+        type: 'function',
+        function: {
+          name: item.name,
+          arguments: typeof item.arguments === 'string' ? item.arguments : JSON.stringify(item.arguments ?? {}),
+        },
+      };
       const prev = out.at(-1) as (ChatMessage & { tool_calls?: unknown[] }) | undefined;
       // Parallel calls of one turn are one assistant message.
       if (prev?.role === 'assistant' && Array.isArray(prev.tool_calls)) prev.tool_calls.push(call);
       else out.push({ role: 'assistant', content: null, tool_calls: [call] });
     } else if (type === 'function_call_output') {
       if (typeof item.call_id !== 'string') throw bad(`${where}.call_id`, `${where}: a function_call_output needs "call_id"`);
-      out.push({ role: 'tool', tool_call_id: item.call_id, content: typeof item.output === 'string' ? item.output : JSON.stringify(item.output ?? '') });
+      out.push({
+        role: 'tool',
+        tool_call_id: item.call_id,
+        content: typeof item.output === 'string' ? item.output : JSON.stringify(item.output ?? ''),
+      });
     } else if (type === 'reasoning') {
       // Reasoning items only mean something to the model that made them; they are not replayed.
     } else if (type === 'item_reference') {
@@ -134,7 +172,11 @@ function convertItems(items: unknown[], out: ChatMessage[]): void {
 function convertTools(tools: unknown): unknown[] {
   if (!Array.isArray(tools)) throw bad('tools', '"tools" must be an array');
   return tools.map((t, i) => {
-    if (!isObj(t) || t.type !== 'function') throw bad(`tools[${i}].type`, `tools[${i}].type "${isObj(t) ? String(t.type) : typeof t}" is not supported: only function tools are (built-in tools run on OpenAI)`);
+    if (!isObj(t) || t.type !== 'function')
+      throw bad(
+        `tools[${i}].type`,
+        `tools[${i}].type "${isObj(t) ? String(t.type) : typeof t}" is not supported: only function tools are (built-in tools run on OpenAI)`,
+      );
     if (typeof t.name !== 'string') throw bad(`tools[${i}].name`, `tools[${i}] needs a "name"`);
     const fn: Obj = { name: t.name, parameters: isObj(t.parameters) ? t.parameters : { type: 'object', properties: {} } };
     if (typeof t.description === 'string') fn.description = t.description;
@@ -145,7 +187,8 @@ function convertTools(tools: unknown): unknown[] {
 
 function convertToolChoice(choice: unknown): unknown {
   if (choice === 'auto' || choice === 'none' || choice === 'required') return choice;
-  if (isObj(choice) && choice.type === 'function' && typeof choice.name === 'string') return { type: 'function', function: { name: choice.name } };
+  if (isObj(choice) && choice.type === 'function' && typeof choice.name === 'string')
+    return { type: 'function', function: { name: choice.name } };
   throw bad('tool_choice', '"tool_choice" must be auto, none, required or {type:"function", name}');
 }
 
@@ -155,7 +198,15 @@ function convertFormat(format: unknown): unknown {
   if (format.type === 'json_object') return { type: 'json_object' };
   if (format.type === 'json_schema') {
     if (!isObj(format.schema)) throw bad('text.format.schema', '"text.format.schema" is required for json_schema');
-    return { type: 'json_schema', json_schema: { name: typeof format.name === 'string' ? format.name : 'output', schema: format.schema, ...(typeof format.strict === 'boolean' ? { strict: format.strict } : {}), ...(typeof format.description === 'string' ? { description: format.description } : {}) } };
+    return {
+      type: 'json_schema',
+      json_schema: {
+        name: typeof format.name === 'string' ? format.name : 'output',
+        schema: format.schema,
+        ...(typeof format.strict === 'boolean' ? { strict: format.strict } : {}),
+        ...(typeof format.description === 'string' ? { description: format.description } : {}),
+      },
+    };
   }
   throw bad('text.format.type', '"text.format.type" must be text, json_object or json_schema');
 }
@@ -179,7 +230,20 @@ function incomplete(finish: string | null | undefined): Obj | null {
 }
 
 function envelope(id: string, created: number, model: string, echo: Obj): Obj {
-  return { id, object: 'response', created_at: created, status: 'in_progress', error: null, incomplete_details: null, model, output: [], usage: null, previous_response_id: null, store: false, ...echo };
+  return {
+    id,
+    object: 'response',
+    created_at: created,
+    status: 'in_progress',
+    error: null,
+    incomplete_details: null,
+    model,
+    output: [],
+    usage: null,
+    previous_response_id: null,
+    store: false,
+    ...echo,
+  };
 }
 
 /** A whole completion as a Response object. */
@@ -188,12 +252,33 @@ export function chatToResponse(c: ChatCompletion, model: string, echo: Obj): Obj
   const msg = choice?.message;
   const output: unknown[] = [];
   if (typeof msg?.content === 'string' && msg.content.length > 0) {
-    output.push({ type: 'message', id: newId('msg'), status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: msg.content, annotations: [] }] });
+    output.push({
+      type: 'message',
+      id: newId('msg'),
+      status: 'completed',
+      role: 'assistant',
+      content: [{ type: 'output_text', text: msg.content, annotations: [] }],
+    });
   }
   const calls = (msg as { tool_calls?: Array<{ id: string; function: { name: string; arguments: string } }> } | undefined)?.tool_calls;
-  if (Array.isArray(calls)) for (const call of calls) output.push({ type: 'function_call', id: newId('fc'), call_id: call.id, name: call.function.name, arguments: call.function.arguments, status: 'completed' });
+  if (Array.isArray(calls))
+    for (const call of calls)
+      output.push({
+        type: 'function_call',
+        id: newId('fc'),
+        call_id: call.id,
+        name: call.function.name,
+        arguments: call.function.arguments,
+        status: 'completed',
+      });
   const inc = incomplete(choice?.finish_reason);
-  return { ...envelope(newId('resp'), c.created, model, echo), status: inc ? 'incomplete' : 'completed', incomplete_details: inc, output, usage: responseUsage(c.usage) };
+  return {
+    ...envelope(newId('resp'), c.created, model, echo),
+    status: inc ? 'incomplete' : 'completed',
+    incomplete_details: inc,
+    output,
+    usage: responseUsage(c.usage),
+  };
 }
 
 /**
@@ -247,18 +332,41 @@ export class ResponsesStream {
         this.#output.push(item);
         this.#text = { item, index, text: '' };
         out.push(this.#ev('response.output_item.added', { output_index: index, item: { ...item, content: [] } }));
-        out.push(this.#ev('response.content_part.added', { item_id: item.id, output_index: index, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } }));
+        out.push(
+          this.#ev('response.content_part.added', {
+            item_id: item.id,
+            output_index: index,
+            content_index: 0,
+            part: { type: 'output_text', text: '', annotations: [] },
+          }),
+        );
       }
       this.#text.text += text;
-      out.push(this.#ev('response.output_text.delta', { item_id: this.#text.item.id, output_index: this.#text.index, content_index: 0, delta: text, logprobs: [] }));
+      out.push(
+        this.#ev('response.output_text.delta', {
+          item_id: this.#text.item.id,
+          output_index: this.#text.index,
+          content_index: 0,
+          delta: text,
+          logprobs: [],
+        }),
+      );
     }
-    const calls = (choice.delta as { tool_calls?: Array<{ index: number; id?: string; function?: { name?: string; arguments?: string } }> }).tool_calls;
+    const calls = (choice.delta as { tool_calls?: Array<{ index: number; id?: string; function?: { name?: string; arguments?: string } }> })
+      .tool_calls;
     if (Array.isArray(calls)) {
       for (const call of calls) {
         let c = this.#calls.get(call.index);
         if (!c) {
           out.push(...this.#closeText());
-          const item: Obj = { type: 'function_call', id: newId('fc'), call_id: call.id ?? newId('call'), name: call.function?.name ?? '', arguments: '', status: 'in_progress' };
+          const item: Obj = {
+            type: 'function_call',
+            id: newId('fc'),
+            call_id: call.id ?? newId('call'),
+            name: call.function?.name ?? '',
+            arguments: '',
+            status: 'in_progress',
+          };
           c = { item, index: this.#output.length };
           this.#output.push(item);
           this.#calls.set(call.index, c);
@@ -293,7 +401,14 @@ export class ResponsesStream {
     const out = this.#closeText();
     for (const c of this.#calls.values()) {
       c.item.status = 'completed';
-      out.push(this.#ev('response.function_call_arguments.done', { item_id: c.item.id, output_index: c.index, name: c.item.name, arguments: c.item.arguments }));
+      out.push(
+        this.#ev('response.function_call_arguments.done', {
+          item_id: c.item.id,
+          output_index: c.index,
+          name: c.item.name,
+          arguments: c.item.arguments,
+        }),
+      );
       out.push(this.#ev('response.output_item.done', { output_index: c.index, item: { ...c.item } }));
     }
     const inc = incomplete(this.#finish);

@@ -23,7 +23,9 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
     const body = validateChatRequest(req.body);
     assertPlainModel(body.model);
     if (body.messages.length > maxMessages) {
-      throw new ValidationError(`"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
+      throw new ValidationError(
+        `"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`,
+      );
     }
     const controller = new AbortController();
     const res = reply.raw;
@@ -63,7 +65,8 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
  * throw after the upstream call was paid for, so it is refused before any call (every AI route).
  */
 export function assertPlainModel(model: unknown): void {
-  if (typeof model === 'string' && hasControlCharacters(model)) throw new ValidationError('"model" holds a control character (CR, LF, NUL...); send a plain model name');
+  if (typeof model === 'string' && hasControlCharacters(model))
+    throw new ValidationError('"model" holds a control character (CR, LF, NUL...); send a plain model name');
 }
 
 export function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOptions {

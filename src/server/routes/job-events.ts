@@ -14,7 +14,12 @@ import { eventsQuery, jobParams, parseWith } from './job-schemas.js';
  * events until the socket drains, and the hub refills it from the store afterwards. A stream
  * opened with a token ends with an `error` event (TL_ERR_AUTH_TOKEN_EXPIRED) when the token expires.
  */
-export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, onRequest: (req: FastifyRequest) => Promise<void>, gauge: { inc(): void; dec(): void }): Promise<void> {
+export async function jobEventRoutes(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  onRequest: (req: FastifyRequest) => Promise<void>,
+  gauge: { inc(): void; dec(): void },
+): Promise<void> {
   const { runtime } = ctx;
   const { heartbeatMs } = runtime.config.server.streams;
   const frames = new EventFrames(runtime.scrub);
@@ -44,7 +49,10 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
     reply.raw.once('close', onClose);
     let failure: TasklaneError | undefined;
     const stopExpiry = onExpiry(req.principal, () => {
-      failure = new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED', 'the stream token has expired: mint a new one with POST /v1/tokens and resume from the last id you saw');
+      failure = new TasklaneError(
+        'TL_ERR_AUTH_TOKEN_EXPIRED',
+        'the stream token has expired: mint a new one with POST /v1/tokens and resume from the last id you saw',
+      );
       controller.abort();
     });
     // A reload that revokes this stream's key ends it, with the reason as its last frame.
@@ -78,6 +86,9 @@ export async function jobEventRoutes(app: FastifyInstance, ctx: ServerContext, o
 function resumeFrom(lastEventId: string | string[] | undefined, from: number | undefined): number {
   if (lastEventId === undefined) return from ?? 0;
   const text = Array.isArray(lastEventId) ? lastEventId[0]! : lastEventId;
-  if (!/^\d{1,15}$/.test(text.trim())) throw new ValidationError(`invalid Last-Event-ID header: "${text.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" is not a sequence number (a whole number >= 0)`);
+  if (!/^\d{1,15}$/.test(text.trim()))
+    throw new ValidationError(
+      `invalid Last-Event-ID header: "${text.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" is not a sequence number (a whole number >= 0)`,
+    );
   return Number(text.trim());
 }

@@ -12,7 +12,11 @@ export type Includable = (typeof LIST_INCLUDABLE)[number];
  * counted in UTF-16 units, and a read may pass it by one record) the page ends early with `next` where it stopped. A page always holds
  * at least one record, so a client paging with `next` always gets through.
  */
-export async function boundedList(jobs: Pick<JobSystem, 'list'>, q: ListQuery & { include?: Set<Includable> }, maxBytes: number): Promise<string> {
+export async function boundedList(
+  jobs: Pick<JobSystem, 'list'>,
+  q: ListQuery & { include?: Set<Includable> },
+  maxBytes: number,
+): Promise<string> {
   const limit = q.limit ?? 50;
   const include = q.include ?? new Set<Includable>();
   const parts: string[] = [];

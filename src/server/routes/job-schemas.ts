@@ -15,7 +15,12 @@ export const submitBody = z
     task: z.string().min(1, 'must name a task, e.g. "demo.progress"'),
     input: z.unknown().optional(),
     priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
-    delayMs: z.number().int().nonnegative().max(365 * 24 * 3_600_000).optional(),
+    delayMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(365 * 24 * 3_600_000)
+      .optional(),
     idempotencyKey: z.string().min(1).max(256).optional(),
     maxAttempts: z.number().int().min(1).max(1_000).optional(),
   })
@@ -32,10 +37,16 @@ export const listQuery = z
     include: z
       .string()
       .transform((v, ctx) => {
-        const names = v.split(',').map((n) => n.trim()).filter(Boolean);
+        const names = v
+          .split(',')
+          .map((n) => n.trim())
+          .filter(Boolean);
         for (const n of names) {
           if (!(LIST_INCLUDABLE as readonly string[]).includes(n)) {
-            ctx.addIssue({ code: z.ZodIssueCode.custom, message: `can name ${LIST_INCLUDABLE.join(', ')} (comma-separated), not "${n.slice(0, 40)}"` });
+            ctx.addIssue({
+              code: z.ZodIssueCode.custom,
+              message: `can name ${LIST_INCLUDABLE.join(', ')} (comma-separated), not "${n.slice(0, 40)}"`,
+            });
             return z.NEVER;
           }
         }
@@ -67,7 +78,9 @@ export const tokenBody = z
 
 /** WebSocket messages from the client. */
 export const socketMessage = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('subscribe'), jobId: z.string().min(1).max(JOB_ID_MAX), fromSeq: z.number().int().nonnegative().optional() }).strict(),
+  z
+    .object({ op: z.literal('subscribe'), jobId: z.string().min(1).max(JOB_ID_MAX), fromSeq: z.number().int().nonnegative().optional() })
+    .strict(),
   z.object({ op: z.literal('unsubscribe'), jobId: z.string().min(1).max(JOB_ID_MAX) }).strict(),
 ]);
 
@@ -77,8 +90,11 @@ export function parseWith<T>(schema: ZodType<T, ZodTypeDef, unknown>, value: unk
   if (res.success) return res.data;
   const problems = res.error.issues.map((i) => {
     const path = i.path.length ? i.path.join('.') : where;
-    if (i.code === 'unrecognized_keys') return `${where}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (i.code === 'unrecognized_keys')
+      return `${where}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
     return `${path}: ${i.message}`;
   });
-  throw new ValidationError(`invalid ${where}: ${problems.join('; ')}`, { details: { issues: res.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } });
+  throw new ValidationError(`invalid ${where}: ${problems.join('; ')}`, {
+    details: { issues: res.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+  });
 }

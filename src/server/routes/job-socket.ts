@@ -19,7 +19,12 @@ export const KEY_REVOKED = 4401;
  * jobId}`, `{type:'event', event}` and `{type:'error', jobId?, error:{code,message}}`. Pings every
  * `server.streams.heartbeatMs`; a peer that missed the previous pong is dropped.
  */
-export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, onRequest: (req: FastifyRequest) => Promise<void>, gauge: { inc(): void; dec(): void }): Promise<void> {
+export async function jobSocketRoutes(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  onRequest: (req: FastifyRequest) => Promise<void>,
+  gauge: { inc(): void; dec(): void },
+): Promise<void> {
   const { runtime } = ctx;
   const streams = runtime.config.server.streams;
   const frames = new EventFrames(runtime.scrub);
@@ -32,7 +37,10 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
     noun: 'open WebSockets',
     total: { max: streams.maxSockets, setting: 'server.streams.maxSockets' },
   });
-  const subscriptionSlots = new StreamSlots(streams.maxSubscriptionsPerKey, { setting: 'server.streams.maxSubscriptionsPerKey', noun: 'WebSocket subscriptions' });
+  const subscriptionSlots = new StreamSlots(streams.maxSubscriptionsPerKey, {
+    setting: 'server.streams.maxSubscriptionsPerKey',
+    noun: 'WebSocket subscriptions',
+  });
 
   await app.register(websocket, {
     options: { maxPayload: 64 * 1024 },
@@ -94,12 +102,18 @@ export async function jobSocketRoutes(app: FastifyInstance, ctx: ServerContext, 
       frames,
       gauge,
       subscriptionSlots,
-      limits: { highWaterBytes: streams.wsHighWaterBytes, stallMs: streams.wsStallMs, maxSubscriptions: streams.wsMaxSubscriptions, messagesPerSecond: streams.wsMessagesPerSecond },
+      limits: {
+        highWaterBytes: streams.wsHighWaterBytes,
+        stallMs: streams.wsStallMs,
+        maxSubscriptions: streams.wsMaxSubscriptions,
+        messagesPerSecond: streams.wsMessagesPerSecond,
+      },
     });
     sessions.set(socket, session);
     // A reload that revokes the key ends the socket: the reason as an error message, then the close frame.
     const unhold = ctx.keyring.hold(principal, (reason) => {
-      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: 'error', error: { code: reason.code, message: reason.message, retryable: false } }));
+      if (socket.readyState === socket.OPEN)
+        socket.send(JSON.stringify({ type: 'error', error: { code: reason.code, message: reason.message, retryable: false } }));
       session.dispose();
       socket.close(KEY_REVOKED, reason.code);
     });

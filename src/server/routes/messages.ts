@@ -28,7 +28,9 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
       const body = messagesToChat(req.body);
       assertPlainModel(body.model);
       if (body.messages.length > maxMessages) {
-        throw new ValidationError(`"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
+        throw new ValidationError(
+          `"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`,
+        );
       }
       const controller = new AbortController();
       const res = reply.raw;

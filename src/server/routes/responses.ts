@@ -29,7 +29,9 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
       const { chat, echo } = responsesToChat(req.body);
       assertPlainModel(chat.model);
       if (chat.messages.length > maxMessages) {
-        throw new ValidationError(`"input" holds ${chat.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`);
+        throw new ValidationError(
+          `"input" holds ${chat.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`,
+        );
       }
       const options = callOptions(req, controller.signal);
       const ai = runtime.ai;

@@ -19,7 +19,14 @@ export async function tokenRoutes(app: FastifyInstance, ctx: ServerContext, toke
     const ttlMs = body.ttlMs ?? tokenTtlMs;
     if (ttlMs > maxTokenTtlMs) throw new ValidationError(`invalid body: ttlMs: at most ${maxTokenTtlMs} (server.streams.maxTokenTtlMs)`);
     const viewer = viewerOf(req.principal, req.headers[TENANT_HEADER]);
-    const minted = tokens.mint({ keyIndex: req.principal.keyIndex, name: req.principal.name, scopes: [...new Set(scopes)], ttlMs, jobs: body.jobs, viewer });
+    const minted = tokens.mint({
+      keyIndex: req.principal.keyIndex,
+      name: req.principal.name,
+      scopes: [...new Set(scopes)],
+      ttlMs,
+      jobs: body.jobs,
+      viewer,
+    });
     return reply.code(201).send({ token: minted.token, expiresAt: minted.expiresAt, scopes, ...(body.jobs ? { jobs: body.jobs } : {}) });
   });
 }

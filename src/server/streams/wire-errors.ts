@@ -129,7 +129,11 @@ export function sseErrorFrame(thrown: unknown, options: { dialect?: Dialect; scr
 export function socketErrorMessage(thrown: unknown, scrub: Scrub, jobId?: string): Record<string, unknown> {
   const err = toTasklaneError(thrown);
   const p = parts(err, scrub);
-  return { type: 'error', ...(jobId === undefined ? {} : { jobId }), error: { code: p.code, message: p.message, retryable: err.retryable } };
+  return {
+    type: 'error',
+    ...(jobId === undefined ? {} : { jobId }),
+    error: { code: p.code, message: p.message, retryable: err.retryable },
+  };
 }
 
 /** A WebSocket close reason: at most 123 bytes of UTF-8 (RFC 6455 §5.5), scrubbed. */

@@ -35,7 +35,8 @@ async function start(models: Record<string, unknown>, over: Parameters<typeof ai
   return t;
 }
 
-const post = (url: string, body: unknown) => fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (url: string, body: unknown) =>
+  fetch(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('POST /v1/embeddings', () => {
   it('answers the openai client (its default base64 and float), arrays in order, dimensions, usage and headers', async () => {
@@ -74,8 +75,14 @@ describe('POST /v1/embeddings', () => {
 
   it('fails over on 429 and on a stalled upstream, retries a 5xx on the same target', async () => {
     await start({
-      limited: [{ provider: 'a', model: 'embed-mock@429-always' }, { provider: 'b', model: 'embed-mock' }],
-      stalled: [{ provider: 'a', model: 'embed-mock@hang' }, { provider: 'b', model: 'embed-mock' }],
+      limited: [
+        { provider: 'a', model: 'embed-mock@429-always' },
+        { provider: 'b', model: 'embed-mock' },
+      ],
+      stalled: [
+        { provider: 'a', model: 'embed-mock@hang' },
+        { provider: 'b', model: 'embed-mock' },
+      ],
       // b has one key: the retry is the same key and target.
       flaky: [{ provider: 'b', model: 'embed-mock@500-once' }],
     });
@@ -84,7 +91,12 @@ describe('POST /v1/embeddings', () => {
     expect(limited.data.data[0]!.embedding).toEqual(mockVector('q'));
     expect(limited.response.headers.get('x-tasklane-provider')).toBe('b');
     // Both keys of a were cooled by the 429 before b answered.
-    expect(mock.calls.filter((x) => x.model === 'embed-mock@429-always').map((x) => x.key).sort()).toEqual(['key-a0', 'key-a1']);
+    expect(
+      mock.calls
+        .filter((x) => x.model === 'embed-mock@429-always')
+        .map((x) => x.key)
+        .sort(),
+    ).toEqual(['key-a0', 'key-a1']);
 
     const stalled = await c.embeddings.create({ model: 'stalled', input: 'q', encoding_format: 'float' }).withResponse();
     expect(stalled.response.headers.get('x-tasklane-provider')).toBe('b');
@@ -114,7 +126,9 @@ describe('POST /v1/embeddings', () => {
     expect(again.data.data.map((d) => d.embedding)).toEqual([mockVector('a'), mockVector('b')]);
     expect(again.data.usage.prompt_tokens).toBe(2);
     expect(mock.calls).toHaveLength(1);
-    const bypass = await c.embeddings.create({ model: 'emb', input: ['a', 'b'] }, { headers: { 'cache-control': 'no-cache' } }).withResponse();
+    const bypass = await c.embeddings
+      .create({ model: 'emb', input: ['a', 'b'] }, { headers: { 'cache-control': 'no-cache' } })
+      .withResponse();
     expect(bypass.response.headers.get('x-tasklane-cache')).toBe('bypass');
     expect(mock.calls).toHaveLength(2);
     // Other dimensions are another answer.
@@ -131,12 +145,24 @@ describe('POST /v1/embeddings', () => {
     expect(mock.calls[0]).toMatchObject({ path: '/api/embed', body: { model: 'nomic-embed-text', input: ['x', 'y'], dimensions: 16 } });
     const hf = await c.embeddings.create({ model: 'hfe', input: ['z'] });
     expect(hf.data[0]!.embedding).toEqual(mockVector('z'));
-    expect(mock.calls[1]).toMatchObject({ path: '/hf/hf-inference/models/BAAI/bge-small-en-v1.5/pipeline/feature-extraction', key: 'hf-key', body: { inputs: ['z'] } });
+    expect(mock.calls[1]).toMatchObject({
+      path: '/hf/hf-inference/models/BAAI/bge-small-en-v1.5/pipeline/feature-extraction',
+      key: 'hf-key',
+      body: { inputs: ['z'] },
+    });
   });
 
   it('skips targets without embeddings; a route with none is 400 TL_ERR_AI_UNSUPPORTED', async () => {
     mock = await startMockProvider();
-    const base = aiConfig(mock.url, { models: { mixed: [{ provider: 'claude', model: 'claude-mock' }, { provider: 'b', model: 'embed-mock' }], only: [{ provider: 'claude', model: 'claude-mock' }] } as never });
+    const base = aiConfig(mock.url, {
+      models: {
+        mixed: [
+          { provider: 'claude', model: 'claude-mock' },
+          { provider: 'b', model: 'embed-mock' },
+        ],
+        only: [{ provider: 'claude', model: 'claude-mock' }],
+      } as never,
+    });
     base.providers = { ...base.providers, claude: { type: 'anthropic', baseURL: mock.url, apiKeys: ['sk-ant-000000001'] } } as never;
     t = await testServer(base);
     const c = client(t.url);
@@ -151,7 +177,13 @@ describe('POST /v1/embeddings', () => {
 
   it('refuses bad input with 400 in OpenAI shape', async () => {
     await start({ emb: [{ provider: 'a', model: 'embed-mock' }] });
-    for (const body of [{ model: 'emb' }, { model: 'emb', input: [] }, { model: 'emb', input: [[1, 2]] }, { model: 'emb', input: 'x', encoding_format: 'int8' }, { model: 'emb', input: 'x', dimensions: 0 }]) {
+    for (const body of [
+      { model: 'emb' },
+      { model: 'emb', input: [] },
+      { model: 'emb', input: [[1, 2]] },
+      { model: 'emb', input: 'x', encoding_format: 'int8' },
+      { model: 'emb', input: 'x', dimensions: 0 },
+    ]) {
       const r = await post(t!.url, body);
       expect(r.status).toBe(400);
       expect((await r.json()).error).toMatchObject({ code: 'TL_ERR_VALIDATION', type: 'invalid_request_error' });

@@ -29,7 +29,10 @@ async function start() {
     aiConfig(mock.url, {
       models: {
         emb: [{ provider: 'a', model: 'embed-mock' }],
-        limited: [{ provider: 'a', model: 'gpt-mock@429-always' }, { provider: 'b', model: 'gpt-mock' }],
+        limited: [
+          { provider: 'a', model: 'gpt-mock@429-always' },
+          { provider: 'b', model: 'gpt-mock' },
+        ],
         cut: [{ provider: 'b', model: 'gpt-mock@cut' }],
       } as never,
     }),
@@ -37,11 +40,16 @@ async function start() {
   return t.url;
 }
 
-
 describe('Vercel AI SDK with @ai-sdk/openai-compatible', () => {
   it('generateText, streamText, generateObject and embed', async () => {
     const url = await start();
-    const tl = createOpenAICompatible({ name: 'tasklane', baseURL: `${url}/v1`, apiKey: 'unused', supportsStructuredOutputs: true, includeUsage: true });
+    const tl = createOpenAICompatible({
+      name: 'tasklane',
+      baseURL: `${url}/v1`,
+      apiKey: 'unused',
+      supportsStructuredOutputs: true,
+      includeUsage: true,
+    });
     const gen = await generateText({ model: tl('chat'), prompt: 'hello vercel', maxRetries: 0 });
     expect(gen.text).toBe('echo: hello vercel');
     expect(gen.finishReason).toBe('stop');
@@ -54,9 +62,17 @@ describe('Vercel AI SDK with @ai-sdk/openai-compatible', () => {
     expect(await st.finishReason).toBe('stop');
 
     mock.respond({ text: '{"city":"Paris","population":2100000}' });
-    const obj = await generateObject({ model: tl('chat'), schema: z.object({ city: z.string(), population: z.number().int() }), prompt: 'biggest city?', maxRetries: 0 });
+    const obj = await generateObject({
+      model: tl('chat'),
+      schema: z.object({ city: z.string(), population: z.number().int() }),
+      prompt: 'biggest city?',
+      maxRetries: 0,
+    });
     expect(obj.object).toEqual({ city: 'Paris', population: 2100000 });
-    expect(mock.calls.at(-1)!.body.response_format).toMatchObject({ type: 'json_schema', json_schema: { schema: { type: 'object', required: ['city', 'population'] } } });
+    expect(mock.calls.at(-1)!.body.response_format).toMatchObject({
+      type: 'json_schema',
+      json_schema: { schema: { type: 'object', required: ['city', 'population'] } },
+    });
     mock.respond(undefined);
 
     const e = await embed({ model: tl.embeddingModel('emb'), value: 'vector me', maxRetries: 0 });
@@ -68,7 +84,12 @@ describe('Vercel AI SDK with @ai-sdk/openai-compatible', () => {
     const tl = createOpenAICompatible({ name: 'tasklane', baseURL: `${url}/v1`, apiKey: 'unused' });
     expect((await generateText({ model: tl('limited'), prompt: 'q', maxRetries: 0 })).text).toBe('echo: q');
     const errors: unknown[] = [];
-    const st = streamText({ model: tl('cut'), prompt: 'a longer question to cut', maxRetries: 0, onError: ({ error }) => void errors.push(error) });
+    const st = streamText({
+      model: tl('cut'),
+      prompt: 'a longer question to cut',
+      maxRetries: 0,
+      onError: ({ error }) => void errors.push(error),
+    });
     let text = '';
     for await (const delta of st.textStream) text += delta;
     expect(text.length).toBeLessThan('echo: a longer question to cut'.length);
@@ -96,15 +117,33 @@ describe('Vercel AI SDK with @ai-sdk/anthropic against /v1/messages', () => {
     mock.respond({
       status: 200,
       body: {
-        id: 'chatcmpl-x', object: 'chat.completion', created: 1, model: 'gpt-mock',
-        choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_9', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }] }, finish_reason: 'tool_calls' }],
+        id: 'chatcmpl-x',
+        object: 'chat.completion',
+        created: 1,
+        model: 'gpt-mock',
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content: null,
+              tool_calls: [{ id: 'call_9', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }],
+            },
+            finish_reason: 'tool_calls',
+          },
+        ],
         usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
       },
     });
     const withTool = await generateText({
       model: claude('chat'),
       prompt: 'weather in Oslo?',
-      tools: { weather: tool({ description: 'Weather', inputSchema: jsonSchema<{ city: string }>({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }) }) },
+      tools: {
+        weather: tool({
+          description: 'Weather',
+          inputSchema: jsonSchema<{ city: string }>({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
+        }),
+      },
       maxRetries: 0,
     });
     expect(withTool.finishReason).toBe('tool-calls');

@@ -25,37 +25,79 @@ async function start(models: Record<string, unknown> = {}) {
 
 const data = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
 const piece = (delta: Record<string, unknown>, finish: string | null = null) =>
-  data({ id: 'chatcmpl-t', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gpt-mock', choices: [{ index: 0, delta, finish_reason: finish }] });
+  data({
+    id: 'chatcmpl-t',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model: 'gpt-mock',
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  });
 
-const TOOL = { type: 'function' as const, name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false }, strict: true };
+const TOOL = {
+  type: 'function' as const,
+  name: 'get_weather',
+  description: 'Weather',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+  strict: true,
+};
 
 describe('POST /v1/responses', () => {
   it('answers input as a string with instructions; output_text, usage and headers', async () => {
     const client = await start();
-    const { data: r, response } = await client.responses.create({ model: 'chat', instructions: 'be brief', input: 'hello there', max_output_tokens: 50 }).withResponse();
+    const { data: r, response } = await client.responses
+      .create({ model: 'chat', instructions: 'be brief', input: 'hello there', max_output_tokens: 50 })
+      .withResponse();
     expect(r.object).toBe('response');
     expect(r.status).toBe('completed');
     expect(r.output_text).toBe('echo: hello there');
-    expect(r.output[0]).toMatchObject({ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'echo: hello there' }] });
+    expect(r.output[0]).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      content: [{ type: 'output_text', text: 'echo: hello there' }],
+    });
     expect(r.usage!.output_tokens).toBeGreaterThan(0);
     expect(response.headers.get('x-tasklane-provider')).toBe('a');
-    expect(mock.calls[0]!.body).toMatchObject({ messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello there' }], max_tokens: 50 });
+    expect(mock.calls[0]!.body).toMatchObject({
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'hello there' },
+      ],
+      max_tokens: 50,
+    });
   });
 
   it('streams the events the client expects, and the stream helper assembles the final response', async () => {
     const client = await start();
     const events: string[] = [];
     let text = '';
-    for await (const e of await client.responses.create({ model: 'chat', input: [{ role: 'user', content: [{ type: 'input_text', text: 'stream me' }] }], stream: true })) {
+    for await (const e of await client.responses.create({
+      model: 'chat',
+      input: [{ role: 'user', content: [{ type: 'input_text', text: 'stream me' }] }],
+      stream: true,
+    })) {
       events.push(e.type);
       if (e.type === 'response.output_text.delta') text += e.delta;
     }
     expect(text).toBe('echo: stream me');
-    expect(events.slice(0, 4)).toEqual(['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
-    expect(events.slice(-4)).toEqual(['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
+    expect(events.slice(0, 4)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+    ]);
+    expect(events.slice(-4)).toEqual([
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ]);
     const final = await client.responses.stream({ model: 'chat', input: 'again' }).finalResponse();
     // The helper's final response is the response.completed snapshot (no output_text of its own).
-    expect(final.output[0]).toMatchObject({ type: 'message', status: 'completed', content: [{ type: 'output_text', text: 'echo: again' }] });
+    expect(final.output[0]).toMatchObject({
+      type: 'message',
+      status: 'completed',
+      content: [{ type: 'output_text', text: 'echo: again' }],
+    });
     expect(final.usage!.total_tokens).toBeGreaterThan(0);
   });
 
@@ -65,8 +107,21 @@ describe('POST /v1/responses', () => {
       {
         status: 200,
         body: {
-          id: 'chatcmpl-x', object: 'chat.completion', created: 1, model: 'gpt-mock',
-          choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] }, finish_reason: 'tool_calls' }],
+          id: 'chatcmpl-x',
+          object: 'chat.completion',
+          created: 1,
+          model: 'gpt-mock',
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: 'assistant',
+                content: null,
+                tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+              },
+              finish_reason: 'tool_calls',
+            },
+          ],
           usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
         },
       },
@@ -82,8 +137,18 @@ describe('POST /v1/responses', () => {
       },
     ]);
     const r = await client.responses.create({ model: 'chat', input: 'weather in Paris?', tools: [TOOL], tool_choice: 'auto' });
-    expect(r.output).toEqual([expect.objectContaining({ type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}', status: 'completed' })]);
-    expect(mock.calls[0]!.body.tools).toEqual([{ type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: TOOL.parameters, strict: true } }]);
+    expect(r.output).toEqual([
+      expect.objectContaining({
+        type: 'function_call',
+        call_id: 'call_1',
+        name: 'get_weather',
+        arguments: '{"city":"Paris"}',
+        status: 'completed',
+      }),
+    ]);
+    expect(mock.calls[0]!.body.tools).toEqual([
+      { type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: TOOL.parameters, strict: true } },
+    ]);
 
     const final = await client.responses
       .stream({
@@ -97,10 +162,16 @@ describe('POST /v1/responses', () => {
         ],
       })
       .finalResponse();
-    expect(final.output).toEqual([expect.objectContaining({ type: 'function_call', call_id: 'call_2', name: 'get_weather', arguments: '{"city": "Rome"}' })]);
+    expect(final.output).toEqual([
+      expect.objectContaining({ type: 'function_call', call_id: 'call_2', name: 'get_weather', arguments: '{"city": "Rome"}' }),
+    ]);
     expect(mock.calls[1]!.body.messages).toEqual([
       { role: 'user', content: 'weather in Paris?' },
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+      },
       { role: 'tool', tool_call_id: 'call_1', content: '21 C' },
       { role: 'user', content: 'and Rome?' },
     ]);
@@ -110,14 +181,22 @@ describe('POST /v1/responses', () => {
     const client = await start();
     mock.respond({ text: '{"city":"Paris"}' });
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
-    const r = await client.responses.create({ model: 'chat', input: 'where?', text: { format: { type: 'json_schema', name: 'place', schema, strict: true } } });
+    const r = await client.responses.create({
+      model: 'chat',
+      input: 'where?',
+      text: { format: { type: 'json_schema', name: 'place', schema, strict: true } },
+    });
     expect(JSON.parse(r.output_text)).toEqual({ city: 'Paris' });
     expect(mock.calls[0]!.body.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'place', schema, strict: true } });
   });
 
   it('refuses state with a 400 naming the field', async () => {
     const client = await start();
-    for (const [extra, field] of [[{ previous_response_id: 'resp_1' }, 'previous_response_id'], [{ store: true }, 'store'], [{ tools: [{ type: 'web_search' }] }, 'tools[0].type']] as const) {
+    for (const [extra, field] of [
+      [{ previous_response_id: 'resp_1' }, 'previous_response_id'],
+      [{ store: true }, 'store'],
+      [{ tools: [{ type: 'web_search' }] }, 'tools[0].type'],
+    ] as const) {
       const err = await client.responses.create({ model: 'chat', input: 'x', ...(extra as object) } as never).catch((e) => e);
       expect(err).toBeInstanceOf(OpenAI.BadRequestError);
       expect(err.error).toMatchObject({ code: 'TL_ERR_VALIDATION', details: { field } });
@@ -130,7 +209,10 @@ describe('POST /v1/responses', () => {
 
   it('429 fails over, a 5xx is retried; a cut or stalled stream ends with response.failed and never response.completed', async () => {
     const client = await start({
-      limited: [{ provider: 'a', model: 'gpt-mock@429-always' }, { provider: 'b', model: 'gpt-mock' }],
+      limited: [
+        { provider: 'a', model: 'gpt-mock@429-always' },
+        { provider: 'b', model: 'gpt-mock' },
+      ],
       cut: [{ provider: 'b', model: 'gpt-mock@cut' }],
       stall: [{ provider: 'b', model: 'gpt-mock@stall' }],
       flaky: [{ provider: 'b', model: 'gpt-mock@500-once' }],
@@ -149,7 +231,10 @@ describe('POST /v1/responses', () => {
       expect(events.map((e) => e.type)).not.toContain('response.completed');
       const last = events.at(-1);
       expect(last.type).toBe('response.failed');
-      expect(last.response).toMatchObject({ status: 'failed', error: { code: model === 'cut' ? 'TL_ERR_AI_STREAM_BROKEN' : 'TL_ERR_AI_TIMEOUT' } });
+      expect(last.response).toMatchObject({
+        status: 'failed',
+        error: { code: model === 'cut' ? 'TL_ERR_AI_STREAM_BROKEN' : 'TL_ERR_AI_TIMEOUT' },
+      });
       expect(events.map((e) => e.sequence_number)).toEqual(events.map((_e, i) => i));
     }
   });

@@ -27,7 +27,13 @@ async function start(models: Record<string, unknown>, ai: Record<string, unknown
   const config = aiConfig(mock.url, { models: models as never, ai });
   config.providers = {
     ...config.providers,
-    claude: { type: 'anthropic', baseURL: mock.url, apiKeys: ['sk-ant-000000001', 'sk-ant-000000002'], prefill: true, headers: { 'anthropic-beta': 'prompt-caching-2024-07-31' } },
+    claude: {
+      type: 'anthropic',
+      baseURL: mock.url,
+      apiKeys: ['sk-ant-000000001', 'sk-ant-000000002'],
+      prefill: true,
+      headers: { 'anthropic-beta': 'prompt-caching-2024-07-31' },
+    },
   } as never;
   t = await testServer(config);
   return new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -42,7 +48,14 @@ describe('anthropic adapter', () => {
       model: 'c',
       messages: [
         { role: 'system', content: 'be brief' },
-        { role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: PNG } }, { type: 'image_url', image_url: { url: 'https://example.invalid/cat.jpg' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image_url', image_url: { url: PNG } },
+            { type: 'image_url', image_url: { url: 'https://example.invalid/cat.jpg' } },
+          ],
+        },
       ],
       temperature: 0.2,
       stop: ['###'],
@@ -73,7 +86,14 @@ describe('anthropic adapter', () => {
     });
     const res = await mock.waitForCall(() => true);
     expect(res).toBeTruthy();
-    const streamed = await collect(await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'stream this one' }], stream: true, stream_options: { include_usage: true } }));
+    const streamed = await collect(
+      await client.chat.completions.create({
+        model: 'c',
+        messages: [{ role: 'user', content: 'stream this one' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
     expect(streamed.text).toBe('echo: stream this one');
     expect(streamed.finish).toBe('stop');
     expect((streamed.chunks.at(-1) as { usage?: { completion_tokens: number } }).usage?.completion_tokens).toBeGreaterThan(0);
@@ -84,23 +104,38 @@ describe('anthropic adapter', () => {
     mock.respond({
       status: 200,
       body: {
-        id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-mock', stop_reason: 'tool_use', stop_sequence: null,
-        content: [{ type: 'thinking', thinking: 'The user wants weather.', signature: 'sig' }, { type: 'text', text: 'Checking.' }, { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }],
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-mock',
+        stop_reason: 'tool_use',
+        stop_sequence: null,
+        content: [
+          { type: 'thinking', thinking: 'The user wants weather.', signature: 'sig' },
+          { type: 'text', text: 'Checking.' },
+          { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } },
+        ],
         usage: { input_tokens: 10, cache_read_input_tokens: 90, cache_creation_input_tokens: 0, output_tokens: 5 },
       },
     });
     const r = await client.chat.completions.create({
       model: 'c',
-      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+      tools: [
+        { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+      ],
       tool_choice: 'required',
       messages: [
         { role: 'user', content: 'weather?' },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_0', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'toolu_0', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }],
+        },
         { role: 'tool', tool_call_id: 'toolu_0', content: '20 C' },
         { role: 'user', content: 'and Paris?' },
       ],
     });
-    const msg = r.choices[0]!.message as typeof r.choices[0]['message'] & { reasoning_content?: string };
+    const msg = r.choices[0]!.message as (typeof r.choices)[0]['message'] & { reasoning_content?: string };
     expect(r.choices[0]!.finish_reason).toBe('tool_calls');
     expect(msg.content).toBe('Checking.');
     expect(msg.tool_calls).toEqual([{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
@@ -112,45 +147,115 @@ describe('anthropic adapter', () => {
     expect(body.messages).toEqual([
       { role: 'user', content: [{ type: 'text', text: 'weather?' }] },
       { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_0', name: 'get_weather', input: { city: 'Rome' } }] },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_0', content: '20 C' }, { type: 'text', text: 'and Paris?' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'toolu_0', content: '20 C' },
+          { type: 'text', text: 'and Paris?' },
+        ],
+      },
     ]);
   });
 
   it('/v1/messages to an Anthropic target passes the caller body natively and hands the blocks back as sent', async () => {
     await start({ c: [{ provider: 'claude', model: 'claude-mock' }] });
-    const blocks = [{ type: 'thinking', thinking: 'hmm', signature: 'sig-1' }, { type: 'text', text: 'Hi.' }];
-    mock.respond({ status: 200, body: { id: 'msg_9', type: 'message', role: 'assistant', model: 'claude-mock', content: blocks, stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 3, output_tokens: 2, cache_creation_input_tokens: 1200 } } });
+    const blocks = [
+      { type: 'thinking', thinking: 'hmm', signature: 'sig-1' },
+      { type: 'text', text: 'Hi.' },
+    ];
+    mock.respond({
+      status: 200,
+      body: {
+        id: 'msg_9',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-mock',
+        content: blocks,
+        stop_reason: 'end_turn',
+        stop_sequence: null,
+        usage: { input_tokens: 3, output_tokens: 2, cache_creation_input_tokens: 1200 },
+      },
+    });
     const sdk = new Anthropic({ baseURL: t!.url, apiKey: 'unused', maxRetries: 0 });
     const system = [{ type: 'text' as const, text: 'long shared preamble', cache_control: { type: 'ephemeral' as const } }];
-    const msg = await sdk.messages.create({ model: 'c', max_tokens: 2000, system, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'hi' }] });
+    const msg = await sdk.messages.create({
+      model: 'c',
+      max_tokens: 2000,
+      system,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     expect(msg.content).toEqual(blocks);
     expect(msg.usage).toMatchObject({ input_tokens: 3, output_tokens: 2, cache_creation_input_tokens: 1200 });
     const sent = mock.calls[0]!.body;
-    expect(sent).toEqual({ model: 'claude-mock', max_tokens: 2000, system, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'hi' }], stream: false });
+    expect(sent).toEqual({
+      model: 'claude-mock',
+      max_tokens: 2000,
+      system,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: false,
+    });
   });
 
   it('response_format json_schema becomes a forced tool whose input is the answer', async () => {
     const client = await start({ c: [{ provider: 'claude', model: 'claude-mock' }] });
-    mock.respond({ status: 200, body: { id: 'msg_2', type: 'message', role: 'assistant', model: 'claude-mock', content: [{ type: 'tool_use', id: 't', name: 'place', input: { city: 'Paris' } }], stop_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 1 } } });
+    mock.respond({
+      status: 200,
+      body: {
+        id: 'msg_2',
+        type: 'message',
+        role: 'assistant',
+        model: 'claude-mock',
+        content: [{ type: 'tool_use', id: 't', name: 'place', input: { city: 'Paris' } }],
+        stop_reason: 'tool_use',
+        usage: { input_tokens: 1, output_tokens: 1 },
+      },
+    });
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
-    const r = await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'where?' }], response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } } });
+    const r = await client.chat.completions.create({
+      model: 'c',
+      messages: [{ role: 'user', content: 'where?' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } },
+    });
     expect(JSON.parse(r.choices[0]!.message.content!)).toEqual({ city: 'Paris' });
     expect(r.choices[0]!.finish_reason).toBe('stop');
-    expect(mock.calls[0]!.body).toMatchObject({ tools: [{ name: 'place', input_schema: schema }], tool_choice: { type: 'tool', name: 'place' } });
+    expect(mock.calls[0]!.body).toMatchObject({
+      tools: [{ name: 'place', input_schema: schema }],
+      tool_choice: { type: 'tool', name: 'place' },
+    });
   });
 
   it('reads the exhausted anthropic-ratelimit-*-reset as a wait', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
-    expect(rateLimitResetMs({ 'anthropic-ratelimit-requests-remaining': '0', 'anthropic-ratelimit-requests-reset': '2026-01-01T00:00:20Z', 'anthropic-ratelimit-tokens-remaining': '500', 'anthropic-ratelimit-tokens-reset': '2026-01-01T00:01:00Z' }, now)).toBe(20_000);
-    expect(rateLimitResetMs({ 'anthropic-ratelimit-tokens-remaining': '10', 'anthropic-ratelimit-tokens-reset': '2026-01-01T00:01:00Z' }, now)).toBeUndefined();
+    expect(
+      rateLimitResetMs(
+        {
+          'anthropic-ratelimit-requests-remaining': '0',
+          'anthropic-ratelimit-requests-reset': '2026-01-01T00:00:20Z',
+          'anthropic-ratelimit-tokens-remaining': '500',
+          'anthropic-ratelimit-tokens-reset': '2026-01-01T00:01:00Z',
+        },
+        now,
+      ),
+    ).toBe(20_000);
+    expect(
+      rateLimitResetMs({ 'anthropic-ratelimit-tokens-remaining': '10', 'anthropic-ratelimit-tokens-reset': '2026-01-01T00:01:00Z' }, now),
+    ).toBeUndefined();
   });
 
   it('429 cools the key and the next key serves; 529 is retried then failed over; errors read from its body', async () => {
     const client = await start({
       c: [{ provider: 'claude', model: 'claude-mock' }],
-      over: [{ provider: 'claude', model: 'claude-mock@503-always' }, { provider: 'b', model: 'gpt-mock' }],
+      over: [
+        { provider: 'claude', model: 'claude-mock@503-always' },
+        { provider: 'b', model: 'gpt-mock' },
+      ],
       long: [{ provider: 'claude', model: 'claude-mock@context-length' }],
-      silent: [{ provider: 'claude', model: 'claude-mock@hang' }, { provider: 'b', model: 'gpt-mock' }],
+      silent: [
+        { provider: 'claude', model: 'claude-mock@hang' },
+        { provider: 'b', model: 'gpt-mock' },
+      ],
     });
     mock.faultForKey('sk-ant-000000001', '429');
     const r = await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'q' }] }).withResponse();
@@ -170,23 +275,35 @@ describe('anthropic adapter', () => {
     expect(long.status).toBe(400);
     expect(long.code).toBe('TL_ERR_AI_CONTEXT_LENGTH');
     // A silent upstream trips the first-byte deadline and the next target serves.
-    const silent = await client.chat.completions.create({ model: 'silent', messages: [{ role: 'user', content: 'q' }], stream: true }).withResponse();
+    const silent = await client.chat.completions
+      .create({ model: 'silent', messages: [{ role: 'user', content: 'q' }], stream: true })
+      .withResponse();
     expect(silent.response.headers.get('x-tasklane-provider')).toBe('b');
     for await (const _ of silent.data) void _;
   });
 
   it('a cut stream is continued from a prefill on an Anthropic target; a stall ends with the in-band error', async () => {
     const client = await start({
-      cont: { targets: [{ provider: 'claude', model: 'claude-mock@cut' }, { provider: 'claude', model: 'claude-mock' }], continuation: true },
+      cont: {
+        targets: [
+          { provider: 'claude', model: 'claude-mock@cut' },
+          { provider: 'claude', model: 'claude-mock' },
+        ],
+        continuation: true,
+      },
       stall: [{ provider: 'claude', model: 'claude-mock@stall' }],
     });
     const question = 'tell me something long enough to be cut';
-    const cont = await collect(await client.chat.completions.create({ model: 'cont', messages: [{ role: 'user', content: question }], stream: true }));
+    const cont = await collect(
+      await client.chat.completions.create({ model: 'cont', messages: [{ role: 'user', content: question }], stream: true }),
+    );
     expect(cont.error).toBeUndefined();
     expect(cont.text).toBe(`echo: ${question}`);
     const second = mock.calls.find((c) => c.model === 'claude-mock')!;
     expect(second.body.messages.at(-1).role).toBe('assistant');
-    const stalled = await collect(await client.chat.completions.create({ model: 'stall', messages: [{ role: 'user', content: question }], stream: true }));
+    const stalled = await collect(
+      await client.chat.completions.create({ model: 'stall', messages: [{ role: 'user', content: question }], stream: true }),
+    );
     expect(stalled.text.length).toBeGreaterThan(0);
     expect(stalled.finish).toBeNull();
     expect(stalled.error).toBeDefined();
@@ -199,13 +316,19 @@ describe('the Anthropic mock and /v1/messages over the Anthropic adapter', () =>
     const sdk = new Anthropic({ baseURL: mock.url, apiKey: 'sk-ant-direct-0001', maxRetries: 0 });
     const msg = await sdk.messages.create({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'direct' }] });
     expect(msg.content).toEqual([{ type: 'text', text: 'echo: direct' }]);
-    const final = await sdk.messages.stream({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'direct stream' }] }).finalMessage();
+    const final = await sdk.messages
+      .stream({ model: 'claude-mock', max_tokens: 10, messages: [{ role: 'user', content: 'direct stream' }] })
+      .finalMessage();
     expect(final.content[0]).toMatchObject({ type: 'text', text: 'echo: direct stream' });
     expect(final.stop_reason).toBe('end_turn');
-    const limited = await sdk.messages.create({ model: 'claude-mock@429-always', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+    const limited = await sdk.messages
+      .create({ model: 'claude-mock@429-always', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
+      .catch((e) => e);
     expect(limited).toBeInstanceOf(Anthropic.RateLimitError);
     expect(limited.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
-    const overloaded = await sdk.messages.create({ model: 'claude-mock@503-always', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+    const overloaded = await sdk.messages
+      .create({ model: 'claude-mock@503-always', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
+      .catch((e) => e);
     expect(overloaded.status).toBe(529);
     expect(overloaded.error.error.type).toBe('overloaded_error');
   });
@@ -214,20 +337,45 @@ describe('the Anthropic mock and /v1/messages over the Anthropic adapter', () =>
     await start({ c: [{ provider: 'claude', model: 'claude-mock' }] });
     const sdk = new Anthropic({ baseURL: t!.url, apiKey: 'unused', maxRetries: 0 });
     const final = await sdk.messages
-      .stream({ model: 'c', max_tokens: 100, messages: [{ role: 'user', content: [{ type: 'text', text: 'look at this' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }] }] })
+      .stream({
+        model: 'c',
+        max_tokens: 100,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'look at this' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } },
+            ],
+          },
+        ],
+      })
       .finalMessage();
     expect(final.content[0]).toMatchObject({ type: 'text', text: 'echo: look at this' });
     expect(final.stop_reason).toBe('end_turn');
     expect(final.usage.output_tokens).toBeGreaterThan(0);
     // Native: the caller's blocks as they were.
-    expect(mock.calls[0]!.body.messages[0].content[1]).toEqual({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } });
+    expect(mock.calls[0]!.body.messages[0].content[1]).toEqual({
+      type: 'image',
+      source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' },
+    });
     expect(mock.calls[0]!.body.stream).toBe(true);
   });
 });
 
 describe('anthropic adapter streams', () => {
   const ev = (event: string, data: Record<string, unknown>) => `event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`;
-  const head = ev('message_start', { message: { id: 'msg_s', type: 'message', role: 'assistant', model: 'claude-mock', content: [], stop_reason: null, usage: { input_tokens: 12, output_tokens: 1 } } });
+  const head = ev('message_start', {
+    message: {
+      id: 'msg_s',
+      type: 'message',
+      role: 'assistant',
+      model: 'claude-mock',
+      content: [],
+      stop_reason: null,
+      usage: { input_tokens: 12, output_tokens: 1 },
+    },
+  });
 
   it('tool_use blocks stream as OpenAI tool-call pieces; thinking is left out of the chat answer', async () => {
     const client = await start({ c: [{ provider: 'claude', model: 'claude-mock' }] });
@@ -248,7 +396,13 @@ describe('anthropic adapter streams', () => {
         ev('message_stop', {}),
       ],
     });
-    const stream = await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'weather?' }], stream: true, stream_options: { include_usage: true }, tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }] });
+    const stream = await client.chat.completions.create({
+      model: 'c',
+      messages: [{ role: 'user', content: 'weather?' }],
+      stream: true,
+      stream_options: { include_usage: true },
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+    });
     let text = '';
     let finish: string | null = null;
     const call = { id: '', name: '', args: '' };
@@ -285,14 +439,30 @@ describe('anthropic adapter streams', () => {
           ev('message_stop', {}),
         ],
       },
-      { raw: [head, ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }), ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Par' } }), ev('error', { error: { type: 'overloaded_error', message: 'Overloaded' } })] },
+      {
+        raw: [
+          head,
+          ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+          ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Par' } }),
+          ev('error', { error: { type: 'overloaded_error', message: 'Overloaded' } }),
+        ],
+      },
     ]);
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
-    const s = await collect(await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'where?' }], stream: true, response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } } }));
+    const s = await collect(
+      await client.chat.completions.create({
+        model: 'c',
+        messages: [{ role: 'user', content: 'where?' }],
+        stream: true,
+        response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } },
+      }),
+    );
     expect(s.error).toBeUndefined();
     expect(JSON.parse(s.text)).toEqual({ city: 'Paris' });
     expect(s.finish).toBe('stop');
-    const broken = await collect(await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'again' }], stream: true }));
+    const broken = await collect(
+      await client.chat.completions.create({ model: 'c', messages: [{ role: 'user', content: 'again' }], stream: true }),
+    );
     expect(broken.text).toBe('Par');
     expect(broken.finish).toBeNull();
     expect((broken.error as { code?: string }).code).toBe('TL_ERR_AI_STREAM_BROKEN');

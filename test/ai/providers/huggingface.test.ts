@@ -45,7 +45,10 @@ describe('huggingface', () => {
   });
 
   it('other TGI validation errors are bad requests; the token never shows', async () => {
-    mock.respond({ status: 422, body: { error: 'Input validation error: `temperature` must be strictly positive', error_type: 'validation' } });
+    mock.respond({
+      status: 422,
+      body: { error: 'Input validation error: `temperature` must be strictly positive', error_type: 'validation' },
+    });
     const err = await rejection(model.doGenerate(call(hfModel)));
     expect(err.details).toMatchObject({ kind: 'bad_request', status: 422 });
     mock.respond(undefined);
@@ -58,7 +61,9 @@ describe('huggingface', () => {
   it('stream faults end with an error part; close frees the sockets', async () => {
     const r = await collect(await model.doStream(call(`${hfModel}@cut`)));
     expect(r.last).toMatchObject({ type: 'error', error: { details: { kind: 'stream_broken' } } });
-    expect(await model.doListModels({ apiKey: 'test-key-000001', signal: new AbortController().signal, timeouts: fastTimeouts })).toContain('gpt-mock');
+    expect(await model.doListModels({ apiKey: 'test-key-000001', signal: new AbortController().signal, timeouts: fastTimeouts })).toContain(
+      'gpt-mock',
+    );
     await model.close();
     await eventually(() => mock.openConnections === 0, 2_000, 'no open upstream connection');
   });

@@ -18,7 +18,9 @@ afterEach(async () => {
 describe('ollama', () => {
   it('doGenerate: stream false, options mapped, usage from eval counts', async () => {
     const { completion } = await model.doGenerate(
-      call('llama3.2', { request: { model: 'llama3.2', messages: [{ role: 'user', content: 'hi you' }], max_tokens: 20, temperature: 0.1, stop: 'x' } }),
+      call('llama3.2', {
+        request: { model: 'llama3.2', messages: [{ role: 'user', content: 'hi you' }], max_tokens: 20, temperature: 0.1, stop: 'x' },
+      }),
     );
     expect(completion.choices[0]).toMatchObject({ message: { role: 'assistant', content: 'echo: hi you' }, finish_reason: 'stop' });
     expect(completion.usage).toEqual({ prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 });
@@ -41,7 +43,10 @@ describe('ollama', () => {
   });
 
   it('lists models from /api/tags', async () => {
-    expect(await model.doListModels({ signal: new AbortController().signal, timeouts: fastTimeouts })).toEqual(['gpt-mock', 'llama3.2:latest']);
+    expect(await model.doListModels({ signal: new AbortController().signal, timeouts: fastTimeouts })).toEqual([
+      'gpt-mock',
+      'llama3.2:latest',
+    ]);
   });
 
   for (const [fault, details] of [
@@ -65,7 +70,10 @@ describe('ollama', () => {
   });
 
   it('errors before headers: 429 with Retry-After, 503, hang, reset', async () => {
-    expect((await rejection(model.doStream(call('llama3.2@429-always')))).details).toMatchObject({ kind: 'rate_limit', retryAfterMs: 2_000 });
+    expect((await rejection(model.doStream(call('llama3.2@429-always')))).details).toMatchObject({
+      kind: 'rate_limit',
+      retryAfterMs: 2_000,
+    });
     const e503 = await rejection(model.doGenerate(call('llama3.2@503-always')));
     expect(e503.details).toMatchObject({ kind: 'server', status: 503 });
     expect(e503.message).toContain('overloaded');
@@ -81,7 +89,10 @@ describe('ollama', () => {
   });
 
   it('an error line inside the stream is stream_broken', async () => {
-    mock.respond({ raw: '{"model":"m","created_at":"2024-10-27T10:00:00Z","message":{"role":"assistant","content":"so"},"done":false}\n{"error":"an error was encountered while running the model: unexpected EOF"}\n', contentType: 'application/x-ndjson' });
+    mock.respond({
+      raw: '{"model":"m","created_at":"2024-10-27T10:00:00Z","message":{"role":"assistant","content":"so"},"done":false}\n{"error":"an error was encountered while running the model: unexpected EOF"}\n',
+      contentType: 'application/x-ndjson',
+    });
     const r = await collect(await model.doStream(call('m')));
     expect(r.text).toBe('so');
     expect(r.last).toMatchObject({ type: 'error', error: { details: { kind: 'stream_broken' } } });

@@ -25,7 +25,9 @@ const kinds = (parts: StreamPart[]) => parts.map((p) => p.type);
 
 describe('answers', () => {
   it('doGenerate returns the completion with usage, sending the request as is', async () => {
-    const { completion } = await model.doGenerate(call('gpt-mock', { request: { model: 'gpt-mock', messages: [{ role: 'user', content: 'hi you' }], temperature: 0.2, seed: 7 } }));
+    const { completion } = await model.doGenerate(
+      call('gpt-mock', { request: { model: 'gpt-mock', messages: [{ role: 'user', content: 'hi you' }], temperature: 0.2, seed: 7 } }),
+    );
     expect(completion.choices[0]!.message.content).toBe('echo: hi you');
     expect(completion.choices[0]!.finish_reason).toBe('stop');
     expect(completion.usage).toEqual({ prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 });
@@ -52,7 +54,10 @@ describe('answers', () => {
   });
 
   it('lists models', async () => {
-    expect(await model.doListModels({ apiKey: 'test-key-000001', signal: new AbortController().signal, timeouts: fastTimeouts })).toEqual(['gpt-mock', 'llama3.2:latest']);
+    expect(await model.doListModels({ apiKey: 'test-key-000001', signal: new AbortController().signal, timeouts: fastTimeouts })).toEqual([
+      'gpt-mock',
+      'llama3.2:latest',
+    ]);
   });
 
   it('reuses keep-alive connections across calls, streams included', async () => {
@@ -152,7 +157,9 @@ describe('faults before the headers', () => {
     const err = await rejection(model.doStream(call('gpt-mock@prefill-reject', { prefill: 'echo: he' })));
     expect(err.details).toMatchObject({ kind: 'bad_request', status: 400 });
     expect(err.retryable).toBe(false);
-    expect((await model.doGenerate(call('gpt-mock@prefill-reject'))).completion.choices[0]!.message.content).toBe('echo: hello there world');
+    expect((await model.doGenerate(call('gpt-mock@prefill-reject'))).completion.choices[0]!.message.content).toBe(
+      'echo: hello there world',
+    );
   });
 
   it('faults chosen by header and per key', async () => {
@@ -164,7 +171,9 @@ describe('faults before the headers', () => {
   });
 
   it('totalMs bounds a call that trickles', async () => {
-    const err = await rejection(model.doGenerate(call('gpt-mock@hang', { timeouts: { ...fastTimeouts, firstByteMs: 5_000, totalMs: 300 } })));
+    const err = await rejection(
+      model.doGenerate(call('gpt-mock@hang', { timeouts: { ...fastTimeouts, firstByteMs: 5_000, totalMs: 300 } })),
+    );
     expect(err.details).toMatchObject({ kind: 'timeout', phase: 'total' });
   });
 });
@@ -306,6 +315,10 @@ describe('abort and close', () => {
     await rejection(model.doGenerate(call('gpt-mock@503-always')));
     await model.close();
     await eventually(() => mock.openConnections === 0, 2_000, 'no open upstream connection');
-    await eventually(() => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length <= before, 2_000, 'no client socket');
+    await eventually(
+      () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length <= before,
+      2_000,
+      'no client socket',
+    );
   });
 });

@@ -20,6 +20,8 @@ describe('the provider registry', () => {
   });
 
   it('refuses a type it does not know with a ConfigError naming the setting and the choices', () => {
-    expect(() => createLanguageModel('p', { ...settings, type: 'nope' })).toThrow(/providers\.p\.type "nope" is not a provider type: use one of openai-compatible, huggingface, ollama, anthropic, gemini/);
+    expect(() => createLanguageModel('p', { ...settings, type: 'nope' })).toThrow(
+      /providers\.p\.type "nope" is not a provider type: use one of openai-compatible, huggingface, ollama, anthropic, gemini/,
+    );
   });
 });

@@ -21,12 +21,54 @@ afterEach(async () => {
 });
 
 const cases = [
-  { file: 'openai-gpt-4o-mini.chunks.txt', type: 'openai-compatible', path: '/v1', text: 'Bonjour à tous 👋', finish: 'stop', usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 } },
-  { file: 'groq-llama.chunks.txt', type: 'openai-compatible', path: '/v1', text: 'Fast answer.', finish: 'length', usage: { prompt_tokens: 40, completion_tokens: 2, total_tokens: 42 } },
-  { file: 'openrouter-processing.chunks.txt', type: 'openai-compatible', path: '/v1', text: 'Routed reply', finish: 'stop', usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 } },
-  { file: 'mistral-crlf.chunks.txt', type: 'openai-compatible', path: '/v1', text: 'Le vent se lève.', finish: 'stop', usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 } },
-  { file: 'tgi-llama.chunks.txt', type: 'huggingface', path: '/hf/v1', text: 'Hugging face', finish: 'stop', usage: { prompt_tokens: 20, completion_tokens: 2, total_tokens: 22 } },
-  { file: 'ollama-llama3.2.ndjson', type: 'ollama', path: '', text: 'Local llamas ü', finish: 'stop', usage: { prompt_tokens: 26, completion_tokens: 3, total_tokens: 29 } },
+  {
+    file: 'openai-gpt-4o-mini.chunks.txt',
+    type: 'openai-compatible',
+    path: '/v1',
+    text: 'Bonjour à tous 👋',
+    finish: 'stop',
+    usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 },
+  },
+  {
+    file: 'groq-llama.chunks.txt',
+    type: 'openai-compatible',
+    path: '/v1',
+    text: 'Fast answer.',
+    finish: 'length',
+    usage: { prompt_tokens: 40, completion_tokens: 2, total_tokens: 42 },
+  },
+  {
+    file: 'openrouter-processing.chunks.txt',
+    type: 'openai-compatible',
+    path: '/v1',
+    text: 'Routed reply',
+    finish: 'stop',
+    usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 },
+  },
+  {
+    file: 'mistral-crlf.chunks.txt',
+    type: 'openai-compatible',
+    path: '/v1',
+    text: 'Le vent se lève.',
+    finish: 'stop',
+    usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
+  },
+  {
+    file: 'tgi-llama.chunks.txt',
+    type: 'huggingface',
+    path: '/hf/v1',
+    text: 'Hugging face',
+    finish: 'stop',
+    usage: { prompt_tokens: 20, completion_tokens: 2, total_tokens: 22 },
+  },
+  {
+    file: 'ollama-llama3.2.ndjson',
+    type: 'ollama',
+    path: '',
+    text: 'Local llamas ü',
+    finish: 'stop',
+    usage: { prompt_tokens: 26, completion_tokens: 3, total_tokens: 29 },
+  },
 ] as const;
 
 describe('recorded upstream streams', () => {

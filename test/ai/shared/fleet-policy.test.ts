@@ -39,9 +39,15 @@ function config(url: string, p: string, ai: Record<string, unknown> = {}): Confi
     demo: false,
     providers: { p: { type: 'openai-compatible', baseURL: `${url}/v1`, apiKeys: ['key-p0'] } },
     models: {
-      r: [{ provider: 'p', model: 'm@429:1' }, { provider: 'p', model: 'ok-model' }],
+      r: [
+        { provider: 'p', model: 'm@429:1' },
+        { provider: 'p', model: 'ok-model' },
+      ],
       alone: [{ provider: 'p', model: 'solo@429:1' }],
-      down: [{ provider: 'p', model: 'm@503-always' }, { provider: 'p', model: 'ok-model' }],
+      down: [
+        { provider: 'p', model: 'm@503-always' },
+        { provider: 'p', model: 'ok-model' },
+      ],
       third: [{ provider: 'p', model: 'third-model' }],
     },
     ai: {

@@ -21,7 +21,16 @@ async function pair(name: string) {
   };
   const a = await make();
   const b = await make();
-  return { a, b, make, close: async () => { await a.close(); await b.close(); for (const c of conns) c.disconnect(); } };
+  return {
+    a,
+    b,
+    make,
+    close: async () => {
+      await a.close();
+      await b.close();
+      for (const c of conns) c.disconnect();
+    },
+  };
 }
 
 async function until(check: () => boolean, ms = 3_000): Promise<void> {
@@ -133,7 +142,12 @@ describe('RedisResponseCache', () => {
   });
 
   it('treats a Redis failure as a miss and reports it', async () => {
-    const dead = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    const dead = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+    });
     dead.on('error', () => {});
     const errors: Error[] = [];
     const c = new RedisResponseCache({ redis: dead, prefix: 'x', ttlMs: 1_000, onError: (e) => errors.push(e) });

@@ -55,11 +55,21 @@ describe('GET /v1/admin/ai/requests', () => {
     mock = await startMockProvider();
     t = await testServer({
       ...aiConfig(mock.url),
-      server: { apiKeys: [{ key: KEYS.admin, scopes: ['admin'] }, { key: KEYS.reader, scopes: ['jobs:read', 'ai'] }] },
+      server: {
+        apiKeys: [
+          { key: KEYS.admin, scopes: ['admin'] },
+          { key: KEYS.reader, scopes: ['jobs:read', 'ai'] },
+        ],
+      },
     });
     const client = new OpenAI({ apiKey: KEYS.reader, baseURL: `${t.url}/v1`, maxRetries: 0 });
     await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'one' }] });
-    const stream = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'two' }], stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'two' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     for await (const _ of stream) void _;
     // Every target refuses this one: two attempts, both listed with their status.
     mock.faultForKey('key-a0', '503-always');
@@ -75,7 +85,17 @@ describe('GET /v1/admin/ai/requests', () => {
     expect(body.total).toBe(3);
     expect(body.capacity).toBe(200);
     const [failed, streamed, plain] = body.requests;
-    expect(plain).toMatchObject({ seq: 1, route: 'chat', stream: false, outcome: 'ok', provider: 'a', model: 'gpt-mock', keyIndex: 0, attempts: 1, failures: [] });
+    expect(plain).toMatchObject({
+      seq: 1,
+      route: 'chat',
+      stream: false,
+      outcome: 'ok',
+      provider: 'a',
+      model: 'gpt-mock',
+      keyIndex: 0,
+      attempts: 1,
+      failures: [],
+    });
     expect(plain.tokens.total).toBe(plain.tokens.prompt + plain.tokens.completion);
     expect(plain.latencyMs).toBeGreaterThan(0);
     expect(streamed).toMatchObject({ seq: 2, stream: true, outcome: 'ok', provider: 'a', attempts: 1 });
@@ -106,7 +126,20 @@ describe('GET /v1/admin/ai/requests', () => {
     expect(body.total).toBe(3);
     expect(log.total).toBe(3);
     expect(body.requests[2]).toMatchObject({ route: 'chat', kind: 'chat', outcome: 'ok', provider: 'a' });
-    expect(body.requests[1]).toMatchObject({ route: 'no-such-route', outcome: 'error', attempts: 0, error: { code: 'TL_ERR_AI_UNKNOWN_MODEL' } });
-    expect(body.requests[0]).toMatchObject({ route: 'emb', kind: 'embeddings', outcome: 'ok', provider: 'b', model: 'embed-mock', keyIndex: 0, attempts: 1 });
+    expect(body.requests[1]).toMatchObject({
+      route: 'no-such-route',
+      outcome: 'error',
+      attempts: 0,
+      error: { code: 'TL_ERR_AI_UNKNOWN_MODEL' },
+    });
+    expect(body.requests[0]).toMatchObject({
+      route: 'emb',
+      kind: 'embeddings',
+      outcome: 'ok',
+      provider: 'b',
+      model: 'embed-mock',
+      keyIndex: 0,
+      attempts: 1,
+    });
   });
 });

@@ -40,7 +40,7 @@ describe('GET /v1/admin/overview', () => {
     expect(JSON.parse(denied.text).error.code).toBe('TL_ERR_AUTH_FORBIDDEN');
   });
 
-  it('counts jobs per state from the store\'s counters, exact past the old page cap', async () => {
+  it("counts jobs per state from the store's counters, exact past the old page cap", async () => {
     t = await testServer({ jobs: { worker: false } });
     for (let i = 0; i < COUNT_CAP + 1; i++) await t.runtime.jobs.enqueue('demo.progress', { steps: 1, ms: 0 }, { delayMs: 60_000 });
     await t.runtime.jobs.enqueue('demo.progress', { steps: 1, ms: 0 });

@@ -39,7 +39,12 @@ async function config(resetMs: number): Promise<ConfigInput> {
   const url = `http://127.0.0.1:${port}/v1`;
   return {
     ...base,
-    server: { apiKeys: [{ key: ADMIN, scopes: ['admin'] }, { key: READER, scopes: ['jobs:read'] }] },
+    server: {
+      apiKeys: [
+        { key: ADMIN, scopes: ['admin'] },
+        { key: READER, scopes: ['jobs:read'] },
+      ],
+    },
     providers: {
       ...base.providers,
       down: { type: 'openai-compatible', baseURL: url, apiKeys: ['sk-down-provider-key-9f8e7d'] },
@@ -49,7 +54,10 @@ async function config(resetMs: number): Promise<ConfigInput> {
       ...base.models,
       gone: [{ provider: 'down', model: 'm' }],
       // The first target can not be reached; the fallback answers.
-      fallback: [{ provider: 'flaky', model: 'm' }, { provider: 'a', model: 'gpt-mock' }],
+      fallback: [
+        { provider: 'flaky', model: 'm' },
+        { provider: 'a', model: 'gpt-mock' },
+      ],
     },
   } as ConfigInput;
 }
@@ -104,9 +112,18 @@ beforeAll(async () => {
   expect((await gateway(t.url, 'chat')).status).toBe(200);
   for (let i = 0; i < 2; i++) expect((await gateway(t.url, 'gone')).status).toBeGreaterThanOrEqual(500);
   expect((await gateway(t.url, 'fallback')).status).toBe(200);
-  await until(async () => (await jobs.get(ids.converge!))?.state, (s) => s === 'succeeded');
-  await until(async () => (await jobs.list({ state: 'succeeded', limit: 100 })).jobs.length, (n) => n === 28);
-  await until(async () => (await jobs.get(ids.dead!))?.state, (s) => s === 'dead');
+  await until(
+    async () => (await jobs.get(ids.converge!))?.state,
+    (s) => s === 'succeeded',
+  );
+  await until(
+    async () => (await jobs.list({ state: 'succeeded', limit: 100 })).jobs.length,
+    (n) => n === 28,
+  );
+  await until(
+    async () => (await jobs.get(ids.dead!))?.state,
+    (s) => s === 'dead',
+  );
   browser = await launch();
   page = await browser.context.newPage();
   page.setDefaultTimeout(10_000);
@@ -117,7 +134,10 @@ beforeAll(async () => {
   await page.goto(`${t.url}/dashboard`);
   await page.getByLabel('Client key').fill(ADMIN);
   await page.getByRole('button', { name: 'Use key' }).click();
-  await until(() => page!.getByRole('status', { name: 'Dashboard status' }).textContent(), (s) => /^Updated /.test(s ?? ''));
+  await until(
+    () => page!.getByRole('status', { name: 'Dashboard status' }).textContent(),
+    (s) => /^Updated /.test(s ?? ''),
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -203,7 +223,13 @@ describe('the dashboard in Chromium', () => {
 
     const log = p.getByRole('list', { name: 'Event log' });
     await poll(() => log.locator('li[data-type="succeeded"]').count()).toBe(1);
-    const items = await log.locator('li').evaluateAll((lis) => lis.map((li) => ({ type: (li as HTMLElement).dataset.type, at: li.querySelector('time')!.textContent, data: li.querySelector('.data')!.textContent })));
+    const items = await log.locator('li').evaluateAll((lis) =>
+      lis.map((li) => ({
+        type: (li as HTMLElement).dataset.type,
+        at: li.querySelector('time')!.textContent,
+        data: li.querySelector('.data')!.textContent,
+      })),
+    );
     expect(items[0]).toMatchObject({ type: 'enqueued' });
     for (const item of items) expect(item.at).toMatch(/^\+\d+\.\d{3} s$/);
     const progress = items.filter((i) => i.type === 'progress');
@@ -233,7 +259,10 @@ describe('the dashboard in Chromium', () => {
       const seen: number[] = [];
       (window as unknown as { chartPoints: number[] }).chartPoints = seen;
       const box = document.getElementById('progress-chart')!;
-      new MutationObserver(() => seen.push(Number(box.dataset.points))).observe(box, { attributes: true, attributeFilter: ['data-points'] });
+      new MutationObserver(() => seen.push(Number(box.dataset.points))).observe(box, {
+        attributes: true,
+        attributeFilter: ['data-points'],
+      });
     });
     await poll(() => p.locator('#progress-chart').getAttribute('data-points'), 15_000).toBe('40');
     const seen = await p.evaluate(() => (window as unknown as { chartPoints: number[] }).chartPoints);
@@ -268,9 +297,11 @@ describe('the dashboard in Chromium', () => {
     const p = page!;
     const table = p.getByRole('table', { name: 'Recent AI requests, newest first' });
     await poll(() => table.locator('tbody tr').count()).toBe(4);
-    const rows = await table.locator('tbody tr').evaluateAll((trs) =>
-      trs.map((tr) => Object.fromEntries([...tr.children].map((c) => [(c as HTMLElement).dataset.label, c.textContent]))),
-    );
+    const rows = await table
+      .locator('tbody tr')
+      .evaluateAll((trs) =>
+        trs.map((tr) => Object.fromEntries([...tr.children].map((c) => [(c as HTMLElement).dataset.label, c.textContent]))),
+      );
     const ok = rows.find((r) => r.Route === 'chat')!;
     expect(ok).toMatchObject({ 'Served by': 'a/gpt-mock', Key: '#0', Attempts: '1', Outcome: 'ok' });
     // miss with the response cache on, bypass with it off (the default changes with the cache opt-in).
@@ -278,7 +309,11 @@ describe('the dashboard in Chromium', () => {
     expect(ok.Tokens).toMatch(/^\d+ \+ \d+$/);
     expect(ok.Latency).toMatch(/ms$|s$/);
     // Served by the fallback after the first target refused the connection.
-    expect(rows.find((r) => r.Route === 'fallback')).toMatchObject({ 'Served by': 'a/gpt-mock', Attempts: '2 (1 failed first)', Outcome: 'ok' });
+    expect(rows.find((r) => r.Route === 'fallback')).toMatchObject({
+      'Served by': 'a/gpt-mock',
+      Attempts: '2 (1 failed first)',
+      Outcome: 'ok',
+    });
     const failed = rows.filter((r) => r.Route === 'gone');
     expect(failed).toHaveLength(2);
     // The first call tried the target twice (maxAttempts 2), connection refused each time.
@@ -320,7 +355,9 @@ describe('the dashboard in Chromium', () => {
     expect(await drawnPixels(p, '#chart-loop')).toBeGreaterThan(50);
     // At 1280 px every table fits its panel: no column hides behind a scroll bar.
     const clipped = await p.evaluate(() =>
-      [...document.querySelectorAll('.table-wrap')].filter((w) => w.scrollWidth > w.clientWidth + 1).map((w) => `${w.closest('section')!.className}: ${w.scrollWidth} > ${w.clientWidth}`),
+      [...document.querySelectorAll('.table-wrap')]
+        .filter((w) => w.scrollWidth > w.clientWidth + 1)
+        .map((w) => `${w.closest('section')!.className}: ${w.scrollWidth} > ${w.clientWidth}`),
     );
     expect(clipped).toEqual([]);
     await screenshot(p, 'dashboard-desktop.png');
@@ -334,7 +371,11 @@ describe('the dashboard in Chromium', () => {
       await phone.locator(`#jobs-body tr[data-job-id="${ids.converge}"] .job-link`).click();
       await poll(() => phone.locator('#progress-chart').getAttribute('data-points')).toBe('30');
       await poll(() => phone.locator('#ai-log-body tr').count()).toBe(4);
-      const widths = await phone.evaluate(() => ({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth }));
+      const widths = await phone.evaluate(() => ({
+        doc: document.documentElement.scrollWidth,
+        body: document.body.scrollWidth,
+        view: window.innerWidth,
+      }));
       expect(widths.view).toBe(390);
       expect(widths.doc).toBeLessThanOrEqual(390);
       expect(widths.body).toBeLessThanOrEqual(390);
@@ -346,7 +387,8 @@ describe('the dashboard in Chromium', () => {
           for (const node of panel.querySelectorAll('.bar, td, th, canvas, .provider, pre')) {
             const r = node.getBoundingClientRect();
             if (r.width === 0) continue;
-            if (r.right > box.right + 1 || r.left < box.left - 1) bad.push(`${panel.className} ${node.tagName}.${(node as HTMLElement).className}`);
+            if (r.right > box.right + 1 || r.left < box.left - 1)
+              bad.push(`${panel.className} ${node.tagName}.${(node as HTMLElement).className}`);
           }
         }
         return bad;
@@ -420,7 +462,9 @@ describe('an open breaker whose retry time has passed', () => {
       const down = p.locator('#provider-list li[data-provider="down"]');
       await poll(() => down.getAttribute('data-state')).toBe('probe');
       expect(await down.locator('.badge').textContent()).toBe('probe on next call');
-      expect(await p.locator('#breakers-body tr[data-target="down/m"] td[data-label="State"]').textContent()).toBe('open: probe on next call');
+      expect(await p.locator('#breakers-body tr[data-target="down/m"] td[data-label="State"]').textContent()).toBe(
+        'open: probe on next call',
+      );
       expect(await p.locator('#breakers-body tr[data-target="down/m"] td[data-label="Retry at"]').textContent()).toMatch(/^passed \(/);
       expect(await p.locator('#keys-body tr[data-provider="down"]').getAttribute('data-state')).toBe('blocked');
     } finally {
@@ -438,12 +482,12 @@ async function drawnPixels(p: Page, selector: string): Promise<number> {
     const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
     let n = 0;
     for (let i = 0; i < data.length; i += 4) {
-      if (data[i + 3]! > 200 && Math.abs(data[i]! - 0x2f) < 40 && Math.abs(data[i + 1]! - 0x6f) < 40 && Math.abs(data[i + 2]! - 0xde) < 40) n++;
+      if (data[i + 3]! > 200 && Math.abs(data[i]! - 0x2f) < 40 && Math.abs(data[i + 1]! - 0x6f) < 40 && Math.abs(data[i + 2]! - 0xde) < 40)
+        n++;
     }
     return n;
   }, selector);
 }
-
 
 describe('the experiments example on the dashboard', () => {
   it("draws the solver's energy per iteration from its progress events", async () => {
@@ -451,10 +495,17 @@ describe('the experiments example on the dashboard', () => {
     const app = await startExperiments({ logDestination: { write: () => true } });
     const b = await launch();
     try {
-      const res = await fetch(`${app.url}/experiments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ size: 40, seed: 7 }) });
+      const res = await fetch(`${app.url}/experiments`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ size: 40, seed: 7 }),
+      });
       expect(res.status).toBe(202);
       const { experimentId } = (await res.json()) as { experimentId: string };
-      const done = await until(async () => app.runtime.jobs.get(experimentId), (j) => j?.state === 'succeeded');
+      const done = await until(
+        async () => app.runtime.jobs.get(experimentId),
+        (j) => j?.state === 'succeeded',
+      );
       const iterations = (done!.result as { iterations: number }).iterations;
       expect(iterations).toBeGreaterThan(3);
       const p = await b.open(`${app.url}/dashboard`);

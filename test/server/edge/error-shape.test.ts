@@ -17,17 +17,28 @@ describe('one error shape for every refusal', () => {
     await t?.close();
   });
 
-  const shaped = (body: any, code: string) => expect(body).toEqual({ error: expect.objectContaining({ code, message: expect.any(String) }) });
+  const shaped = (body: any, code: string) =>
+    expect(body).toEqual({ error: expect.objectContaining({ code, message: expect.any(String) }) });
 
   it('404 for an unknown route, 413 for a large body, 415 for a non-JSON body', async () => {
     const missing = await raw(t.url, { path: '/v1/nope', headers: auth });
     expect(missing.status).toBe(404);
     shaped(missing.json, 'TL_ERR_NOT_FOUND');
-    const large = await raw(t.url, { method: 'POST', path: '/v1/jobs', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: 'x'.repeat(20_000) }) });
+    const large = await raw(t.url, {
+      method: 'POST',
+      path: '/v1/jobs',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'demo.progress', input: 'x'.repeat(20_000) }),
+    });
     expect(large.status).toBe(413);
     shaped(large.json, 'TL_ERR_BODY_TOO_LARGE');
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-      const res = await raw(t.url, { method: 'POST', path: '/v1/jobs', headers: { ...auth, 'content-type': type }, body: '{"task":"demo.progress"}' });
+      const res = await raw(t.url, {
+        method: 'POST',
+        path: '/v1/jobs',
+        headers: { ...auth, 'content-type': type },
+        body: '{"task":"demo.progress"}',
+      });
       expect(res.status, type).toBe(415);
       shaped(res.json, 'TL_ERR_UNSUPPORTED_MEDIA_TYPE');
       expect(res.json.error.message).toContain('application/json');
@@ -62,23 +73,47 @@ describe('one error shape for every refusal', () => {
   });
 
   it('accepts cancel and retry with content-type: application/json and an empty body', async () => {
-    const submit = await raw(t.url, { method: 'POST', path: '/v1/jobs', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 }, delayMs: 60_000 }) });
+    const submit = await raw(t.url, {
+      method: 'POST',
+      path: '/v1/jobs',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 }, delayMs: 60_000 }),
+    });
     expect(submit.status).toBe(201);
     const id = submit.json.id;
-    const cancel = await raw(t.url, { method: 'POST', path: `/v1/jobs/${id}/cancel`, headers: { ...auth, 'content-type': 'application/json', 'content-length': '0' } });
+    const cancel = await raw(t.url, {
+      method: 'POST',
+      path: `/v1/jobs/${id}/cancel`,
+      headers: { ...auth, 'content-type': 'application/json', 'content-length': '0' },
+    });
     expect(cancel.status).toBe(200);
     expect(cancel.json.state).toBe('cancelled');
-    const retry = await raw(t.url, { method: 'POST', path: `/v1/jobs/${id}/retry`, headers: { ...auth, 'content-type': 'application/json; charset=utf-8' }, body: '' });
+    const retry = await raw(t.url, {
+      method: 'POST',
+      path: `/v1/jobs/${id}/retry`,
+      headers: { ...auth, 'content-type': 'application/json; charset=utf-8' },
+      body: '',
+    });
     expect(retry.status).toBe(200);
     expect(retry.json.id).toBe(id);
     // A route that needs a body still says what is missing.
-    const empty = await raw(t.url, { method: 'POST', path: '/v1/jobs', headers: { ...auth, 'content-type': 'application/json' }, body: '' });
+    const empty = await raw(t.url, {
+      method: 'POST',
+      path: '/v1/jobs',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '',
+    });
     expect(empty.status).toBe(400);
     shaped(empty.json, 'TL_ERR_VALIDATION');
   });
 
   it('answers OpenAI routes in OpenAI shape with our code, auth refusals included', async () => {
-    const res = await raw(t.url, { method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await raw(t.url, {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(res.status).toBe(401);
     expect(res.json.error).toMatchObject({ code: 'TL_ERR_AUTH_MISSING', type: 'authentication_error', message: expect.any(String) });
   });

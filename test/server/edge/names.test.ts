@@ -11,7 +11,17 @@ import { startMockProvider, type MockProvider } from '../../support/mock-provide
 import { testServer } from '../../support/runtime.js';
 import { raw } from './raw-http.js';
 
-const PROTO_NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', '__defineGetter__', 'propertyIsEnumerable', 'toLocaleString'];
+const PROTO_NAMES = [
+  'constructor',
+  '__proto__',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'isPrototypeOf',
+  '__defineGetter__',
+  'propertyIsEnumerable',
+  'toLocaleString',
+];
 
 describe('names at the edge', () => {
   let mock: MockProvider;
@@ -29,7 +39,12 @@ describe('names at the edge', () => {
   });
 
   const chat = (model: string, stream = false) =>
-    raw(t.url, { method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }) });
+    raw(t.url, {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
+    });
 
   it('refuses a model name with CR, LF, NUL or another control character before paying, plain and streamed', async () => {
     mock.reset();
@@ -62,20 +77,42 @@ describe('names at the edge', () => {
 
   it('answers 404 unknown task for prototype names, and never a 5xx for them in any name field', async () => {
     for (const name of PROTO_NAMES) {
-      const res = await raw(t.url, { method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: name, input: {} }) });
+      const res = await raw(t.url, {
+        method: 'POST',
+        path: '/v1/jobs',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ task: name, input: {} }),
+      });
       expect(res.status, name).toBe(404);
       expect(res.json.error.code).toBe('TL_ERR_JOB_UNKNOWN_TASK');
     }
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...PROTO_NAMES), fc.constantFrom('task', 'state', 'cursor', 'include', 'id', 'idempotencyKey', 'scopes'), async (name, field) => {
-        let res;
-        if (field === 'task' || field === 'state' || field === 'cursor' || field === 'include') res = await raw(t.url, { path: `/v1/jobs?${field}=${encodeURIComponent(name)}` });
-        else if (field === 'id') res = await raw(t.url, { path: `/v1/jobs/${encodeURIComponent(name)}` });
-        else if (field === 'scopes') res = await raw(t.url, { method: 'POST', path: '/v1/tokens', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scopes: [name] }) });
-        else res = await raw(t.url, { method: 'POST', path: '/v1/jobs', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 }, [field]: name }) });
-        expect(res.status, `${field}=${name}`).toBeLessThan(500);
-        if (res.status >= 400) expect(res.json.error.code).toMatch(/^TL_ERR_/);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...PROTO_NAMES),
+        fc.constantFrom('task', 'state', 'cursor', 'include', 'id', 'idempotencyKey', 'scopes'),
+        async (name, field) => {
+          let res;
+          if (field === 'task' || field === 'state' || field === 'cursor' || field === 'include')
+            res = await raw(t.url, { path: `/v1/jobs?${field}=${encodeURIComponent(name)}` });
+          else if (field === 'id') res = await raw(t.url, { path: `/v1/jobs/${encodeURIComponent(name)}` });
+          else if (field === 'scopes')
+            res = await raw(t.url, {
+              method: 'POST',
+              path: '/v1/tokens',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ scopes: [name] }),
+            });
+          else
+            res = await raw(t.url, {
+              method: 'POST',
+              path: '/v1/jobs',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ task: 'demo.progress', input: { steps: 1, ms: 1 }, [field]: name }),
+            });
+          expect(res.status, `${field}=${name}`).toBeLessThan(500);
+          if (res.status >= 400) expect(res.json.error.code).toMatch(/^TL_ERR_/);
+        },
+      ),
       { numRuns: 40, seed: 5 },
     );
   });

@@ -36,14 +36,19 @@ describe('bounded streams and lists', () => {
   });
 
   it('refuses a WebSocket past server.streams.maxSocketsPerKey or maxSockets with 429, and frees the slot on close', async () => {
-    t = await testServer({ server: { apiKeys: ['ws-key-a-123456', 'ws-key-b-123456', 'ws-key-c-123456'], streams: { maxSocketsPerKey: 2, maxSockets: 3 } } });
+    t = await testServer({
+      server: { apiKeys: ['ws-key-a-123456', 'ws-key-b-123456', 'ws-key-c-123456'], streams: { maxSocketsPerKey: 2, maxSockets: 3 } },
+    });
     const a = { authorization: 'Bearer ws-key-a-123456' };
     const b = { authorization: 'Bearer ws-key-b-123456' };
     const c = { authorization: 'Bearer ws-key-c-123456' };
     for (let i = 0; i < 2; i++) sockets.push((await open(t.url, a)) as WebSocket);
     const third = (await open(t.url, a)) as { status: number; body: string };
     expect(third.status).toBe(429);
-    expect(JSON.parse(third.body).error).toMatchObject({ code: 'TL_ERR_RATE_LIMITED', message: expect.stringContaining('server.streams.maxSocketsPerKey') });
+    expect(JSON.parse(third.body).error).toMatchObject({
+      code: 'TL_ERR_RATE_LIMITED',
+      message: expect.stringContaining('server.streams.maxSocketsPerKey'),
+    });
     sockets.push((await open(t.url, b)) as WebSocket);
     const overall = (await open(t.url, c)) as { status: number; body: string };
     expect(overall.status).toBe(429);
@@ -58,7 +63,8 @@ describe('bounded streams and lists', () => {
   it('counts subscriptions per key across its sockets (server.streams.maxSubscriptionsPerKey)', async () => {
     t = await testServer({ server: { streams: { maxSubscriptionsPerKey: 3 } } });
     const ids: string[] = [];
-    for (let i = 0; i < 4; i++) ids.push((await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 1 }, delayMs: 600_000 })).body.id);
+    for (let i = 0; i < 4; i++)
+      ids.push((await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 1 }, delayMs: 600_000 })).body.id);
     const s1 = (await open(t.url, {})) as WebSocket;
     const s2 = (await open(t.url, {})) as WebSocket;
     sockets.push(s1, s2);
@@ -69,7 +75,12 @@ describe('bounded streams and lists', () => {
     s2.send(JSON.stringify({ op: 'subscribe', jobId: ids[2] }));
     await expect.poll(() => replies.filter((r) => r.type === 'subscribed').length, { timeout: 5_000 }).toBe(3);
     s2.send(JSON.stringify({ op: 'subscribe', jobId: ids[3] }));
-    await expect.poll(() => replies.find((r) => r.type === 'error'), { timeout: 5_000 }).toMatchObject({ jobId: ids[3], error: { code: 'TL_ERR_RATE_LIMITED', message: expect.stringContaining('server.streams.maxSubscriptionsPerKey') } });
+    await expect
+      .poll(() => replies.find((r) => r.type === 'error'), { timeout: 5_000 })
+      .toMatchObject({
+        jobId: ids[3],
+        error: { code: 'TL_ERR_RATE_LIMITED', message: expect.stringContaining('server.streams.maxSubscriptionsPerKey') },
+      });
     s1.send(JSON.stringify({ op: 'unsubscribe', jobId: ids[0] }));
     await expect.poll(() => replies.some((r) => r.type === 'unsubscribed' && r.jobId === ids[0]), { timeout: 5_000 }).toBe(true);
     s2.send(JSON.stringify({ op: 'subscribe', jobId: ids[3] }));
@@ -97,7 +108,11 @@ describe('bounded streams and lists', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const page: { status: number; body: any } = await api(t.url, 'GET', `/v1/jobs?limit=500&include=input,result${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const page: { status: number; body: any } = await api(
+        t.url,
+        'GET',
+        `/v1/jobs?limit=500&include=input,result${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       expect(page.status).toBe(200);
       expect(page.body.jobs.length).toBeGreaterThan(0);
       expect(page.body.jobs.length).toBeLessThanOrEqual(3);

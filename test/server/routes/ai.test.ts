@@ -24,7 +24,9 @@ describe('POST /v1/chat/completions with the official openai client', () => {
   it('answers plain and streamed calls, with x-tasklane headers', async () => {
     const url = await gateway();
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const { data, response } = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'hi there' }] }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'chat', messages: [{ role: 'user', content: 'hi there' }] })
+      .withResponse();
     expect(data.choices[0]!.message.content).toContain('hi there');
     expect(data.usage?.total_tokens).toBeGreaterThan(0);
     expect(response.headers.get('x-tasklane-provider')).toBe('a');
@@ -34,7 +36,12 @@ describe('POST /v1/chat/completions with the official openai client', () => {
     expect(Number(response.headers.get('x-tasklane-latency-ms'))).toBeGreaterThanOrEqual(0);
     expect(['0', '1']).toContain(response.headers.get('x-tasklane-key-index'));
 
-    const stream = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'stream please' }], stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'stream please' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let usage = 0;
     let finish: string | null = null;
@@ -57,7 +64,11 @@ describe('POST /v1/chat/completions with the official openai client', () => {
     mock = await startMockProvider();
     t = await testServer(aiConfig(mock.url, { models: { cut: [{ provider: 'a', model: 'gpt-mock@cut' }] } }));
     const client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: 'cut', messages: [{ role: 'user', content: 'cut me off' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'cut',
+      messages: [{ role: 'user', content: 'cut me off' }],
+      stream: true,
+    });
     await expect(
       (async () => {
         for await (const _ of stream) void _;
@@ -88,7 +99,10 @@ describe('POST /v1/chat/completions errors', () => {
 
   it('requires a client key with the ai scope', async () => {
     mock = await startMockProvider();
-    t = await testServer({ ...aiConfig(mock.url), server: { port: 0, apiKeys: [{ key: 'jobs-only', scopes: ['jobs:read'] }, 'full-key'] } });
+    t = await testServer({
+      ...aiConfig(mock.url),
+      server: { port: 0, apiKeys: [{ key: 'jobs-only', scopes: ['jobs:read'] }, 'full-key'] },
+    });
     expect((await callGateway(t.url, ask('x'))).status).toBe(401);
     const forbidden = await callGateway(t.url, ask('x'), { authorization: 'Bearer jobs-only' });
     expect(forbidden.status).toBe(403);
@@ -100,7 +114,12 @@ describe('client disconnect and close', () => {
   for (const mode of ['json', 'stream'] as const) {
     it(`a client that goes away aborts the upstream request (${mode})`, async () => {
       mock = await startMockProvider();
-      t = await testServer(aiConfig(mock.url, { models: { slow: [{ provider: 'a', model: mode === 'json' ? 'gpt-mock@hang' : 'gpt-mock@stall' }] }, ai: { timeouts: { firstByteMs: 20_000, idleChunkMs: 20_000, totalMs: 30_000 } } }));
+      t = await testServer(
+        aiConfig(mock.url, {
+          models: { slow: [{ provider: 'a', model: mode === 'json' ? 'gpt-mock@hang' : 'gpt-mock@stall' }] },
+          ai: { timeouts: { firstByteMs: 20_000, idleChunkMs: 20_000, totalMs: 30_000 } },
+        }),
+      );
       const ac = new AbortController();
       const pending = callGateway(t.url, { ...ask('bye', 'slow'), stream: mode === 'stream' }, {}, ac.signal).catch((e) => e);
       await until(() => mock.calls.length === 1);
@@ -120,7 +139,10 @@ describe('client disconnect and close', () => {
     await t!.close();
     t = undefined;
     await mock.close();
-    await until(() => !process.getActiveResourcesInfo().includes('TCPSocketWrap') && !process.getActiveResourcesInfo().includes('TCPServerWrap'), 5_000);
+    await until(
+      () => !process.getActiveResourcesInfo().includes('TCPSocketWrap') && !process.getActiveResourcesInfo().includes('TCPServerWrap'),
+      5_000,
+    );
   });
 });
 

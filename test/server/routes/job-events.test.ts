@@ -30,7 +30,11 @@ describe('job events over SSE', () => {
       expect(f.event).toBe(e.type);
       expect(e.jobId).toBe(id);
     }
-    expect(r.events.filter((e) => e.type === 'progress').map((e) => e.data)).toEqual([{ step: 1, of: 3 }, { step: 2, of: 3 }, { step: 3, of: 3 }]);
+    expect(r.events.filter((e) => e.type === 'progress').map((e) => e.data)).toEqual([
+      { step: 1, of: 3 },
+      { step: 2, of: 3 },
+      { step: 3, of: 3 },
+    ]);
     expect(r.events.at(-1)!.data).toEqual({ result: { steps: 3 } });
   });
 

@@ -50,7 +50,16 @@ describe('job events over WebSocket', () => {
     expect(s.messages[0]).toEqual({ type: 'subscribed', jobId: id, fromSeq: 0 });
     const events = s.events(id);
     assertContiguous(events);
-    expect(events.map((e) => e.type)).toEqual(['enqueued', 'started', 'progress', 'progress', 'progress', 'progress', 'progress', 'succeeded']);
+    expect(events.map((e) => e.type)).toEqual([
+      'enqueued',
+      'started',
+      'progress',
+      'progress',
+      'progress',
+      'progress',
+      'progress',
+      'succeeded',
+    ]);
     expect(s.messages.at(-1)).toEqual({ type: 'unsubscribed', jobId: id, reason: 'ended' });
   });
 
@@ -81,7 +90,9 @@ describe('job events over WebSocket', () => {
     const events = s.events(id);
     expect(events.length).toBe(10_003);
     assertContiguous(events);
-    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { step: number }).step)).toEqual(Array.from({ length: 10_000 }, (_, i) => i + 1));
+    expect(events.filter((e) => e.type === 'progress').map((e) => (e.data as { step: number }).step)).toEqual(
+      Array.from({ length: 10_000 }, (_, i) => i + 1),
+    );
   });
 
   it('unsubscribes on request and answers bad messages and unknown jobs with typed errors', async () => {

@@ -18,7 +18,11 @@ export interface SseFrame {
 }
 
 /** Reads a whole SSE answer (until the server ends it) with a deadline; raw frames and comments. */
-export async function readSse(url: string, init: RequestInit = {}, deadlineMs = 20_000): Promise<{ status: number; frames: SseFrame[]; comments: string[]; events: JobEvent[] }> {
+export async function readSse(
+  url: string,
+  init: RequestInit = {},
+  deadlineMs = 20_000,
+): Promise<{ status: number; frames: SseFrame[]; comments: string[]; events: JobEvent[] }> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(deadlineMs) });
   const text = await res.text();
   const frames: SseFrame[] = [];

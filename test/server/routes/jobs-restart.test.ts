@@ -17,7 +17,8 @@ describe('jobs across a server restart', () => {
     let server: Running = await startOn(tmp.dir, 0, config);
     cleanups.push(() => server.runtime.close());
     const ids: string[] = [];
-    for (let i = 0; i < 6; i++) ids.push((await api(server.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 30, ms: 20 } })).body.id);
+    for (let i = 0; i < 6; i++)
+      ids.push((await api(server.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 30, ms: 20 } })).body.id);
     await waitForState(server.url, ids[0]!, ['running']);
     const before = (await api(server.url, 'GET', '/v1/jobs?limit=500')).body.jobs;
     expect(before.filter((j: { state: string }) => j.state === 'running').length).toBe(1);

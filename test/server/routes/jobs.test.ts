@@ -26,7 +26,13 @@ describe('jobs over HTTP', () => {
     t = await testServer();
     const made = await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 2, ms: 1 }, priority: 5 });
     expect(made.status).toBe(201);
-    expect(made.body).toMatchObject({ id: expect.any(String), task: 'demo.progress', input: { steps: 2, ms: 1 }, priority: 5, state: expect.stringMatching(/queued|running|succeeded/) });
+    expect(made.body).toMatchObject({
+      id: expect.any(String),
+      task: 'demo.progress',
+      input: { steps: 2, ms: 1 },
+      priority: 5,
+      state: expect.stringMatching(/queued|running|succeeded/),
+    });
     const got = await api(t.url, 'GET', `/v1/jobs/${made.body.id}`);
     expect(got.status).toBe(200);
     expect(got.body.id).toBe(made.body.id);
@@ -76,13 +82,28 @@ describe('jobs over HTTP', () => {
 
   it('answers 200 with the first job when an idempotency key is reused', async () => {
     t = await testServer();
-    const first = await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 0 }, idempotencyKey: 'order-42', delayMs: 60_000 });
+    const first = await api(t.url, 'POST', '/v1/jobs', {
+      task: 'demo.progress',
+      input: { steps: 1, ms: 0 },
+      idempotencyKey: 'order-42',
+      delayMs: 60_000,
+    });
     expect(first.status).toBe(201);
     await new Promise((r) => setTimeout(r, 5));
-    const again = await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 0 }, idempotencyKey: 'order-42', delayMs: 60_000 });
+    const again = await api(t.url, 'POST', '/v1/jobs', {
+      task: 'demo.progress',
+      input: { steps: 1, ms: 0 },
+      idempotencyKey: 'order-42',
+      delayMs: 60_000,
+    });
     expect(again.status).toBe(200);
     expect(again.body.id).toBe(first.body.id);
-    const other = await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 0 }, idempotencyKey: 'order-43', delayMs: 60_000 });
+    const other = await api(t.url, 'POST', '/v1/jobs', {
+      task: 'demo.progress',
+      input: { steps: 1, ms: 0 },
+      idempotencyKey: 'order-43',
+      delayMs: 60_000,
+    });
     expect(other.status).toBe(201);
     expect(other.body.id).not.toBe(first.body.id);
   });
@@ -126,13 +147,18 @@ describe('jobs over HTTP', () => {
     t = await testServer();
     t.runtime.jobs.register(failing);
     const ids = new Set<string>();
-    for (let i = 0; i < 7; i++) ids.add((await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 0 }, delayMs: 60_000 })).body.id);
+    for (let i = 0; i < 7; i++)
+      ids.add((await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 0 }, delayMs: 60_000 })).body.id);
     await api(t.url, 'POST', '/v1/jobs', { task: 'test.fail', input: null, delayMs: 60_000 });
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const r: { status: number; body: any } = await api(t.url, 'GET', `/v1/jobs?task=demo.progress&state=delayed&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const r: { status: number; body: any } = await api(
+        t.url,
+        'GET',
+        `/v1/jobs?task=demo.progress&state=delayed&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       expect(r.status).toBe(200);
       expect(r.body.jobs.length).toBeLessThanOrEqual(3);
       for (const j of r.body.jobs) {
@@ -155,12 +181,26 @@ describe('jobs over HTTP', () => {
 
   it('needs jobs:write to submit, cancel and retry and jobs:read to read', async () => {
     // One tenant, so the reader sees the writer's jobs (ownership is tested in ownership.test.ts).
-    t = await testServer({ server: { apiKeys: [{ key: 'reader-key-123', scopes: ['jobs:read'], tenant: 'team', sees: 'tenant' }, { key: 'writer-key-123', scopes: ['jobs:write'], tenant: 'team' }, 'admin-key-123'] } });
+    t = await testServer({
+      server: {
+        apiKeys: [
+          { key: 'reader-key-123', scopes: ['jobs:read'], tenant: 'team', sees: 'tenant' },
+          { key: 'writer-key-123', scopes: ['jobs:write'], tenant: 'team' },
+          'admin-key-123',
+        ],
+      },
+    });
     expect((await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: {} })).status).toBe(401);
     const denied = await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: {} }, 'reader-key-123');
     expect(denied.status).toBe(403);
     expect(denied.body.error).toEqual({ code: 'TL_ERR_AUTH_FORBIDDEN', message: 'this key lacks the "jobs:write" scope' });
-    const made = await api(t.url, 'POST', '/v1/jobs', { task: 'demo.progress', input: { steps: 1, ms: 0 }, delayMs: 60_000 }, 'writer-key-123');
+    const made = await api(
+      t.url,
+      'POST',
+      '/v1/jobs',
+      { task: 'demo.progress', input: { steps: 1, ms: 0 }, delayMs: 60_000 },
+      'writer-key-123',
+    );
     expect(made.status).toBe(201);
     expect((await api(t.url, 'GET', `/v1/jobs/${made.body.id}`, undefined, 'writer-key-123')).status).toBe(403);
     expect((await api(t.url, 'GET', `/v1/jobs/${made.body.id}`, undefined, 'reader-key-123')).status).toBe(200);

@@ -28,7 +28,11 @@ export function openaiEmbeddings(model: string, texts: string[], dimensions: num
     object: 'list',
     data: texts.map((t, index) => {
       const v = mockVector(t, dimensions);
-      return { object: 'embedding', index, embedding: encoding === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v };
+      return {
+        object: 'embedding',
+        index,
+        embedding: encoding === 'base64' ? Buffer.from(new Float32Array(v).buffer).toString('base64') : v,
+      };
     }),
     model,
     usage: { prompt_tokens: tokens(texts), total_tokens: tokens(texts) },
@@ -36,7 +40,13 @@ export function openaiEmbeddings(model: string, texts: string[], dimensions: num
 }
 
 export function ollamaEmbeddings(model: string, texts: string[], dimensions: number | undefined): unknown {
-  return { model, embeddings: texts.map((t) => mockVector(t, dimensions)), total_duration: 1000, load_duration: 10, prompt_eval_count: tokens(texts) };
+  return {
+    model,
+    embeddings: texts.map((t) => mockVector(t, dimensions)),
+    total_duration: 1000,
+    load_duration: 10,
+    prompt_eval_count: tokens(texts),
+  };
 }
 
 /** Feature extraction: one pooled vector per input (sentence-transformers models). */

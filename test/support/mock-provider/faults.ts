@@ -40,7 +40,8 @@ export interface Fault {
 export function parseFault(text: string | undefined): Fault | undefined {
   if (!text) return undefined;
   const [name, arg] = text.split(':', 2) as [string, string | undefined];
-  if (!(FAULTS as readonly string[]).includes(name)) throw new Error(`mock provider: unknown fault "${text}" (known: ${FAULTS.join(', ')})`);
+  if (!(FAULTS as readonly string[]).includes(name))
+    throw new Error(`mock provider: unknown fault "${text}" (known: ${FAULTS.join(', ')})`);
   const fault: Fault = { name: name as FaultName };
   if (arg !== undefined) {
     const n = Number(arg);

@@ -4,7 +4,18 @@ import type { AddressInfo, Socket } from 'node:net';
 import { chunk, continueFrom, echoAnswer, prefillOf, usageFor, type Usage, type WireMessage } from './answers.js';
 import { faultFromModel, parseFault, type Fault } from './faults.js';
 import { hfFeatures, inputsOf, ollamaEmbeddings, openaiEmbeddings } from './embeddings.js';
-import { anthropicDelta, anthropicError, anthropicFinish, anthropicMessage, anthropicStart, anthropicStop, geminiChunk, geminiError, geminiMessages, geminiResponse } from './native-wire.js';
+import {
+  anthropicDelta,
+  anthropicError,
+  anthropicFinish,
+  anthropicMessage,
+  anthropicStart,
+  anthropicStop,
+  geminiChunk,
+  geminiError,
+  geminiMessages,
+  geminiResponse,
+} from './native-wire.js';
 import { geminiEmbeddings } from './embeddings.js';
 import { errorBody, ollamaLine, openaiChunk, openaiCompletion, sendJson, type ChunkMeta, type Flavor } from './wire.js';
 
@@ -222,21 +233,33 @@ class Mock implements MockProvider {
     const auth = req.headers.authorization;
     const query = new URL(req.url ?? '/', 'http://mock').searchParams;
     // Anthropic's key comes as x-api-key, Gemini's as x-goog-api-key (or ?key=).
-    const key = auth?.startsWith('Bearer ') ? auth.slice(7) : ((req.headers['x-api-key'] ?? req.headers['x-goog-api-key'] ?? query.get('key') ?? undefined) as string | undefined);
+    const key = auth?.startsWith('Bearer ')
+      ? auth.slice(7)
+      : ((req.headers['x-api-key'] ?? req.headers['x-goog-api-key'] ?? query.get('key') ?? undefined) as string | undefined);
     if (req.method === 'GET' && path.endsWith('/v1beta/models')) {
       return sendJson(res, 200, { models: this.#opts.models.map((id) => ({ name: `models/${id}`, displayName: id })) });
     }
 
-    if (req.method === 'GET' && path.endsWith('/models') && key !== undefined && (this.badKeys.has(key) || this.#keyFaults.get(key) === '401')) {
+    if (
+      req.method === 'GET' &&
+      path.endsWith('/models') &&
+      key !== undefined &&
+      (this.badKeys.has(key) || this.#keyFaults.get(key) === '401')
+    ) {
       this.listCalls.push({ key, at: Date.now(), status: 401 });
       return sendJson(res, 401, errorBody('openai', 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key'));
     }
     if (req.method === 'GET' && path.endsWith('/models')) {
       this.listCalls.push({ key, at: Date.now(), status: 200 });
-      return sendJson(res, 200, { object: 'list', data: this.#opts.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'mock' })) });
+      return sendJson(res, 200, {
+        object: 'list',
+        data: this.#opts.models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'mock' })),
+      });
     }
     if (req.method === 'GET' && path === '/api/tags') {
-      return sendJson(res, 200, { models: this.#opts.models.map((name) => ({ name, model: name, modified_at: '2024-01-01T00:00:00Z', size: 1, digest: 'mock' })) });
+      return sendJson(res, 200, {
+        models: this.#opts.models.map((name) => ({ name, model: name, modified_at: '2024-01-01T00:00:00Z', size: 1, digest: 'mock' })),
+      });
     }
     let flavor: Flavor;
     let kind: MockCall['kind'] = 'chat';
@@ -252,10 +275,16 @@ class Mock implements MockProvider {
       const [, m, method] = /\/models\/([^/]+):(\w+)$/.exec(path)!;
       [flavor, model] = ['gemini', decodeURIComponent(m!)];
       if (method === 'batchEmbedContents') kind = 'embed';
-    }
-    else return sendJson(res, 404, errorBody('openai', `no route ${req.method} ${path}`, 'not_found', null));
+    } else return sendJson(res, 404, errorBody('openai', `no route ${req.method} ${path}`, 'not_found', null));
 
-    const stream = kind === 'embed' ? false : flavor === 'ollama' ? body.stream !== false : flavor === 'gemini' ? path.includes(':streamGenerateContent') : body.stream === true;
+    const stream =
+      kind === 'embed'
+        ? false
+        : flavor === 'ollama'
+          ? body.stream !== false
+          : flavor === 'gemini'
+            ? path.includes(':streamGenerateContent')
+            : body.stream === true;
     const call: MockCall = { path, key, model, body, flavor, kind, stream, at: Date.now() };
     let selfClosed = false;
     res.on('close', () => {
@@ -289,10 +318,23 @@ class Mock implements MockProvider {
     await this.#answer(call, fault, result, res, destroy);
   }
 
-  async #answer(call: MockCall, fault: Fault | undefined, result: MockResult, res: ServerResponse, destroy: (reset?: boolean) => void): Promise<void> {
+  async #answer(
+    call: MockCall,
+    fault: Fault | undefined,
+    result: MockResult,
+    res: ServerResponse,
+    destroy: (reset?: boolean) => void,
+  ): Promise<void> {
     const { flavor } = call;
     const o = this.#opts;
-    const fail = (status: number, message: string, type: string, code: string | null, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) => {
+    const fail = (
+      status: number,
+      message: string,
+      type: string,
+      code: string | null,
+      headers: Record<string, string> = {},
+      extra: Record<string, unknown> = {},
+    ) => {
       if (flavor === 'anthropic') {
         // Anthropic says 529 when overloaded, and adds its rate-limit headers to a 429.
         const st = status === 503 ? 529 : status;
@@ -306,12 +348,17 @@ class Mock implements MockProvider {
       }
       if (flavor === 'gemini') {
         // Gemini sends no Retry-After: the wait is the RetryInfo detail.
-        const waitS = headers['retry-after'] ? Number(headers['retry-after']) : headers['retry-after-ms'] ? Number(headers['retry-after-ms']) / 1000 : undefined;
+        const waitS = headers['retry-after']
+          ? Number(headers['retry-after'])
+          : headers['retry-after-ms']
+            ? Number(headers['retry-after-ms']) / 1000
+            : undefined;
         return sendJson(res, status, geminiError(status, message, status === 429 ? waitS : undefined));
       }
       return sendJson(res, status, errorBody(flavor, message, type, code, extra), headers);
     };
-    const messages: WireMessage[] = flavor === 'gemini' ? geminiMessages(call.body) : Array.isArray(call.body.messages) ? call.body.messages : [];
+    const messages: WireMessage[] =
+      flavor === 'gemini' ? geminiMessages(call.body) : Array.isArray(call.body.messages) ? call.body.messages : [];
 
     switch (fault?.name) {
       case '429':
@@ -320,11 +367,14 @@ class Mock implements MockProvider {
       // falls through: the first call of this key+model is limited
       case '429-always': {
         const headers: Record<string, string> =
-          fault.name === '429-ms' ? { 'retry-after-ms': String(fault.arg ?? o.retryAfterMs) } : { 'retry-after': String(fault.arg ?? o.retryAfterSeconds) };
+          fault.name === '429-ms'
+            ? { 'retry-after-ms': String(fault.arg ?? o.retryAfterMs) }
+            : { 'retry-after': String(fault.arg ?? o.retryAfterSeconds) };
         return fail(429, 'Rate limit reached for requests', 'requests', 'rate_limit_exceeded', headers);
       }
       case '500-once':
-        if (this.#count(fault.name, call) === 1) return fail(500, 'The server had an error while processing your request.', 'server_error', null);
+        if (this.#count(fault.name, call) === 1)
+          return fail(500, 'The server had an error while processing your request.', 'server_error', null);
         break;
       case 'flap':
         if (this.#count(fault.name, call) % 2 === 1) return fail(503, 'The engine is currently overloaded.', 'overloaded', null);
@@ -333,9 +383,19 @@ class Mock implements MockProvider {
         if (flavor === 'hf') return fail(503, `Model ${call.model} is currently loading`, 'overloaded', null, {}, { estimated_time: 2.5 });
         return fail(503, 'The engine is currently overloaded, please try again later.', 'server_error', null);
       case '401':
-        return fail(401, 'Incorrect API key provided. You can find your API key at https://example.invalid/keys.', 'invalid_request_error', 'invalid_api_key');
+        return fail(
+          401,
+          'Incorrect API key provided. You can find your API key at https://example.invalid/keys.',
+          'invalid_request_error',
+          'invalid_api_key',
+        );
       case '403':
-        return fail(403, `The model \`${call.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found');
+        return fail(
+          403,
+          `The model \`${call.model}\` does not exist or you do not have access to it.`,
+          'invalid_request_error',
+          'model_not_found',
+        );
       case 'reset':
         destroy(true);
         return;
@@ -347,7 +407,12 @@ class Mock implements MockProvider {
         break;
       case 'context-length':
         if (flavor === 'hf') {
-          return fail(422, 'Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000 `inputs` tokens and 100 `max_new_tokens`', 'validation', null);
+          return fail(
+            422,
+            'Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 5000 `inputs` tokens and 100 `max_new_tokens`',
+            'validation',
+            null,
+          );
         }
         return fail(
           400,
@@ -356,9 +421,15 @@ class Mock implements MockProvider {
           'context_length_exceeded',
         );
       case 'content-filter':
-        return fail(400, "The response was filtered due to the prompt triggering the content management policy.", 'invalid_request_error', 'content_filter');
+        return fail(
+          400,
+          'The response was filtered due to the prompt triggering the content management policy.',
+          'invalid_request_error',
+          'content_filter',
+        );
       case 'prefill-reject':
-        if (prefillOf(messages) !== undefined) return fail(400, 'The last message must have role user (assistant prefill is not supported).', 'invalid_request_error', null);
+        if (prefillOf(messages) !== undefined)
+          return fail(400, 'The last message must have role user (assistant prefill is not supported).', 'invalid_request_error', null);
         break;
       default:
         break;
@@ -366,7 +437,10 @@ class Mock implements MockProvider {
 
     if (result.status !== undefined) return sendJson(res, result.status, result.body ?? {}, result.headers);
     if (result.raw !== undefined) {
-      res.writeHead(200, { 'content-type': result.contentType ?? (call.stream ? 'text/event-stream' : 'application/json'), ...result.headers });
+      res.writeHead(200, {
+        'content-type': result.contentType ?? (call.stream ? 'text/event-stream' : 'application/json'),
+        ...result.headers,
+      });
       let pieces: Array<string | Buffer> = Array.isArray(result.raw) ? result.raw : [result.raw];
       if (result.rawPieceBytes) {
         const all = Buffer.from(pieces.join(''));
@@ -396,10 +470,16 @@ class Mock implements MockProvider {
     const text = result.chunks ? result.chunks.join('') : continueFrom(result.text ?? echoAnswer(messages), prefill);
     const pieces = result.chunks ?? chunk(text);
     const usage = result.usage ?? usageFor(messages, text);
-    const finishReason = fault?.name === 'content-filter-finish' ? 'content_filter' : (result.finishReason ?? (flavor === 'ollama' ? 'stop' : 'stop'));
-    const meta: ChunkMeta = { id: `chatcmpl-mock${this.calls.length}`, created: Math.floor(call.at / 1000), model: call.model ?? 'gpt-mock' };
+    const finishReason =
+      fault?.name === 'content-filter-finish' ? 'content_filter' : (result.finishReason ?? (flavor === 'ollama' ? 'stop' : 'stop'));
+    const meta: ChunkMeta = {
+      id: `chatcmpl-mock${this.calls.length}`,
+      created: Math.floor(call.at / 1000),
+      model: call.model ?? 'gpt-mock',
+    };
 
-    if (flavor === 'anthropic' || flavor === 'gemini') return this.#answerNative(call, fault, res, destroy, { text, pieces, usage, finishReason, meta });
+    if (flavor === 'anthropic' || flavor === 'gemini')
+      return this.#answerNative(call, fault, res, destroy, { text, pieces, usage, finishReason, meta });
 
     if (!call.stream) {
       if (fault?.name === 'slow-body') {
@@ -414,7 +494,12 @@ class Mock implements MockProvider {
       return sendJson(res, 200, openaiCompletion(meta, text, finishReason, usage));
     }
 
-    res.writeHead(200, flavor === 'ollama' ? { 'content-type': 'application/x-ndjson' } : { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.writeHead(
+      200,
+      flavor === 'ollama'
+        ? { 'content-type': 'application/x-ndjson' }
+        : { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+    );
     if (fault?.name === 'slow-body') {
       res.flushHeaders();
       await sleep(fault.arg ?? o.slowMs);
@@ -426,7 +511,10 @@ class Mock implements MockProvider {
       return !res.destroyed;
     };
     // Faults that break the stream strike after half of the pieces (at least one).
-    const breakAt = fault && ['cut', 'cut-clean', 'stall', 'malformed', 'content-filter-finish'].includes(fault.name) ? Math.max(1, Math.floor(pieces.length / 2)) : -1;
+    const breakAt =
+      fault && ['cut', 'cut-clean', 'stall', 'malformed', 'content-filter-finish'].includes(fault.name)
+        ? Math.max(1, Math.floor(pieces.length / 2))
+        : -1;
     const shown = fault?.name === 'content-filter-finish' ? pieces.slice(0, breakAt) : pieces;
 
     if (flavor === 'ollama') {
@@ -463,7 +551,10 @@ class Mock implements MockProvider {
     const anthropic = call.flavor === 'anthropic';
     if (fault?.name === 'content-filter' && !anthropic) {
       // Gemini refuses a prompt with 200 and a promptFeedback, no candidate.
-      return sendJson(res, 200, { promptFeedback: { blockReason: 'SAFETY', safetyRatings: [] }, usageMetadata: { promptTokenCount: a.usage.prompt_tokens, totalTokenCount: a.usage.prompt_tokens } });
+      return sendJson(res, 200, {
+        promptFeedback: { blockReason: 'SAFETY', safetyRatings: [] },
+        usageMetadata: { promptTokenCount: a.usage.prompt_tokens, totalTokenCount: a.usage.prompt_tokens },
+      });
     }
     if (!call.stream) {
       if (fault?.name === 'slow-body') {
@@ -471,7 +562,11 @@ class Mock implements MockProvider {
         await sleep(fault.arg ?? o.slowMs);
         if (res.destroyed) return;
       }
-      return sendJson(res, 200, anthropic ? anthropicMessage(a.meta, a.text, a.finishReason, a.usage) : geminiResponse(a.meta, a.text, a.finishReason, a.usage));
+      return sendJson(
+        res,
+        200,
+        anthropic ? anthropicMessage(a.meta, a.text, a.finishReason, a.usage) : geminiResponse(a.meta, a.text, a.finishReason, a.usage),
+      );
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     if (fault?.name === 'slow-body') {
@@ -484,7 +579,10 @@ class Mock implements MockProvider {
       await sleep(o.chunkDelayMs);
       return !res.destroyed;
     };
-    const breakAt = fault && ['cut', 'cut-clean', 'stall', 'malformed', 'content-filter-finish'].includes(fault.name) ? Math.max(1, Math.floor(a.pieces.length / 2)) : -1;
+    const breakAt =
+      fault && ['cut', 'cut-clean', 'stall', 'malformed', 'content-filter-finish'].includes(fault.name)
+        ? Math.max(1, Math.floor(a.pieces.length / 2))
+        : -1;
     const shown = fault?.name === 'content-filter-finish' ? a.pieces.slice(0, breakAt) : a.pieces;
     const broken = anthropic ? 'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n' : 'data: {"candidates": [\n\n';
     if (anthropic && !(await write(anthropicStart(a.meta, a.usage)))) return;

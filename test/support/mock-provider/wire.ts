@@ -11,7 +11,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** An error body as each upstream writes it: OpenAI's `{error:{message,type,code}}`, TGI's, Ollama's. */
-export function errorBody(flavor: Flavor, message: string, type: string, code: string | null, extra: Record<string, unknown> = {}): unknown {
+export function errorBody(
+  flavor: Flavor,
+  message: string,
+  type: string,
+  code: string | null,
+  extra: Record<string, unknown> = {},
+): unknown {
   if (flavor === 'ollama') return { error: message };
   if (flavor === 'hf') return { error: message, error_type: type, ...extra };
   return { error: { message, type, param: null, code } };
@@ -30,7 +36,8 @@ export function openaiChunk(meta: ChunkMeta, delta: Record<string, unknown>, fin
     created: meta.created,
     model: meta.model,
     system_fingerprint: 'fp_mock',
-    choices: usage && !finishReason && Object.keys(delta).length === 0 ? [] : [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    choices:
+      usage && !finishReason && Object.keys(delta).length === 0 ? [] : [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
     ...(usage ? { usage } : {}),
   };
   return `data: ${JSON.stringify(body)}\n\n`;
@@ -53,7 +60,15 @@ export function ollamaLine(model: string, text: string, done: true, doneReason: 
 export function ollamaLine(model: string, text: string, done: boolean, doneReason?: string, usage?: Usage): string {
   const base = { model, created_at: new Date().toISOString(), message: { role: 'assistant', content: text }, done };
   const tail = done
-    ? { done_reason: doneReason, total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: usage!.prompt_tokens, prompt_eval_duration: 1000, eval_count: usage!.completion_tokens, eval_duration: 1000 }
+    ? {
+        done_reason: doneReason,
+        total_duration: 1_000_000,
+        load_duration: 1000,
+        prompt_eval_count: usage!.prompt_tokens,
+        prompt_eval_duration: 1000,
+        eval_count: usage!.completion_tokens,
+        eval_duration: 1000,
+      }
     : {};
   return `${JSON.stringify({ ...base, ...tail })}\n`;
 }

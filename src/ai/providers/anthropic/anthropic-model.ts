@@ -60,8 +60,19 @@ export class AnthropicModel implements LanguageModel {
   readonly #secrets: string[];
 
   async doGenerate(o: ProviderCallOptions): Promise<{ completion: ChatCompletion }> {
-    const { body, jsonTool, native } = convertRequest(o.request, { stream: false, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) });
-    const res = await this.#upstream.request({ method: 'POST', path: `${this.#prefix}/messages`, body, headers: this.#headers(o.apiKey), ctx: this.#ctx(o), signal: o.signal, timeouts: o.timeouts });
+    const { body, jsonTool, native } = convertRequest(o.request, {
+      stream: false,
+      ...(o.prefill === undefined ? {} : { prefill: o.prefill }),
+    });
+    const res = await this.#upstream.request({
+      method: 'POST',
+      path: `${this.#prefix}/messages`,
+      body,
+      headers: this.#headers(o.apiKey),
+      ctx: this.#ctx(o),
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
     await this.#fail(res, o.apiKey);
     const completion = convertResponse(await readJson(res), o.request.model, jsonTool, native);
     if (!completion) throw malformed(res, 'a message with content');
@@ -71,24 +82,44 @@ export class AnthropicModel implements LanguageModel {
   async doStream(o: ProviderCallOptions): Promise<AsyncIterable<StreamPart>> {
     const ctx = this.#ctx(o);
     const { body, jsonTool } = convertRequest(o.request, { stream: true, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) });
-    const res = await this.#upstream.request({ method: 'POST', path: `${this.#prefix}/messages`, body, headers: this.#headers(o.apiKey), accept: 'text/event-stream', ctx, signal: o.signal, timeouts: o.timeouts });
+    const res = await this.#upstream.request({
+      method: 'POST',
+      path: `${this.#prefix}/messages`,
+      body,
+      headers: this.#headers(o.apiKey),
+      accept: 'text/event-stream',
+      ctx,
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
     await this.#fail(res, o.apiKey);
     const decode = eventDecoder(ctx, jsonTool);
     // Anthropic refuses a prefill ending in whitespace, so it went without it; the caller already
     // has that whitespace, so the continuation's repeat of it is dropped.
     let dropLeading = o.prefill === undefined ? 0 : o.prefill.length - o.prefill.trimEnd().length;
-    const steps = dropLeading === 0 ? decode : (e: EventSourceMessage) => decode(e).map((s) => {
-      if (dropLeading === 0 || s.kind !== 'text') return s;
-      const ws = /^\s*/.exec(s.text)![0].length;
-      const cut = Math.min(ws, dropLeading);
-      dropLeading = cut === s.text.length ? dropLeading - cut : 0;
-      return { ...s, text: s.text.slice(cut) };
-    });
+    const steps =
+      dropLeading === 0
+        ? decode
+        : (e: EventSourceMessage) =>
+            decode(e).map((s) => {
+              if (dropLeading === 0 || s.kind !== 'text') return s;
+              const ws = /^\s*/.exec(s.text)![0].length;
+              const cut = Math.min(ws, dropLeading);
+              dropLeading = cut === s.text.length ? dropLeading - cut : 0;
+              return { ...s, text: s.text.slice(cut) };
+            });
     return driveStream(sseEvents(res.body.chunks()), steps, res.guard, { model: o.request.model });
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
-    const res = await this.#upstream.request({ method: 'GET', path: `${this.#prefix}/models?limit=1000`, headers: this.#headers(o.apiKey), ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets }, signal: o.signal, timeouts: o.timeouts });
+    const res = await this.#upstream.request({
+      method: 'GET',
+      path: `${this.#prefix}/models?limit=1000`,
+      headers: this.#headers(o.apiKey),
+      ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets },
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
     await this.#fail(res, o.apiKey);
     const body = (await readJson(res)) as { data?: Array<{ id?: unknown }> } | null;
     if (!body || !Array.isArray(body.data)) throw malformed(res, 'a model list');

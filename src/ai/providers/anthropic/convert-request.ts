@@ -47,18 +47,36 @@ export function convertRequest(request: ChatRequest, o: { stream: boolean; prefi
   for (const m of request.messages) {
     if (m.role === 'system' || m.role === 'developer') system.push(...blocksOf(m.content).filter((b) => b.type === 'text'));
     else if (m.role === 'tool') {
-      const content = typeof m.content === 'string' ? m.content : blocksOf(m.content).map((b) => b.text ?? '').join('');
+      const content =
+        typeof m.content === 'string'
+          ? m.content
+          : blocksOf(m.content)
+              .map((b) => b.text ?? '')
+              .join('');
       push('user', [{ type: 'tool_result', tool_use_id: String((m as { tool_call_id?: unknown }).tool_call_id ?? ''), content }]);
     } else if (m.role === 'assistant') {
       const blocks = blocksOf(m.content);
       const calls = (m as { tool_calls?: unknown }).tool_calls;
-      if (Array.isArray(calls)) for (const c of calls) if (isObj(c) && isObj(c.function)) blocks.push({ type: 'tool_use', id: String(c.id ?? ''), name: String(c.function.name ?? ''), input: parseArgs(c.function.arguments) });
+      if (Array.isArray(calls))
+        for (const c of calls)
+          if (isObj(c) && isObj(c.function))
+            blocks.push({
+              type: 'tool_use',
+              id: String(c.id ?? ''),
+              name: String(c.function.name ?? ''),
+              input: parseArgs(c.function.arguments),
+            });
       push('assistant', blocks);
     } else push('user', blocksOf(m.content));
   }
   if (o.prefill !== undefined && o.prefill.trimEnd()) push('assistant', [{ type: 'text', text: o.prefill.trimEnd() }]);
 
-  const body: Obj = { model: request.model, max_tokens: request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS, messages, stream: o.stream };
+  const body: Obj = {
+    model: request.model,
+    max_tokens: request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS,
+    messages,
+    stream: o.stream,
+  };
   if (request.temperature !== undefined) body.temperature = Math.min(1, request.temperature);
   if (request.top_p !== undefined) body.top_p = request.top_p;
   if (request.stop !== undefined) body.stop_sequences = Array.isArray(request.stop) ? request.stop : [request.stop];
@@ -69,7 +87,11 @@ export function convertRequest(request: ChatRequest, o: { stream: boolean; prefi
   const rf = isObj(request.response_format) ? request.response_format : undefined;
   if (rf?.type === 'json_schema' && isObj(rf.json_schema)) {
     const name = toolName(rf.json_schema.name);
-    tools.push({ name, description: typeof rf.json_schema.description === 'string' ? rf.json_schema.description : 'Give the answer as this tool\'s input.', input_schema: isObj(rf.json_schema.schema) ? rf.json_schema.schema : { type: 'object' } });
+    tools.push({
+      name,
+      description: typeof rf.json_schema.description === 'string' ? rf.json_schema.description : "Give the answer as this tool's input.",
+      input_schema: isObj(rf.json_schema.schema) ? rf.json_schema.schema : { type: 'object' },
+    });
     toolChoice = { type: 'tool', name };
     jsonTool = { name };
   } else if (rf?.type === 'json_object') {
@@ -105,7 +127,11 @@ export function imageSource(url: string): Obj {
 
 function convertTool(t: Obj): Obj {
   const fn = isObj(t.function) ? t.function : t;
-  return { name: String(fn.name ?? ''), ...(typeof fn.description === 'string' ? { description: fn.description } : {}), input_schema: isObj(fn.parameters) ? fn.parameters : { type: 'object', properties: {} } };
+  return {
+    name: String(fn.name ?? ''),
+    ...(typeof fn.description === 'string' ? { description: fn.description } : {}),
+    input_schema: isObj(fn.parameters) ? fn.parameters : { type: 'object', properties: {} },
+  };
 }
 
 function convertToolChoice(choice: unknown, parallel: unknown): Obj | undefined {
@@ -113,7 +139,8 @@ function convertToolChoice(choice: unknown, parallel: unknown): Obj | undefined 
   if (choice === 'auto') return { type: 'auto', ...extra };
   if (choice === 'required') return { type: 'any', ...extra };
   if (choice === 'none') return { type: 'none' };
-  if (isObj(choice) && isObj(choice.function) && typeof choice.function.name === 'string') return { type: 'tool', name: choice.function.name, ...extra };
+  if (isObj(choice) && isObj(choice.function) && typeof choice.function.name === 'string')
+    return { type: 'tool', name: choice.function.name, ...extra };
   return parallel === false ? { type: 'auto', ...extra } : undefined;
 }
 

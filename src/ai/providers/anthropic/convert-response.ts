@@ -12,7 +12,12 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
  * forced json tool's input as the text), thinking kept as `reasoning_content`. For a native
  * caller the blocks ride along as sent (thinking and its signature included).
  */
-export function convertResponse(body: unknown, fallbackModel: string, jsonTool: JsonTool | undefined, native: boolean): ChatCompletion | undefined {
+export function convertResponse(
+  body: unknown,
+  fallbackModel: string,
+  jsonTool: JsonTool | undefined,
+  native: boolean,
+): ChatCompletion | undefined {
   if (!isObj(body) || !Array.isArray(body.content)) return undefined;
   let text = '';
   let reasoning = '';
@@ -23,11 +28,19 @@ export function convertResponse(body: unknown, fallbackModel: string, jsonTool: 
     else if (b.type === 'thinking' && typeof b.thinking === 'string') reasoning += b.thinking;
     else if (b.type === 'tool_use') {
       if (jsonTool && b.name === jsonTool.name) text += JSON.stringify(b.input ?? {});
-      else calls.push({ id: String(b.id ?? ''), type: 'function', function: { name: String(b.name ?? ''), arguments: JSON.stringify(b.input ?? {}) } });
+      else
+        calls.push({
+          id: String(b.id ?? ''),
+          type: 'function',
+          function: { name: String(b.name ?? ''), arguments: JSON.stringify(b.input ?? {}) },
+        });
     }
   }
   const usage = convertUsage(isObj(body.usage) ? body.usage : undefined);
-  const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: calls.length > 0 && text === '' ? null : text };
+  const message: ChatCompletion['choices'][number]['message'] = {
+    role: 'assistant',
+    content: calls.length > 0 && text === '' ? null : text,
+  };
   if (calls.length > 0) message.tool_calls = calls;
   if (reasoning) message.reasoning_content = reasoning;
   if (native) {

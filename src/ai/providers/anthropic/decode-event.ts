@@ -35,7 +35,14 @@ export function eventDecoder(ctx: CallContext, jsonTool: JsonTool | undefined): 
       case 'message_start': {
         const m = isObj(ev.message) ? ev.message : {};
         inputUsage = isObj(m.usage) ? m.usage : undefined;
-        return [{ kind: 'start', id: typeof m.id === 'string' ? m.id : `msg_${Date.now().toString(36)}`, model: typeof m.model === 'string' ? m.model : ctx.model, created: Math.floor(Date.now() / 1000) }];
+        return [
+          {
+            kind: 'start',
+            id: typeof m.id === 'string' ? m.id : `msg_${Date.now().toString(36)}`,
+            model: typeof m.model === 'string' ? m.model : ctx.model,
+            created: Math.floor(Date.now() / 1000),
+          },
+        ];
       }
       case 'content_block_start': {
         const b = isObj(ev.content_block) ? ev.content_block : {};
@@ -74,7 +81,16 @@ export function eventDecoder(ctx: CallContext, jsonTool: JsonTool | undefined): 
       case 'error': {
         const err = isObj(ev.error) ? ev.error : {};
         const message = typeof err.message === 'string' ? err.message : 'an error event';
-        return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream (${String(err.type ?? 'error')}): ${quoteUpstream(message, ctx)}`) }];
+        return [
+          {
+            kind: 'error',
+            error: providerError(
+              'stream_broken',
+              ctx,
+              `${where(ctx)} reported an error inside the stream (${String(err.type ?? 'error')}): ${quoteUpstream(message, ctx)}`,
+            ),
+          },
+        ];
       }
       default:
         // ping, content_block_stop and event types added later.

@@ -38,7 +38,12 @@ export function convertRequest(request: ChatRequest, o: { prefill?: string } = {
       push('model', parts);
     } else if (m.role === 'tool') {
       const id = String((m as { tool_call_id?: unknown }).tool_call_id ?? '');
-      const text = typeof m.content === 'string' ? m.content : partsOf(m.content).map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
+      const text =
+        typeof m.content === 'string'
+          ? m.content
+          : partsOf(m.content)
+              .map((p) => (typeof p.text === 'string' ? p.text : ''))
+              .join('');
       push('user', [{ functionResponse: { name: names.get(id) ?? (m.name as string | undefined) ?? id, response: { content: text } } }]);
     } else push('user', partsOf(m.content));
   }
@@ -62,15 +67,24 @@ export function convertRequest(request: ChatRequest, o: { prefill?: string } = {
   if (Object.keys(gen).length > 0) body.generationConfig = gen;
   const tools = Array.isArray(request.tools) ? request.tools.filter(isObj) : [];
   if (tools.length > 0) {
-    body.tools = [{ functionDeclarations: tools.map((t) => {
-      const fn = isObj(t.function) ? t.function : t;
-      return { name: String(fn.name ?? ''), ...(typeof fn.description === 'string' ? { description: fn.description } : {}), ...(isObj(fn.parameters) ? { parameters: toGeminiSchema(fn.parameters) } : {}) };
-    }) }];
+    body.tools = [
+      {
+        functionDeclarations: tools.map((t) => {
+          const fn = isObj(t.function) ? t.function : t;
+          return {
+            name: String(fn.name ?? ''),
+            ...(typeof fn.description === 'string' ? { description: fn.description } : {}),
+            ...(isObj(fn.parameters) ? { parameters: toGeminiSchema(fn.parameters) } : {}),
+          };
+        }),
+      },
+    ];
   }
   const choice = request.tool_choice;
   if (choice === 'none') body.toolConfig = { functionCallingConfig: { mode: 'NONE' } };
   else if (choice === 'required') body.toolConfig = { functionCallingConfig: { mode: 'ANY' } };
-  else if (isObj(choice) && isObj(choice.function) && typeof choice.function.name === 'string') body.toolConfig = { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: [choice.function.name] } };
+  else if (isObj(choice) && isObj(choice.function) && typeof choice.function.name === 'string')
+    body.toolConfig = { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: [choice.function.name] } };
   // Gemini's own safety settings pass through when a caller sends them.
   if (Array.isArray(request.safety_settings)) body.safetySettings = request.safety_settings;
   else if (Array.isArray(request.safetySettings)) body.safetySettings = request.safetySettings;

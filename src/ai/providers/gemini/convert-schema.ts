@@ -2,7 +2,27 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The JSON Schema keywords Gemini's `responseSchema` / function `parameters` (an OpenAPI 3.0 subset) accept. */
-const KEEP = new Set(['type', 'format', 'description', 'nullable', 'enum', 'properties', 'required', 'items', 'minItems', 'maxItems', 'minimum', 'maximum', 'anyOf', 'propertyOrdering', 'title', 'minLength', 'maxLength', 'pattern', 'default']);
+const KEEP = new Set([
+  'type',
+  'format',
+  'description',
+  'nullable',
+  'enum',
+  'properties',
+  'required',
+  'items',
+  'minItems',
+  'maxItems',
+  'minimum',
+  'maximum',
+  'anyOf',
+  'propertyOrdering',
+  'title',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'default',
+]);
 
 /**
  * A JSON Schema in the subset Gemini takes: unknown keywords (additionalProperties, $schema,
@@ -19,7 +39,8 @@ export function toGeminiSchema(schema: unknown): unknown {
       const types = v.filter((t) => t !== 'null');
       out.type = types[0] ?? 'string';
       if (types.length < v.length) out.nullable = true;
-    } else if (k === 'properties' && isObj(v)) out.properties = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, toGeminiSchema(s)]));
+    } else if (k === 'properties' && isObj(v))
+      out.properties = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, toGeminiSchema(s)]));
     else if (k === 'items' || k === 'anyOf') out[k] = toGeminiSchema(v);
     else if (KEEP.has(k)) out[k] = v;
   }

@@ -18,8 +18,14 @@ export function mapFinishReason(reason: unknown, calledTools: boolean): string {
 export function convertUsage(u: unknown): Usage | undefined {
   if (!isObj(u)) return undefined;
   const prompt = typeof u.promptTokenCount === 'number' ? u.promptTokenCount : 0;
-  const completion = (typeof u.candidatesTokenCount === 'number' ? u.candidatesTokenCount : 0) + (typeof u.thoughtsTokenCount === 'number' ? u.thoughtsTokenCount : 0);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: typeof u.totalTokenCount === 'number' ? u.totalTokenCount : prompt + completion };
+  const completion =
+    (typeof u.candidatesTokenCount === 'number' ? u.candidatesTokenCount : 0) +
+    (typeof u.thoughtsTokenCount === 'number' ? u.thoughtsTokenCount : 0);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: typeof u.totalTokenCount === 'number' ? u.totalTokenCount : prompt + completion,
+  };
 }
 
 /** A prompt Gemini refused outright (promptFeedback.blockReason, no candidate): the content filter. */
@@ -39,17 +45,28 @@ export function responseDecoder(ctx: CallContext): (body: unknown) => Step[] {
   let started = false;
   const id = `chatcmpl-gemini-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
   return (body) => {
-    if (!isObj(body)) return [{ kind: 'error', error: providerError('malformed', ctx, `${where(ctx)} sent a chunk that is not a JSON object`) }];
+    if (!isObj(body))
+      return [{ kind: 'error', error: providerError('malformed', ctx, `${where(ctx)} sent a chunk that is not a JSON object`) }];
     if (isObj(body.error)) {
       const message = typeof body.error.message === 'string' ? body.error.message : 'an error';
-      return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${quoteUpstream(message, ctx)}`) }];
+      return [
+        {
+          kind: 'error',
+          error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${quoteUpstream(message, ctx)}`),
+        },
+      ];
     }
     const blocked = blockedPrompt(body, ctx);
     if (blocked) return [{ kind: 'error', error: blocked }];
     const steps: Step[] = [];
     if (!started) {
       started = true;
-      steps.push({ kind: 'start', id: typeof body.responseId === 'string' ? body.responseId : id, model: typeof body.modelVersion === 'string' ? body.modelVersion : ctx.model, created: Math.floor(Date.now() / 1000) });
+      steps.push({
+        kind: 'start',
+        id: typeof body.responseId === 'string' ? body.responseId : id,
+        model: typeof body.modelVersion === 'string' ? body.modelVersion : ctx.model,
+        created: Math.floor(Date.now() / 1000),
+      });
     }
     const cand = Array.isArray(body.candidates) ? body.candidates.find((c) => isObj(c) && (c.index ?? 0) === 0) : undefined;
     const parts = isObj(cand) && isObj(cand.content) && Array.isArray(cand.content.parts) ? cand.content.parts : [];
@@ -58,10 +75,17 @@ export function responseDecoder(ctx: CallContext): (body: unknown) => Step[] {
       if (typeof p.text === 'string' && p.text) steps.push({ kind: 'text', text: p.text });
       else if (isObj(p.functionCall)) {
         const index = calls++;
-        steps.push({ kind: 'tool-call', index, id: typeof p.functionCall.id === 'string' ? p.functionCall.id : `call_${index}_${Math.random().toString(36).slice(2, 10)}`, name: String(p.functionCall.name ?? ''), arguments: JSON.stringify(p.functionCall.args ?? {}) });
+        steps.push({
+          kind: 'tool-call',
+          index,
+          id: typeof p.functionCall.id === 'string' ? p.functionCall.id : `call_${index}_${Math.random().toString(36).slice(2, 10)}`,
+          name: String(p.functionCall.name ?? ''),
+          arguments: JSON.stringify(p.functionCall.args ?? {}),
+        });
       }
     }
-    if (isObj(cand) && typeof cand.finishReason === 'string' && cand.finishReason !== 'FINISH_REASON_UNSPECIFIED') steps.push({ kind: 'finish-reason', reason: mapFinishReason(cand.finishReason, calls > 0) });
+    if (isObj(cand) && typeof cand.finishReason === 'string' && cand.finishReason !== 'FINISH_REASON_UNSPECIFIED')
+      steps.push({ kind: 'finish-reason', reason: mapFinishReason(cand.finishReason, calls > 0) });
     const usage = convertUsage(body.usageMetadata);
     if (usage) steps.push({ kind: 'usage', usage });
     return steps;

@@ -1,6 +1,14 @@
 import type { ProviderError } from '../../../errors.js';
 import type { Logger } from '../../../runtime/logger.js';
-import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, ProviderSettings, StreamPart } from '../../provider.js';
+import type {
+  EmbedCallOptions,
+  EmbedResult,
+  LanguageModel,
+  PhaseTimeouts,
+  ProviderCallOptions,
+  ProviderSettings,
+  StreamPart,
+} from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { sseEvents } from '../http/events.js';
@@ -80,15 +88,20 @@ export class GeminiModel implements LanguageModel {
     });
     await failOnGeminiStatus(res, o.apiKey);
     const decode = responseDecoder(ctx);
-    return driveStream(sseEvents(res.body.chunks()), (e) => {
-      if (e.data.trim() === '') return [];
-      try {
-        return decode(JSON.parse(e.data));
-      } catch {
-        // Dropped and counted; ai.maxMalformedEvents of them end the stream as broken.
-        return [{ kind: 'malformed' }];
-      }
-    }, res.guard, { model: o.request.model });
+    return driveStream(
+      sseEvents(res.body.chunks()),
+      (e) => {
+        if (e.data.trim() === '') return [];
+        try {
+          return decode(JSON.parse(e.data));
+        } catch {
+          // Dropped and counted; ai.maxMalformedEvents of them end the stream as broken.
+          return [{ kind: 'malformed' }];
+        }
+      },
+      res.guard,
+      { model: o.request.model },
+    );
   }
 
   async doEmbed(o: EmbedCallOptions): Promise<EmbedResult> {
@@ -96,7 +109,13 @@ export class GeminiModel implements LanguageModel {
     const res = await this.#upstream.request({
       method: 'POST',
       path: GeminiModel.path(o.request.model, 'batchEmbedContents'),
-      body: { requests: o.request.input.map((text) => ({ model, content: { parts: [{ text }] }, ...(o.request.dimensions !== undefined ? { outputDimensionality: o.request.dimensions } : {}) })) },
+      body: {
+        requests: o.request.input.map((text) => ({
+          model,
+          content: { parts: [{ text }] },
+          ...(o.request.dimensions !== undefined ? { outputDimensionality: o.request.dimensions } : {}),
+        })),
+      },
       headers: this.#headers(o.apiKey),
       ctx: this.#ctx(o),
       signal: o.signal,
@@ -105,17 +124,27 @@ export class GeminiModel implements LanguageModel {
     await failOnGeminiStatus(res, o.apiKey);
     const body = (await readJson(res)) as { embeddings?: Array<{ values?: unknown }> } | null;
     const vectors = body?.embeddings?.map((e) => e?.values);
-    if (!Array.isArray(vectors) || !vectors.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'number'))) throw malformed(res, 'embeddings');
+    if (!Array.isArray(vectors) || !vectors.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'number')))
+      throw malformed(res, 'embeddings');
     // Gemini reports no token counts for embeddings.
     return { vectors: vectors as number[][], model: o.request.model };
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
-    const res = await this.#upstream.request({ method: 'GET', path: '/models?pageSize=1000', headers: this.#headers(o.apiKey), ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets }, signal: o.signal, timeouts: o.timeouts });
+    const res = await this.#upstream.request({
+      method: 'GET',
+      path: '/models?pageSize=1000',
+      headers: this.#headers(o.apiKey),
+      ctx: { provider: this.name, model: '*', keyIndex: -1, secrets: this.#secrets },
+      signal: o.signal,
+      timeouts: o.timeouts,
+    });
     await failOnGeminiStatus(res, o.apiKey);
     const body = (await readJson(res)) as { models?: Array<{ name?: unknown }> } | null;
     if (!body || !Array.isArray(body.models)) throw malformed(res, 'a model list');
-    return body.models.map((m) => (typeof m?.name === 'string' ? m.name.replace(/^models\//, '') : undefined)).filter((n): n is string => n !== undefined);
+    return body.models
+      .map((m) => (typeof m?.name === 'string' ? m.name.replace(/^models\//, '') : undefined))
+      .filter((n): n is string => n !== undefined);
   }
 
   close(): Promise<void> {
@@ -135,14 +164,22 @@ function completionOf(steps: Step[], ctx: CallContext, malformedError: () => Err
     if (s.kind === 'error') throw s.error;
     if (s.kind === 'start') [id, model] = [s.id, s.model];
     else if (s.kind === 'text') text += s.text;
-    else if (s.kind === 'tool-call') calls.push({ id: s.id ?? '', type: 'function', function: { name: s.name ?? '', arguments: s.arguments ?? '{}' } });
+    else if (s.kind === 'tool-call')
+      calls.push({ id: s.id ?? '', type: 'function', function: { name: s.name ?? '', arguments: s.arguments ?? '{}' } });
     else if (s.kind === 'finish-reason') finish = s.reason;
     else if (s.kind === 'usage') usage = s.usage;
   }
   if (finish === undefined) throw malformedError();
   const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: calls.length > 0 && !text ? null : text };
   if (calls.length > 0) message.tool_calls = calls;
-  return { id, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model, choices: [{ index: 0, message, finish_reason: finish }], ...(usage ? { usage } : {}) };
+  return {
+    id,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message, finish_reason: finish }],
+    ...(usage ? { usage } : {}),
+  };
 }
 
 /**

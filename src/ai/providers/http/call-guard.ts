@@ -3,7 +3,17 @@ import type { PhaseTimeouts, TimeoutPhase } from '../../provider.js';
 import { isProviderError, providerError, where, type CallContext } from './provider-error.js';
 
 /** Network errors that mean the upstream could not be reached (before any header arrived). */
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 
 const codeOf = (err: unknown): string | undefined => {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
@@ -32,7 +42,8 @@ export class CallGuard {
   #gotByte = false;
   #idlePaused = false;
   #done = false;
-  readonly #onAbort = () => this.#fail(providerError('aborted', this.ctx, `the call to ${where(this.ctx)} was aborted`, { cause: this.#external.reason }));
+  readonly #onAbort = () =>
+    this.#fail(providerError('aborted', this.ctx, `the call to ${where(this.ctx)} was aborted`, { cause: this.#external.reason }));
 
   constructor(ctx: CallContext, timeouts: PhaseTimeouts, signal: AbortSignal) {
     this.ctx = ctx;
@@ -119,10 +130,17 @@ export class CallGuard {
     if (this.#cause) return this.#cause;
     if (isProviderError(err)) return err;
     const code = codeOf(err);
-    if (code === 'UND_ERR_CONNECT_TIMEOUT') return providerError('timeout', this.ctx, `${where(this.ctx)} timed out: no connection within the connect timeout`, { phase: 'connect', cause: err });
+    if (code === 'UND_ERR_CONNECT_TIMEOUT')
+      return providerError('timeout', this.ctx, `${where(this.ctx)} timed out: no connection within the connect timeout`, {
+        phase: 'connect',
+        cause: err,
+      });
     const reason = code ?? (err instanceof Error ? err.message : String(err));
     if (!this.#gotHeaders && (code === undefined || CONNECT_CODES.has(code))) {
-      return providerError('connect', this.ctx, `could not reach ${where(this.ctx)}: ${reason}`, { cause: err, ...(code ? { network: code } : {}) });
+      return providerError('connect', this.ctx, `could not reach ${where(this.ctx)}: ${reason}`, {
+        cause: err,
+        ...(code ? { network: code } : {}),
+      });
     }
     return providerError('stream_broken', this.ctx, `the answer of ${where(this.ctx)} broke off: ${reason}`, { cause: err });
   }

@@ -13,7 +13,9 @@ export interface CallContext extends ServedBy {
 
 /** The secrets of a provider config worth replacing (4+ characters, longest first). */
 export function providerSecrets(config: { apiKeys: readonly string[]; headers?: Readonly<Record<string, string>> }): string[] {
-  return [...new Set([...config.apiKeys, ...Object.values(config.headers ?? {})])].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+  return [...new Set([...config.apiKeys, ...Object.values(config.headers ?? {})])]
+    .filter((s) => s.length >= 4)
+    .sort((a, b) => b.length - a.length);
 }
 
 const CODES: Record<ProviderErrorKind, ErrorCode> = {
@@ -33,7 +35,17 @@ const CODES: Record<ProviderErrorKind, ErrorCode> = {
 };
 
 /** auth is retryable on another key; the orchestrator disables the refused one. */
-const RETRYABLE = new Set<ProviderErrorKind>(['rate_limit', 'server', 'timeout', 'connect', 'stream_broken', 'malformed', 'auth', 'forbidden', 'schema_mismatch']);
+const RETRYABLE = new Set<ProviderErrorKind>([
+  'rate_limit',
+  'server',
+  'timeout',
+  'connect',
+  'stream_broken',
+  'malformed',
+  'auth',
+  'forbidden',
+  'schema_mismatch',
+]);
 
 export interface ProviderErrorExtra {
   status?: number;

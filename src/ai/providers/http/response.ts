@@ -10,7 +10,11 @@ const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
  * Throws the ProviderError for a non-2xx answer (reading its body for the reason), after ending
  * the call. Returns for a 2xx answer, the body unread.
  */
-export async function failOnStatus(res: UpstreamResponse, parseError: (text: string) => UpstreamErrorInfo, apiKey: string | undefined): Promise<void> {
+export async function failOnStatus(
+  res: UpstreamResponse,
+  parseError: (text: string) => UpstreamErrorInfo,
+  apiKey: string | undefined,
+): Promise<void> {
   if (res.status >= 200 && res.status < 300) return;
   let text = '';
   try {
@@ -40,4 +44,5 @@ export async function readJson(res: UpstreamResponse): Promise<unknown> {
 }
 
 /** A 2xx body that is JSON but not the expected shape. */
-export const malformed = (res: UpstreamResponse, what: string) => providerError('malformed', res.guard.ctx, `${where(res.guard.ctx)} answered without ${what}`);
+export const malformed = (res: UpstreamResponse, what: string) =>
+  providerError('malformed', res.guard.ctx, `${where(res.guard.ctx)} answered without ${what}`);

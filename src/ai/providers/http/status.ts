@@ -48,15 +48,26 @@ export function quoteUpstream(text: string, ctx: Pick<CallContext, 'secrets'>, a
 }
 
 /** Keeps an upstream message short and free of the provider's secrets. */
-export function safeUpstreamMessage(message: string | undefined, apiKey: string | undefined, ctx: Pick<CallContext, 'secrets'> = {}): string {
+export function safeUpstreamMessage(
+  message: string | undefined,
+  apiKey: string | undefined,
+  ctx: Pick<CallContext, 'secrets'> = {},
+): string {
   if (!message) return '';
   return quoteUpstream(message, ctx, apiKey);
 }
 
-export function errorForStatus(status: number, headers: HeaderBag, info: UpstreamErrorInfo, ctx: CallContext, apiKey: string | undefined): ProviderError {
+export function errorForStatus(
+  status: number,
+  headers: HeaderBag,
+  info: UpstreamErrorInfo,
+  ctx: CallContext,
+  apiKey: string | undefined,
+): ProviderError {
   const kind = kindForStatus(status, info);
   const fromHeaders = parseRetryAfterMs(headers);
-  const retryAfterMs = fromHeaders !== undefined || info.retryAfterMs !== undefined ? Math.max(fromHeaders ?? 0, info.retryAfterMs ?? 0) : undefined;
+  const retryAfterMs =
+    fromHeaders !== undefined || info.retryAfterMs !== undefined ? Math.max(fromHeaders ?? 0, info.retryAfterMs ?? 0) : undefined;
   // A 401's upstream text may quote part of the key (e.g. "sk-ab***yz"): say nothing of it. A 403's
   // reason (no access to the model, a policy) is what the caller needs, so it is passed on scrubbed.
   const said = kind === 'auth' ? '' : safeUpstreamMessage(info.message, apiKey, ctx);

@@ -30,7 +30,12 @@ const DRAIN_MS = 250;
  * of them end the stream (ai.maxMalformedEvents).
  * Never a truncated success.
  */
-export async function* driveStream<T>(source: AsyncIterable<T[]>, decode: (message: T) => Step[], guard: CallGuard, fallback: { model: string }): AsyncGenerator<StreamPart> {
+export async function* driveStream<T>(
+  source: AsyncIterable<T[]>,
+  decode: (message: T) => Step[],
+  guard: CallGuard,
+  fallback: { model: string },
+): AsyncGenerator<StreamPart> {
   const it = source[Symbol.asyncIterator]();
   let started = false;
   let reason: string | undefined;
@@ -39,7 +44,12 @@ export async function* driveStream<T>(source: AsyncIterable<T[]>, decode: (messa
   let endMarker = false;
   const start = (s?: { id: string; model: string; created: number }): StreamPart => {
     started = true;
-    return { type: 'start', id: s?.id ?? `chatcmpl-${Date.now().toString(36)}`, model: s?.model ?? fallback.model, created: s?.created ?? Math.floor(Date.now() / 1000) };
+    return {
+      type: 'start',
+      id: s?.id ?? `chatcmpl-${Date.now().toString(36)}`,
+      model: s?.model ?? fallback.model,
+      created: s?.created ?? Math.floor(Date.now() / 1000),
+    };
   };
   const finish = (): StreamPart => ({ type: 'finish', finishReason: reason ?? 'stop', ...(usage ? { usage } : {}) });
   try {
@@ -80,7 +90,10 @@ export async function* driveStream<T>(source: AsyncIterable<T[]>, decode: (messa
     }
     const aborted = (broken?.details as { kind?: string } | undefined)?.kind === 'aborted';
     if (aborted || (reason === undefined && !endMarker)) {
-      yield { type: 'error', error: broken ?? providerError('stream_broken', guard.ctx, `the stream of ${where(guard.ctx)} ended before the answer finished`) };
+      yield {
+        type: 'error',
+        error: broken ?? providerError('stream_broken', guard.ctx, `the stream of ${where(guard.ctx)} ended before the answer finished`),
+      };
       return;
     }
     if (!started) yield start();

@@ -85,7 +85,16 @@ export class Upstream {
       return await new Promise<UpstreamResponse>((resolve, reject) => {
         const call = new UpstreamCall(guard, resolve, reject, () => this.#active.delete(guard));
         guard.onAbort = (err) => call.abort(err);
-        this.#pool!.dispatch({ origin: this.#origin, path: r.fromOrigin ? r.path : this.#prefix + r.path, method: r.method, headers, ...(payload === undefined ? {} : { body: payload }) }, call);
+        this.#pool!.dispatch(
+          {
+            origin: this.#origin,
+            path: r.fromOrigin ? r.path : this.#prefix + r.path,
+            method: r.method,
+            headers,
+            ...(payload === undefined ? {} : { body: payload }),
+          },
+          call,
+        );
       });
     } catch (err) {
       const e = guard.errorFor(err);
@@ -106,14 +115,16 @@ export class Upstream {
     // Our own deadlines (CallGuard) apply; undici's would fire with less precise phases.
     const common = { connections: this.#opts.connections, headersTimeout: 0, bodyTimeout: 0 };
     if (n?.proxy) return new ProxyAgent({ ...common, uri: n.proxy, requestTls: tls, proxyTls: { timeout: connectMs } });
-    if (n?.proxyEnv) return new EnvHttpProxyAgent({ ...common, ...n.proxyEnv, connect: tls, requestTls: tls, proxyTls: { timeout: connectMs } });
+    if (n?.proxyEnv)
+      return new EnvHttpProxyAgent({ ...common, ...n.proxyEnv, connect: tls, requestTls: tls, proxyTls: { timeout: connectMs } });
     return new Pool(this.#origin, { ...common, connect: tls });
   }
 
   /** Aborts calls still running, then closes the pool (destroying it if it does not close in time). Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#active.size > 0) this.#opts.log?.debug({ calls: this.#active.size }, `closing provider "${this.#opts.name}": aborting calls still running`);
+      if (this.#active.size > 0)
+        this.#opts.log?.debug({ calls: this.#active.size }, `closing provider "${this.#opts.name}": aborting calls still running`);
       for (const g of this.#active) g.abort();
       this.#active.clear();
       const pool = this.#pool;

@@ -20,7 +20,8 @@ export function convertFeatures(body: unknown, count: number, model: string): Em
   for (const row of rows) {
     if (!Array.isArray(row) || row.length === 0) return undefined;
     if (row.every((x) => typeof x === 'number')) vectors.push(row as number[]);
-    else if (row.every((t) => Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'number'))) vectors.push(meanPool(row as number[][]));
+    else if (row.every((t) => Array.isArray(t) && t.length > 0 && t.every((x) => typeof x === 'number')))
+      vectors.push(meanPool(row as number[][]));
     else return undefined;
   }
   return { vectors, model };

@@ -6,7 +6,11 @@ const text = (content: unknown): string =>
   typeof content === 'string'
     ? content
     : Array.isArray(content)
-      ? content.map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '')).join('')
+      ? content
+          .map((p) =>
+            p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : '',
+          )
+          .join('')
       : '';
 
 /**
@@ -20,7 +24,10 @@ export function convertRequest(request: ChatRequest, o: { stream: boolean; prefi
     if (images.length > 0) out.images = images;
     // An assistant turn that called tools: Ollama wants the arguments as an object.
     const calls = (m as { tool_calls?: unknown }).tool_calls;
-    if (Array.isArray(calls)) out.tool_calls = calls.map((c) => ({ function: { name: c?.function?.name ?? '', arguments: parseArguments(c?.function?.arguments) } }));
+    if (Array.isArray(calls))
+      out.tool_calls = calls.map((c) => ({
+        function: { name: c?.function?.name ?? '', arguments: parseArguments(c?.function?.arguments) },
+      }));
     return out;
   });
   if (o.prefill !== undefined) messages.push({ role: 'assistant', content: o.prefill });
@@ -33,7 +40,14 @@ export function convertRequest(request: ChatRequest, o: { stream: boolean; prefi
   if (request.seed !== undefined) options.seed = request.seed;
   const tools = (request as { tools?: unknown }).tools;
   const format = formatOf(request.response_format);
-  return { model: request.model, messages, stream: o.stream, ...(Array.isArray(tools) ? { tools } : {}), ...(format === undefined ? {} : { format }), ...(Object.keys(options).length > 0 ? { options } : {}) };
+  return {
+    model: request.model,
+    messages,
+    stream: o.stream,
+    ...(Array.isArray(tools) ? { tools } : {}),
+    ...(format === undefined ? {} : { format }),
+    ...(Object.keys(options).length > 0 ? { options } : {}),
+  };
 }
 
 function parseArguments(args: unknown): unknown {
@@ -67,7 +81,8 @@ function imagesOf(content: unknown): string[] {
     const url = typeof iu === 'string' ? iu : (iu as { url?: unknown } | undefined)?.url;
     if (typeof url !== 'string') continue;
     const m = /^data:[^;,]+;base64,(.*)$/s.exec(url);
-    if (!m) throw new ValidationError('an Ollama target takes images as data URLs (data:image/png;base64,...), not links: it cannot fetch them');
+    if (!m)
+      throw new ValidationError('an Ollama target takes images as data URLs (data:image/png;base64,...), not links: it cannot fetch them');
     out.push(m[1]!);
   }
   return out;

@@ -47,7 +47,12 @@ export function decodeLine(text: string, ctx: CallContext, id: string): Step[] {
     return [{ kind: 'malformed' }];
   }
   if (typeof line.error === 'string') {
-    return [{ kind: 'error', error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${quoteUpstream(line.error, ctx)}`) }];
+    return [
+      {
+        kind: 'error',
+        error: providerError('stream_broken', ctx, `${where(ctx)} reported an error inside the stream: ${quoteUpstream(line.error, ctx)}`),
+      },
+    ];
   }
   const steps: Step[] = [{ kind: 'start', id, model: line.model ?? ctx.model, created: createdOf(line) }];
   const content = line.message?.content;

@@ -1,5 +1,13 @@
 import type { Logger } from '../../../runtime/logger.js';
-import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, StreamPart, ProviderSettings } from '../../provider.js';
+import type {
+  EmbedCallOptions,
+  EmbedResult,
+  LanguageModel,
+  PhaseTimeouts,
+  ProviderCallOptions,
+  StreamPart,
+  ProviderSettings,
+} from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import { ndjsonLines } from '../http/events.js';
@@ -91,9 +99,14 @@ export class OllamaModel implements LanguageModel {
     await failOnStatus(res, parseOllamaError, o.apiKey);
     const answer = (await readJson(res)) as { model?: unknown; embeddings?: unknown; prompt_eval_count?: unknown } | null;
     const vectors = answer?.embeddings;
-    if (!Array.isArray(vectors) || !vectors.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'number'))) throw malformed(res, 'embeddings');
+    if (!Array.isArray(vectors) || !vectors.every((v) => Array.isArray(v) && v.every((x) => typeof x === 'number')))
+      throw malformed(res, 'embeddings');
     const prompt = typeof answer?.prompt_eval_count === 'number' ? answer.prompt_eval_count : 0;
-    return { vectors: vectors as number[][], model: typeof answer?.model === 'string' ? answer.model : o.request.model, usage: { prompt_tokens: prompt, total_tokens: prompt } };
+    return {
+      vectors: vectors as number[][],
+      model: typeof answer?.model === 'string' ? answer.model : o.request.model,
+      usage: { prompt_tokens: prompt, total_tokens: prompt },
+    };
   }
 
   async doListModels(o: { apiKey?: string; signal: AbortSignal; timeouts: PhaseTimeouts }): Promise<string[]> {
@@ -122,7 +135,11 @@ function generatedChoice(line: OllamaChatLine): { message: ChatCompletion['choic
   const reason = mapFinishReason(line.done_reason);
   if (calls.length === 0) return { message: { role: 'assistant', content: line.message?.content ?? '' }, finish_reason: reason };
   return {
-    message: { role: 'assistant', content: line.message?.content || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) },
+    message: {
+      role: 'assistant',
+      content: line.message?.content || null,
+      tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+    },
     finish_reason: reason === 'stop' ? 'tool_calls' : reason,
   };
 }

@@ -14,7 +14,13 @@ export function convertResponse(body: WireCompletion, fallbackModel: string): Ch
     object: 'chat.completion',
     created: typeof body.created === 'number' ? body.created : Math.floor(Date.now() / 1000),
     model: typeof body.model === 'string' ? body.model : fallbackModel,
-    choices: [{ index: 0, message: { ...rest, role: 'assistant', content: typeof content === 'string' ? content : null }, finish_reason: mapFinishReason(choice.finish_reason) }],
+    choices: [
+      {
+        index: 0,
+        message: { ...rest, role: 'assistant', content: typeof content === 'string' ? content : null },
+        finish_reason: mapFinishReason(choice.finish_reason),
+      },
+    ],
     ...(usage ? { usage } : {}),
   };
 }

@@ -26,7 +26,16 @@ export function decodeChunk(event: EventSourceMessage, ctx: CallContext): Step[]
     const kind = kindForStatus(Number((isObject(chunk.error) && Number(chunk.error.code)) || 500), info);
     // A failure after the answer started is a broken stream, whatever its cause upstream.
     const asKind = kind === 'content_filter' ? kind : 'stream_broken';
-    return [{ kind: 'error', error: providerError(asKind, ctx, `${where(ctx)} reported an error inside the stream${info.message ? `: ${quoteUpstream(info.message, ctx)}` : ''}`) }];
+    return [
+      {
+        kind: 'error',
+        error: providerError(
+          asKind,
+          ctx,
+          `${where(ctx)} reported an error inside the stream${info.message ? `: ${quoteUpstream(info.message, ctx)}` : ''}`,
+        ),
+      },
+    ];
   }
   const steps: Step[] = [];
   if (typeof chunk.id === 'string' || typeof chunk.model === 'string') {

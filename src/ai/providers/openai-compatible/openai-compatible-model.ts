@@ -1,4 +1,12 @@
-import type { EmbedCallOptions, EmbedResult, LanguageModel, PhaseTimeouts, ProviderCallOptions, StreamPart, ProviderSettings } from '../../provider.js';
+import type {
+  EmbedCallOptions,
+  EmbedResult,
+  LanguageModel,
+  PhaseTimeouts,
+  ProviderCallOptions,
+  StreamPart,
+  ProviderSettings,
+} from '../../provider.js';
 import { PROVIDER_SPEC } from '../../provider.js';
 import type { ChatCompletion } from '../../types.js';
 import type { Logger } from '../../../runtime/logger.js';

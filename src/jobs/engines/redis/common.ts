@@ -39,7 +39,14 @@ export async function bull<T>(p: Promise<T>): Promise<T> {
 }
 
 /** Runs one of our scripts: keys, then the prefix and clock every script takes first, then its arguments. */
-export async function callScript(client: Scripted, prefix: string, name: string, keys: string[], args: Array<string | number>, now = Date.now()): Promise<unknown> {
+export async function callScript(
+  client: Scripted,
+  prefix: string,
+  name: string,
+  keys: string[],
+  args: Array<string | number>,
+  now = Date.now(),
+): Promise<unknown> {
   try {
     return await client[name]!(...keys, prefix, now, ...args);
   } catch (err) {

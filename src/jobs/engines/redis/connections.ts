@@ -20,7 +20,13 @@ export interface RedisConnections {
 export function connect(url: string, onError: (err: Error, which: string) => void): RedisConnections {
   // One report per outage and connection, not one per reconnect attempt.
   const open = (which: string, name: string, maxRetriesPerRequest: number | null, subscriber = false, commandTimeout?: number) =>
-    openRedis(url, { name, maxRetriesPerRequest, subscriber, onDown: (err) => onError(err, which), extra: { connectTimeout: 5_000, lazyConnect: false, disconnectTimeout: 200, ...(commandTimeout ? { commandTimeout } : {}) } });
+    openRedis(url, {
+      name,
+      maxRetriesPerRequest,
+      subscriber,
+      onDown: (err) => onError(err, which),
+      extra: { connectTimeout: 5_000, lazyConnect: false, disconnectTimeout: 200, ...(commandTimeout ? { commandTimeout } : {}) },
+    });
   return {
     // API calls answer within about a second while Redis is down (503, docs/operations.md): one
     // reconnect attempt (a refused connection fails in a few hundred ms), and no command waits more

@@ -145,7 +145,10 @@ export class BullDispatch {
    * while the task is held as dry. `take` gets `next`, which asks BullMQ for one job locked with
    * the token (undefined when there is none, which marks the task dry).
    */
-  async throttled<T>(task: string, take: (next: (token: string) => Promise<Job | undefined>) => Promise<T | undefined>): Promise<T | undefined> {
+  async throttled<T>(
+    task: string,
+    take: (next: (token: string) => Promise<Job | undefined>) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
     if (this.#drained(task)) return undefined;
     let slot = this.#claimSlots.get(task);
     if (!slot) this.#claimSlots.set(task, (slot = { busy: 0, waiting: [] }));

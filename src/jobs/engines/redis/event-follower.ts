@@ -164,7 +164,9 @@ export class EventFollower {
           this.#clientId = Number(got);
         }
         this.#blocked = true;
-        const read = this.#blocking.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids) as Promise<Array<[string, RawEntry[]]> | null>;
+        const read = this.#blocking.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids) as Promise<Array<
+          [string, RawEntry[]]
+        > | null>;
         read.catch(() => {});
         reply = await Promise.race([read, this.#closedSignal]);
         if (this.#closed) break;

@@ -83,7 +83,13 @@ export class EventLog {
       list.sort((a, b) => a.seq - b.seq);
       const args: string[] = [];
       for (const e of list) {
-        args.push(String(e.seq), e.type, e.data === undefined ? '' : JSON.stringify(e.data), String(e.at), e.attempt === undefined ? '' : String(e.attempt));
+        args.push(
+          String(e.seq),
+          e.type,
+          e.data === undefined ? '' : JSON.stringify(e.data),
+          String(e.at),
+          e.attempt === undefined ? '' : String(e.attempt),
+        );
       }
       (pipeline as unknown as { tlAppendEvents(key: string, ...args: string[]): void }).tlAppendEvents(this.key(jobId), ...args);
     }

@@ -80,7 +80,13 @@ export class Recovery {
    * to remove a job someone has locked again in the meantime.
    */
   async recoverOne(task: string, id: string, moveBull = false): Promise<string> {
-    const res = (await callScript(this.work, this.keys.prefix, 'tlRecover', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id])) as string;
+    const res = (await callScript(
+      this.work,
+      this.keys.prefix,
+      'tlRecover',
+      [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)],
+      [id],
+    )) as string;
     if (res === 'alive' || !moveBull) {
       if (res === 'dead' || res === 'cancelled') await this.bull.remove(task, id);
       return res;

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError } from '../../../errors.js';
-import type { Claim, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobCounts, JobEngine, PendingEvent, PruneCut } from '../../engine.js';
+import type {
+  Claim,
+  ClaimOptions,
+  EngineEnqueueOptions,
+  FinishOutcome,
+  JobCounts,
+  JobEngine,
+  PendingEvent,
+  PruneCut,
+} from '../../engine.js';
 import { FINAL_STATES, TERMINAL_EVENTS, type JobEvent, type JobRecord, type JobState, type ListQuery } from '../../types.js';
 import type { Job } from 'bullmq';
 import { connect, quit, type RedisConnections } from './connections.js';
@@ -69,7 +78,9 @@ export class RedisJobEngine implements JobEngine {
     this.#opts = options;
     this.keys = new Keys(options.prefix);
     this.#report = (err, what) =>
-      options.onError(TasklaneError.isInstance(err) ? err : new StoreError('TL_ERR_STORE_UNAVAILABLE', `redis (${what}): ${err.message}`, { cause: err }));
+      options.onError(
+        TasklaneError.isInstance(err) ? err : new StoreError('TL_ERR_STORE_UNAVAILABLE', `redis (${what}): ${err.message}`, { cause: err }),
+      );
     this.#conn = connect(options.url, this.#report);
     this.#redis = this.#conn.commands as Scripted;
     this.#work = this.#conn.work as Scripted;
@@ -91,7 +102,12 @@ export class RedisJobEngine implements JobEngine {
     });
     this.#recovery = new Recovery(this.#work, this.keys, this.#bullmq);
     this.#log = new EventLog(this.#conn.commands, options.prefix);
-    this.#follower = new EventFollower(this.#conn.blocking, this.#conn.commands, (id) => this.keys.events(id), (err) => this.#report(err, 'events'));
+    this.#follower = new EventFollower(
+      this.#conn.blocking,
+      this.#conn.commands,
+      (id) => this.keys.events(id),
+      (err) => this.#report(err, 'events'),
+    );
     this.#conn.subscriber.on('message', (channel: string, id: string) => {
       if (channel !== this.keys.cancelChannel() || !this.#held.has(id)) return;
       for (const l of this.#cancelListeners) {
@@ -110,12 +126,16 @@ export class RedisJobEngine implements JobEngine {
    */
   start(): Promise<void> {
     this.#started ??= (async () => {
-      const whenReady = (c: Redis) => (c.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => c.once('ready', () => resolve())));
+      const whenReady = (c: Redis) =>
+        c.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => c.once('ready', () => resolve()));
       const subscribed = whenReady(this.#conn.subscriber).then(() => this.#conn.subscriber.subscribe(this.keys.cancelChannel()));
       subscribed.catch((err: Error) => this.#report(err, 'cancel subscription'));
       let timer: NodeJS.Timeout | undefined;
       const all = Promise.all([subscribed, ...Object.values(this.#conn).map((c) => whenReady(c as Redis))]).then(() => true);
-      const ok = await Promise.race([all.catch(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), START_WAIT_MS)))]);
+      const ok = await Promise.race([
+        all.catch(() => false),
+        new Promise<false>((r) => (timer = setTimeout(() => r(false), START_WAIT_MS))),
+      ]);
       clearTimeout(timer);
       if (ok) {
         // A prefix written by a newer tasklane: refuse to start (the error reaches the runtime's start).
@@ -140,7 +160,10 @@ export class RedisJobEngine implements JobEngine {
   async format(opts: { migrate: boolean }): Promise<FormatAnswer> {
     let answer: [number, number];
     try {
-      answer = (await this.#call(this.#redis, 'tlFormat', [this.keys.meta()], [REDIS_FORMAT, opts.migrate ? '1' : '0'])) as [number, number];
+      answer = (await this.#call(this.#redis, 'tlFormat', [this.keys.meta()], [REDIS_FORMAT, opts.migrate ? '1' : '0'])) as [
+        number,
+        number,
+      ];
     } catch (err) {
       throw this.#storeError(err);
     }
@@ -168,9 +191,13 @@ export class RedisJobEngine implements JobEngine {
     const priority = opts.priority ?? 0;
     const idem = opts.idempotencyKey ?? '';
     const inputJson = JSON.stringify(input ?? null);
-    const script = this.#call(this.#redis, 'tlEnqueue', [this.keys.job(id), this.keys.events(id), idem ? this.keys.idem(idem) : this.keys.job(id)], [
-      id, task, inputJson, opts.maxAttempts, priority, idem, runAt, state, '{}', opts.owner?.key ?? '', opts.owner?.tenant ?? '',
-    ], now) as Promise<[number, string, string[]?]>;
+    const script = this.#call(
+      this.#redis,
+      'tlEnqueue',
+      [this.keys.job(id), this.keys.events(id), idem ? this.keys.idem(idem) : this.keys.job(id)],
+      [id, task, inputJson, opts.maxAttempts, priority, idem, runAt, state, '{}', opts.owner?.key ?? '', opts.owner?.tenant ?? ''],
+      now,
+    ) as Promise<[number, string, string[]?]>;
     if (idem) {
       // The key may already name another job: wait for the answer before dispatching anything.
       const [created, actualId, flat] = await script;
@@ -181,9 +208,22 @@ export class RedisJobEngine implements JobEngine {
       script.catch(() => {});
       await Promise.all([script, this.#bullmq.dispatch(id, task, priority, delayMs)]);
     }
-    const record: JobRecord = { id, task, state, input: JSON.parse(inputJson), attempt: 0, maxAttempts: opts.maxAttempts, priority, createdAt: now, updatedAt: now, runAt, lastSeq: 1 };
+    const record: JobRecord = {
+      id,
+      task,
+      state,
+      input: JSON.parse(inputJson),
+      attempt: 0,
+      maxAttempts: opts.maxAttempts,
+      priority,
+      createdAt: now,
+      updatedAt: now,
+      runAt,
+      lastSeq: 1,
+    };
     if (idem) record.idempotencyKey = idem;
-    if (opts.owner) record.owner = opts.owner.tenant !== undefined ? { key: opts.owner.key, tenant: opts.owner.tenant } : { key: opts.owner.key };
+    if (opts.owner)
+      record.owner = opts.owner.tenant !== undefined ? { key: opts.owner.key, tenant: opts.owner.tenant } : { key: opts.owner.key };
     return record;
   }
 
@@ -205,17 +245,24 @@ export class RedisJobEngine implements JobEngine {
   /** Newest first. The cursor is the insertion order of the last job returned. */
   async list(q: ListQuery = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
     this.#assertOpen();
-    if (q.cursor !== undefined && !/^\d+$/.test(q.cursor)) throw new ValidationError('cursor: not one this server returned (pass the `next` of the previous page)');
+    if (q.cursor !== undefined && !/^\d+$/.test(q.cursor))
+      throw new ValidationError('cursor: not one this server returned (pass the `next` of the previous page)');
     const limit = Math.min(LIST_MAX, Math.max(1, q.limit ?? 50));
     const owner = q.owner && (q.owner.key !== undefined || q.owner.tenant !== undefined) ? q.owner : undefined;
     // An owner's listing walks that owner's index and filters task and state as it reads.
     // Without a state filter (and no owner), the page is merged from the six per-state indexes
     // (of the task, or of all tasks): no index of every job, so a job costs two index entries.
-    const keys = owner ? [owner.key !== undefined ? this.keys.owner(owner.key) : this.keys.tenant(owner.tenant!)]
-      : q.state ? [q.task ? this.keys.taskState(q.task, q.state) : this.keys.state(q.state)]
-      : STATES.map((st) => (q.task ? this.keys.taskState(q.task, st) : this.keys.state(st)));
+    const keys = owner
+      ? [owner.key !== undefined ? this.keys.owner(owner.key) : this.keys.tenant(owner.tenant!)]
+      : q.state
+        ? [q.task ? this.keys.taskState(q.task, q.state) : this.keys.state(q.state)]
+        : STATES.map((st) => (q.task ? this.keys.taskState(q.task, st) : this.keys.state(st)));
     const keep = (r: JobRecord): boolean =>
-      (!q.state || r.state === q.state) && (!owner || ((owner.key === undefined || r.owner?.key === owner.key) && (owner.tenant === undefined || r.owner?.tenant === owner.tenant) && (!q.task || r.task === q.task)));
+      (!q.state || r.state === q.state) &&
+      (!owner ||
+        ((owner.key === undefined || r.owner?.key === owner.key) &&
+          (owner.tenant === undefined || r.owner?.tenant === owner.tenant) &&
+          (!q.task || r.task === q.task)));
     const jobs: JobRecord[] = [];
     let upper = q.cursor ? `(${q.cursor}` : '+inf';
     let next: string | undefined;
@@ -312,7 +359,10 @@ export class RedisJobEngine implements JobEngine {
     this.#assertOpen();
     const res = (await this.#call(this.#redis, 'tlRetry', [this.keys.job(id), this.keys.events(id)], [id])) as string;
     if (res === 'missing') await this.#mustGet(id);
-    if (res !== 'ok') throw new JobError('TL_ERR_JOB_STATE', `job ${id} is ${res}; only dead or cancelled jobs can be retried`, { details: { jobId: id, state: res } });
+    if (res !== 'ok')
+      throw new JobError('TL_ERR_JOB_STATE', `job ${id} is ${res}; only dead or cancelled jobs can be retried`, {
+        details: { jobId: id, state: res },
+      });
     const record = await this.#mustGet(id);
     await this.#bullmq.remove(record.task, id);
     await this.#bullmq.dispatch(id, record.task, record.priority, 0);
@@ -331,13 +381,23 @@ export class RedisJobEngine implements JobEngine {
     return undefined;
   }
 
-  async #claimOne(task: string, next: (token: string) => Promise<Job | undefined>, workerId: string, leaseMs: number): Promise<Claim | undefined> {
+  async #claimOne(
+    task: string,
+    next: (token: string) => Promise<Job | undefined>,
+    workerId: string,
+    leaseMs: number,
+  ): Promise<Claim | undefined> {
     for (let i = 0; i < 50; i++) {
       const token = `${workerId}:${randomUUID()}`;
       const job = await next(token);
       if (!job) return undefined;
       const id = job.id!;
-      const res = (await this.#call(this.#work, 'tlClaimed', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id, token, workerId, leaseMs])) as string | Flat;
+      const res = (await this.#call(
+        this.#work,
+        'tlClaimed',
+        [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)],
+        [id, token, workerId, leaseMs],
+      )) as string | Flat;
       if (Array.isArray(res)) {
         this.#held.set(id, { job, task, token });
         return { job: hashToRecord(flatToHash(res[1]))!, token };
@@ -354,7 +414,12 @@ export class RedisJobEngine implements JobEngine {
     if (!held || held.token !== token) throw this.#leaseLost(id);
     const extended = await bull(held.job.extendLock(token, leaseMs));
     if (!extended) throw this.#leaseLost(id);
-    const flag = (await this.#call(this.#work, 'tlRenew', [this.keys.job(id), this.keys.events(id), this.keys.lock(held.task, id)], [token, Date.now() + leaseMs])) as number;
+    const flag = (await this.#call(
+      this.#work,
+      'tlRenew',
+      [this.keys.job(id), this.keys.events(id), this.keys.lock(held.task, id)],
+      [token, Date.now() + leaseMs],
+    )) as number;
     if (flag < 0) throw this.#leaseLost(id);
     return { cancelRequested: flag === 1 };
   }
@@ -365,10 +430,19 @@ export class RedisJobEngine implements JobEngine {
     const payload = end.outcome === 'succeeded' ? end.result : end.error;
     const runAt = end.outcome === 'retry' ? end.runAt : 0;
     const data =
-      end.outcome === 'succeeded' ? { result: end.result ?? null } : end.outcome === 'retry' ? { error: end.error, runAt: end.runAt } : end.error ? { error: end.error } : {};
-    const script = this.#call(this.#work, 'tlFinish', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [
-      id, token, end.outcome, JSON.stringify(payload ?? null), runAt, JSON.stringify(data),
-    ]) as Promise<string | Flat>;
+      end.outcome === 'succeeded'
+        ? { result: end.result ?? null }
+        : end.outcome === 'retry'
+          ? { error: end.error, runAt: end.runAt }
+          : end.error
+            ? { error: end.error }
+            : {};
+    const script = this.#call(
+      this.#work,
+      'tlFinish',
+      [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)],
+      [id, token, end.outcome, JSON.stringify(payload ?? null), runAt, JSON.stringify(data)],
+    ) as Promise<string | Flat>;
     script.catch(() => {});
     const mine = held?.token === token;
     if (mine) this.#held.delete(id);
@@ -376,7 +450,11 @@ export class RedisJobEngine implements JobEngine {
     // token, BullMQ refuses it too (same lock), so sending both at once is safe and costs one round
     // trip. If only the BullMQ step fails, the lock expires and recovery or the next claim reconciles.
     const bull = mine
-      ? Promise.resolve(end.outcome === 'retry' ? held.job.moveToDelayed(Math.max(runAt, Date.now()), token) : held.job.moveToCompleted(null, token, false))
+      ? Promise.resolve(
+          end.outcome === 'retry'
+            ? held.job.moveToDelayed(Math.max(runAt, Date.now()), token)
+            : held.job.moveToCompleted(null, token, false),
+        )
       : Promise.resolve();
     const [res] = await Promise.all([script, bull.catch(() => {})]);
     if (!Array.isArray(res)) throw this.#leaseLost(id);
@@ -387,7 +465,12 @@ export class RedisJobEngine implements JobEngine {
     const held = this.#held.get(id);
     const task = held?.task ?? (await this.get(id))?.task;
     if (!task) return undefined;
-    const script = this.#call(this.#work, 'tlRelease', [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)], [id, token]) as Promise<string | Flat>;
+    const script = this.#call(
+      this.#work,
+      'tlRelease',
+      [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)],
+      [id, token],
+    ) as Promise<string | Flat>;
     script.catch(() => {});
     const mine = held?.token === token;
     if (mine) this.#held.delete(id);
@@ -428,7 +511,9 @@ export class RedisJobEngine implements JobEngine {
     const last = (await this.#call(this.#work, 'tlAppend', [this.keys.job(id), this.keys.events(id)], args)) as number;
     if (last === -1) throw this.#leaseLost(id);
     if (last < -1) {
-      throw new JobError('TL_ERR_JOB_STATE', `events for job ${id} start at seq ${events[0]!.seq} but the stream ends at ${-2 - last}`, { details: { jobId: id } });
+      throw new JobError('TL_ERR_JOB_STATE', `events for job ${id} start at seq ${events[0]!.seq} but the stream ends at ${-2 - last}`, {
+        details: { jobId: id },
+      });
     }
   }
 
@@ -460,7 +545,10 @@ export class RedisJobEngine implements JobEngine {
     if (FINAL_STATES.has(record.state) && record.lastSeq <= fromSeq) return (async function* () {})();
     // Seq 1 may be only in the record: read it first, then follow the stream after it.
     const first = fromSeq < 1 ? await this.readEvents(id, 0, 1) : [];
-    const rest = this.#follower.follow(id, first[0]?.seq ?? fromSeq, { signal: opts.signal, isTerminal: (e) => TERMINAL_EVENTS.has(e.type) });
+    const rest = this.#follower.follow(id, first[0]?.seq ?? fromSeq, {
+      signal: opts.signal,
+      isTerminal: (e) => TERMINAL_EVENTS.has(e.type),
+    });
     return (async function* () {
       yield* first;
       yield* rest;

@@ -21,7 +21,9 @@ export interface BackupResult {
 /** Copies the live store at `source` to `dest` (written beside it as `<dest>.partial`, then renamed). */
 export async function backupSqlite(source: string, dest: string): Promise<BackupResult> {
   if (!existsSync(source)) {
-    throw new StoreError('TL_ERR_STORE_UNAVAILABLE', `no job store at ${source}; check --config / --data (store.path)`, { details: { path: source, setting: 'store.path' } });
+    throw new StoreError('TL_ERR_STORE_UNAVAILABLE', `no job store at ${source}; check --config / --data (store.path)`, {
+      details: { path: source, setting: 'store.path' },
+    });
   }
   const partial = `${dest}.partial`;
   rmSync(partial, { force: true });
@@ -61,4 +63,3 @@ export async function backupSqlite(source: string, dest: string): Promise<Backup
     throw err;
   }
 }
-

@@ -7,7 +7,8 @@ import { accessSync, constants, statfsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { StoreError, type ErrorCode } from '../../../errors.js';
 
-const FIX_READONLY = 'make the file, its -wal and -shm files and their folder writable, or set store.path (or --data, TASKLANE_DATA) to a writable place';
+const FIX_READONLY =
+  'make the file, its -wal and -shm files and their folder writable, or set store.path (or --data, TASKLANE_DATA) to a writable place';
 const FIX_FULL = 'free space on that disk, or set store.path (or --data, TASKLANE_DATA) to a disk with room';
 
 /** Why the store's files cannot be written (the first refusal found), or undefined if they can. */
@@ -46,7 +47,11 @@ export function storeError(err: unknown, path: string, what: string): StoreError
     const free = freeBytes(path);
     code = 'TL_ERR_STORE_FULL';
     message = `${what}: the disk holding ${path} is full${free === undefined ? '' : ` (${free} bytes free)`}; ${FIX_FULL}`;
-  } else if (sqliteCode.startsWith('SQLITE_READONLY') || sqliteCode.startsWith('SQLITE_IOERR') || sqliteCode.startsWith('SQLITE_CANTOPEN')) {
+  } else if (
+    sqliteCode.startsWith('SQLITE_READONLY') ||
+    sqliteCode.startsWith('SQLITE_IOERR') ||
+    sqliteCode.startsWith('SQLITE_CANTOPEN')
+  ) {
     const refused = unwritable(path);
     if (refused) {
       code = 'TL_ERR_STORE_READONLY';

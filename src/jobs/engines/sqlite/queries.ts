@@ -70,7 +70,8 @@ export function rowToRecord(row: JobRow): JobRecord {
   if (row.finished_at !== null) record.finishedAt = row.finished_at;
   if (row.progress !== null) record.progress = JSON.parse(row.progress);
   if (row.worker_id !== null) record.workerId = row.worker_id;
-  if (row.owner_key !== null) record.owner = row.owner_tenant !== null ? { key: row.owner_key, tenant: row.owner_tenant } : { key: row.owner_key };
+  if (row.owner_key !== null)
+    record.owner = row.owner_tenant !== null ? { key: row.owner_key, tenant: row.owner_tenant } : { key: row.owner_key };
   return record;
 }
 
@@ -126,7 +127,11 @@ export interface Queries {
     state: Record<JobState, S<[number, number], JobRow>>;
     both: Record<JobState, S<[string, number, number], JobRow>>;
     /** One owner's jobs (key and/or tenant), optionally of one task and state; params (before n, limit). */
-    owned(owner: { key?: string; tenant?: string }, task?: string, state?: JobState): { source: string; all(before: number, limit: number): JobRow[] };
+    owned(
+      owner: { key?: string; tenant?: string },
+      task?: string,
+      state?: JobState,
+    ): { source: string; all(before: number, limit: number): JobRow[] };
   };
 }
 
@@ -148,11 +153,16 @@ export function prepare(db: Database.Database): Queries {
       ];
       // With a state: the owner's slice of that state (a sparse state reads a page, not every job of the owner).
       const index = (owner.key !== undefined ? 'jobs_owner' : 'jobs_tenant') + (state !== undefined ? '_state' : '');
-      stmt = db.prepare<[Record<string, unknown>], JobRow>(`${listCols} INDEXED BY ${index} WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT @limit`);
+      stmt = db.prepare<[Record<string, unknown>], JobRow>(
+        `${listCols} INDEXED BY ${index} WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT @limit`,
+      );
       ownedStatements.set(shape, stmt);
     }
     const s = stmt;
-    return { source: s.source, all: (before: number, limit: number) => s.all({ key: owner.key, tenant: owner.tenant, task, before, limit }) };
+    return {
+      source: s.source,
+      all: (before: number, limit: number) => s.all({ key: owner.key, tenant: owner.tenant, task, before, limit }),
+    };
   };
   return {
     insertJob: db.prepare<[Record<string, unknown>], JobRow>(
@@ -161,7 +171,9 @@ export function prepare(db: Database.Database): Queries {
        ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING *`,
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
-    lastSeqs: db.prepare<[string], { id: string; last_seq: number }>('SELECT id, last_seq FROM jobs WHERE id IN (SELECT value FROM json_each(?))'),
+    lastSeqs: db.prepare<[string], { id: string; last_seq: number }>(
+      'SELECT id, last_seq FROM jobs WHERE id IN (SELECT value FROM json_each(?))',
+    ),
     ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
     probe: db.prepare<[number]>('INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at'),
     // Walks the finish-time index up to the later cut and keeps the rows each state's cut allows.
@@ -177,7 +189,9 @@ export function prepare(db: Database.Database): Queries {
     insertEvent: db.prepare<[string, number, string, string, number, number | null]>(
       'INSERT INTO job_events (job_id, seq, type, data, at, attempt) VALUES (?, ?, ?, ?, ?, ?)',
     ),
-    readEvents: db.prepare<[string, number, number], EventRow>('SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    readEvents: db.prepare<[string, number, number], EventRow>(
+      'SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
     // Claims go task by task, each through its own slice of the ready index (task first), so a
     // task with nothing queued costs one index probe however large another task's backlog is.
     readyHead: db.prepare<[string], { n: number; priority: number; run_at: number }>(
@@ -216,7 +230,9 @@ export function prepare(db: Database.Database): Queries {
          token = NULL, lease_until = NULL, last_seq = last_seq + 1
        WHERE id = @id AND token = @token AND state = 'running' RETURNING *`,
     ),
-    expired: db.prepare<[number, number], JobRow>(`SELECT * FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`),
+    expired: db.prepare<[number, number], JobRow>(
+      `SELECT * FROM jobs INDEXED BY jobs_lease WHERE state = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
+    ),
     recover: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET state = @state, error = @error, run_at = @now, updated_at = @now, finished_at = @finishedAt,
          token = NULL, lease_until = NULL, last_seq = last_seq + 1
@@ -241,12 +257,16 @@ export function prepare(db: Database.Database): Queries {
     ),
     list: {
       all: db.prepare<[number, number], JobRow>(`${listCols} WHERE n < ? ORDER BY n DESC LIMIT ?`),
-      task: db.prepare<[string, number, number], JobRow>(`${listCols} INDEXED BY jobs_task WHERE task = ? AND n < ? ORDER BY n DESC LIMIT ?`),
+      task: db.prepare<[string, number, number], JobRow>(
+        `${listCols} INDEXED BY jobs_task WHERE task = ? AND n < ? ORDER BY n DESC LIMIT ?`,
+      ),
       state: perState((st) =>
         db.prepare<[number, number], JobRow>(`${listCols} INDEXED BY jobs_state WHERE state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`),
       ),
       both: perState((st) =>
-        db.prepare<[string, number, number], JobRow>(`${listCols} INDEXED BY jobs_task_state WHERE task = ? AND state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`),
+        db.prepare<[string, number, number], JobRow>(
+          `${listCols} INDEXED BY jobs_task_state WHERE task = ? AND state = '${st}' AND n < ? ORDER BY n DESC LIMIT ?`,
+        ),
       ),
       owned,
     },

@@ -9,7 +9,17 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { JobError, NotFoundError, StoreError, TasklaneError, ValidationError, jobNotFound } from '../../../errors.js';
-import type { Claim, ClaimAsk, ClaimOptions, EngineEnqueueOptions, FinishOutcome, JobCounts, JobEngine, PendingEvent, PruneCut } from '../../engine.js';
+import type {
+  Claim,
+  ClaimAsk,
+  ClaimOptions,
+  EngineEnqueueOptions,
+  FinishOutcome,
+  JobCounts,
+  JobEngine,
+  PendingEvent,
+  PruneCut,
+} from '../../engine.js';
 import type { JobEvent, JobEventType, JobRecord, JobState, ListQuery } from '../../types.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
 import { storeError } from './faults.js';
@@ -150,11 +160,15 @@ export class SqliteJobEngine implements JobEngine {
     return this.#run(() => {
       const L = this.#q.list;
       const rows =
-        q.owner && (q.owner.key !== undefined || q.owner.tenant !== undefined) ? L.owned(q.owner, q.task, q.state).all(before, limit + 1)
-        : q.task && q.state ? L.both[q.state].all(q.task, before, limit + 1)
-        : q.task ? L.task.all(q.task, before, limit + 1)
-        : q.state ? L.state[q.state].all(before, limit + 1)
-        : L.all.all(before, limit + 1);
+        q.owner && (q.owner.key !== undefined || q.owner.tenant !== undefined)
+          ? L.owned(q.owner, q.task, q.state).all(before, limit + 1)
+          : q.task && q.state
+            ? L.both[q.state].all(q.task, before, limit + 1)
+            : q.task
+              ? L.task.all(q.task, before, limit + 1)
+              : q.state
+                ? L.state[q.state].all(before, limit + 1)
+                : L.all.all(before, limit + 1);
       const page = rows.slice(0, limit);
       const jobs = page.map(rowToRecord);
       return rows.length > limit ? { jobs, next: String(page[page.length - 1]!.n) } : { jobs };
@@ -178,7 +192,8 @@ export class SqliteJobEngine implements JobEngine {
     const due = this.#run(() => {
       const now = Date.now();
       const set = new Set<string>();
-      for (const a of wanted) for (const t of a.tasks) if (!set.has(t) && (this.#q.readyHead.get(t) || this.#q.dueDelayed.get(t, now))) set.add(t);
+      for (const a of wanted)
+        for (const t of a.tasks) if (!set.has(t) && (this.#q.readyHead.get(t) || this.#q.dueDelayed.get(t, now))) set.add(t);
       return set;
     });
     if (due.size === 0) return empty;
@@ -195,7 +210,12 @@ export class SqliteJobEngine implements JobEngine {
           for (let i = tasks.length - 1; i >= 0; i--) {
             const head = this.#q.readyHead.get(tasks[i]!);
             if (!head) tasks.splice(i, 1);
-            else if (!best || head.priority > best.priority || (head.priority === best.priority && (head.run_at < best.run_at || (head.run_at === best.run_at && head.n < best.n)))) best = head;
+            else if (
+              !best ||
+              head.priority > best.priority ||
+              (head.priority === best.priority && (head.run_at < best.run_at || (head.run_at === best.run_at && head.n < best.n)))
+            )
+              best = head;
           }
           if (!best) break;
           const token = randomUUID();
@@ -235,7 +255,8 @@ export class SqliteJobEngine implements JobEngine {
   async finish(id: string, token: string, end: FinishOutcome): Promise<JobRecord> {
     return this.#write(() => {
       const now = Date.now();
-      const state = end.outcome === 'succeeded' ? 'succeeded' : end.outcome === 'retry' ? (end.runAt > now ? 'delayed' : 'queued') : end.outcome;
+      const state =
+        end.outcome === 'succeeded' ? 'succeeded' : end.outcome === 'retry' ? (end.runAt > now ? 'delayed' : 'queued') : end.outcome;
       const error = end.outcome === 'succeeded' ? null : (end.error ?? null);
       const row = this.#q.finish.get({
         id,
@@ -249,9 +270,11 @@ export class SqliteJobEngine implements JobEngine {
       });
       if (!row) throw this.#lostOrMissing(id);
       const [type, data]: [JobEventType, unknown] =
-        end.outcome === 'succeeded' ? ['succeeded', { result: end.result ?? null }]
-        : end.outcome === 'retry' ? ['retrying', { error: end.error, runAt: end.runAt }]
-        : [end.outcome, { error }];
+        end.outcome === 'succeeded'
+          ? ['succeeded', { result: end.result ?? null }]
+          : end.outcome === 'retry'
+            ? ['retrying', { error: end.error, runAt: end.runAt }]
+            : [end.outcome, { error }];
       this.#event(row, type, data, now);
       return rowToRecord(row);
     });
@@ -263,7 +286,16 @@ export class SqliteJobEngine implements JobEngine {
       const held = this.#q.byId.get(id);
       if (!held || held.token !== token || held.state !== 'running') return undefined;
       if (held.cancel_requested === 1) {
-        const row = this.#q.finish.get({ id, token, state: 'cancelled', result: null, error: json(CANCELLED), runAt: now, finishedAt: now, now })!;
+        const row = this.#q.finish.get({
+          id,
+          token,
+          state: 'cancelled',
+          result: null,
+          error: json(CANCELLED),
+          runAt: now,
+          finishedAt: now,
+          now,
+        })!;
         this.#event(row, 'cancelled', { error: CANCELLED }, now);
         return rowToRecord(row);
       }
@@ -280,12 +312,24 @@ export class SqliteJobEngine implements JobEngine {
         const now = Date.now();
         const rows = this.#q.expired.all(now, RECOVER_BATCH);
         for (const held of rows) {
-          const lost = { code: 'TL_ERR_JOB_LEASE_LOST', message: `the lease of attempt ${held.attempt} expired (worker ${held.worker_id ?? 'unknown'} stopped renewing it)` };
+          const lost = {
+            code: 'TL_ERR_JOB_LEASE_LOST',
+            message: `the lease of attempt ${held.attempt} expired (worker ${held.worker_id ?? 'unknown'} stopped renewing it)`,
+          };
           const [state, type, data, error]: [string, JobEventType, unknown, unknown] =
-            held.cancel_requested === 1 ? ['cancelled', 'cancelled', { error: CANCELLED }, CANCELLED]
-            : held.attempt >= held.max_attempts ? ['dead', 'dead', { error: lost }, lost]
-            : ['queued', 'retrying', { error: lost, runAt: now }, lost];
-          const row = this.#q.recover.get({ id: held.id, token: held.token, state, error: json(error), now, finishedAt: state === 'queued' ? null : now });
+            held.cancel_requested === 1
+              ? ['cancelled', 'cancelled', { error: CANCELLED }, CANCELLED]
+              : held.attempt >= held.max_attempts
+                ? ['dead', 'dead', { error: lost }, lost]
+                : ['queued', 'retrying', { error: lost, runAt: now }, lost];
+          const row = this.#q.recover.get({
+            id: held.id,
+            token: held.token,
+            state,
+            error: json(error),
+            now,
+            finishedAt: state === 'queued' ? null : now,
+          });
           if (row) this.#event(row, type, data, now);
         }
         return rows.length;
@@ -309,7 +353,9 @@ export class SqliteJobEngine implements JobEngine {
       if (running) return rowToRecord(running);
       const current = this.#q.byId.get(id);
       if (!current) throw notFound(id);
-      throw new JobError('TL_ERR_JOB_STATE', `job ${id} is already ${current.state} and cannot be cancelled`, { details: { jobId: id, state: current.state } });
+      throw new JobError('TL_ERR_JOB_STATE', `job ${id} is already ${current.state} and cannot be cancelled`, {
+        details: { jobId: id, state: current.state },
+      });
     });
   }
 
@@ -320,7 +366,9 @@ export class SqliteJobEngine implements JobEngine {
       const now = Date.now();
       const row = this.#q.retry.get({ id, now });
       if (!row) {
-        throw new JobError('TL_ERR_JOB_STATE', `job ${id} is ${before.state}; only dead or cancelled jobs can be retried`, { details: { jobId: id, state: before.state } });
+        throw new JobError('TL_ERR_JOB_STATE', `job ${id} is ${before.state}; only dead or cancelled jobs can be retried`, {
+          details: { jobId: id, state: before.state },
+        });
       }
       this.#event(row, 'enqueued', { retry: true, from: before.state }, now);
       return rowToRecord(row);
@@ -344,7 +392,9 @@ export class SqliteJobEngine implements JobEngine {
       if (!this.#q.appendHead.get(last, progress, Date.now(), id, token, first - 1)) {
         const current = this.#q.byId.get(id);
         if (current && current.token === token) {
-          throw new JobError('TL_ERR_JOB_STATE', `events for job ${id} start at seq ${first} but the stream ends at ${current.last_seq}`, { details: { jobId: id } });
+          throw new JobError('TL_ERR_JOB_STATE', `events for job ${id} start at seq ${first} but the stream ends at ${current.last_seq}`, {
+            details: { jobId: id },
+          });
         }
         throw this.#lostOrMissing(id);
       }
@@ -376,7 +426,9 @@ export class SqliteJobEngine implements JobEngine {
 
   #lostOrMissing(id: string): TasklaneError {
     if (!this.#q.byId.get(id)) return notFound(id);
-    return new JobError('TL_ERR_JOB_LEASE_LOST', `the lease on job ${id} was lost: another worker or a recovery took it`, { details: { jobId: id } });
+    return new JobError('TL_ERR_JOB_LEASE_LOST', `the lease on job ${id} was lost: another worker or a recovery took it`, {
+      details: { jobId: id },
+    });
   }
 
   #run<T>(fn: () => T): T {

@@ -28,13 +28,18 @@ describe('parseRetryAfterMs', () => {
 
   it('takes the largest of every form present', () => {
     expect(
-      parseRetryAfterMs({ 'retry-after': '1', 'retry-after-ms': '1500', 'x-ratelimit-reset-requests': '800ms', 'x-ratelimit-reset-tokens': '2.5s' }, now),
+      parseRetryAfterMs(
+        { 'retry-after': '1', 'retry-after-ms': '1500', 'x-ratelimit-reset-requests': '800ms', 'x-ratelimit-reset-tokens': '2.5s' },
+        now,
+      ),
     ).toBe(2_500);
   });
 
   it('reads the first of repeated headers and ignores garbage', () => {
     expect(parseRetryAfterMs({ 'retry-after': ['4', '9'] }, now)).toBe(4_000);
-    expect(parseRetryAfterMs({ 'retry-after': 'soon', 'retry-after-ms': 'x', 'x-ratelimit-reset-tokens': '5 minutes' }, now)).toBeUndefined();
+    expect(
+      parseRetryAfterMs({ 'retry-after': 'soon', 'retry-after-ms': 'x', 'x-ratelimit-reset-tokens': '5 minutes' }, now),
+    ).toBeUndefined();
     expect(parseRetryAfterMs({}, now)).toBeUndefined();
   });
 

@@ -35,7 +35,12 @@ describe('Redis job event stream', () => {
     redis = new Redis(REDIS_URL);
     blocking = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     log = new EventLog(redis, prefix);
-    follower = new EventFollower(blocking, redis, (id) => log.key(id), (e) => errors.push(e));
+    follower = new EventFollower(
+      blocking,
+      redis,
+      (id) => log.key(id),
+      (e) => errors.push(e),
+    );
   }
 
   it('stores events in seq order and replays from any seq', async () => {

@@ -23,7 +23,14 @@ async function poll(e: RedisJobEngine, workerId: string, tasks: string[]) {
   }
   return undefined;
 }
-const ev = (jobId: string, seq: number, type: JobEvent['type'], data: unknown, attempt = 1): JobEvent => ({ jobId, seq, type, data, at: Date.now(), attempt });
+const ev = (jobId: string, seq: number, type: JobEvent['type'], data: unknown, attempt = 1): JobEvent => ({
+  jobId,
+  seq,
+  type,
+  data,
+  at: Date.now(),
+  attempt,
+});
 
 async function collect(it: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
   const out: JobEvent[] = [];
@@ -49,11 +56,19 @@ describe('RedisJobEngine', () => {
     expect(await e.renew(job.id, claim!.token, 5_000)).toEqual({ cancelRequested: false });
     await e.appendEvents(job.id, claim!.token, [ev(job.id, 3, 'progress', { step: 1 }), ev(job.id, 4, 'log', { msg: 'hi' })]);
     // A resent batch is refused whole: the stream never holds a seq twice.
-    await expect(e.appendEvents(job.id, claim!.token, [ev(job.id, 4, 'log', { msg: 'hi' })])).rejects.toMatchObject({ code: 'TL_ERR_JOB_STATE' });
+    await expect(e.appendEvents(job.id, claim!.token, [ev(job.id, 4, 'log', { msg: 'hi' })])).rejects.toMatchObject({
+      code: 'TL_ERR_JOB_STATE',
+    });
     const done = await e.finish(job.id, claim!.token, { outcome: 'succeeded', result: { ok: 1 } });
     expect(done).toMatchObject({ state: 'succeeded', result: { ok: 1 }, progress: { step: 1 }, lastSeq: 5 });
     const events = await e.readEvents(job.id, 0);
-    expect(events.map((x) => [x.seq, x.type])).toEqual([[1, 'enqueued'], [2, 'started'], [3, 'progress'], [4, 'log'], [5, 'succeeded']]);
+    expect(events.map((x) => [x.seq, x.type])).toEqual([
+      [1, 'enqueued'],
+      [2, 'started'],
+      [3, 'progress'],
+      [4, 'log'],
+      [5, 'succeeded'],
+    ]);
     expect(await collect(await e.follow(job.id, 2))).toEqual(events.slice(2));
     expect(await collect(await e.follow(job.id, 5))).toEqual([]);
     expect(await take(e, 'w1', ['t.a'])).toBeUndefined();
@@ -74,9 +89,13 @@ describe('RedisJobEngine', () => {
       if (!second) await new Promise((r) => setTimeout(r, 100));
     }
     expect(second?.job).toMatchObject({ id: job.id, attempt: 2, workerId: 'B' });
-    await expect(a.finish(job.id, first!.token, { outcome: 'succeeded', result: 'stale' })).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
+    await expect(a.finish(job.id, first!.token, { outcome: 'succeeded', result: 'stale' })).rejects.toMatchObject({
+      code: 'TL_ERR_JOB_LEASE_LOST',
+    });
     await expect(a.renew(job.id, first!.token, 600)).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
-    await expect(a.appendEvents(job.id, first!.token, [ev(job.id, 9, 'progress', 1)])).rejects.toMatchObject({ code: 'TL_ERR_JOB_LEASE_LOST' });
+    await expect(a.appendEvents(job.id, first!.token, [ev(job.id, 9, 'progress', 1)])).rejects.toMatchObject({
+      code: 'TL_ERR_JOB_LEASE_LOST',
+    });
     const done = await b.finish(job.id, second!.token, { outcome: 'succeeded', result: 'fresh' });
     expect(done).toMatchObject({ state: 'succeeded', result: 'fresh', attempt: 2 });
     const types = (await a.readEvents(job.id, 0)).map((x) => x.type);
@@ -88,7 +107,11 @@ describe('RedisJobEngine', () => {
     await e.start();
     const job = await e.enqueue('t.c', {}, M);
     const c1 = await take(e, 'w', ['t.c']);
-    const r1 = await e.finish(job.id, c1!.token, { outcome: 'retry', error: { code: 'TL_ERR_JOB_FAILED', message: 'x' }, runAt: Date.now() + 300 });
+    const r1 = await e.finish(job.id, c1!.token, {
+      outcome: 'retry',
+      error: { code: 'TL_ERR_JOB_FAILED', message: 'x' },
+      runAt: Date.now() + 300,
+    });
     expect(r1.state).toBe('delayed');
     expect(await take(e, 'w', ['t.c'])).toBeUndefined();
     await new Promise((r) => setTimeout(r, 400));

@@ -156,7 +156,9 @@ it('a file of the previous version gets its counters from the jobs it already ho
   await first.close();
   // Back to version 5: no counters, no triggers (as a file written by the previous build).
   const raw = new Database(path);
-  raw.exec('DROP TRIGGER jobs_count_insert; DROP TRIGGER jobs_count_update; DROP TRIGGER jobs_count_delete; DROP TABLE job_counts; PRAGMA user_version = 5;');
+  raw.exec(
+    'DROP TRIGGER jobs_count_insert; DROP TRIGGER jobs_count_update; DROP TRIGGER jobs_count_delete; DROP TABLE job_counts; PRAGMA user_version = 5;',
+  );
   raw.close();
   const engine = new SqliteJobEngine({ path });
   cleanup.push(() => engine.close());
@@ -172,7 +174,15 @@ it('a claim for a task with nothing queued does not touch the backlog of another
   for (let i = 0; i < 50; i++) await engine.enqueue('big', i, { maxAttempts: 1 });
   await engine.enqueue('small', 'x', { maxAttempts: 1, priority: -5 });
   // One pass for two lanes: each gets the jobs of its own tasks only, in claim order.
-  const [big, small, none] = await engine.claimBatch('w', [{ tasks: ['big'], n: 3 }, { tasks: ['small', 'idle'], n: 2 }, { tasks: ['idle'], n: 4 }], 10_000);
+  const [big, small, none] = await engine.claimBatch(
+    'w',
+    [
+      { tasks: ['big'], n: 3 },
+      { tasks: ['small', 'idle'], n: 2 },
+      { tasks: ['idle'], n: 4 },
+    ],
+    10_000,
+  );
   expect(big!.map((c) => c.job.input)).toEqual([0, 1, 2]);
   expect(small!.map((c) => c.job.input)).toEqual(['x']);
   expect(none).toEqual([]);

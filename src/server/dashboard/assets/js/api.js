@@ -40,7 +40,8 @@ export function needKey(err) {
   } else if (page.key) {
     msg.textContent = `The server refused this key (${err.message}). Enter a valid client key.`;
   } else {
-    msg.textContent = 'Key required: this server needs a client key. Enter one of the keys from server.apiKeys; it stays in this browser tab only.';
+    msg.textContent =
+      'Key required: this server needs a client key. Enter one of the keys from server.apiKeys; it stays in this browser tab only.';
   }
   $('key-panel').hidden = false;
   setStatus('Key required');

@@ -46,11 +46,24 @@ export class LineChart {
       scales: { x: { time: this.time }, y: log ? { distr: 3 } : { auto: true } },
       axes: [
         { stroke: '#5d6778', grid: { stroke: '#eceff4' }, ticks: { stroke: '#dde1e8' } },
-        { stroke: '#5d6778', grid: { stroke: '#eceff4' }, ticks: { stroke: '#dde1e8' }, size: 56, values: (_u, vals) => vals.map((v) => fmt(v)) },
+        {
+          stroke: '#5d6778',
+          grid: { stroke: '#eceff4' },
+          ticks: { stroke: '#dde1e8' },
+          size: 56,
+          values: (_u, vals) => vals.map((v) => fmt(v)),
+        },
       ],
       series: [
         { label: this.time ? 'time' : this.label || 'x' },
-        ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false, points: { size: 4 }, value: (_u, v) => (v == null ? '–' : `${fmt(v)}${this.unit ? ` ${this.unit}` : ''}`) })),
+        ...names.map((n, i) => ({
+          label: n,
+          stroke: COLORS[i % COLORS.length],
+          width: 1.5,
+          spanGaps: false,
+          points: { size: 4 },
+          value: (_u, v) => (v == null ? '–' : `${fmt(v)}${this.unit ? ` ${this.unit}` : ''}`),
+        })),
       ],
       // One series needs no key: the caption names it.
       legend: { show: names.length > 1, live: true },
@@ -94,7 +107,9 @@ export function fmt(v) {
  * fixed denominators (`of`, `total`, `maxIterations`).
  */
 export function progressSeries(events) {
-  const rows = events.filter((e) => e.type === 'progress' && e.data && typeof e.data === 'object' && !Array.isArray(e.data)).map((e) => e.data);
+  const rows = events
+    .filter((e) => e.type === 'progress' && e.data && typeof e.data === 'object' && !Array.isArray(e.data))
+    .map((e) => e.data);
   if (rows.length === 0) return { x: [], series: {}, xName: '' };
   const numeric = new Set();
   for (const d of rows) for (const [k, v] of Object.entries(d)) if (typeof v === 'number' && Number.isFinite(v)) numeric.add(k);

@@ -60,7 +60,9 @@ export function paintFacts(record) {
     ['Duration', runTime(record)],
   ];
   if (record.error) rows.push(['Error', `${record.error.code}: ${record.error.message}`]);
-  $('detail-facts').replaceChildren(...rows.flatMap(([k, v, cls]) => [el('dt', { text: k }), el('dd', { text: String(v), class: cls, 'data-fact': k.toLowerCase() })]));
+  $('detail-facts').replaceChildren(
+    ...rows.flatMap(([k, v, cls]) => [el('dt', { text: k }), el('dd', { text: String(v), class: cls, 'data-fact': k.toLowerCase() })]),
+  );
   setJson('detail-input', 'Input', record.input);
   setJson('detail-result', 'Result', record.state === 'succeeded' ? record.result : undefined);
   $('cancel-job').disabled = FINAL.has(record.state);
@@ -87,12 +89,20 @@ function baseTime(jobId) {
 function appendLog(event) {
   const log = $('event-log');
   const base = baseTime(event.jobId);
-  const data = event.data === undefined || (event.data && typeof event.data === 'object' && Object.keys(event.data).length === 0) ? '' : prettyJson(event.data);
+  const data =
+    event.data === undefined || (event.data && typeof event.data === 'object' && Object.keys(event.data).length === 0)
+      ? ''
+      : prettyJson(event.data);
   const item = el(
     'li',
     {},
     el('span', { class: 'seq', text: `#${event.seq}` }),
-    el('time', { class: 'at', dateTime: fullTime(event.at), title: fullTime(event.at), text: base ? offset(event.at - base) : clock(event.at) }),
+    el('time', {
+      class: 'at',
+      dateTime: fullTime(event.at),
+      title: fullTime(event.at),
+      text: base ? offset(event.at - base) : clock(event.at),
+    }),
     el('span', { class: 'type', text: event.type }),
     el('pre', { class: 'data', text: data }),
   );
@@ -179,4 +189,3 @@ on('tick', () => {
 $('cancel-job').addEventListener('click', () => jobAction('cancel'));
 $('retry-job').addEventListener('click', () => jobAction('retry'));
 $('progress-series').addEventListener('change', drawProgress);
-

@@ -9,7 +9,8 @@ export function el(tag, props = {}, ...children) {
     if (v === undefined || v === null) continue;
     if (k === 'class') node.className = v;
     else if (k === 'text') node.textContent = v;
-    else if (k.startsWith('aria-') || k.startsWith('data-') || k === 'role' || k === 'scope' || k === 'title' || k === 'for') node.setAttribute(k, v);
+    else if (k.startsWith('aria-') || k.startsWith('data-') || k === 'role' || k === 'scope' || k === 'title' || k === 'for')
+      node.setAttribute(k, v);
     else node[k] = v;
   }
   for (const c of children) if (c !== undefined && c !== null) node.append(c);

@@ -78,7 +78,13 @@ function oneLine(value) {
 /** Percent done from a progress payload: {step, of}, {done, total}, {percent}, {pct} or {ratio}. */
 export function percentOf(data) {
   if (!data || typeof data !== 'object') return undefined;
-  const pairs = [['step', 'of'], ['done', 'total'], ['current', 'total'], ['completed', 'total'], ['iteration', 'maxIterations']];
+  const pairs = [
+    ['step', 'of'],
+    ['done', 'total'],
+    ['current', 'total'],
+    ['completed', 'total'],
+    ['iteration', 'maxIterations'],
+  ];
   for (const [a, b] of pairs) {
     if (typeof data[a] === 'number' && typeof data[b] === 'number' && data[b] > 0) return clampPct((data[a] / data[b]) * 100);
   }

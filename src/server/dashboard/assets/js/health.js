@@ -109,7 +109,9 @@ function renderProviders(ai) {
 function keyHealth(k, status, now) {
   let [text, cls] = keyLine(k, status, now);
   // (key, model) pairs: a 429 cools one model, a 403 refuses one model; the key serves the rest.
-  const pairs = (k.models || []).map((m) => (m.refusedUntil ? `${m.model} refused until ${clock(m.refusedUntil)}` : `${m.model} cooling until ${clock(m.coolingUntil)}`));
+  const pairs = (k.models || []).map((m) =>
+    m.refusedUntil ? `${m.model} refused until ${clock(m.refusedUntil)}` : `${m.model} cooling until ${clock(m.coolingUntil)}`,
+  );
   if (pairs.length > 0) {
     text += `; ${pairs.slice(0, 5).join('; ')}${pairs.length > 5 ? ` (+${pairs.length - 5} more)` : ''}`;
     if (cls === 'health-ok' || cls === 'health-idle') cls = 'health-cooling';
@@ -121,7 +123,10 @@ function keyLine(k, status, now) {
   const state = k.state || (k.disabled ? 'disabled' : k.coolingUntil > now ? 'cooling' : 'idle');
   switch (state) {
     case 'disabled':
-      return [`disabled${k.disabledReason ? ` (${k.disabledReason})` : ''}${k.reprobeAt ? `; re-probe at ${clock(k.reprobeAt)}` : ''}`, 'health-disabled'];
+      return [
+        `disabled${k.disabledReason ? ` (${k.disabledReason})` : ''}${k.reprobeAt ? `; re-probe at ${clock(k.reprobeAt)}` : ''}`,
+        'health-disabled',
+      ];
     case 'cooling':
       // Without a key-wide cooldown, only some (key, model) pairs cool: they follow in the text.
       return [k.coolingUntil > now ? `cooling until ${clock(k.coolingUntil)}` : 'serves other models', 'health-cooling'];

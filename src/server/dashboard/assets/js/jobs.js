@@ -6,17 +6,38 @@ import { ago, duration, fullTime, idTail, percentOf } from './format.js';
 import { dropSub, subscribe } from './live.js';
 import { emit, FINAL, on, page, PAGE_SIZE, STATES } from './state.js';
 
-const LABELS = { '': 'All', queued: 'Queued', delayed: 'Delayed', running: 'Running', succeeded: 'Succeeded', dead: 'Dead', cancelled: 'Cancelled' };
+const LABELS = {
+  '': 'All',
+  queued: 'Queued',
+  delayed: 'Delayed',
+  running: 'Running',
+  succeeded: 'Succeeded',
+  dead: 'Dead',
+  cancelled: 'Cancelled',
+};
 
 // ---- Rows ------------------------------------------------------------------------------------
 
 function makeRow(id) {
-  const bar = el('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0', 'aria-label': `Progress of job ${id}` });
+  const bar = el('div', {
+    class: 'bar',
+    role: 'progressbar',
+    'aria-valuemin': '0',
+    'aria-valuemax': '100',
+    'aria-valuenow': '0',
+    'aria-label': `Progress of job ${id}`,
+  });
   const fill = el('div', { class: 'bar-fill' });
   const text = el('span', { class: 'bar-text', text: '0 %' });
   bar.append(fill, text);
   // The name holds the visible tail (as people read it) and the whole id (as tools look it up).
-  const link = el('button', { type: 'button', class: 'job-link', text: idTail(id), title: id, 'aria-label': `Show job ${idTail(id)} (${id})` });
+  const link = el('button', {
+    type: 'button',
+    class: 'job-link',
+    text: idTail(id),
+    title: id,
+    'aria-label': `Show job ${idTail(id)} (${id})`,
+  });
   link.addEventListener('click', () => emit('select', id));
   const cell = (cls, label, ...kids) => el('td', { class: cls, 'data-label': label }, ...kids);
   const state = el('span', { class: 'state' });
@@ -112,7 +133,9 @@ export function renderJobs(list) {
   const listed = new Set(list.map((r) => r.id));
   const fresh =
     page.list.index === 0
-      ? [...page.jobs.values()].map((j) => j.record).filter((r) => !listed.has(r.id) && r.createdAt > newest && submittedHere(r) && matchesFilter(r))
+      ? [...page.jobs.values()]
+          .map((j) => j.record)
+          .filter((r) => !listed.has(r.id) && r.createdAt > newest && submittedHere(r) && matchesFilter(r))
       : [];
   const records = [...fresh.sort((a, b) => b.createdAt - a.createdAt), ...list];
   records.forEach((record, i) => {
@@ -265,7 +288,13 @@ export function renderTabs() {
     bar.replaceChildren(
       ...wanted.map((state) => {
         // The name is the visible text ("Succeeded 28"): label, a space, the count.
-        const b = el('button', { type: 'button', class: 'tab', 'data-state': state, 'aria-pressed': 'false' }, el('span', { class: 'tab-label', text: LABELS[state] }), ' ', el('span', { class: 'tab-count' }));
+        const b = el(
+          'button',
+          { type: 'button', class: 'tab', 'data-state': state, 'aria-pressed': 'false' },
+          el('span', { class: 'tab-label', text: LABELS[state] }),
+          ' ',
+          el('span', { class: 'tab-count' }),
+        );
         b.addEventListener('click', () => setFilter({ state }));
         return b;
       }),
@@ -276,7 +305,9 @@ export function renderTabs() {
     const c = state ? counts?.[state] : total === undefined ? undefined : { count: total, more };
     b.querySelector('.tab-count').textContent = c ? `${c.count}${c.more ? '+' : ''}` : '';
     b.setAttribute('aria-pressed', String(page.list.state === state));
-    b.title = c ? `${c.count}${c.more ? ' or more' : ''} ${LABELS[state].toLowerCase()} jobs${c.more ? ' (counts stop at the cap)' : ''}` : '';
+    b.title = c
+      ? `${c.count}${c.more ? ' or more' : ''} ${LABELS[state].toLowerCase()} jobs${c.more ? ' (counts stop at the cap)' : ''}`
+      : '';
   }
 }
 
@@ -335,7 +366,9 @@ async function search(text) {
     out.textContent = `Showing job ${record.id}`;
     emit('select', record.id);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) out.textContent = local.length > 1 ? `${local.length} jobs on this page contain "${q}": paste the whole id` : `No job has the id ${q}`;
+    if (err instanceof ApiError && err.status === 404)
+      out.textContent =
+        local.length > 1 ? `${local.length} jobs on this page contain "${q}": paste the whole id` : `No job has the id ${q}`;
     else out.textContent = `Search failed: ${err.message}`;
   }
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { AbortError, ValidationError } from '../../errors.js';
 import type { AiCallOptions, AiMeta, ChatChunk } from '../../ai/types.js';
 import { validateChatRequest } from '../../ai/validate.js';
@@ -27,15 +28,9 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
         `"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`,
       );
     }
-    const controller = new AbortController();
     const res = reply.raw;
-    // The client went away before the answer was written: stop the upstream call (single-flight
-    // keeps it going while another caller still waits).
-    const onClose = (): void => {
-      if (!res.writableFinished) controller.abort(new AbortError('the client closed the connection'));
-    };
-    res.once('close', onClose);
-    const options = callOptions(req, controller.signal);
+    const client = abortOnClientClose(res);
+    const options = callOptions(req, client.signal);
     let release: (() => void) | undefined;
     try {
       if (body.stream === true) {
@@ -49,7 +44,7 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
       return reply.headers(headerValues(metaHeaders(meta))).send(completion);
     } finally {
       release?.();
-      res.removeListener('close', onClose);
+      client.done();
     }
   });
 
@@ -119,4 +114,17 @@ async function writeStream(sse: SseWriter, chunks: AsyncIterable<ChatChunk>, scr
   } catch (thrown) {
     sse.fail(thrown, { dialect: 'openai', scrub });
   }
+}
+
+/**
+ * Aborts the AI call when the client goes away before the answer was written (single-flight keeps
+ * the upstream call going while another caller still waits). `done()` detaches once the answer is out.
+ */
+export function abortOnClientClose(res: ServerResponse): { signal: AbortSignal; done(): void } {
+  const controller = new AbortController();
+  const onClose = (): void => {
+    if (!res.writableFinished) controller.abort(new AbortError('the client closed the connection'));
+  };
+  res.once('close', onClose);
+  return { signal: controller.signal, done: () => res.removeListener('close', onClose) };
 }

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { AbortError } from '../../errors.js';
 import { validateEmbeddingRequest, vectorToBase64 } from '../../ai/embed.js';
 import type { ServerContext } from '../context.js';
-import { assertPlainModel, callOptions, metaHeaders, sendError } from './ai.js';
+import { abortOnClientClose, assertPlainModel, callOptions, metaHeaders, sendError } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 
 /**
@@ -14,16 +13,12 @@ export async function embeddingsRoutes(app: FastifyInstance, ctx: ServerContext)
   const { runtime } = ctx;
   app.post('/v1/embeddings', async (req, reply) => {
     ctx.requireScope(req, 'ai');
-    const controller = new AbortController();
     const res = reply.raw;
-    const onClose = (): void => {
-      if (!res.writableFinished) controller.abort(new AbortError('the client closed the connection'));
-    };
-    res.once('close', onClose);
+    const client = abortOnClientClose(res);
     try {
       const body = validateEmbeddingRequest(req.body);
       assertPlainModel(body.model);
-      const { response, meta } = await runtime.ai.embed(body, callOptions(req, controller.signal));
+      const { response, meta } = await runtime.ai.embed(body, callOptions(req, client.signal));
       reply.headers(headerValues(metaHeaders(meta)));
       if (body.encoding_format !== 'base64') return reply.send(response);
       return reply.send({ ...response, data: response.data.map((d) => ({ ...d, embedding: vectorToBase64(d.embedding) })) });
@@ -31,7 +26,7 @@ export async function embeddingsRoutes(app: FastifyInstance, ctx: ServerContext)
       if (reply.sent || res.headersSent) return;
       return sendError(reply, err, runtime.scrub);
     } finally {
-      res.removeListener('close', onClose);
+      client.done();
     }
   });
 }

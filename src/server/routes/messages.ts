@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { AbortError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { MessagesStream, chatToMessage, messagesToChat } from '../dialects/anthropic-messages.js';
 import { EventWriter } from '../dialects/write-events.js';
-import { assertPlainModel, callOptions, metaHeaders } from './ai.js';
+import { abortOnClientClose, assertPlainModel, callOptions, metaHeaders } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 import { SseWriter } from '../streams/sse-writer.js';
 import { toWire } from '../streams/wire-errors.js';
@@ -32,13 +32,9 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
           `"messages" holds ${body.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`,
         );
       }
-      const controller = new AbortController();
       const res = reply.raw;
-      const onClose = (): void => {
-        if (!res.writableFinished) controller.abort(new AbortError('the client closed the connection'));
-      };
-      res.once('close', onClose);
-      const options = callOptions(req, controller.signal);
+      const client = abortOnClientClose(res);
+      const options = callOptions(req, client.signal);
       const ai = runtime.ai;
       let release: (() => void) | undefined;
       try {
@@ -63,7 +59,7 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
         return sendAnthropicError(reply, err, scrub);
       } finally {
         release?.();
-        res.removeListener('close', onClose);
+        client.done();
       }
     },
   );

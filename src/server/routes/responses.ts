@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { AbortError, ValidationError, toTasklaneError } from '../../errors.js';
+import { ValidationError, toTasklaneError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { ResponsesStream, chatToResponse, responsesToChat } from '../dialects/openai-responses.js';
 import { EventWriter } from '../dialects/write-events.js';
-import { assertPlainModel, callOptions, metaHeaders, sendError } from './ai.js';
+import { abortOnClientClose, assertPlainModel, callOptions, metaHeaders, sendError } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 import { SseWriter } from '../streams/sse-writer.js';
 
@@ -18,12 +18,8 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
 
   app.post('/v1/responses', async (req, reply) => {
     ctx.requireScope(req, 'ai');
-    const controller = new AbortController();
     const res = reply.raw;
-    const onClose = (): void => {
-      if (!res.writableFinished) controller.abort(new AbortError('the client closed the connection'));
-    };
-    res.once('close', onClose);
+    const client = abortOnClientClose(res);
     let release: (() => void) | undefined;
     try {
       const { chat, echo } = responsesToChat(req.body);
@@ -33,7 +29,7 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
           `"input" holds ${chat.messages.length} messages; at most ${maxMessages} are accepted (server.maxMessages)`,
         );
       }
-      const options = callOptions(req, controller.signal);
+      const options = callOptions(req, client.signal);
       const ai = runtime.ai;
       if (chat.stream === true) {
         release = ctx.streams.acquire(req.principal);
@@ -57,7 +53,7 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
       return sendError(reply, err, scrub);
     } finally {
       release?.();
-      res.removeListener('close', onClose);
+      client.done();
     }
   });
 }

@@ -57,39 +57,7 @@ async function summarize(ctx: WorkContext, prompt: string): Promise<string> {
 
 async function store(ctx: WorkContext, title: string, chunks: string[], summaries: string[], summary: string): Promise<number> {
   const db = await ctx.resource(documentsDb);
-  const client = await db.pool.connect();
-  try {
-    const conn = db.connThreads.get(client);
-    if (conn !== threadId || db.threadId !== threadId) {
-      // Cannot happen by construction; if it ever did, fail loudly rather than store a lie.
-      throw new Error(`connection opened on thread ${conn}, pool on thread ${db.threadId}, used on thread ${threadId}`);
-    }
-    const pid = (client as unknown as { processID: number }).processID;
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ id: number }>(
-      `INSERT INTO documents (job_id, title, summary, chunk_count, pool_thread, conn_thread, used_thread, backend_pid)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-      [typeof ctx.jobId === 'string' ? ctx.jobId : null, title, summary, chunks.length, db.threadId, conn, threadId, pid],
-    );
-    const id = rows[0]!.id;
-    for (const [i, body] of chunks.entries()) {
-      await client.query('INSERT INTO chunks (document_id, idx, body, summary, used_thread, backend_pid) VALUES ($1, $2, $3, $4, $5, $6)', [
-        id,
-        i,
-        body,
-        summaries[i],
-        threadId,
-        pid,
-      ]);
-    }
-    await client.query('COMMIT');
-    return id;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined); // the original error is what matters
-    throw err;
-  } finally {
-    client.release();
-  }
+  return db.save({ jobId: String(ctx.jobId), title, summary, chunks, summaries });
 }
 
 /** Plain text from the document (tags and markdown marks dropped, whitespace collapsed). */

@@ -41,7 +41,7 @@ describe('examples that can not start', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toBe('the example could not start: ECONNREFUSED at 127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1');
     expect(lines[1]).toMatch(
-      /PostgreSQL is needed at postgres:\/\/…@127\.0\.0\.1:1\/test: start it, or point DOCUMENTS_DATABASE_URL at one/,
+      /PostgreSQL is needed at postgres:\/\/…@127\.0\.0\.1:1\/test: start it, point DOCUMENTS_DATABASE_URL at one, or run with --no-postgres/,
     );
     expect(lines).toHaveLength(2);
     expect(r.stderr).not.toContain('secret-pw');

@@ -1,9 +1,10 @@
 import { hash } from 'node:crypto';
 import { TasklaneError, ValidationError } from '../errors.js';
 import type { CachedAnswer, ResponseCache } from './cache.js';
-import type { AttemptInput, DispatchContext } from './dispatch.js';
+import type { AttemptInput, Dispatched, DispatchContext } from './dispatch-types.js';
 import type { AiMetrics } from './metrics.js';
 import type { EmbedResult, LanguageModel } from './provider.js';
+import { soloContext } from './request-budget.js';
 import type { Route, Routes } from './route.js';
 import type { AiCallOptions, AiMeta, EmbeddingRequest, EmbeddingResponse, EmbeddingResult } from './types.js';
 
@@ -17,10 +18,7 @@ export interface EmbedHost {
   cache: ResponseCache | undefined;
   metrics: AiMetrics;
   /** The failure table's attempt loop (keys, cooldowns, breakers, retries, failover). */
-  run<T>(
-    ctx: DispatchContext,
-    call: (a: AttemptInput) => Promise<T>,
-  ): Promise<{ value: T; target: { provider: string; model: string }; keyIndex: number }>;
+  run<T>(ctx: DispatchContext, call: (a: AttemptInput) => Promise<T>): Promise<Dispatched<T>>;
   /** Controllers close() aborts. */
   calls: Set<AbortController>;
 }
@@ -105,30 +103,10 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
       cacheStatus = 'miss';
     }
   }
-  const controller = new AbortController();
-  const caller = options.signal;
-  const onAbort = (): void => controller.abort(caller!.reason);
-  if (caller?.aborted) onAbort();
-  else caller?.addEventListener('abort', onAbort, { once: true });
-  const timeoutMs = options.timeoutMs;
-  const timer =
-    timeoutMs && timeoutMs > 0
-      ? setTimeout(
-          () =>
-            controller.abort(new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`)),
-          timeoutMs,
-        )
-      : undefined;
-  const ctx: DispatchContext = {
-    route,
-    signal: controller.signal,
-    attempts: [],
-    limits: options.timeouts,
-    deadline: timer ? Date.now() + timeoutMs! : Infinity,
-  };
+  const { ctx, controller, dispose } = soloContext(route, options);
   host.calls.add(controller);
   try {
-    const { value, target, keyIndex } = await host.run(ctx, (a) =>
+    const { value, target, served } = await host.run(ctx, (a) =>
       a.model.doEmbed!({
         request: { ...req, model: a.target.model },
         ...(a.lease.apiKey === undefined ? {} : { apiKey: a.lease.apiKey }),
@@ -146,7 +124,7 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
     const response = toResponse(value, target.model);
     if (response.usage.prompt_tokens)
       host.metrics
-        .forKey(target.provider, host.routes.label(target.provider, target.model), keyIndex)
+        .forKey(served.provider, host.routes.label(served.provider, served.model), served.keyIndex)
         .promptTokens.inc(response.usage.prompt_tokens);
     if (host.cache) {
       const stored: CachedAnswer & { embeddings: number[][] } = {
@@ -160,9 +138,7 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
           usage: { ...response.usage, completion_tokens: 0 },
         },
         embeddings: value.vectors,
-        provider: target.provider,
-        model: target.model,
-        keyIndex,
+        ...served,
       };
       Promise.resolve(host.cache.set(key, stored)).catch(() => {
         // Swallowed on purpose: a cache that cannot write is an optimization lost, not a failed answer.
@@ -171,9 +147,7 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
     return {
       response,
       meta: {
-        provider: target.provider,
-        model: target.model,
-        keyIndex,
+        ...served,
         attempts: ctx.attempts.length,
         latencyMs: ms(t0),
         cache: cacheStatus,
@@ -182,8 +156,7 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
     };
   } finally {
     host.calls.delete(controller);
-    clearTimeout(timer);
-    caller?.removeEventListener('abort', onAbort);
+    dispose();
   }
 }
 

@@ -1,20 +1,26 @@
 import type { ResolvedConfig } from '../config/index.js';
-import { ClosedError, TasklaneError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import type { Logger } from '../runtime/index.js';
+import { AnswerCache, BYPASS, type CacheLookup } from './answer-cache.js';
 import type { BreakerBoard } from './breaker.js';
-import { cacheAdmits, replayChunks, type CachedAnswer, type ResponseCache } from './cache.js';
+import { replayChunks, type CachedAnswer, type ResponseCache } from './cache.js';
 import type { CooldownStore } from './cooldown-store.js';
 import { MemoryCooldownStore } from './cooldown-store.js';
-import { Dispatcher, type DispatchContext, type ProviderEntry } from './dispatch.js';
-import { KeyPool, type KeyHealth } from './key-pool.js';
+import { Dispatcher } from './dispatch.js';
+import type { DispatchContext } from './dispatch-types.js';
+import { embed } from './embed.js';
+import type { KeyHealth } from './key-pool.js';
 import type { AiMetrics } from './metrics.js';
+import { replay, upstreamRequest } from './openai-chunks.js';
 import type { LanguageModel } from './provider.js';
+import { ProviderPools } from './provider-pools.js';
+import { flightContext, soloContext } from './request-budget.js';
 import { requestKey } from './request-key.js';
 import { Routes, type Route } from './route.js';
 import { SingleFlight } from './single-flight.js';
-import { replay, upstreamRequest } from './openai-chunks.js';
 import { StreamFlight } from './stream-flight.js';
 import { StreamProducer } from './stream-pump.js';
+import { subscriberChunks, type StreamResult } from './stream-result.js';
 import type {
   AiCallOptions,
   AiClient,
@@ -25,17 +31,12 @@ import type {
   ChatResult,
   EmbeddingRequest,
   EmbeddingResult,
+  ServedBy,
   Usage,
 } from './types.js';
-import { embed } from './embed.js';
 import { validateChatRequest } from './validate.js';
 
-/** A stream whose first chunk is ready: who serves it, then the chunks (the first included). */
-export interface StreamResult {
-  /** Provider, model, key index, attempts, latency to the first chunk, cache status; `usage` once done. */
-  meta: AiMeta;
-  chunks: AsyncIterable<ChatChunk>;
-}
+export type { StreamResult } from './stream-result.js';
 
 export interface AiHealth {
   providers: Array<{ name: string; type: string; keys: KeyHealth[] }>;
@@ -54,40 +55,30 @@ export interface OrchestratorDeps {
   runInLane?: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) => Promise<T>;
 }
 
-interface Generated {
+interface Generated extends ServedBy {
   completion: ChatCompletion;
-  provider: string;
-  model: string;
-  keyIndex: number;
   attempts: number;
   waitedMs?: number;
 }
 
-/** The lookup result without a cache (no await on the hot path). */
-const BYPASS: { hit?: CachedAnswer; status: AiMeta['cache'] } = Object.freeze({ status: 'bypass' });
-
-/** Finish reasons of a whole answer worth replaying; anything else is never cached. */
-const CACHEABLE = new Set(['stop', 'length', 'tool_calls', 'function_call']);
-
 /**
  * The AI orchestrator: route → cache → single-flight → attempts over keys and targets. It owns
  * the provider adapters and closes them. `runtime.ai` is one of these. This file holds the entry
- * points; the attempt loop and failure table are in dispatch.ts and failure-policy.ts, stream
- * pumping and continuation in stream-pump.ts, the pure chunk work in openai-chunks.ts.
+ * points; the attempt loop is in dispatch.ts (failure table: failure-policy.ts, effects on keys and
+ * breakers: target-health.ts), the request budget in request-budget.ts, the cache policy in
+ * answer-cache.ts, stream pumping and continuation in stream-pump.ts, the pure chunk work in
+ * openai-chunks.ts.
  */
 export class Orchestrator implements AiClient {
   /** Replaced whole by a reload (a request resolves its route once, so it keeps the one it got). */
   routes: Routes;
-  readonly #cooldowns: CooldownStore;
   readonly #deps: OrchestratorDeps;
   readonly #dispatcher: Dispatcher;
   readonly #producer: StreamProducer;
-  readonly #providers = new Map<string, ProviderEntry>();
+  readonly #pools: ProviderPools;
   readonly #generations = new SingleFlight<Generated>();
   readonly #streams = new Map<string, StreamFlight>();
-  readonly #cache?: ResponseCache;
-  /** Requests the cache policy let in (cacheAdmits), so that only their answers are stored. */
-  readonly #admitted = new WeakSet<ChatRequest>();
+  readonly #cache?: AnswerCache;
   /** Calls without single-flight, so close() can abort them. */
   readonly #calls = new Set<AbortController>();
   #closed = false;
@@ -100,39 +91,15 @@ export class Orchestrator implements AiClient {
     const { config } = deps;
     this.routes = new Routes(config);
     const ai = config.ai;
-    const evicted = (map: string) => () => deps.metrics.evictions.labels(map).inc();
     const cooldowns = deps.cooldowns ?? new MemoryCooldownStore({ max: ai.maxTrackedPairs });
-    cooldowns.onEvict = evicted('cooldowns');
-    this.#cooldowns = cooldowns;
-    for (const [name, model] of deps.models) {
-      const p = config.providers[name]!;
-      const pool = new KeyPool(name, p.apiKeys, cooldowns, {
-        concurrency: p.keyConcurrency ?? Infinity,
-        maxPairs: ai.maxTrackedPairs,
-        onEvict: (map) => evicted(map)(),
-      });
-      this.#providers.set(name, { name, model, pool, log: deps.log.child({ provider: name }) });
-    }
+    cooldowns.onEvict = () => deps.metrics.evictions.labels('cooldowns').inc();
+    this.#pools = new ProviderPools(config, deps.models, cooldowns, deps.metrics, deps.log);
     deps.metrics.maxChildren = ai.maxTrackedPairs;
-    deps.metrics.pairCounts = () => {
-      const out: Array<{ provider: string; keyIndex: number; cooling: number; refused: number }> = [];
-      const now = Date.now();
-      for (const p of this.#providers.values()) {
-        for (const k of p.pool.health(now)) {
-          out.push({
-            provider: p.name,
-            keyIndex: k.index,
-            cooling: k.models.filter((m) => m.coolingUntil).length,
-            refused: k.models.filter((m) => m.refusedUntil).length,
-          });
-        }
-      }
-      return out;
-    };
-    this.#cache = config.ai.cache.enabled ? deps.cache : undefined;
-    this.#keyed = this.#cache !== undefined || config.ai.singleFlight;
+    deps.metrics.pairCounts = () => this.#pools.pairCounts();
+    this.#cache = ai.cache.enabled && deps.cache ? new AnswerCache(deps.cache, ai.cache.mode, deps.metrics, deps.log) : undefined;
+    this.#keyed = this.#cache !== undefined || ai.singleFlight;
     this.#dispatcher = new Dispatcher({
-      providers: this.#providers,
+      providers: this.#pools.entries,
       metrics: deps.metrics,
       log: deps.log,
       defaultCooldownMs: ai.defaultCooldownMs,
@@ -155,41 +122,17 @@ export class Orchestrator implements AiClient {
       log: deps.log,
       metrics: deps.metrics,
       maxMalformedEvents: ai.maxMalformedEvents,
-      countTokens: (provider, model, keyIndex, usage) => this.#countTokens(provider, model, keyIndex, usage),
-      store: (key, req, answer) => this.#store(key, req, answer),
+      countTokens: (served, usage) => this.#countTokens(served, usage),
+      store: (key, req, answer) => this.#cache?.store(key, req, answer),
     });
   }
 
   /**
    * The reload entry point (runtime.reload()): new provider keys and routes take effect for the
-   * next request. A provider whose keys changed gets a new key pool; calls in flight hold a lease
-   * on the old one, so they finish with the key they started with. Adding or removing a provider,
-   * or changing anything else about one (URL, type, headers), needs a restart: named, not applied.
+   * next request (see ProviderPools.reloadKeys); what needs a restart is named, not applied.
    */
   reloadKeysAndRoutes(next: ResolvedConfig, previous: ResolvedConfig): { applied: string[]; restart: string[] } {
-    const applied: string[] = [];
-    const restart: string[] = [];
-    const ai = next.ai;
-    for (const name of new Set([...Object.keys(previous.providers), ...Object.keys(next.providers)])) {
-      const a = previous.providers[name];
-      const b = next.providers[name];
-      const entry = this.#providers.get(name);
-      if (!a || !b || !entry) {
-        restart.push(`providers.${name}`);
-        continue;
-      }
-      const { apiKeys: keysA, ...restA } = a;
-      const { apiKeys: keysB, ...restB } = b;
-      if (JSON.stringify(restA) !== JSON.stringify(restB)) restart.push(`providers.${name}`);
-      if (keysA.length !== keysB.length || keysA.some((k, i) => k !== keysB[i])) {
-        entry.pool = new KeyPool(name, keysB, this.#cooldowns, {
-          concurrency: b.keyConcurrency ?? Infinity,
-          maxPairs: ai.maxTrackedPairs,
-          onEvict: (map) => this.#deps.metrics.evictions.labels(map).inc(),
-        });
-        applied.push(`providers.${name}.apiKeys`);
-      }
-    }
+    const { applied, restart } = this.#pools.reloadKeys(next, previous);
     if (JSON.stringify(previous.models) !== JSON.stringify(next.models)) {
       if (restart.length > 0) restart.push('models');
       else {
@@ -207,22 +150,8 @@ export class Orchestrator implements AiClient {
     const route = this.routes.resolve(req.model);
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
-    const cache = this.#cache ? await this.#lookup(key, req, options) : BYPASS;
-    if (cache.hit) {
-      const h = cache.hit;
-      return {
-        completion: h.completion,
-        meta: {
-          provider: h.provider,
-          model: h.model,
-          keyIndex: h.keyIndex,
-          attempts: 0,
-          latencyMs: ms(t0),
-          cache: 'hit',
-          ...(h.completion.usage ? { usage: h.completion.usage } : {}),
-        },
-      };
-    }
+    const cache = this.#cache ? await this.#cache.lookup(key, req, options) : BYPASS;
+    if (cache.hit) return { completion: cache.hit.completion, meta: hitMeta(cache.hit, t0) };
     const g = this.#deps.config.ai.singleFlight
       ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise
       : await this.#generateAlone(route, req, key, options);
@@ -250,13 +179,11 @@ export class Orchestrator implements AiClient {
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
     const includeUsage = req.stream_options?.include_usage === true;
-    const cache = this.#cache ? await this.#lookup(key, req, options) : BYPASS;
+    const cache: CacheLookup = this.#cache ? await this.#cache.lookup(key, req, options) : BYPASS;
     if (cache.hit) {
       const h = cache.hit;
-      const meta: AiMeta = { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit' };
-      if (h.completion.usage) meta.usage = h.completion.usage;
       return {
-        meta,
+        meta: hitMeta(h, t0),
         chunks: h.chunks?.length
           ? replayChunks(h as CachedAnswer & { chunks: ChatChunk[] }, includeUsage)
           : replay(h.completion, includeUsage),
@@ -286,31 +213,7 @@ export class Orchestrator implements AiClient {
       cache: cache.status,
     };
     if (server.waitedMs) meta.waitedMs = server.waitedMs;
-    const f = flight;
-    // A plain iterator over the subscription (no generator of its own): the first chunk, then the
-    // rest; usage goes into meta at the end; return() leaves the flight.
-    let head: IteratorResult<ChatChunk, void> | undefined = first.done ? undefined : first;
-    const chunks: AsyncIterableIterator<ChatChunk> = {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      async next() {
-        if (head) {
-          const r = head;
-          head = undefined;
-          return r as IteratorResult<ChatChunk>;
-        }
-        const r = await it.next();
-        if (r.done && f.usage) meta.usage = f.usage;
-        return r as IteratorResult<ChatChunk>;
-      },
-      async return() {
-        head = undefined;
-        await it.return();
-        return { done: true, value: undefined };
-      },
-    };
-    return { meta, chunks };
+    return { meta, chunks: subscriberChunks(first, it, flight, meta) };
   }
 
   /** The chunks of a streamed answer; an in-band failure is thrown after the chunks already yielded. */
@@ -327,7 +230,7 @@ export class Orchestrator implements AiClient {
       {
         routes: this.routes,
         models: this.#deps.models,
-        cache: this.#cache,
+        cache: this.#cache?.cache,
         metrics: this.#deps.metrics,
         run: (ctx, call) => d.run(ctx, call),
         calls: this.#calls,
@@ -345,7 +248,7 @@ export class Orchestrator implements AiClient {
   health(): AiHealth {
     const now = Date.now();
     return {
-      providers: [...this.#providers.values()].map((p) => ({ name: p.name, type: p.model.type, keys: p.pool.health(now) })),
+      providers: [...this.#pools.entries.values()].map((p) => ({ name: p.name, type: p.model.type, keys: p.pool.health(now) })),
       breakers: this.#dispatcher.breakers(),
     };
   }
@@ -359,81 +262,27 @@ export class Orchestrator implements AiClient {
     for (const c of this.#calls) c.abort(reason);
     for (const f of this.#streams.values()) f.controller.abort(reason);
     this.#dispatcher.close();
-    await Promise.allSettled([...this.#providers.values()].map((p) => p.model.close()));
+    await Promise.allSettled([...this.#pools.entries.values()].map((p) => p.model.close()));
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('AI orchestrator');
   }
 
-  async #lookup(key: string, req: ChatRequest, options: AiCallOptions): Promise<{ hit?: CachedAnswer; status: AiMeta['cache'] }> {
-    if (!this.#cache) return { status: 'bypass' };
-    if (!cacheAdmits(req, options, this.#deps.config.ai.cache.mode)) {
-      this.#deps.metrics.cacheBypass.inc();
-      return { status: 'bypass' };
-    }
-    this.#admitted.add(req);
-    const hit = await this.#cache.get(key);
-    (hit ? this.#deps.metrics.cacheHit : this.#deps.metrics.cacheMiss).inc();
-    return hit ? { hit, status: 'hit' } : { status: 'miss' };
-  }
-
-  #store(key: string, req: ChatRequest, answer: CachedAnswer): void {
-    if (!this.#cache || !this.#admitted.has(req) || !CACHEABLE.has(answer.completion.choices[0]?.finish_reason ?? '')) return;
-    // A cache that cannot write is an optimization lost, never a failed answer.
-    Promise.resolve(this.#cache.set(key, answer)).catch((err) => this.#deps.log.warn({ err }, 'the AI cache could not store an answer'));
-  }
-
-  #context(route: Route, signal: AbortSignal, options: AiCallOptions): { ctx: DispatchContext; dispose(): void } {
-    const attempts: DispatchContext['attempts'] = [];
-    const timeoutMs = options.timeoutMs;
-    if (!timeoutMs || timeoutMs <= 0)
-      return { ctx: { route, signal, attempts, limits: options.timeouts, deadline: Infinity }, dispose() {} };
-    // The request's own budget: one controller that follows the callers' signal and the deadline.
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(budgetSpent(route, timeoutMs)), timeoutMs);
-    return {
-      ctx: { route, signal: controller.signal, attempts, limits: options.timeouts, deadline: Date.now() + timeoutMs },
-      dispose() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      },
-    };
-  }
-
-  /**
-   * A call that shares nothing (single-flight off): one controller follows the caller's signal,
-   * the request's budget and close(), where a shared call needs one per flight and one per budget.
-   */
+  /** A call that shares nothing (single-flight off): registered so close() can abort it. */
   async #generateAlone(route: Route, req: ChatRequest, key: string, options: AiCallOptions): Promise<Generated> {
-    const controller = new AbortController();
-    const caller = options.signal;
-    const onAbort = (): void => controller.abort(caller!.reason);
-    if (caller?.aborted) onAbort();
-    else caller?.addEventListener('abort', onAbort, { once: true });
-    const timeoutMs = options.timeoutMs;
-    const timer = timeoutMs && timeoutMs > 0 ? setTimeout(() => controller.abort(budgetSpent(route, timeoutMs)), timeoutMs) : undefined;
-    const ctx: DispatchContext = {
-      route,
-      signal: controller.signal,
-      attempts: [],
-      limits: options.timeouts,
-      deadline: timer ? Date.now() + timeoutMs! : Infinity,
-    };
+    const { ctx, controller, dispose } = soloContext(route, options);
     this.#calls.add(controller);
     try {
       return await this.#attempts(ctx, req, key);
     } finally {
       this.#calls.delete(controller);
-      clearTimeout(timer);
-      caller?.removeEventListener('abort', onAbort);
+      dispose();
     }
   }
 
   async #generate(route: Route, req: ChatRequest, key: string, signal: AbortSignal, options: AiCallOptions): Promise<Generated> {
-    const { ctx, dispose } = this.#context(route, signal, options);
+    const { ctx, dispose } = flightContext(route, signal, options);
     try {
       return await this.#attempts(ctx, req, key);
     } finally {
@@ -442,7 +291,7 @@ export class Orchestrator implements AiClient {
   }
 
   async #attempts(ctx: DispatchContext, req: ChatRequest, key: string): Promise<Generated> {
-    const { value, target, keyIndex } = await this.#dispatcher.run(ctx, (a) =>
+    const { value, served } = await this.#dispatcher.run(ctx, (a) =>
       a.model.doGenerate({
         request: upstreamRequest(req, a.target.model, false),
         apiKey: a.lease.apiKey,
@@ -452,13 +301,11 @@ export class Orchestrator implements AiClient {
       }),
     );
     const completion = value.completion;
-    this.#countTokens(target.provider, target.model, keyIndex, completion.usage);
-    this.#store(key, req, { completion, provider: target.provider, model: target.model, keyIndex });
+    this.#countTokens(served, completion.usage);
+    this.#cache?.store(key, req, { completion, ...served });
     return {
       completion,
-      provider: target.provider,
-      model: target.model,
-      keyIndex,
+      ...served,
       attempts: ctx.attempts.length,
       ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
     };
@@ -466,7 +313,7 @@ export class Orchestrator implements AiClient {
 
   /** Runs a flight's upstream side within the request's budget (see stream-pump.ts). */
   async #produce(flight: StreamFlight, route: Route, req: ChatRequest, key: string, options: AiCallOptions): Promise<void> {
-    const { ctx, dispose } = this.#context(route, flight.controller.signal, options);
+    const { ctx, dispose } = flightContext(route, flight.controller.signal, options);
     try {
       await this.#producer.produce(flight, route, req, key, ctx);
     } finally {
@@ -474,17 +321,20 @@ export class Orchestrator implements AiClient {
     }
   }
 
-  #countTokens(provider: string, model: string, keyIndex: number, usage: Usage | undefined): void {
+  #countTokens(served: ServedBy, usage: Usage | undefined): void {
     if (!usage) return;
     // Undeclared models count under `other` (bounded cardinality).
-    const m = this.#deps.metrics.forKey(provider, this.routes.label(provider, model), keyIndex);
+    const m = this.#deps.metrics.forKey(served.provider, this.routes.label(served.provider, served.model), served.keyIndex);
     if (usage.prompt_tokens) m.promptTokens.inc(usage.prompt_tokens);
     if (usage.completion_tokens) m.completionTokens.inc(usage.completion_tokens);
   }
 }
 
-function budgetSpent(route: Route, timeoutMs: number): TasklaneError {
-  return new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`);
+/** The meta of an answer from the cache: who served it first, no attempt now. */
+function hitMeta(h: CachedAnswer, t0: number): AiMeta {
+  const meta: AiMeta = { provider: h.provider, model: h.model, keyIndex: h.keyIndex, attempts: 0, latencyMs: ms(t0), cache: 'hit' };
+  if (h.completion.usage) meta.usage = h.completion.usage;
+  return meta;
 }
 
 function ms(t0: number): number {

@@ -1,13 +1,13 @@
-import type { AttemptRecord } from './dispatch.js';
-import type { StreamResult } from './orchestrator.js';
-import type { AiCallOptions, AiMeta, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, Usage } from './types.js';
+import type { AttemptRecord } from './dispatch-types.js';
+import type { StreamResult } from './stream-result.js';
+import type { AiCallOptions, AiMeta, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ServedBy, Usage } from './types.js';
 
 /**
  * The last requests the orchestrator answered, for the dashboard's AI log: who served each one,
  * how many attempts it took and why the failed ones failed, cache, latency, tokens. Never a key
  * (only its index) and never the messages. A fixed-size ring: the oldest entry is overwritten.
  */
-export interface AiRequestEntry {
+export interface AiRequestEntry extends Partial<ServedBy> {
   /** Grows by one per request, from 1. */
   seq: number;
   /** Epoch ms when the request came in. */
@@ -19,9 +19,6 @@ export interface AiRequestEntry {
   stream: boolean;
   /** `streaming` while a stream that started is still being read. */
   outcome: 'ok' | 'error' | 'streaming';
-  provider?: string;
-  model?: string;
-  keyIndex?: number;
   /** Upstream attempts made (0 for a cache hit). */
   attempts: number;
   /**

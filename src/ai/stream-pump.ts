@@ -1,12 +1,13 @@
 import { AbortError, ProviderError, TasklaneError } from '../errors.js';
 import type { Logger } from '../runtime/index.js';
 import type { CachedAnswer } from './cache.js';
-import type { AttemptInput, DispatchContext, Dispatcher } from './dispatch.js';
+import type { Dispatcher } from './dispatch.js';
+import { servedBy, type AttemptInput, type DispatchContext } from './dispatch-types.js';
 import type { AiMetrics } from './metrics.js';
 import { addToolCallPiece, chunk, streamedMessage, upstreamRequest } from './openai-chunks.js';
 import type { Route } from './route.js';
 import type { StreamFlight } from './stream-flight.js';
-import type { ChatChunk, ChatCompletion, ChatRequest, Usage } from './types.js';
+import type { ChatChunk, ChatCompletion, ChatRequest, ServedBy, Usage } from './types.js';
 
 export interface StreamProducerDeps {
   dispatcher: Dispatcher;
@@ -14,7 +15,7 @@ export interface StreamProducerDeps {
   metrics: AiMetrics;
   /** ai.maxMalformedEvents: this many unparsable events in one stream end it as broken. */
   maxMalformedEvents: number;
-  countTokens(provider: string, model: string, keyIndex: number, usage: Usage | undefined): void;
+  countTokens(served: ServedBy, usage: Usage | undefined): void;
   /** Offers a whole streamed answer (and its chunks, for a faithful replay) to the cache. */
   store(key: string, req: ChatRequest, answer: CachedAnswer): void;
 }
@@ -50,7 +51,7 @@ export class StreamProducer {
       const first = flight.chunks[0];
       const server = flight.server!;
       flight.push(chunk(first?.id ?? end.id, first?.created ?? end.created, server.model, {}, end.finishReason));
-      this.#deps.countTokens(server.provider, server.model, server.keyIndex, end.usage);
+      this.#deps.countTokens(servedBy(server, server.keyIndex), end.usage);
       flight.finish(end.finishReason, end.usage);
       if (!continued) {
         const completion: ChatCompletion = {
@@ -63,9 +64,7 @@ export class StreamProducer {
         if (end.usage) completion.usage = end.usage;
         this.#deps.store(key, req, {
           completion,
-          provider: server.provider,
-          model: server.model,
-          keyIndex: server.keyIndex,
+          ...servedBy(server, server.keyIndex),
           chunks: [...flight.chunks],
         });
       }
@@ -111,6 +110,7 @@ export class StreamProducer {
     prefill: string | undefined,
   ): Promise<PumpEnd> {
     const { target, lease } = a;
+    const served = servedBy(target, lease.keyIndex);
     const parts = await a.model.doStream({
       request: upstreamRequest(req, target.model, true),
       apiKey: lease.apiKey,
@@ -141,9 +141,7 @@ export class StreamProducer {
             const first = flight.chunks[0];
             if (!first)
               flight.server = {
-                provider: target.provider,
-                model: target.model,
-                keyIndex: lease.keyIndex,
+                ...served,
                 attempts: ctx.attempts.length + 1,
                 ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
               };
@@ -153,7 +151,7 @@ export class StreamProducer {
               flight.server!.model !== target.model
             ) {
               // A continuation: another target serves the rest.
-              flight.server = { ...flight.server!, provider: target.provider, model: target.model, keyIndex: lease.keyIndex };
+              flight.server = { ...flight.server!, ...served };
             }
             let delta: ChatChunk['choices'][number]['delta'];
             if (p.type === 'text-delta') {
@@ -167,9 +165,7 @@ export class StreamProducer {
           }
           case 'finish':
             flight.server ??= {
-              provider: target.provider,
-              model: target.model,
-              keyIndex: lease.keyIndex,
+              ...served,
               attempts: ctx.attempts.length + 1,
               ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
             };
@@ -184,7 +180,7 @@ export class StreamProducer {
             this.#deps.metrics.malformedEvents.labels(target.provider, target.label).inc();
             const max = this.#deps.maxMalformedEvents;
             this.#deps.log.warn(
-              { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, malformed, max },
+              { ...served, malformed, max },
               `${target.id} sent a stream event that is not JSON; skipped (${malformed} of at most ${max - 1})`,
             );
             if (malformed >= max) {
@@ -192,7 +188,7 @@ export class StreamProducer {
                 'TL_ERR_AI_STREAM_BROKEN',
                 `${target.id} sent ${malformed} stream events that are not JSON (ai.maxMalformedEvents ${max})`,
                 {
-                  details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'malformed' },
+                  details: { ...served, kind: 'malformed' },
                 },
               );
             }
@@ -207,7 +203,7 @@ export class StreamProducer {
     }
     if (a.signal.aborted) throw new AbortError('the stream was aborted', { cause: a.signal.reason });
     throw new ProviderError('TL_ERR_AI_STREAM_BROKEN', `${target.id} ended its stream without finishing`, {
-      details: { provider: target.provider, model: target.model, keyIndex: lease.keyIndex, kind: 'stream_broken' },
+      details: { ...served, kind: 'stream_broken' },
     });
   }
 }

@@ -113,7 +113,7 @@ async function list(argv: string[]): Promise<number> {
   );
   if (flags.help || flags.h) return help();
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"; filter with --state or --task`);
-  const STATES = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+  const STATES = ['queued', 'delayed', 'running', 'waiting', 'succeeded', 'dead', 'cancelled'];
   if (flags.state !== undefined && !STATES.includes(flags.state as string))
     throw new UsageError(`--state must be one of ${STATES.join(', ')} (got "${flags.state}")`);
   const client = clientFrom(flags);

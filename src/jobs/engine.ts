@@ -15,7 +15,7 @@
  * TL_ERR_JOB_NOT_FOUND; wrong state → JobError TL_ERR_JOB_STATE; store down or closed →
  * StoreError TL_ERR_STORE_UNAVAILABLE.
  */
-import type { EnqueueOptions, JobCounts, JobEvent, JobRecord, ListQuery } from './types.js';
+import type { EnqueueOptions, JobCounts, JobEvent, JobRecord, JobState, ListQuery, WaitFor } from './types.js';
 
 export type { JobCounts };
 
@@ -62,6 +62,34 @@ export interface PruneCut {
 
 /** An event as the lease holder hands it to appendEvents (seq assigned by the holder). */
 export type PendingEvent = JobEvent;
+
+/**
+ * One journaled workflow call of a job (see "Workflows" at the end of JobEngine). `key` is
+ * `<kind>:<name>#<occurrence>` with kind step, sleep, signal, spawn or join (name empty for
+ * sleep, spawn and join: `sleep:#0`); an AI call inside a step is `ai:<step key>#<call index>`
+ * (e.g. `ai:step:extract#0#2`). Engines store entries as given; they never parse keys.
+ */
+export interface JournalEntry {
+  key: string;
+  /** Position among the job's top-level workflow calls, in call order (absent for ai entries). */
+  pos?: number;
+  /** `waiting`: begun and parked (a sleep's `until`, a signal wait's `timeoutAt` are in result). */
+  status: 'completed' | 'failed' | 'waiting';
+  result?: unknown;
+  error?: { code: string; message: string };
+  /** Epoch ms. */
+  startedAt: number;
+  endedAt?: number;
+}
+
+/** A child job as the parent's workflow sees it (children() answers them in spawn order). */
+export interface ChildRecord {
+  id: string;
+  task: string;
+  state: JobState;
+  result?: unknown;
+  error?: { code: string; message: string };
+}
 
 export interface JobEngine {
   /** Short name for logs and readiness ('sqlite', 'redis'). */
@@ -141,7 +169,7 @@ export interface JobEngine {
   recoverExpired(): Promise<number>;
 
   /**
-   * Queued or delayed: cancelled at once (`cancelled` event). Running: sets the cancel-request flag
+   * Queued, delayed or waiting: cancelled at once (`cancelled` event). Running: sets the cancel-request flag
    * (seen by the holder's renew), record returned still running. Final: TL_ERR_JOB_STATE.
    */
   cancel(id: string): Promise<JobRecord>;
@@ -183,4 +211,62 @@ export interface JobEngine {
    * deadline, e.g. with Redis gone): afterwards nothing of the engine keeps the process alive.
    */
   destroy?(): void;
+
+  // ---- Workflows (docs/workflows.md). Optional: the job system refuses a workflow call on an
+  // engine without them (TL_ERR_CONFIG naming the engine). test/engines/conformance-workflows.ts
+  // is the contract. Writes fenced by a token refuse a stale one with TL_ERR_JOB_LEASE_LOST and
+  // store nothing, like appendEvents.
+
+  /** The job's journal: every entry stored (any order; the job system orders by pos). Unknown job → []. */
+  readJournal?(id: string): Promise<JournalEntry[]>;
+
+  /** Stores entries (a later one with the same key replaces the earlier), fenced by the attempt's token. */
+  writeJournal?(id: string, token: string, entries: readonly JournalEntry[]): Promise<void>;
+
+  /**
+   * Parks the attempt holding `token`, fenced, in one step: stores `entries`, drops the lease and
+   * token, attempt − 1 (the next claim continues the same attempt, as release does), state
+   * `waiting` with `waitingFor`, runAt = when time wakes it (`until`, `timeoutAt`, or never:
+   * Number.MAX_SAFE_INTEGER), and writes first the `child.ended` events of children that ended
+   * while the parent was held (see enqueue with parentId), then `waiting { waitingFor }`.
+   * When the wait is already over (a kept unused signal of that name, every child ended, the time
+   * passed) the job goes on to `queued` in the same step, with `woken { by }` after `waiting`.
+   * Returns the record (lastSeq = the last event's seq).
+   */
+  park?(id: string, token: string, waitFor: WaitFor, entries?: readonly JournalEntry[]): Promise<JobRecord>;
+
+  /**
+   * Waiting jobs whose runAt has passed → queued now, waitingFor cleared, `woken { by: 'time' }`.
+   * Returns how many moved (a bounded batch per call is fine; the job system calls it on a timer).
+   */
+  wakeDue?(): Promise<number>;
+
+  /**
+   * Stores a signal for the job (kept until taken, in arrival order, several per name allowed).
+   * A job waiting for this name → queued now, `woken { by: 'signal', name }`. Final job →
+   * TL_ERR_JOB_STATE; unknown → TL_ERR_JOB_NOT_FOUND. Returns the record after.
+   */
+  signal?(id: string, name: string, payload: unknown): Promise<JobRecord>;
+
+  /**
+   * Fenced by the token: takes the oldest unused signal of this name (never handed out again) and
+   * stores the journal entry `{ ...entry, status: 'completed', result: payload, endedAt: now }` in
+   * the same step. Undefined (nothing stored) when none is kept.
+   */
+  takeSignal?(
+    id: string,
+    token: string,
+    name: string,
+    entry: Pick<JournalEntry, 'key' | 'pos' | 'startedAt'>,
+  ): Promise<{ payload: unknown } | undefined>;
+
+  /**
+   * The jobs enqueued with `parentId` = id, oldest first. A child's end (succeeded, dead,
+   * cancelled — by finish, recovery or cancel) is also its parent's business, in the same step:
+   * when the parent waits for children and none of its `ids` is left unfinished it is woken
+   * (`woken { by: 'children' }`); when the parent is not held by an attempt, `child.ended
+   * { id, task, state, error? }` goes into the parent's stream at once, else at its next park.
+   * Enqueue with `parentId` + idempotencyKey returns the existing child as usual.
+   */
+  children?(id: string): Promise<ChildRecord[]>;
 }

@@ -3,6 +3,7 @@
  * events, and runs the worker loop in processes that take work (`jobs.worker`).
  */
 import { ClosedError, ValidationError } from '../errors.js';
+import { checkSignalName, workflowEngine } from './workflow/support.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { Host } from '../runtime/host.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
@@ -161,6 +162,17 @@ export class Jobs implements JobSystem {
     const record = await this.engine.retry(id);
     this.#hub.poke(id);
     this.#worker?.wake();
+    return unscoped(record);
+  }
+
+  async signal(id: string, name: string, payload?: unknown): Promise<JobRecord> {
+    this.#assertOpen();
+    checkSignalName(name);
+    const record = await workflowEngine(this.engine, 'signal').signal(id, name, payload ?? null);
+    if (record.state === 'queued') {
+      this.#hub.poke(id);
+      this.#worker?.wake();
+    }
     return unscoped(record);
   }
 

@@ -4,8 +4,15 @@
 import type { ZodType, ZodTypeDef } from 'zod';
 import type { WorkContext } from '../lanes/types.js';
 
-/** `dead` = the task failed on its last attempt (retry it by hand with `retry`). */
-export type JobState = 'queued' | 'delayed' | 'running' | 'succeeded' | 'dead' | 'cancelled';
+/**
+ * `dead` = the task failed on its last attempt (retry it by hand with `retry`). `waiting` = parked
+ * by a workflow (`ctx.sleep`, `ctx.waitForSignal`, `ctx.join`): out of its lane slot, no lease,
+ * `waitingFor` says until what.
+ */
+export type JobState = 'queued' | 'delayed' | 'running' | 'waiting' | 'succeeded' | 'dead' | 'cancelled';
+
+/** Every state, in the order lists and counts show them. */
+export const JOB_STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'waiting', 'succeeded', 'dead', 'cancelled'];
 
 /** States a job never leaves on its own. */
 export const FINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(['succeeded', 'dead', 'cancelled']);
@@ -38,7 +45,20 @@ export interface JobRecord {
   workerId?: string;
   /** The client key (and tenant) that made the job; absent for jobs made without a key (in code, or with auth off). */
   owner?: JobOwner;
+  /** The job that spawned this one (`ctx.spawn`). */
+  parentId?: string;
+  /** While `waiting`: what wakes the job. */
+  waitingFor?: WaitFor;
 }
+
+/**
+ * What a parked job waits for: a time (`ctx.sleep`), a signal by name (`ctx.waitForSignal`; woken
+ * at `timeoutAt` too, epoch ms), or the end of every listed child (`ctx.join`).
+ */
+export type WaitFor =
+  | { kind: 'sleep'; until: number }
+  | { kind: 'signal'; name: string; timeoutAt?: number }
+  | { kind: 'children'; ids: string[] };
 
 /** Who made a job: the client key's name and, when it has one, its tenant. Never changes. */
 export interface JobOwner {
@@ -56,7 +76,15 @@ export type JobEventType =
   | 'succeeded'
   | 'dead'
   | 'cancelled'
-  | 'cancel-requested';
+  | 'cancel-requested'
+  | 'waiting'
+  | 'woken'
+  | 'step.started'
+  | 'step.completed'
+  | 'step.failed'
+  | 'step.replayed'
+  | 'child.started'
+  | 'child.ended';
 
 /** Event types that end a job's stream. */
 export const TERMINAL_EVENTS: ReadonlySet<JobEventType> = new Set<JobEventType>(['succeeded', 'dead', 'cancelled']);
@@ -67,6 +95,10 @@ export const TERMINAL_EVENTS: ReadonlySet<JobEventType> = new Set<JobEventType>(
  * data), log `{ msg, data? }`, retrying `{ error, runAt, released? }`, succeeded `{ result }`,
  * dead `{ error }`, cancelled `{ error? }`, cancel-requested `{}`, progress.coalesced `{ count }`
  * (that many progress values were replaced by the next progress event; see LiveJobOptions.maxUnstored).
+ * Workflows (docs/workflows.md): waiting `{ waitingFor }`, woken `{ by: 'time' | 'signal' |
+ * 'children', name? }`, step.started `{ name, occurrence }`, step.completed `{ name, occurrence,
+ * durationMs }`, step.failed `{ name, occurrence, error }`, step.replayed `{ name, occurrence }`,
+ * child.started `{ id, task }`, child.ended `{ id, task, state, error? }`.
  */
 export interface JobEvent {
   jobId: string;
@@ -90,6 +122,8 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   /** Recorded on the job (the server sets it from the client key). */
   owner?: JobOwner;
+  /** The parent job (set by `ctx.spawn`). */
+  parentId?: string;
 }
 
 export interface ListQuery {
@@ -117,8 +151,8 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
-/** What a task's run() receives: the lane's context plus the job's id and attempt. */
-export interface TaskContext extends WorkContext {
+/** What a task's run() receives: the lane's context, the job's id and attempt, and the workflow calls. */
+export interface TaskContext extends WorkContext, WorkflowContext {
   jobId: string;
   /** 1 on the first attempt. */
   attempt: number;
@@ -160,7 +194,7 @@ export interface JobSystem {
   list(q?: ListQuery): Promise<{ jobs: JobRecord[]; next?: string }>;
   /** Jobs per state and per task from counters (no rows read); undefined when the engine keeps none for the filter. */
   counts?(owner?: ListQuery['owner']): Promise<JobCounts | undefined>;
-  /** Queued or delayed: cancelled at once. Running: its signal aborts (from any process sharing the store). Final: TL_ERR_JOB_STATE. */
+  /** Queued, delayed or waiting: cancelled at once. Running: its signal aborts (from any process sharing the store). Final: TL_ERR_JOB_STATE. Its children that have not ended are cancelled too. */
   cancel(id: string): Promise<JobRecord>;
   /** A dead or cancelled job goes back to the queue with its attempts reset; other states: TL_ERR_JOB_STATE. */
   retry(id: string): Promise<JobRecord>;
@@ -175,4 +209,96 @@ export interface JobSystem {
   registerModule(path: string): Promise<string[]>;
   /** True when the store answers; otherwise what is wrong (for /readyz). */
   ready(): true | string;
+  /**
+   * Sends a signal to a job (`ctx.waitForSignal(name)`): kept until the job waits for it, each used
+   * once; wakes the job if it waits for this name. Final job → TL_ERR_JOB_STATE (409).
+   */
+  signal(id: string, name: string, payload?: unknown): Promise<JobRecord>;
+}
+
+// ---- Workflows (docs/workflows.md): the workflow side of a task's context, and what GET /v1/jobs/:id shows of it.
+
+/** What a step's function receives. */
+export interface StepContext {
+  /** Aborts on the step's timeout and with the job (cancel, lease lost, close). */
+  signal: AbortSignal;
+  /** 1 on the step's first try (see StepOptions.retries). */
+  try: number;
+}
+
+export interface StepOptions {
+  /** Extra tries after a failure before the step fails for good. Default 0. */
+  retries?: number;
+  /** Delay between tries (the job's backoff shape). Default: 1 s doubling, at most 60 s. */
+  backoff?: BackoffOptions;
+  /** Longest try, in ms (TL_ERR_JOB_STEP_TIMEOUT). Default: none beyond the job's own timeout. */
+  timeoutMs?: number;
+  /**
+   * Run the step in another lane (a thread lane included). The step's work is then a task
+   * definition (a module-level `defineTask(..., import.meta.url)`), not a closure, and `input` is
+   * what its run() receives.
+   */
+  lane?: string;
+  /** With `lane`: the task's input (structured-clonable for thread lanes). */
+  input?: unknown;
+}
+
+export interface SpawnOptions extends Omit<EnqueueOptions, 'idempotencyKey' | 'owner'> {
+  /** A child that ends dead or cancelled makes `ctx.join` throw TL_ERR_JOB_CHILD_FAILED. Default true. */
+  failParentOnChildFailure?: boolean;
+}
+
+/** A child as `ctx.spawn` returns it, to pass to `ctx.join`. */
+export interface ChildHandle {
+  id: string;
+  task: string;
+}
+
+/** One child's end, as `ctx.join` returns it (in spawn order). */
+export interface ChildOutcome {
+  id: string;
+  state: JobState;
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+
+/**
+ * Durable workflow calls. Each is journaled with the job under a key made of its kind, name and
+ * occurrence, so a later attempt replays it instead of running it again; the calls must come in
+ * the same order on every attempt (TL_ERR_JOB_STEP_MISMATCH otherwise). Available to tasks on
+ * loop lanes; a step may run its work in a thread lane (`StepOptions.lane`).
+ */
+export interface WorkflowContext {
+  /** Runs `fn` once per job; its JSON result (or final error) is stored before the step counts as done. */
+  step<T>(name: string, fn: (step: StepContext) => T | Promise<T>, options?: StepOptions): Promise<T>;
+  /** With `options.lane`: runs the task definition `task` in that lane with `options.input`. */
+  step<T>(name: string, task: TaskDef<any, T>, options: StepOptions & { lane: string }): Promise<T>;
+  /** Parks the job for `ms` (state `waiting`, out of its lane slot; survives restarts). */
+  sleep(ms: number): Promise<void>;
+  /** Parks the job until `date`. */
+  sleepUntil(date: Date | number): Promise<void>;
+  /**
+   * Parks the job until a signal of this name arrives (kept if it came earlier; each is used once)
+   * and resolves with its payload; TL_ERR_JOB_SIGNAL_TIMEOUT after `timeoutMs`.
+   */
+  waitForSignal<T = unknown>(name: string, options?: { timeoutMs?: number }): Promise<T>;
+  /** Enqueues a child job (once per parent and spawn occurrence). */
+  spawn(task: string | TaskDef, input: unknown, options?: SpawnOptions): Promise<ChildHandle>;
+  /** Parks the job until every child has ended; their outcomes in spawn order. */
+  join(children: ReadonlyArray<ChildHandle | string>): Promise<ChildOutcome[]>;
+}
+
+/** A step as `GET /v1/jobs/:id` shows it. */
+export interface StepSummary {
+  name: string;
+  occurrence: number;
+  state: 'completed' | 'failed';
+  durationMs: number;
+  error?: { code: string; message: string };
+}
+
+/** A job's workflow facts beyond its record: children (spawn order) and steps (call order). */
+export interface WorkflowView {
+  children: Array<{ id: string; task: string; state: JobState }>;
+  steps: StepSummary[];
 }

@@ -268,7 +268,7 @@ export function engineConformance(factory: EngineFactory): void {
       const c = (await claimOne(engine, ['a']))!;
       await engine.finish(c.job.id, c.token, { outcome: 'dead', error: { code: 'X', message: 'x' } });
       const counts = (await engine.counts(['a', 'b', 'none']))!;
-      expect(counts.states).toEqual({ queued: 1, delayed: 1, running: 0, succeeded: 0, dead: 1, cancelled: 0 });
+      expect(counts.states).toEqual({ queued: 1, delayed: 1, running: 0, waiting: 0, succeeded: 0, dead: 1, cancelled: 0 });
       expect(counts.tasks).toEqual({ a: { queued: 1, dead: 1 }, b: { delayed: 1 }, none: {} });
       await engine.retry(c.job.id);
       expect((await engine.counts([]))!.states).toMatchObject({ queued: 2, dead: 0 });

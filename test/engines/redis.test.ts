@@ -1,11 +1,12 @@
 import { beforeAll } from 'vitest';
 import { RedisJobEngine } from '../../src/jobs/engines/redis/redis-engine.js';
 import { deleteKeys, REDIS_URL, requireRedis, testPrefix } from '../support/redis.js';
-import { engineConformance } from './conformance.js';
+import { engineConformance, type EngineFactory } from './conformance.js';
+import { workflowConformance } from './conformance-workflows.js';
 
 beforeAll(() => requireRedis());
 
-engineConformance({
+const factory: EngineFactory = {
   name: 'redis',
   async open() {
     // A fresh prefix per test is a fresh, empty store; another() is a second process's view of it.
@@ -23,4 +24,7 @@ engineConformance({
       },
     };
   },
-});
+};
+
+engineConformance(factory);
+workflowConformance(factory);

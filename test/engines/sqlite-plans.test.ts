@@ -50,7 +50,7 @@ const PLANS: Record<string, string[]> = {
   'list.all': ['SEARCH jobs USING INTEGER PRIMARY KEY (rowid<?)'],
   'list.task': ['SEARCH jobs USING INDEX jobs_task (task=? AND n<?)'],
 };
-for (const st of ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled']) {
+for (const st of ['queued', 'delayed', 'running', 'waiting', 'succeeded', 'dead', 'cancelled']) {
   PLANS[`list.state.${st}`] = ['SEARCH jobs USING INDEX jobs_state (state=? AND n<?)'];
   PLANS[`list.both.${st}`] = ['SEARCH jobs USING INDEX jobs_task_state (task=? AND state=? AND n<?)'];
 }

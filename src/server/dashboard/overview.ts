@@ -1,6 +1,6 @@
 import type { AiHealth } from '../../ai/orchestrator.js';
 import type { AiRequestEntry } from '../../ai/request-log.js';
-import type { JobState, JobSystem, ListQuery } from '../../jobs/types.js';
+import { JOB_STATES, type JobState, type JobSystem, type ListQuery } from '../../jobs/types.js';
 import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
 import type { Runtime } from '../../create-runtime.js';
@@ -13,7 +13,7 @@ import { keyState, lastOutcomes, mergeOutcomes, providerStatus, type Last, type 
  */
 export const COUNT_CAP = 100;
 
-const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+const STATES: readonly JobState[] = JOB_STATES;
 
 export interface KeyView {
   index: number;

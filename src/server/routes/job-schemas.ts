@@ -1,7 +1,7 @@
 import { z, type ZodType, type ZodTypeDef } from 'zod';
 import { ValidationError } from '../../errors.js';
 
-const JOB_STATES = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'] as const;
+const JOB_STATES = ['queued', 'delayed', 'running', 'waiting', 'succeeded', 'dead', 'cancelled'] as const;
 
 /** Longest job id the routes accept; Fastify's maxParamLength is set to it so a longer one is a 414 in our shape. */
 export const JOB_ID_MAX = 200;

@@ -11,7 +11,7 @@ import type {
   PendingEvent,
   PruneCut,
 } from '../../engine.js';
-import { FINAL_STATES, TERMINAL_EVENTS, type JobEvent, type JobRecord, type JobState, type ListQuery } from '../../types.js';
+import { FINAL_STATES, JOB_STATES, TERMINAL_EVENTS, type JobEvent, type JobRecord, type JobState, type ListQuery } from '../../types.js';
 import type { Job } from 'bullmq';
 import { connect, quit, type RedisConnections } from './connections.js';
 import { EventFollower } from './event-follower.js';
@@ -48,7 +48,7 @@ export interface RedisEngineOptions {
 
 /** Longest wait for Redis in start() before going on not ready. */
 const START_WAIT_MS = 5_000;
-const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+const STATES: readonly JobState[] = JOB_STATES;
 const LIST_MAX = 500;
 type Flat = [string, string[]];
 

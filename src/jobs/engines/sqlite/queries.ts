@@ -5,7 +5,7 @@
  * (test/engines/sqlite-plans.test.ts pins every plan).
  */
 import type Database from 'better-sqlite3';
-import type { JobEvent, JobEventType, JobRecord, JobState } from '../../types.js';
+import { JOB_STATES, type JobEvent, type JobEventType, type JobRecord, type JobState } from '../../types.js';
 
 export interface JobRow {
   n: number;
@@ -43,7 +43,7 @@ export interface EventRow {
   attempt: number | null;
 }
 
-const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+const STATES: readonly JobState[] = JOB_STATES;
 
 function perState<T>(make: (state: JobState) => T): Record<JobState, T> {
   return Object.fromEntries(STATES.map((st) => [st, make(st)])) as Record<JobState, T>;

@@ -20,7 +20,7 @@ import type {
   PendingEvent,
   PruneCut,
 } from '../../engine.js';
-import type { JobEvent, JobEventType, JobRecord, JobState, ListQuery } from '../../types.js';
+import { JOB_STATES, type JobEvent, type JobEventType, type JobRecord, type JobState, type ListQuery } from '../../types.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
 import { storeError } from './faults.js';
 import { openSchema } from './schema.js';
@@ -43,7 +43,7 @@ const RECOVER_BATCH = 100;
 /** Most jobs one claim pass takes, and most delayed jobs of one task it promotes (bounded work per write). */
 const CLAIM_BATCH = 128;
 const PROMOTE_BATCH = 256;
-const STATES: readonly JobState[] = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+const STATES: readonly JobState[] = JOB_STATES;
 /** Most writes committed together, and the time one batch may take (ms). */
 const WRITE_BATCH = 256;
 const WRITE_BUDGET_MS = 4;

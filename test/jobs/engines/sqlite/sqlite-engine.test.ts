@@ -165,7 +165,7 @@ it('a file of the previous version gets its counters from the jobs it already ho
   const c = (await engine.claim('w', { tasks: ['a'], leaseMs: 10_000 }))!;
   await engine.finish(c.job.id, c.token, { outcome: 'succeeded', result: null });
   const counts = await engine.counts(['a', 'b', 'c']);
-  expect(counts.states).toEqual({ queued: 1, delayed: 1, running: 0, succeeded: 1, dead: 0, cancelled: 0 });
+  expect(counts.states).toEqual({ queued: 1, delayed: 1, running: 0, waiting: 0, succeeded: 1, dead: 0, cancelled: 0 });
   expect(counts.tasks).toEqual({ a: { queued: 1, succeeded: 1 }, b: { delayed: 1 }, c: {} });
 });
 

@@ -11,6 +11,7 @@ const LABELS = {
   queued: 'Queued',
   delayed: 'Delayed',
   running: 'Running',
+  waiting: 'Waiting',
   succeeded: 'Succeeded',
   dead: 'Dead',
   cancelled: 'Cancelled',

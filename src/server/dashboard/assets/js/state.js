@@ -6,7 +6,7 @@ export const PAGE_SIZE = 25;
 /** Events kept per job in the page (the server keeps them all; the log says when older ones were trimmed). */
 export const EVENT_CAP = 2000;
 export const FINAL = new Set(['succeeded', 'dead', 'cancelled']);
-export const STATES = ['queued', 'delayed', 'running', 'succeeded', 'dead', 'cancelled'];
+export const STATES = ['queued', 'delayed', 'running', 'waiting', 'succeeded', 'dead', 'cancelled'];
 
 export const page = {
   key: sessionStorage.getItem(KEY_STORAGE) || '',

@@ -42,6 +42,10 @@ export {
 export type { Host } from './runtime/host.js';
 // Errors an engine or adapter throws, and rebuilding errors that crossed a thread or process
 export {
+  ProviderError,
+  ClosedError,
+  AbortError,
+  ConfigError,
   StoreError,
   JobError,
   errorFromJSON,

@@ -8,16 +8,8 @@ import { describe, expect, it } from 'vitest';
  * list here in the same commit and say why.
  */
 const PUBLIC_VALUES = [
-  'AbortError',
-  'AllTargetsFailedError',
-  'ClosedError',
-  'ConfigError',
-  'LaneFullError',
-  'LaneTimeoutError',
   'NonRetryableError',
   'NotFoundError',
-  'ProviderError',
-  'Runtime',
   'TasklaneError',
   'ValidationError',
   'buildServer',
@@ -30,23 +22,15 @@ const PUBLIC_VALUES = [
 ];
 const PUBLIC_TYPES = [
   'AiMeta',
-  'ChatCompletion',
   'ChatRequest',
   'ChatResult',
   'ConfigInput',
-  'EmbeddingRequest',
-  'EmbeddingResult',
-  'EnqueueOptions',
   'ErrorCode',
   'JobEvent',
   'JobRecord',
   'JobState',
-  'LaneOptions',
-  'Listening',
-  'ModuleRef',
-  'ProviderCheck',
-  'ResourceDef',
   'RoutePlugin',
+  'Runtime',
   'RuntimeOptions',
   'ServerContext',
   'TaskContext',
@@ -54,6 +38,10 @@ const PUBLIC_TYPES = [
   'WorkContext',
 ];
 const SPI_VALUES = [
+  'AbortError',
+  'ClosedError',
+  'ConfigError',
+  'ProviderError',
   'FINAL_STATES',
   'JobError',
   'MemoryCooldownStore',

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, TasklaneError, loadConfig } from '../../src/index.js';
+import { ConfigError } from '../../src/errors.js';
+import { TasklaneError, loadConfig } from '../../src/index.js';
 
 // Values shaped like real settings (known keys, near-valid values) so the fuzz reaches deep checks.
 const value = fc.oneof(

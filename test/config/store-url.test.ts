@@ -6,7 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, ConfigError } from '../../src/index.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadConfig } from '../../src/index.js';
 import { makeScrubber } from '../../src/config/secrets.js';
 import { tempDir } from '../support/runtime.js';
 

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { ModuleRef } from '../../src/index.js';
+import type { ModuleRef } from '../../src/lanes/types.js';
 
 /** A task module from test/fixtures/tasks, as a lane ModuleRef. */
 export function fixture(name: string, exportName?: string): ModuleRef {

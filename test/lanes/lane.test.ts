@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AbortError, LaneFullError, LaneTimeoutError, TasklaneError, defineResource, type WorkContext } from '../../src/index.js';
+import { AbortError, LaneFullError, LaneTimeoutError } from '../../src/errors.js';
+import { TasklaneError, defineResource, type WorkContext } from '../../src/index.js';
 import { testRuntime, type TestRuntime } from '../support/runtime.js';
 import { fixture, rejection, sleep } from './helpers.js';
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, type WorkContext } from '../../src/index.js';
+import { ConfigError } from '../../src/errors.js';
+import type { WorkContext } from '../../src/index.js';
 import { DEFAULT_LANES } from '../../src/lanes/lanes.js';
 import { testRuntime, type TestRuntime } from '../support/runtime.js';
 import { fixture, rejection, sleep } from './helpers.js';

@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AbortError, LaneFullError, LaneTimeoutError, TasklaneError, type LaneOptions } from '../../src/index.js';
+import { AbortError, LaneFullError, LaneTimeoutError } from '../../src/errors.js';
+import { TasklaneError } from '../../src/index.js';
+import type { LaneOptions } from '../../src/lanes/types.js';
 import { testRuntime, type TestRuntime } from '../support/runtime.js';
 import { fixture, rejection } from './helpers.js';
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/index.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadConfig } from '../../src/index.js';
 import { testServer } from '../support/runtime.js';
 import { TestSocket } from './routes/jobs-helpers.js';
 

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createRuntime, listen, type ConfigInput, type Runtime, type Listening, type RoutePlugin } from '../../src/index.js';
+import { createRuntime, listen, type ConfigInput, type Runtime, type RoutePlugin } from '../../src/index.js';
+import type { Listening } from '../../src/server/index.js';
 
 /** A temp folder removed by the returned function. */
 export function tempDir(prefix = 'tasklane-test-'): { dir: string; remove: () => void } {

@@ -30,6 +30,11 @@ describe('redis engine Lua scripts', () => {
       append: 2,
       prune: 0,
       format: 1,
+      journal: 3,
+      park: 3,
+      'wake-due': 1,
+      signal: 2,
+      'take-signal': 3,
     });
     // The prelude's helpers are inlined where a script includes it.
     expect(loadScript('finish').lua).toContain('local function move(');

@@ -13,6 +13,12 @@
  *   P:meta                hash   `format`: the data's format version (see format.ts)
  *   P:idem:<key>          string idempotency key → job id
  *   P:cancel              pub/sub channel: ids of running jobs asked to cancel
+ *   P:jr:<id>             hash   workflow journal: entry key → entry JSON (workflow.ts)
+ *   P:sig:<id>            list   signals kept for the job, oldest first: JSON { n: name, p: payload JSON }
+ *   P:kids:<id>           list   the job's children, spawn order
+ *   P:pend:<id>           list   child.ended data for a parent held by an attempt, written at its park
+ *   P:join:<id>           set    the children a parked parent still waits for
+ *   P:wake                zset   waiting jobs with a wake time, scored by it
  *   P:q.<task>:*          BullMQ's queue for one task (dispatch and leases only)
  *
  * The Lua scripts build index keys from the prefix, so the engine needs a single Redis (or a
@@ -53,6 +59,15 @@ export class Keys {
   }
   tenant(tenant: string): string {
     return `${this.prefix}:idx:ten:${tenant}`;
+  }
+  journal(id: string): string {
+    return `${this.prefix}:jr:${id}`;
+  }
+  children(id: string): string {
+    return `${this.prefix}:kids:${id}`;
+  }
+  wake(): string {
+    return `${this.prefix}:wake`;
   }
   meta(): string {
     return `${this.prefix}:meta`;

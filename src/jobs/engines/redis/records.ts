@@ -38,6 +38,9 @@ export function hashToRecord(h: Record<string, string>): JobRecord | undefined {
   const progress = json(h.progress);
   if (progress !== undefined) record.progress = progress;
   if (h.workerId) record.workerId = h.workerId;
+  if (h.parentId) record.parentId = h.parentId;
+  const waitingFor = json(h.waitingFor) as JobRecord['waitingFor'];
+  if (waitingFor) record.waitingFor = waitingFor;
   if (h.ownerKey) record.owner = h.ownerTenant ? { key: h.ownerKey, tenant: h.ownerTenant } : { key: h.ownerKey };
   return record;
 }

@@ -18,6 +18,8 @@ export class Recovery {
     readonly work: Scripted,
     readonly keys: Keys,
     readonly bull: BullDispatch,
+    /** Hands jobs a recovered child's end woke (its parent) to BullMQ. */
+    readonly dispatchWoken: (woken: string[]) => Promise<void> = async () => {},
   ) {}
 
   /** One pass; returns how many records moved. */
@@ -80,13 +82,15 @@ export class Recovery {
    * to remove a job someone has locked again in the meantime.
    */
   async recoverOne(task: string, id: string, moveBull = false): Promise<string> {
-    const res = (await callScript(
+    const reply = (await callScript(
       this.work,
       this.keys.prefix,
       'tlRecover',
       [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)],
       [id],
-    )) as string;
+    )) as string | [string, string[]];
+    const res = Array.isArray(reply) ? reply[0] : reply;
+    if (Array.isArray(reply)) await this.dispatchWoken(reply[1]);
     if (res === 'alive' || !moveBull) {
       if (res === 'dead' || res === 'cancelled') await this.bull.remove(task, id);
       return res;

@@ -6,12 +6,23 @@ import type {
   ClaimOptions,
   EngineEnqueueOptions,
   FinishOutcome,
+  ChildRecord,
   JobCounts,
+  JournalEntry,
   JobEngine,
   PendingEvent,
   PruneCut,
 } from '../../engine.js';
-import { FINAL_STATES, JOB_STATES, TERMINAL_EVENTS, type JobEvent, type JobRecord, type JobState, type ListQuery } from '../../types.js';
+import {
+  FINAL_STATES,
+  JOB_STATES,
+  TERMINAL_EVENTS,
+  type JobEvent,
+  type JobRecord,
+  type JobState,
+  type ListQuery,
+  type WaitFor,
+} from '../../types.js';
 import type { Job } from 'bullmq';
 import { connect, quit, type RedisConnections } from './connections.js';
 import { EventFollower } from './event-follower.js';
@@ -23,6 +34,7 @@ import { BullDispatch } from './dispatch.js';
 import { Recovery } from './recovery.js';
 import { loadScript, SCRIPTS } from './scripts.js';
 import { assertKnown, REDIS_FORMAT, type FormatAnswer } from './format.js';
+import { RedisWorkflows } from './workflow.js';
 
 /**
  * The Redis engine: BullMQ dispatches jobs (one queue per task) and holds their leases — a BullMQ
@@ -69,6 +81,7 @@ export class RedisJobEngine implements JobEngine {
   readonly #report: (err: Error, what: string) => void;
   readonly #bullmq: BullDispatch;
   readonly #recovery: Recovery;
+  readonly #wf: RedisWorkflows;
   #closing?: Promise<void>;
   #started?: Promise<void>;
   /** Set when Redis came up after start() holding a newer format: every call refuses. */
@@ -100,7 +113,17 @@ export class RedisJobEngine implements JobEngine {
         this.#recovery.recoverOne(task, jobId).catch((err) => this.#report(err as Error, 'recover'));
       },
     });
-    this.#recovery = new Recovery(this.#work, this.keys, this.#bullmq);
+    this.#recovery = new Recovery(this.#work, this.keys, this.#bullmq, (woken) => this.#wf.dispatchWoken(woken));
+    this.#wf = new RedisWorkflows({
+      redis: this.#redis,
+      work: this.#work,
+      keys: this.keys,
+      bullmq: this.#bullmq,
+      held: (id) => this.#held.get(id),
+      drop: (id) => this.#held.delete(id),
+      get: (id) => this.get(id),
+      report: this.#report,
+    });
     this.#log = new EventLog(this.#conn.commands, options.prefix);
     this.#follower = new EventFollower(
       this.#conn.blocking,
@@ -195,7 +218,20 @@ export class RedisJobEngine implements JobEngine {
       this.#redis,
       'tlEnqueue',
       [this.keys.job(id), this.keys.events(id), idem ? this.keys.idem(idem) : this.keys.job(id)],
-      [id, task, inputJson, opts.maxAttempts, priority, idem, runAt, state, '{}', opts.owner?.key ?? '', opts.owner?.tenant ?? ''],
+      [
+        id,
+        task,
+        inputJson,
+        opts.maxAttempts,
+        priority,
+        idem,
+        runAt,
+        state,
+        '{}',
+        opts.owner?.key ?? '',
+        opts.owner?.tenant ?? '',
+        opts.parentId ?? '',
+      ],
       now,
     ) as Promise<[number, string, string[]?]>;
     if (idem) {
@@ -222,6 +258,7 @@ export class RedisJobEngine implements JobEngine {
       lastSeq: 1,
     };
     if (idem) record.idempotencyKey = idem;
+    if (opts.parentId) record.parentId = opts.parentId;
     if (opts.owner)
       record.owner = opts.owner.tenant !== undefined ? { key: opts.owner.key, tenant: opts.owner.tenant } : { key: opts.owner.key };
     return record;
@@ -343,7 +380,12 @@ export class RedisJobEngine implements JobEngine {
 
   async cancel(id: string): Promise<JobRecord> {
     this.#assertOpen();
-    const res = (await this.#call(this.#redis, 'tlCancel', [this.keys.job(id), this.keys.events(id)], [id])) as string;
+    const reply = (await this.#call(this.#redis, 'tlCancel', [this.keys.job(id), this.keys.events(id)], [id])) as
+      | string
+      | [string, string[]];
+    // A cancel that ended a child may have woken its parent (see cancel.lua).
+    const res = Array.isArray(reply) ? reply[0] : reply;
+    if (Array.isArray(reply)) await this.#wf.dispatchWoken(reply[1]);
     if (res === 'missing') await this.#mustGet(id);
     const record = await this.#mustGet(id);
     if (res === 'now') {
@@ -442,7 +484,7 @@ export class RedisJobEngine implements JobEngine {
       'tlFinish',
       [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)],
       [id, token, end.outcome, JSON.stringify(payload ?? null), runAt, JSON.stringify(data)],
-    ) as Promise<string | Flat>;
+    ) as Promise<string | [string, string[], string[]]>;
     script.catch(() => {});
     const mine = held?.token === token;
     if (mine) this.#held.delete(id);
@@ -458,6 +500,8 @@ export class RedisJobEngine implements JobEngine {
       : Promise.resolve();
     const [res] = await Promise.all([script, bull.catch(() => {})]);
     if (!Array.isArray(res)) throw this.#leaseLost(id);
+    // A child's end may have woken its parent (see finish.lua).
+    await this.#wf.dispatchWoken(res[2]);
     return hashToRecord(flatToHash(res[1]))!;
   }
 
@@ -470,7 +514,7 @@ export class RedisJobEngine implements JobEngine {
       'tlRelease',
       [this.keys.job(id), this.keys.events(id), this.keys.lock(task, id)],
       [id, token],
-    ) as Promise<string | Flat>;
+    ) as Promise<string | [string, string[], string[]?]>;
     script.catch(() => {});
     const mine = held?.token === token;
     if (mine) this.#held.delete(id);
@@ -481,6 +525,7 @@ export class RedisJobEngine implements JobEngine {
       const step = res[0] === 'ok' ? held.job.moveToWait(token) : held.job.moveToCompleted(null, token, false);
       await Promise.resolve(step).catch((err: Error) => this.#report(err, `releasing job ${id}`));
     }
+    await this.#wf.dispatchWoken(res[2]);
     return hashToRecord(flatToHash(res[1]));
   }
 
@@ -500,6 +545,45 @@ export class RedisJobEngine implements JobEngine {
   async recoverExpired(): Promise<number> {
     this.#assertOpen();
     return this.#recovery.sweep();
+  }
+
+  // ── workflows (workflow.ts) ─────────────────────────────────────────────
+
+  readJournal(id: string): Promise<JournalEntry[]> {
+    this.#assertOpen();
+    return this.#wf.readJournal(id);
+  }
+
+  writeJournal(id: string, token: string, entries: readonly JournalEntry[]): Promise<void> {
+    return this.#wf.writeJournal(id, token, entries);
+  }
+
+  park(id: string, token: string, waitFor: WaitFor, entries?: readonly JournalEntry[]): Promise<JobRecord> {
+    return this.#wf.park(id, token, waitFor, entries);
+  }
+
+  wakeDue(): Promise<number> {
+    this.#assertOpen();
+    return this.#wf.wakeDue();
+  }
+
+  signal(id: string, name: string, payload: unknown): Promise<JobRecord> {
+    this.#assertOpen();
+    return this.#wf.signal(id, name, payload);
+  }
+
+  takeSignal(
+    id: string,
+    token: string,
+    name: string,
+    entry: Pick<JournalEntry, 'key' | 'pos' | 'startedAt'>,
+  ): Promise<{ payload: unknown } | undefined> {
+    return this.#wf.takeSignal(id, token, name, entry);
+  }
+
+  children(id: string): Promise<ChildRecord[]> {
+    this.#assertOpen();
+    return this.#wf.children(id);
   }
 
   // ── events ──────────────────────────────────────────────────────────────

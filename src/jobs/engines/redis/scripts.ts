@@ -47,4 +47,9 @@ export const SCRIPTS = {
   tlAppend: 'append',
   tlPrune: 'prune',
   tlFormat: 'format',
+  tlJournal: 'journal',
+  tlPark: 'park',
+  tlWakeDue: 'wake-due',
+  tlSignal: 'signal',
+  tlTakeSignal: 'take-signal',
 } as const;

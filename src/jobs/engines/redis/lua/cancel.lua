@@ -8,7 +8,8 @@
       ARGV[2] now (epoch ms)
       ARGV[3] id
     Output:
-      'now' (cancelled by this call) | 'requested' | the final state it already had | 'missing'
+      'now' (cancelled by this call) | 'requested' | the final state it already had | 'missing';
+      { 'now', woken } when the cancel woke a parent waiting for its children (see finish.lua)
 ]]
 --- @include "prelude"
 local id = ARGV[3]
@@ -25,6 +26,13 @@ if state == 'running' then
   return 'requested'
 end
 redis.call('HSET', KEYS[1], 'finishedAt', now, 'error', CANCELLED)
+if state == 'waiting' then
+  redis.call('HDEL', KEYS[1], 'waitingFor', 'waitKind', 'waitName')
+  redis.call('ZREM', P .. ':wake', id)
+  redis.call('DEL', P .. ':join:' .. id)
+end
 move(id, task, ord, state, 'cancelled')
 emit('cancelled', '{"error":' .. CANCELLED .. '}', get('attempt') or 0)
+childEnded(id, 'cancelled')
+if #WOKEN > 0 then return { 'now', WOKEN } end
 return 'now'

@@ -21,7 +21,8 @@ if not state then return 'missing' end
 if redis.call('GET', KEYS[3]) ~= ARGV[4] then return 'lost' end
 local task = get('task')
 local ord = get('ord')
-if final(state) then return 'drop' end
+-- Final, or parked by a workflow (a wake hands it to BullMQ again): BullMQ lets go of it.
+if final(state) or state == 'waiting' then return 'drop' end
 if state == 'running' then
   -- The previous holder's lease died before recovery saw it.
   if expire(id, task, ord, state) ~= 'queued' then return 'drop' end

@@ -18,6 +18,7 @@
       ARGV[11] enqueued event data JSON
       ARGV[12] owner: client key name ('' = none)
       ARGV[13] owner: tenant ('' = none)
+      ARGV[14] parent job id ('' = none; the child is listed under P:kids:<parent>, spawn order)
     Output:
       { 1, id } created | { 0, existing id, its record hash }
 ]]
@@ -41,6 +42,10 @@ end
 if ARGV[13] and ARGV[13] ~= '' then
   redis.call('HSET', KEYS[1], 'ownerTenant', ARGV[13])
   redis.call('ZADD', P .. ':idx:ten:' .. ARGV[13], ord, id)
+end
+if ARGV[14] and ARGV[14] ~= '' then
+  redis.call('HSET', KEYS[1], 'parentId', ARGV[14])
+  redis.call('RPUSH', P .. ':kids:' .. ARGV[14], id)
 end
 move(id, ARGV[4], ord, nil, ARGV[10])
 -- The enqueued event (seq 1) stays in the record: no stream for a job nobody has emitted to yet

@@ -14,7 +14,8 @@
       ARGV[7] runAt (retry)
       ARGV[8] event data JSON
     Output:
-      { 'ok', record hash } | 'lost'
+      { 'ok', record hash, woken } | 'lost'; woken: (id, task, priority) of the jobs this end woke
+      (a parent waiting for its children), for the caller to hand to BullMQ
 ]]
 --- @include "prelude"
 local id = ARGV[3]
@@ -31,6 +32,7 @@ if outcome == 'succeeded' then
   redis.call('HDEL', KEYS[1], 'error')
   move(id, task, ord, state, 'succeeded')
   emit('succeeded', ARGV[8], attempt)
+  childEnded(id, 'succeeded')
 elseif outcome == 'retry' then
   redis.call('HSET', KEYS[1], 'error', ARGV[6], 'runAt', ARGV[7])
   if tonumber(ARGV[7]) > tonumber(now) then move(id, task, ord, state, 'delayed') else move(id, task, ord, state, 'queued') end
@@ -39,5 +41,6 @@ else
   redis.call('HSET', KEYS[1], 'error', ARGV[6], 'finishedAt', now)
   move(id, task, ord, state, outcome)
   emit(outcome, ARGV[8], attempt)
+  childEnded(id, outcome)
 end
-return { 'ok', redis.call('HGETALL', KEYS[1]) }
+return { 'ok', redis.call('HGETALL', KEYS[1]), WOKEN }

@@ -1,7 +1,8 @@
 --[[
-  Retention: deletes up to `limit` ended jobs (record, events, indexes, idempotency key) that
-  finished before their state's cut, oldest inserted first. No declared keys: every key is built
-  from the prefix, as the index keys of the other scripts are.
+  Retention: deletes up to `limit` ended jobs (record, events, indexes, idempotency key, workflow
+  journal, kept signals, list of children) that finished before their state's cut, oldest
+  inserted first. No declared keys: every key is built from the prefix, as the index keys of the
+  other scripts are.
     Input:
       ARGV[1] key prefix
       ARGV[2] now (epoch ms)
@@ -29,7 +30,8 @@ for _, state in ipairs({ 'succeeded', 'dead', 'cancelled' }) do
         redis.call('ZREM', P .. ':idx:all', id)
       elseif f[4] == state and f[1] and tonumber(f[1]) < cut then
         local task = f[2] or ''
-        redis.call('DEL', job, P .. ':ev:' .. id)
+        redis.call('DEL', job, P .. ':ev:' .. id, P .. ':jr:' .. id, P .. ':sig:' .. id, P .. ':kids:' .. id, P .. ':pend:' .. id, P .. ':join:' .. id)
+        redis.call('ZREM', P .. ':wake', id)
         redis.call('ZREM', P .. ':idx:all', id)
         redis.call('ZREM', P .. ':idx:s:' .. state, id)
         redis.call('ZREM', P .. ':idx:t:' .. task, id)

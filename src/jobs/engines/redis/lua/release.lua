@@ -10,7 +10,8 @@
       ARGV[3] id
       ARGV[4] token
     Output:
-      { 'ok', record hash } back in the queue | { 'final', record hash } (a cancel was pending) | 'lost'
+      { 'ok', record hash } back in the queue | { 'final', record hash, woken } (a cancel was pending;
+      woken as in finish.lua) | 'lost'
 ]]
 --- @include "prelude"
 local id = ARGV[3]
@@ -23,7 +24,8 @@ if get('cancel') == '1' then
   redis.call('HDEL', KEYS[1], 'leaseUntil')
   move(id, get('task'), get('ord'), state, 'cancelled')
   emit('cancelled', '{"error":' .. CANCELLED .. '}', attempt)
-  return { 'final', redis.call('HGETALL', KEYS[1]) }
+  childEnded(id, 'cancelled')
+  return { 'final', redis.call('HGETALL', KEYS[1]), WOKEN }
 end
 redis.call('HINCRBY', KEYS[1], 'attempt', -1)
 redis.call('HSET', KEYS[1], 'updatedAt', now, 'runAt', now, 'token', '')

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocketServer } from 'ws';
 import { createRuntime, defineTask, listen } from '../dist/index.js';
 
@@ -99,6 +100,23 @@ function summarize(results) {
   };
 }
 
+/** CPU the server process spent from 'go' to the last result (the subscribers are other processes). */
+function cpuOf(start) {
+  const d = process.cpuUsage(start.cpu);
+  start.delay.disable();
+  return {
+    cpu_ms: Math.round((d.user + d.system) / 1000),
+    loop_p99_ms: Math.round(start.delay.percentile(99) / 1e5) / 10,
+    loop_max_ms: Math.round(start.delay.max / 1e5) / 10,
+  };
+}
+
+function cpuStart() {
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  return { cpu: process.cpuUsage(), delay };
+}
+
 const log = (m) => process.env.BENCH_DEBUG && process.stderr.write(`${new Date().toISOString()} ${m}\n`);
 
 async function runTasklane() {
@@ -108,7 +126,8 @@ async function runTasklane() {
       data: dir,
       log: { level: 'warn' },
       demo: false,
-      server: { port: 0, streams: { wsMaxSubscriptions: 10 } },
+      // One key (none: loopback mode) opens every socket: lift the per-key and global socket caps.
+      server: { port: 0, streams: { wsMaxSubscriptions: 10, maxSocketsPerKey: SUBSCRIBERS + 16, maxSockets: SUBSCRIBERS + 16 } },
       lanes: { bench: { placement: 'loop', concurrency: 1, maxQueue: 10, timeoutMs: 600_000 } },
     },
     env: {},
@@ -133,9 +152,10 @@ async function runTasklane() {
     const subs = await subscribe(`${url.replace('http', 'ws')}/v1/ws`, job.id);
     log('tasklane: subscribers connected');
     await sleep(500);
+    const cpu = cpuStart();
     subs.go();
     go();
-    const out = summarize(await subs.results());
+    const out = { ...summarize(await subs.results()), ...cpuOf(cpu) };
     log('tasklane: results in');
     return out;
   } finally {
@@ -160,13 +180,14 @@ async function runPeer() {
   try {
     const subs = await subscribe(`ws://127.0.0.1:${wss.address().port}`, jobId);
     await sleep(500);
+    const cpu = cpuStart();
     subs.go();
     let seq = 0;
     const emitted = await emitAtRate((i, t) =>
       broadcast({ jobId, seq: ++seq, type: 'progress', data: { i, t }, at: Date.now(), attempt: 1 }),
     );
     broadcast({ jobId, seq: ++seq, type: 'succeeded', data: { emitted }, at: Date.now(), attempt: 1 });
-    return summarize(await subs.results());
+    return { ...summarize(await subs.results()), ...cpuOf(cpu) };
   } finally {
     for (const ws of wss.clients) ws.terminate();
     await new Promise((r) => wss.close(r));
@@ -177,31 +198,62 @@ if (process.env.BENCH_ONLY === 'peer') {
   process.stdout.write(`${JSON.stringify(await runPeer())}\n`);
   process.exit(0);
 }
-const tl = await runTasklane();
 if (process.env.BENCH_ONLY === 'tasklane') {
-  process.stdout.write(`${JSON.stringify(tl)}\n`);
+  process.stdout.write(`${JSON.stringify(await runTasklane())}\n`);
   process.exit(0);
 }
-const peer = await runPeer();
+// Rounds in alternating order (tasklane first, then the peer first, ...): on a shared machine the
+// load moves between runs, so the ratio is taken per round and the median reported.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = [];
+for (let r = 0; r < ROUNDS; r++) {
+  let tl;
+  let peer;
+  if (r % 2 === 0) {
+    tl = await runTasklane();
+    peer = await runPeer();
+  } else {
+    peer = await runPeer();
+    tl = await runTasklane();
+  }
+  rounds.push({ tl, peer, ratio: tl.p99_ms / peer.p99_ms });
+  log(`round ${r + 1}: tasklane p99 ${tl.p99_ms} ms, peer ${peer.p99_ms} ms`);
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sum = (f) => rounds.reduce((n, r) => n + f(r), 0);
+const r2 = (x) => Math.round(x * 100) / 100;
 const line = {
   bench: 'fanout',
   subscribers: SUBSCRIBERS,
   events_per_s: RATE,
   seconds: SECONDS,
-  tasklane_p50_ms: tl.p50_ms,
-  tasklane_p99_ms: tl.p99_ms,
-  tasklane_max_ms: tl.max_ms,
-  tasklane_delivered: tl.delivered,
-  tasklane_missing: tl.missing,
-  tasklane_gaps: tl.gaps,
-  tasklane_dup: tl.dup,
+  rounds: ROUNDS,
+  tasklane_p50_ms: median(rounds.map((r) => r.tl.p50_ms)),
+  tasklane_p99_ms: median(rounds.map((r) => r.tl.p99_ms)),
+  tasklane_p99_each_ms: rounds.map((r) => r.tl.p99_ms),
+  tasklane_max_ms: Math.max(...rounds.map((r) => r.tl.max_ms)),
+  tasklane_delivered: sum((r) => r.tl.delivered),
+  tasklane_missing: sum((r) => r.tl.missing),
+  tasklane_gaps: sum((r) => r.tl.gaps),
+  tasklane_dup: sum((r) => r.tl.dup),
   peer: 'ws broadcast loop',
-  peer_p50_ms: peer.p50_ms,
-  peer_p99_ms: peer.p99_ms,
-  peer_max_ms: peer.max_ms,
-  peer_delivered: peer.delivered,
-  peer_missing: peer.missing,
-  peer_gaps: peer.gaps,
-  ratio_p99: Math.round((tl.p99_ms / peer.p99_ms) * 100) / 100,
+  peer_p50_ms: median(rounds.map((r) => r.peer.p50_ms)),
+  peer_p99_ms: median(rounds.map((r) => r.peer.p99_ms)),
+  peer_p99_each_ms: rounds.map((r) => r.peer.p99_ms),
+  peer_max_ms: Math.max(...rounds.map((r) => r.peer.max_ms)),
+  peer_delivered: sum((r) => r.peer.delivered),
+  peer_missing: sum((r) => r.peer.missing),
+  peer_gaps: sum((r) => r.peer.gaps),
+  ratio_p99: r2(median(rounds.map((r) => r.ratio))),
+  // Server-process CPU for the whole run (emit, fan-out, and on tasklane's side the store writes):
+  // steadier than the delays on a shared machine.
+  tasklane_cpu_ms: median(rounds.map((r) => r.tl.cpu_ms)),
+  peer_cpu_ms: median(rounds.map((r) => r.peer.cpu_ms)),
+  ratio_cpu: r2(median(rounds.map((r) => r.tl.cpu_ms / r.peer.cpu_ms))),
+  ratio_p99_each: rounds.map((r) => r2(r.ratio)),
+  load: (await import('node:os')).loadavg().map((x) => r2(x)),
 };
 process.stdout.write(`${JSON.stringify(line)}\n`);

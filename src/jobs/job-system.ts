@@ -14,7 +14,7 @@ import { Retention } from './retention.js';
 import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
 import { jobMetrics, type JobMetrics } from './metrics.js';
 import { TaskRegistry } from './task-registry.js';
-import type { EnqueueOptions, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
+import type { EnqueueOptions, EventWatch, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
 import { WorkerLoop } from './worker-loop.js';
 
 export interface JobsOptions {
@@ -179,6 +179,11 @@ export class Jobs implements JobSystem {
   subscribe(id: string, fromSeq = 0, opts: { signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
     this.#assertOpen();
     return this.#hub.subscribe(id, fromSeq, opts);
+  }
+
+  watch(id: string, fromSeq: number, onReady: () => void): EventWatch {
+    this.#assertOpen();
+    return this.#hub.watch(id, fromSeq, onReady);
   }
 
   tasks(): Array<{ name: string; lane: string }> {

@@ -203,6 +203,8 @@ export interface JobSystem {
    * no duplicate; ends after the terminal event (or when the signal aborts). Unknown job → TL_ERR_JOB_NOT_FOUND.
    */
   subscribe(id: string, fromSeq?: number, opts?: { signal?: AbortSignal }): AsyncIterable<JobEvent>;
+  /** @internal Push-mode subscribe for the WebSocket fan-out (see EventWatch). */
+  watch?(id: string, fromSeq: number, onReady: () => void): EventWatch;
   tasks(): Array<{ name: string; lane: string }>;
   register(task: TaskDef): void;
   /** Imports a module file and registers every task it exports. */
@@ -301,4 +303,18 @@ export interface StepSummary {
 export interface WorkflowView {
   children: Array<{ id: string; task: string; state: JobState }>;
   steps: StepSummary[];
+}
+
+/**
+ * @internal A push-mode subscription: the same events as subscribe(), but `onReady` is called when
+ * some are buffered and the reader takes them in its own batch (no async iterator per reader).
+ * Ended once the terminal event is buffered, on close(), or on an error (then `error` is set).
+ */
+export interface EventWatch {
+  /** Buffered events in seq order; the buffer is left empty. */
+  take(): JobEvent[];
+  readonly buffered: number;
+  readonly ended: boolean;
+  readonly error?: import('../errors.js').TasklaneError;
+  close(): void;
 }

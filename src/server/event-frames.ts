@@ -9,6 +9,7 @@ export class EventFrames {
   readonly #scrub: (text: string) => string;
   readonly #sse = new WeakMap<JobEvent, string>();
   readonly #socket = new WeakMap<JobEvent, Buffer>();
+  readonly #wsFrame = new WeakMap<JobEvent, Buffer>();
 
   constructor(scrub: (text: string) => string) {
     this.#scrub = scrub;
@@ -34,7 +35,38 @@ export class EventFrames {
     return frame;
   }
 
+  /**
+   * The same message as a whole WebSocket text frame (header included). Server frames are not
+   * masked, so the bytes are the same for every socket: written as they are, once per socket.
+   */
+  wsFrame(event: JobEvent): Buffer {
+    let frame = this.#wsFrame.get(event);
+    if (frame === undefined) {
+      frame = textFrame(this.socket(event));
+      this.#wsFrame.set(event, frame);
+    }
+    return frame;
+  }
+
   #json(event: JobEvent): string {
     return this.#scrub(JSON.stringify(event));
   }
+}
+
+/** An unmasked, final WebSocket text frame (RFC 6455 §5.2) around `payload`. */
+export function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(head + n);
+  out[0] = 0x81;
+  if (n < 126) out[1] = n;
+  else if (n < 65_536) {
+    out[1] = 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 127;
+    out.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(out, head);
+  return out;
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
-import type { JobSystem } from '../jobs/types.js';
+import type { EventWatch, JobSystem } from '../jobs/types.js';
 import type { Runtime } from '../create-runtime.js';
 import type { Principal } from './auth.js';
 import type { EventFrames } from './event-frames.js';
@@ -10,6 +10,7 @@ import { viewerOf, visibleOr404 } from './ownership.js';
 import { assertJobAllowed, assertNotExpired, onExpiry } from './stream-auth.js';
 import type { StreamSlots } from './stream-slots.js';
 import { closeReason, socketErrorMessage } from './streams/wire-errors.js';
+import type { FlushQueue } from './flush-queue.js';
 import type { WriteBatcher } from './write-batcher.js';
 import { parseWith, socketMessage } from './routes/job-schemas.js';
 
@@ -29,12 +30,26 @@ export const POLICY_CLOSE = 1008;
 /** Close code when the stream token the socket was opened with expires: mint a new one and reconnect. */
 export const TOKEN_EXPIRED_CLOSE = 4001;
 
+/** One job followed on a socket. */
+interface Subscription {
+  jobId: string;
+  /** Given back (unsubscribed, replaced, ended, socket closed). */
+  done: boolean;
+  release: () => void;
+  /** The hub's push-mode subscription, once the job was found visible. */
+  watch?: EventWatch;
+  /** Stops the loop of a job system without push mode. */
+  abort?: () => void;
+}
+
 /**
- * One WebSocket: many job subscriptions, each a loop over `jobs.subscribe`. Above the high-water
- * mark of unflushed bytes every loop stops pulling events until the socket drains (the hub keeps a
- * bounded buffer per subscriber and refills it from the store), so a slow peer never makes us
- * buffer without bound and never loses an event while it stays connected. A peer stuck above the
- * mark for `stallMs` is closed with 4008.
+ * One WebSocket: many job subscriptions, each a push-mode watch on the event hub. The hub buffers
+ * events per subscription and marks the socket ready; once per loop turn the socket takes every
+ * waiting event and writes the pre-built frames in one writev. Above the high-water mark of
+ * unflushed bytes nothing is taken until the socket drains (the hub's buffer per subscriber is
+ * bounded and refilled from the store), so a slow peer never makes us buffer without bound and
+ * never loses an event while it stays connected. A peer stuck above the mark for `stallMs` is
+ * closed with 4008.
  */
 export class SocketSession {
   /** Set false on each ping, true on pong or any message; false at the next ping = dead peer. */
@@ -52,11 +67,16 @@ export class SocketSession {
   /** Subscriptions per client key across all its sockets (server.streams.maxSubscriptionsPerKey). */
   readonly #subscriptionSlots: StreamSlots;
   readonly #stopExpiry: () => void;
-  readonly #subs = new Map<string, AbortController>();
+  readonly #subs = new Map<string, Subscription>();
+  /** Subscriptions with events waiting for this turn's flush. */
+  readonly #dirty = new Set<Subscription>();
+  readonly #queue: FlushQueue;
   #waiters: Array<() => void> = [];
   #stallTimer?: NodeJS.Timeout;
   #pollTimer?: NodeJS.Timeout;
   #closed = false;
+  /** Over the high-water mark: flushes wait for the drain. */
+  #paused = false;
   readonly #messages: RateLimiter;
   /** Messages refused in a row for the rate; past a second's worth the peer is closed. */
   #refused = 0;
@@ -66,6 +86,7 @@ export class SocketSession {
     deps: {
       raw: Socket;
       batcher: WriteBatcher;
+      queue: FlushQueue;
       jobs: JobSystem;
       runtime: Runtime;
       principal: Principal;
@@ -78,6 +99,7 @@ export class SocketSession {
     this.#socket = socket;
     this.#raw = deps.raw;
     this.#batcher = deps.batcher;
+    this.#queue = deps.queue;
     this.#raw.on('drain', this.#onDrain);
     this.#jobs = deps.jobs;
     this.#runtime = deps.runtime;
@@ -113,8 +135,7 @@ export class SocketSession {
     this.#stopExpiry();
     clearTimeout(this.#stallTimer);
     this.#raw.removeListener('drain', this.#onDrain);
-    for (const c of this.#subs.values()) c.abort();
-    this.#subs.clear();
+    for (const sub of [...this.#subs.values()]) this.#end(sub);
     this.#wake();
   }
 
@@ -156,8 +177,8 @@ export class SocketSession {
       return this.#sendError(err);
     }
     if (msg.op === 'unsubscribe') {
-      this.#subs.get(msg.jobId)?.abort();
-      this.#subs.delete(msg.jobId);
+      const sub = this.#subs.get(msg.jobId);
+      if (sub) this.#end(sub);
       this.#send({ type: 'unsubscribed', jobId: msg.jobId });
       return;
     }
@@ -166,8 +187,8 @@ export class SocketSession {
 
   async #subscribe(jobId: string, fromSeq: number): Promise<void> {
     // Subscribing again replaces the old subscription (a client resuming from a new seq).
-    this.#subs.get(jobId)?.abort();
-    this.#subs.delete(jobId);
+    const old = this.#subs.get(jobId);
+    if (old) this.#end(old);
     if (this.#subs.size >= this.#limits.maxSubscriptions) {
       return this.#sendError(
         new ValidationError(
@@ -188,29 +209,93 @@ export class SocketSession {
       }
       return this.#sendError(err, jobId);
     }
-    const controller = new AbortController();
-    this.#subs.set(jobId, controller);
-    const { signal } = controller;
+    const sub: Subscription = { jobId, done: false, release };
+    this.#subs.set(jobId, sub);
     this.#gauge.inc();
     try {
       assertJobAllowed(this.#principal, jobId);
       // Another owner's job is answered as a missing one (server/ownership.ts).
       visibleOr404(viewerOf(this.#principal), jobId, await this.#jobs.get(jobId));
-      if (signal.aborted) return;
+      if (sub.done) return;
       this.#send({ type: 'subscribed', jobId, fromSeq });
-      for await (const event of this.#jobs.subscribe(jobId, fromSeq, { signal })) {
+      if (this.#jobs.watch) {
+        sub.watch = this.#jobs.watch(jobId, fromSeq, () => this.#ready(sub));
+        return;
+      }
+      // A job system without push mode: one loop per subscription.
+      const controller = new AbortController();
+      sub.abort = () => controller.abort();
+      for await (const event of this.#jobs.subscribe(jobId, fromSeq, { signal: controller.signal })) {
         if (this.#socket.bufferedAmount > this.#limits.highWaterBytes) await this.#drained();
-        if (signal.aborted || this.#closed) return;
+        if (sub.done || this.#closed) return;
         this.#write(this.#frames.socket(event));
       }
-      if (!signal.aborted) this.#send({ type: 'unsubscribed', jobId, reason: 'ended' });
+      if (!sub.done) this.#send({ type: 'unsubscribed', jobId, reason: 'ended' });
+      this.#end(sub);
     } catch (err) {
-      if (!signal.aborted) this.#sendError(err, jobId);
-    } finally {
-      release();
-      this.#gauge.dec();
-      if (this.#subs.get(jobId) === controller) this.#subs.delete(jobId);
+      if (!sub.done) this.#sendError(err, jobId);
+      this.#end(sub);
     }
+  }
+
+  /** Events are waiting on a subscription: flush this socket at the end of the turn. */
+  #ready(sub: Subscription): void {
+    if (sub.done || this.#closed) return;
+    this.#dirty.add(sub);
+    this.#queue.schedule(this);
+  }
+
+  /**
+   * Writes every waiting event of every subscription of this socket in one go (the pre-built
+   * frames, one writev), then the end of the subscriptions that ended. Above the high-water mark
+   * nothing is taken: the events wait in the hub's bounded buffers (refilled from the store
+   * past it) until the socket drains.
+   */
+  flush(): void {
+    if (this.#closed || this.#dirty.size === 0) return;
+    if (this.#socket.readyState !== this.#socket.OPEN) return;
+    if (this.#socket.bufferedAmount > this.#limits.highWaterBytes) {
+      if (this.#paused) return;
+      this.#paused = true;
+      void this.#drained().then(() => {
+        this.#paused = false;
+        this.#queue.schedule(this);
+      });
+      return;
+    }
+    // Frames go straight to the TCP socket, so ws must not be holding frames of its own (it only
+    // queues while compressing; no extension is negotiated on /v1/ws, checked to be sure).
+    const raw = !this.#socket.extensions;
+    this.#raw.cork();
+    try {
+      for (const sub of this.#dirty) {
+        const watch = sub.watch!;
+        for (const event of watch.take()) {
+          if (raw) this.#raw.write(this.#frames.wsFrame(event));
+          else this.#socket.send(this.#frames.socket(event), { binary: false });
+        }
+        if (watch.ended && watch.buffered === 0 && !sub.done) {
+          if (watch.error) this.#sendError(watch.error, sub.jobId);
+          else this.#send({ type: 'unsubscribed', jobId: sub.jobId, reason: 'ended' });
+          this.#end(sub);
+        }
+      }
+      this.#dirty.clear();
+    } finally {
+      this.#raw.uncork();
+    }
+  }
+
+  /** Gives a subscription back (unsubscribed, replaced, ended or the socket closed). */
+  #end(sub: Subscription): void {
+    if (sub.done) return;
+    sub.done = true;
+    sub.watch?.close();
+    sub.abort?.();
+    sub.release();
+    this.#gauge.dec();
+    this.#dirty.delete(sub);
+    if (this.#subs.get(sub.jobId) === sub) this.#subs.delete(sub.jobId);
   }
 
   #write(frame: Buffer): void {

@@ -12,7 +12,7 @@
  * only once stored.
  */
 import { ClosedError, NotFoundError, toTasklaneError, type TasklaneError } from '../../errors.js';
-import { FINAL_STATES, type JobEvent, type JobEventType, type JobRecord } from '../types.js';
+import { FINAL_STATES, type EventWatch, type JobEvent, type JobEventType, type JobRecord } from '../types.js';
 import { LiveJob, type LiveJobOptions } from './live-job.js';
 import { Subscriber } from './subscriber.js';
 
@@ -97,9 +97,7 @@ export class EventHub {
         const from = Math.max(0, Math.floor(Number(fromSeq) || 0));
         let onAbort: (() => void) | undefined;
         const sub = new Subscriber(jobId, from, hub.options.maxBuffer, () => {
-          const set = hub.#subs.get(jobId);
-          set?.delete(sub);
-          if (set?.size === 0) hub.#subs.delete(jobId);
+          hub.#remove(sub);
           if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
         });
         if (opts.signal?.aborted) {
@@ -110,13 +108,36 @@ export class EventHub {
           onAbort = () => sub.end();
           opts.signal.addEventListener('abort', onAbort, { once: true });
         }
-        let set = hub.#subs.get(jobId);
-        if (!set) hub.#subs.set(jobId, (set = new Set()));
-        set.add(sub);
-        hub.#start(sub);
+        hub.#add(sub);
         return sub;
       },
     };
+  }
+
+  /**
+   * Push-mode subscription (the WebSocket fan-out): the same no-hole rule as subscribe(), but the
+   * hub calls `onReady` when events are buffered and the reader takes them in its own batch, so a
+   * thousand sockets need no async iterator each.
+   */
+  watch(jobId: string, fromSeq: number, onReady: () => void): EventWatch {
+    if (this.#closed) throw new ClosedError('job event stream');
+    const from = Math.max(0, Math.floor(Number(fromSeq) || 0));
+    const sub: Subscriber = new Subscriber(jobId, from, this.options.maxBuffer, () => this.#remove(sub), onReady);
+    this.#add(sub);
+    return sub;
+  }
+
+  #add(sub: Subscriber): void {
+    let set = this.#subs.get(sub.jobId);
+    if (!set) this.#subs.set(sub.jobId, (set = new Set()));
+    set.add(sub);
+    void this.#start(sub);
+  }
+
+  #remove(sub: Subscriber): void {
+    const set = this.#subs.get(sub.jobId);
+    set?.delete(sub);
+    if (set?.size === 0) this.#subs.delete(sub.jobId);
   }
 
   /** Ends every subscriber and stops polling. */

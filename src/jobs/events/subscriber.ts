@@ -3,9 +3,9 @@
  * next one expected, and otherwise marks itself for a refill (see event-hub.ts).
  */
 import type { TasklaneError } from '../../errors.js';
-import { TERMINAL_EVENTS, type JobEvent } from '../types.js';
+import { TERMINAL_EVENTS, type EventWatch, type JobEvent } from '../types.js';
 
-export class Subscriber implements AsyncIterator<JobEvent> {
+export class Subscriber implements AsyncIterator<JobEvent>, EventWatch {
   cursor: number;
   needsFill = true;
   filling = false;
@@ -16,16 +16,33 @@ export class Subscriber implements AsyncIterator<JobEvent> {
   #wake?: () => void;
   readonly #max: number;
   readonly #onEnd: () => void;
+  /** Push mode (see EventWatch): called instead of waking an iterator; the reader then take()s. */
+  readonly #onReady?: () => void;
 
   constructor(
     readonly jobId: string,
     fromSeq: number,
     max: number,
     onEnd: () => void,
+    onReady?: () => void,
   ) {
     this.cursor = fromSeq;
     this.#max = max;
     this.#onEnd = onEnd;
+    this.#onReady = onReady;
+  }
+
+  /** Push mode: every buffered event, in seq order, leaving the buffer empty. */
+  take(): JobEvent[] {
+    if (this.#head >= this.#buf.length) return [];
+    const out = this.#head === 0 ? this.#buf : this.#buf.slice(this.#head);
+    this.#buf = [];
+    this.#head = 0;
+    return out;
+  }
+
+  close(): void {
+    this.end();
   }
 
   get buffered(): number {
@@ -83,6 +100,7 @@ export class Subscriber implements AsyncIterator<JobEvent> {
   }
 
   #signal(): void {
+    if (this.#onReady) return this.#onReady();
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();

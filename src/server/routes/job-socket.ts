@@ -6,6 +6,7 @@ import { TENANT_HEADER, viewerOf, type ViewingPrincipal } from '../ownership.js'
 import { SocketSession } from '../socket-session.js';
 import { StreamSlots } from '../stream-slots.js';
 import { closeReason } from '../streams/wire-errors.js';
+import { FlushQueue } from '../flush-queue.js';
 import { WriteBatcher } from '../write-batcher.js';
 
 /** Close code sent to every socket when the server shuts down (clients reconnect elsewhere or later). */
@@ -29,6 +30,7 @@ export async function jobSocketRoutes(
   const streams = runtime.config.server.streams;
   const frames = new EventFrames(runtime.scrub);
   const batcher = new WriteBatcher();
+  const queue = new FlushQueue();
   const sessions = new Map<import('ws').WebSocket, SocketSession>();
   // Sockets per key and in all, taken before the upgrade (a refusal is a plain 429) and given
   // back when the TCP socket closes, however the WebSocket ended.
@@ -96,6 +98,7 @@ export async function jobSocketRoutes(
       // The upgraded request's TCP socket is the one the WebSocket writes to.
       raw: req.raw.socket,
       batcher,
+      queue,
       jobs: runtime.jobs,
       runtime,
       principal,

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { SqliteJobEngine } from '../../src/jobs/engines/sqlite/sqlite-engine.js';
 import { tempDir } from '../support/runtime.js';
-import { engineConformance } from './conformance.js';
+import { engineConformance, type EngineFactory } from './conformance.js';
+import { workflowConformance } from './conformance-workflows.js';
 
-engineConformance({
+const factory: EngineFactory = {
   name: 'sqlite',
   async open() {
     const tmp = tempDir('tasklane-engine-');
@@ -14,4 +15,7 @@ engineConformance({
       destroy: async () => tmp.remove(),
     };
   },
-});
+};
+
+engineConformance(factory);
+workflowConformance(factory);

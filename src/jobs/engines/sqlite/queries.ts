@@ -32,6 +32,10 @@ export interface JobRow {
   cancel_requested: number;
   owner_key: string | null;
   owner_tenant: string | null;
+  /** Workflows (journal.ts). */
+  parent_id: string | null;
+  waiting_for: string | null;
+  parent_told: number | null;
 }
 
 export interface EventRow {
@@ -70,6 +74,8 @@ export function rowToRecord(row: JobRow): JobRecord {
   if (row.finished_at !== null) record.finishedAt = row.finished_at;
   if (row.progress !== null) record.progress = JSON.parse(row.progress);
   if (row.worker_id !== null) record.workerId = row.worker_id;
+  if (row.parent_id) record.parentId = row.parent_id;
+  if (row.waiting_for) record.waitingFor = JSON.parse(row.waiting_for);
   if (row.owner_key !== null)
     record.owner = row.owner_tenant !== null ? { key: row.owner_key, tenant: row.owner_tenant } : { key: row.owner_key };
   return record;
@@ -239,8 +245,9 @@ export function prepare(db: Database.Database): Queries {
        WHERE id = @id AND token IS @token AND state = 'running' RETURNING *`,
     ),
     cancelWaiting: db.prepare<[Record<string, unknown>], JobRow>(
-      `UPDATE jobs SET state = 'cancelled', error = @error, updated_at = @now, finished_at = @now, last_seq = last_seq + 1
-       WHERE id = @id AND state IN ('queued', 'delayed') RETURNING *`,
+      `UPDATE jobs SET state = 'cancelled', error = @error, updated_at = @now, finished_at = @now, last_seq = last_seq + 1,
+         waiting_for = NULL
+       WHERE id = @id AND state IN ('queued', 'delayed', 'waiting') RETURNING *`,
     ),
     requestCancel: db.prepare<[number, string], JobRow>(
       `UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state = 'running' RETURNING *`,
@@ -248,7 +255,7 @@ export function prepare(db: Database.Database): Queries {
     retry: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET state = 'queued', attempt = 0, result = NULL, error = NULL, started_at = NULL, finished_at = NULL,
          run_at = @now, updated_at = @now, token = NULL, lease_until = NULL, cancel_requested = 0, worker_id = NULL,
-         last_seq = last_seq + 1
+         waiting_for = NULL, last_seq = last_seq + 1
        WHERE id = @id AND state IN ('dead', 'cancelled') RETURNING *`,
     ),
     appendHead: db.prepare<[number, string | null, number, string, string, number], { n: number }>(

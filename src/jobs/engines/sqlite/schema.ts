@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { StoreError } from '../../../errors.js';
+import { WORKFLOW_MIGRATION } from './journal.js';
 
 /** Each step from version i to i + 1 (exported for the upgrade tests). */
 export const MIGRATIONS: readonly string[] = [
@@ -149,6 +150,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS jobs_owner_state ON jobs (owner_key, state, n) WHERE owner_key IS NOT NULL;
   CREATE INDEX IF NOT EXISTS jobs_tenant_state ON jobs (owner_tenant, state, n) WHERE owner_tenant IS NOT NULL;
   `,
+  // Workflows: parent, what a waiting job waits for, the step journal, kept signals (journal.ts).
+  WORKFLOW_MIGRATION,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */

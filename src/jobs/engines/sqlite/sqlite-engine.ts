@@ -20,10 +20,12 @@ import type {
   PendingEvent,
   PruneCut,
 } from '../../engine.js';
-import { JOB_STATES, type JobEvent, type JobEventType, type JobRecord, type JobState, type ListQuery } from '../../types.js';
+import type { ChildRecord, JournalEntry } from '../../engine.js';
+import { JOB_STATES, type JobEvent, type JobEventType, type JobRecord, type JobState, type ListQuery, type WaitFor } from '../../types.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
 import { storeError } from './faults.js';
 import { openSchema } from './schema.js';
+import { SqliteWorkflows } from './journal.js';
 
 export interface SqliteEngineOptions {
   /** Database file (its folder is created). */
@@ -66,6 +68,8 @@ export class SqliteJobEngine implements JobEngine {
   /** The last write failure (disk full, read-only...), until a write succeeds again. */
   #fault?: StoreError;
   #probeTimer?: NodeJS.Timeout;
+  /** Journal, park/wake, signals, children (journal.ts). */
+  readonly #wf: SqliteWorkflows;
 
   constructor(options: SqliteEngineOptions) {
     this.path = options.path;
@@ -75,6 +79,11 @@ export class SqliteJobEngine implements JobEngine {
       this.format = openSchema(this.#db, options.busyTimeoutMs ?? 5_000);
       this.#q = prepare(this.#db);
       this.#transaction = this.#db.transaction((fn: () => unknown) => fn());
+      this.#wf = new SqliteWorkflows(this.#db, {
+        write: (fn) => this.#write(fn),
+        run: (fn) => this.#run(fn),
+        lostOrMissing: (id) => this.#lostOrMissing(id),
+      });
     } catch (err) {
       // A refusal of our own (a file from a newer tasklane) already says what to do.
       if (TasklaneError.isInstance(err)) throw err;
@@ -120,7 +129,7 @@ export class SqliteJobEngine implements JobEngine {
       // No row: the idempotency key names an existing job, which is the answer.
       if (!row) return rowToRecord(this.#q.byIdem.get(opts.idempotencyKey!)!);
       this.#event(row, 'enqueued', {}, now);
-      return rowToRecord(row);
+      return rowToRecord(this.#wf.adopt(row, opts.parentId));
     });
   }
 
@@ -142,6 +151,7 @@ export class SqliteJobEngine implements JobEngine {
       const rows = this.#q.prunable.all(Math.max(cut.succeededBefore, cut.failedBefore), cut.succeededBefore, cut.failedBefore, n);
       for (const { id } of rows) {
         this.#q.deleteEvents.run(id);
+        this.#wf.deleted(id);
         this.#q.deleteJob.run(id);
       }
       return rows.length;
@@ -276,6 +286,7 @@ export class SqliteJobEngine implements JobEngine {
             ? ['retrying', { error: end.error, runAt: end.runAt }]
             : [end.outcome, { error }];
       this.#event(row, type, data, now);
+      this.#wf.ended(row, now);
       return rowToRecord(row);
     });
   }
@@ -297,6 +308,7 @@ export class SqliteJobEngine implements JobEngine {
           now,
         })!;
         this.#event(row, 'cancelled', { error: CANCELLED }, now);
+        this.#wf.ended(row, now);
         return rowToRecord(row);
       }
       const row = this.#q.release.get({ id, token, now })!;
@@ -330,7 +342,10 @@ export class SqliteJobEngine implements JobEngine {
             now,
             finishedAt: state === 'queued' ? null : now,
           });
-          if (row) this.#event(row, type, data, now);
+          if (row) {
+            this.#event(row, type, data, now);
+            this.#wf.ended(row, now);
+          }
         }
         return rows.length;
       });
@@ -347,6 +362,7 @@ export class SqliteJobEngine implements JobEngine {
       const row = this.#q.cancelWaiting.get({ id, error: json(CANCELLED), now });
       if (row) {
         this.#event(row, 'cancelled', { error: CANCELLED }, now);
+        this.#wf.ended(row, now);
         return rowToRecord(row);
       }
       const running = this.#q.requestCancel.get(now, id);
@@ -371,6 +387,7 @@ export class SqliteJobEngine implements JobEngine {
         });
       }
       this.#event(row, 'enqueued', { retry: true, from: before.state }, now);
+      this.#wf.retried(id);
       return rowToRecord(row);
     });
   }
@@ -404,6 +421,29 @@ export class SqliteJobEngine implements JobEngine {
 
   async readEvents(id: string, fromSeq: number, limit = Number.MAX_SAFE_INTEGER): Promise<JobEvent[]> {
     return this.#run(() => this.#q.readEvents.all(id, fromSeq, limit).map(rowToEvent));
+  }
+
+  // ---- Workflows: see engine.ts; the work is in journal.ts.
+  readJournal(id: string): Promise<JournalEntry[]> {
+    return this.#wf.readJournal(id);
+  }
+  writeJournal(id: string, token: string, entries: readonly JournalEntry[]): Promise<void> {
+    return this.#wf.writeJournal(id, token, entries);
+  }
+  park(id: string, token: string, waitFor: WaitFor, entries?: readonly JournalEntry[]): Promise<JobRecord> {
+    return this.#wf.park(id, token, waitFor, entries);
+  }
+  wakeDue(): Promise<number> {
+    return this.#wf.wakeDue();
+  }
+  signal(id: string, name: string, payload: unknown): Promise<JobRecord> {
+    return this.#wf.signal(id, name, payload);
+  }
+  takeSignal(id: string, token: string, name: string, entry: Pick<JournalEntry, 'key' | 'pos' | 'startedAt'>) {
+    return this.#wf.takeSignal(id, token, name, entry);
+  }
+  children(id: string): Promise<ChildRecord[]> {
+    return this.#wf.children(id);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const folders = ['server/dashboard/assets', 'jobs/engines/redis/lua'];
+const folders = ['server/dashboard/assets', 'jobs/engines/redis/lua', 'ai/shared/lua'];
 
 for (const folder of folders) {
   const from = join(root, 'src', folder);

@@ -9,7 +9,7 @@ import { attachAi } from './ai/index.js';
 import type { Orchestrator } from './ai/orchestrator.js';
 import { checkProviders, type CheckOptions, type ProviderCheck } from './ai/provider-checks.js';
 import { loadSharedAiState, type SharedAiState } from './ai/shared-state.js';
-import { loadEngine, type EngineFactory } from './jobs/engines/index.js';
+import { loadEngine, sqlitePath, type EngineFactory } from './jobs/engines/index.js';
 import { Jobs } from './jobs/job-system.js';
 import { Lanes } from './lanes/lanes.js';
 import { RuntimeKernel, type RuntimeOptions } from './runtime/kernel.js';
@@ -40,7 +40,7 @@ export class Runtime extends RuntimeKernel {
     super(config, options);
     // In dependency order: closers run in reverse, so jobs close first, then ai, then lanes.
     this.lanes = new Lanes(this, { ai: () => this.ai });
-    this.ai = attachAi(this, { ...parts.sharedAi?.(this), lanes: this.lanes });
+    this.ai = attachAi(this, { spendPath: sqlitePath(config), ...parts.sharedAi?.(this), lanes: this.lanes });
     this.jobs = new Jobs(this, { lanes: this.lanes, engine: parts.engine });
     this.onReload('ai', (next, previous) => this.ai.reloadKeysAndRoutes(next, previous));
   }

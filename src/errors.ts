@@ -73,6 +73,7 @@ export const errorCodes = {
     message: 'the answer does not conform to the strict json_schema of response_format',
   },
   TL_ERR_AI_UNSUPPORTED: { status: 400, retryable: false, message: 'no target of the model supports this kind of request' },
+  TL_ERR_AI_BUDGET_EXCEEDED: { status: 429, retryable: true, message: 'the client key is past its budget or token limit' },
   // jobs
   TL_ERR_JOB_UNKNOWN_TASK: { status: 404, retryable: false, message: 'no task has that name' },
   TL_ERR_JOB_NOT_FOUND: { status: 404, retryable: false, message: 'no job has that id' },

@@ -35,6 +35,8 @@ export interface AttemptInput {
   lease: KeyLease;
   timeouts: PhaseTimeouts;
   signal: AbortSignal;
+  /** Called by a stream at its first token: the latency strategy's sample. */
+  firstToken?: () => void;
 }
 
 /** What a dispatch run returns: the call's value, the target that gave it and who served it. */

@@ -26,6 +26,8 @@ import { FAILURE_TABLE, failureClass } from './failure-policy.js';
 import type { KeyLease, KeyPool } from './key-pool.js';
 import { capTimeouts, type Route, type RouteTarget } from './route.js';
 import { TargetHealth } from './target-health.js';
+import { candidates } from './strategies/order.js';
+import { TargetStats, trackAttempt } from './strategies/target-stats.js';
 
 /** What this request did with one target so far. */
 interface TargetState {
@@ -50,11 +52,14 @@ export class Dispatcher {
   readonly #deps: DispatchDeps;
   readonly #policy: DispatchPolicy;
   readonly #health: TargetHealth;
+  /** Calls in flight and time to first token per target, for the routing strategies. */
+  readonly stats: TargetStats;
 
   constructor(deps: DispatchDeps) {
     this.#deps = deps;
     this.#policy = { ...DEFAULT_POLICY, ...stripUndefined(deps.policy ?? {}) };
     this.#health = new TargetHealth(deps, this.#policy);
+    this.stats = new TargetStats(this.#policy.maxTrackedPairs);
   }
 
   breaker(target: RouteTarget): CircuitBreaker {
@@ -107,6 +112,7 @@ export class Dispatcher {
       const { target, entry, breaker, lease } = pick;
       started++;
       const t0 = performance.now();
+      const tracked = trackAttempt(this.stats, target.id);
       /** The request's own budget set this attempt's deadline: a timeout is then the budget's. */
       let budgetCapped = false;
       try {
@@ -121,11 +127,12 @@ export class Dispatcher {
           timeouts.totalMs === remaining;
         // The adapter enforces the phase timeouts; the lane's limit only backstops a stuck adapter.
         const value = await this.#deps.runInLane(
-          () => call({ target, model: entry.model, lease, timeouts, signal }),
+          () => call({ target, model: entry.model, lease, timeouts, signal, firstToken: tracked.firstToken }),
           signal,
           timeouts.totalMs + 1_000,
         );
         breaker.success();
+        tracked.firstToken();
         const m = this.#deps.metrics.forKey(target.provider, target.label, lease.keyIndex);
         m.ok.inc();
         m.latency.observe((performance.now() - t0) / 1000);
@@ -194,6 +201,7 @@ export class Dispatcher {
         }
         throw finalError(ctx, err);
       } finally {
+        tracked.end();
         lease.release();
       }
     }
@@ -227,8 +235,9 @@ export class Dispatcher {
     let openUntil = Infinity;
     let refused: { message: string; until: number } | undefined;
     const busy: KeyPool[] = [];
-    // Route order; a target being retried is the first one not done, so it is retried before the next.
-    for (const target of route.targets) {
+    // The route's strategy (route order by default); a target being retried goes first.
+    const retried = (id: string) => (states.get(id)?.failures ?? 0) > 0 && !states.get(id)?.done;
+    for (const target of candidates(route.strategy, route.targets, this.stats, retried)) {
       const st = states.get(target.id);
       if (st?.done) continue;
       if (options.exclude?.has(target.id)) continue;

@@ -6,6 +6,9 @@ import { AiMetrics } from './metrics.js';
 import { Orchestrator } from './orchestrator.js';
 import type { LanguageModel } from './provider.js';
 import { createLanguageModel } from './providers/index.js';
+import { accountantFor } from './spend/index.js';
+import { CallAccounting } from './spend/call-accounting.js';
+import type { SpendStore } from './spend/spend-store.js';
 
 export { Orchestrator, type StreamResult, type AiHealth } from './orchestrator.js';
 export { MemoryResponseCache, type ResponseCache, type CachedAnswer } from './cache.js';
@@ -22,6 +25,10 @@ export interface AttachAiOptions {
   board?: BreakerBoard;
   /** Where upstream calls run (the `ai` lane); without it they run directly on the loop. */
   lanes?: LaneRunner;
+  /** The fleet's spend store (Redis); default SQLite at `spendPath`. */
+  spend?: SpendStore;
+  /** The SQLite file spend is kept in when no `spend` store is given (the job store's file). */
+  spendPath?: string;
 }
 
 /**
@@ -36,7 +43,9 @@ export function attachAi(runtime: Host, options: AttachAiOptions = {}): Orchestr
     models.set(name, createLanguageModel(name, provider, { log: runtime.log.child({ provider: name }) }));
   }
   const { lanes } = options;
-  const orchestrator = new Orchestrator({
+  const accountant = accountantFor(runtime, options.spend, options.spendPath);
+  const orchestrator: Orchestrator = new Orchestrator({
+    ...(accountant ? { accounting: new CallAccounting(accountant, config, (p, m) => orchestrator.routes.label(p, m)) } : {}),
     config,
     log: runtime.log.child({ subsystem: 'ai' }),
     metrics: new AiMetrics(runtime.metrics),

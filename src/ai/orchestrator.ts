@@ -1,3 +1,4 @@
+// Over 350 lines: the entry points (chat, stream, embed) keep their cache, single-flight and accounting hooks in one place.
 import type { ResolvedConfig } from '../config/index.js';
 import { ClosedError } from '../errors.js';
 import type { Logger } from '../runtime/index.js';
@@ -9,6 +10,8 @@ import { MemoryCooldownStore } from './cooldown-store.js';
 import { Dispatcher } from './dispatch.js';
 import type { DispatchContext } from './dispatch-types.js';
 import { embed } from './embed.js';
+import type { CallAccounting } from './spend/call-accounting.js';
+import type { Ticket } from './spend/accountant.js';
 import type { KeyHealth } from './key-pool.js';
 import type { AiMetrics } from './metrics.js';
 import { replay, upstreamRequest } from './openai-chunks.js';
@@ -52,6 +55,8 @@ export interface OrchestratorDeps {
   cooldowns?: CooldownStore;
   cache?: ResponseCache;
   board?: BreakerBoard;
+  /** Budgets, token limits, cost and spend (src/ai/spend/); without it nothing is charged. */
+  accounting?: CallAccounting;
   runInLane?: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) => Promise<T>;
 }
 
@@ -122,7 +127,10 @@ export class Orchestrator implements AiClient {
       log: deps.log,
       metrics: deps.metrics,
       maxMalformedEvents: ai.maxMalformedEvents,
-      countTokens: (served, usage) => this.#countTokens(served, usage),
+      countTokens: (served, usage, flight) => {
+        this.#countTokens(served, usage);
+        deps.accounting?.chargeFlight(flight, served, usage);
+      },
       store: (key, req, answer) => this.#cache?.store(key, req, answer),
     });
   }
@@ -143,18 +151,29 @@ export class Orchestrator implements AiClient {
     return { applied, restart };
   }
 
+  /** Budgets, spend and cost; undefined when accounting is off (no prices, budgets or token limits). */
+  get accounting(): CallAccounting | undefined {
+    return this.#deps.accounting;
+  }
+
   /** A whole answer. Rejects with a TasklaneError (see docs/errors.md). */
   async chat(request: ChatRequest, options: AiCallOptions = {}): Promise<ChatResult> {
     this.#assertOpen();
     const req = validateChatRequest(request);
     const route = this.routes.resolve(req.model);
+    const acct = this.#deps.accounting;
+    return acct ? acct.chat(req, options, (ticket) => this.#chat(req, route, options, ticket)) : this.#chat(req, route, options);
+  }
+
+  async #chat(req: ChatRequest, route: Route, options: AiCallOptions, ticket?: Ticket): Promise<ChatResult> {
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
     const cache = this.#cache ? await this.#cache.lookup(key, req, options) : BYPASS;
     if (cache.hit) return { completion: cache.hit.completion, meta: hitMeta(cache.hit, t0) };
+    // Only the caller that starts the upstream call is charged for it (the ticket goes with it).
     const g = this.#deps.config.ai.singleFlight
-      ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options)).promise
-      : await this.#generateAlone(route, req, key, options);
+      ? await this.#generations.run(key, options.signal, (signal) => this.#generate(route, req, key, signal, options, ticket)).promise
+      : await this.#generateAlone(route, req, key, options, ticket);
     const meta: AiMeta = {
       provider: g.provider,
       model: g.model,
@@ -179,11 +198,14 @@ export class Orchestrator implements AiClient {
     const t0 = performance.now();
     const key = this.#keyed ? requestKey(req) : '';
     const includeUsage = req.stream_options?.include_usage === true;
-    const cache: CacheLookup = this.#cache ? await this.#cache.lookup(key, req, options) : BYPASS;
+    const acct = this.#deps.accounting;
+    const ticket = await acct?.admit(req, options);
+    const cache: CacheLookup = this.#cache ? await this.#cache.lookup(key, req, options).catch((e) => acct!.fail(ticket, e)) : BYPASS;
     if (cache.hit) {
       const h = cache.hit;
+      acct?.release(ticket);
       return {
-        meta: hitMeta(h, t0),
+        meta: { ...hitMeta(h, t0), ...(acct ? { cost: 0 } : {}) },
         chunks: h.chunks?.length
           ? replayChunks(h as CachedAnswer & { chunks: ChatChunk[] }, includeUsage)
           : replay(h.completion, includeUsage),
@@ -191,14 +213,17 @@ export class Orchestrator implements AiClient {
     }
     const shared = this.#deps.config.ai.singleFlight;
     let flight = shared ? this.#streams.get(key) : undefined;
-    if (!flight) {
+    if (flight) acct?.release(ticket);
+    else {
       const created = new StreamFlight();
       flight = created;
+      acct?.bindFlight(created, ticket, route);
       // Without single-flight the flight is still registered (under a unique key) so close() can abort it.
       const slot = shared ? key : `${key}#${++this.#unshared}`;
       this.#streams.set(slot, created);
       void this.#produce(created, route, req, key, options).finally(() => {
         if (this.#streams.get(slot) === created) this.#streams.delete(slot);
+        acct?.release(ticket);
       });
     }
     const it = flight.subscribe(options.signal, includeUsage);
@@ -223,8 +248,13 @@ export class Orchestrator implements AiClient {
   }
 
   /** Embeddings (src/ai/embed.ts): the same routes, keys, cooldowns, breakers, retries and cache as chat. */
-  embed(request: EmbeddingRequest, options: AiCallOptions = {}): Promise<EmbeddingResult> {
+  async embed(request: EmbeddingRequest, options: AiCallOptions = {}): Promise<EmbeddingResult> {
     this.#assertOpen();
+    const acct = this.#deps.accounting;
+    return acct ? acct.embed(request, options, this.routes, () => this.#embed(request, options)) : this.#embed(request, options);
+  }
+
+  #embed(request: EmbeddingRequest, options: AiCallOptions): Promise<EmbeddingResult> {
     const d = this.#dispatcher;
     return embed(
       {
@@ -270,27 +300,27 @@ export class Orchestrator implements AiClient {
   }
 
   /** A call that shares nothing (single-flight off): registered so close() can abort it. */
-  async #generateAlone(route: Route, req: ChatRequest, key: string, options: AiCallOptions): Promise<Generated> {
+  async #generateAlone(route: Route, req: ChatRequest, key: string, options: AiCallOptions, ticket?: Ticket): Promise<Generated> {
     const { ctx, controller, dispose } = soloContext(route, options);
     this.#calls.add(controller);
     try {
-      return await this.#attempts(ctx, req, key);
+      return await this.#attempts(ctx, req, key, ticket);
     } finally {
       this.#calls.delete(controller);
       dispose();
     }
   }
 
-  async #generate(route: Route, req: ChatRequest, key: string, signal: AbortSignal, options: AiCallOptions): Promise<Generated> {
+  async #generate(route: Route, req: ChatRequest, key: string, signal: AbortSignal, options: AiCallOptions, ticket?: Ticket) {
     const { ctx, dispose } = flightContext(route, signal, options);
     try {
-      return await this.#attempts(ctx, req, key);
+      return await this.#attempts(ctx, req, key, ticket);
     } finally {
       dispose();
     }
   }
 
-  async #attempts(ctx: DispatchContext, req: ChatRequest, key: string): Promise<Generated> {
+  async #attempts(ctx: DispatchContext, req: ChatRequest, key: string, ticket?: Ticket): Promise<Generated> {
     const { value, served } = await this.#dispatcher.run(ctx, (a) =>
       a.model.doGenerate({
         request: upstreamRequest(req, a.target.model, false),
@@ -302,6 +332,7 @@ export class Orchestrator implements AiClient {
     );
     const completion = value.completion;
     this.#countTokens(served, completion.usage);
+    this.#deps.accounting?.charge(ticket, ctx.route, served, completion.usage);
     this.#cache?.store(key, req, { completion, ...served });
     return {
       completion,

@@ -1,5 +1,7 @@
 import type { ResolvedConfig, TargetConfig, TimeoutsConfig } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
+import { priceOf, type Price } from './cost/price.js';
+import type { Strategy } from './strategies/order.js';
 
 /** One upstream a route may use, with the timeouts and failure options that apply to it. */
 export interface RouteTarget {
@@ -18,6 +20,10 @@ export interface RouteTarget {
   retries: number;
   /** Whether a timeout is retried on the same target too. */
   retryOnTimeout: boolean;
+  /** Share of calls under the `weighted` strategy. */
+  weight?: number;
+  /** USD per million tokens: the target's own price, else ai.prices["provider/model"]. */
+  price?: Price;
 }
 
 export interface Route {
@@ -30,6 +36,8 @@ export interface Route {
   fallbackOn: ReadonlySet<string>;
   /** A client-chosen `provider/model` (no alias): a refusal there never reaches other models. */
   direct: boolean;
+  /** How targets are ranked (src/ai/strategies/order.ts); default 'ordered'. */
+  strategy: Strategy;
 }
 
 /** Metric label of models no one declared. */
@@ -64,6 +72,7 @@ export class Routes {
             retries: undefined,
             retryOnTimeout: undefined,
             fallbackOn: undefined,
+            strategy: 'ordered' as const,
           }
         : route;
       this.#aliases.set(alias, {
@@ -73,6 +82,7 @@ export class Routes {
         continuation: r.continuation,
         fallbackOn: new Set(r.fallbackOn ?? []),
         direct: false,
+        strategy: r.strategy,
       });
     }
   }
@@ -114,6 +124,7 @@ export class Routes {
           continuation: false,
           fallbackOn: new Set(),
           direct: true,
+          strategy: 'ordered',
         };
         if (this.#direct.size >= 1_000) this.#direct.delete(this.#direct.keys().next().value!);
         this.#direct.set(model, route);
@@ -153,6 +164,9 @@ export class Routes {
       retryOnTimeout: t.retryOnTimeout ?? r.retryOnTimeout ?? false,
     };
     if (t.contextWindow !== undefined) target.contextWindow = t.contextWindow;
+    if (t.weight !== undefined) target.weight = t.weight;
+    const price = priceOf(this.#config.ai.prices, t.provider, t.model, t.price);
+    if (price) target.price = price;
     return target;
   }
 }

@@ -15,7 +15,8 @@ export interface StreamProducerDeps {
   metrics: AiMetrics;
   /** ai.maxMalformedEvents: this many unparsable events in one stream end it as broken. */
   maxMalformedEvents: number;
-  countTokens(served: ServedBy, usage: Usage | undefined): void;
+  /** Counts an answer's tokens (and charges the caller that started the flight, see the orchestrator). */
+  countTokens(served: ServedBy, usage: Usage | undefined, flight?: StreamFlight): void;
   /** Offers a whole streamed answer (and its chunks, for a faithful replay) to the cache. */
   store(key: string, req: ChatRequest, answer: CachedAnswer): void;
 }
@@ -51,7 +52,7 @@ export class StreamProducer {
       const first = flight.chunks[0];
       const server = flight.server!;
       flight.push(chunk(first?.id ?? end.id, first?.created ?? end.created, server.model, {}, end.finishReason));
-      this.#deps.countTokens(servedBy(server, server.keyIndex), end.usage);
+      this.#deps.countTokens(servedBy(server, server.keyIndex), end.usage, flight);
       flight.finish(end.finishReason, end.usage);
       if (!continued) {
         const completion: ChatCompletion = {
@@ -139,6 +140,7 @@ export class StreamProducer {
           case 'tool-call-delta': {
             if (p.type === 'text-delta' && !p.text) break;
             const first = flight.chunks[0];
+            a.firstToken?.();
             if (!first)
               flight.server = {
                 ...served,

@@ -31,6 +31,7 @@ export function subscriberChunks(
       }
       const r = await it.next();
       if (r.done && flight.usage) meta.usage = flight.usage;
+      if (r.done && flight.usage?.cost !== undefined) meta.cost = flight.usage.cost;
       return r as IteratorResult<ChatChunk>;
     },
     async return() {

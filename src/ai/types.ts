@@ -29,6 +29,10 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Prompt tokens the provider served from its prompt cache (billed at `cachedInput`). */
+  prompt_tokens_details?: { cached_tokens?: number };
+  /** What the answer cost in USD (unrounded), when the serving model has a price (ai.prices). */
+  cost?: number;
 }
 
 /** An OpenAI chat completion response body. */
@@ -77,6 +81,8 @@ export interface AiMeta extends ServedBy {
   /** Time spent waiting out a short cooldown before the call that answered (not an attempt), in ms. */
   waitedMs?: number;
   usage?: Usage;
+  /** What the upstream calls of this answer cost in USD (unrounded), when the model has a price; 0 for a cache hit. */
+  cost?: number;
 }
 
 export interface ChatResult {
@@ -94,6 +100,10 @@ export interface AiCallOptions {
   timeoutMs?: number;
   /** Shorter phase timeouts for each attempt; a request can only shorten the configured ones. */
   timeouts?: { connectMs?: number; firstByteMs?: number; idleChunkMs?: number; totalMs?: number };
+  /** Whom the call is charged to (a client key's name and tenant): budgets, token limits and spend. Set by the server and by jobs. */
+  client?: { key: string; tenant?: string };
+  /** The job (and step) a call is made from: its cost is added to the job record. Set by the job system. */
+  job?: { id: string; step?: string };
 }
 
 /** An OpenAI embeddings request; `model` is an alias or `provider/model`. */

@@ -8,6 +8,7 @@ import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, type ConfigInput, type ParsedConfig, type ProviderConfig } from './schema.js';
 import { resolveSecret } from './secrets.js';
+import { withPricesFile } from './prices-file.js';
 
 export interface ClientKey {
   /** The key itself, or its sha256 hex digest when `hashed`. */
@@ -21,6 +22,8 @@ export interface ClientKey {
   sees: 'own' | 'tenant';
   /** Whether `x-tasklane-tenant` is honoured for this key. */
   tenantHeader: boolean;
+  budget?: { usdPerDay?: number; usdPerMonth?: number };
+  limits?: { requestsPerMinute?: number; tokensPerMinute?: number };
 }
 
 /** How a provider's calls leave the process (the same shape as ProviderSettings.network in the provider spec). */
@@ -146,7 +149,16 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
   const apiKeys: ClientKey[] = config.server.apiKeys.map((entry, i) => {
     const k =
       typeof entry === 'string'
-        ? { key: entry, scopes: undefined, name: undefined, tenant: undefined, sees: 'own' as const, tenantHeader: false }
+        ? {
+            key: entry,
+            scopes: undefined,
+            name: undefined,
+            tenant: undefined,
+            sees: 'own' as const,
+            tenantHeader: false,
+            budget: undefined,
+            limits: undefined,
+          }
         : entry;
     const value = lookup(k.key, `server.apiKeys[${i}]`);
     const hashed = value.startsWith('sha256:');
@@ -181,6 +193,8 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
       tenantHeader: k.tenantHeader,
     };
     if (k.tenant !== undefined) key.tenant = k.tenant;
+    if (k.budget) key.budget = k.budget;
+    if (k.limits) key.limits = k.limits;
     return key;
   });
 
@@ -219,7 +233,8 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
   }
 
   const dataDir = isAbsolute(config.data) ? config.data : resolve(baseDir, config.data);
-  return { ...config, server: { ...config.server, apiKeys, streams }, store, providers, dataDir, baseDir, file, secrets };
+  const ai = withPricesFile(config.ai, baseDir);
+  return { ...config, ai, server: { ...config.server, apiKeys, streams }, store, providers, dataDir, baseDir, file, secrets };
 }
 
 /**

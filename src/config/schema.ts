@@ -79,10 +79,26 @@ export const providerSchema = z
 /** Failure classes a route may add to its `fallbackOn` (the ones that are final by default). */
 export const FALLBACK_CLASSES = ['context_length', 'content_filter', 'bad_request'] as const;
 
+/** USD per million tokens; `cachedInput` for prompt tokens the provider served from its cache (default: `input`). */
+export const priceSchema = z
+  .object({
+    input: z.number().nonnegative(),
+    output: z.number().nonnegative(),
+    cachedInput: z.number().nonnegative().optional(),
+  })
+  .strict();
+
+/** How a route chooses among its targets (src/ai/strategies/); every strategy obeys the failure policy. */
+export const STRATEGIES = ['ordered', 'weighted', 'least-busy', 'latency'] as const;
+
 export const targetSchema = z
   .object({
     provider: z.string().min(1),
     model: z.string().min(1),
+    /** This target's price, over `ai.prices["<provider>/<model>"]`. */
+    price: priceSchema.optional(),
+    /** Share of calls under `strategy: "weighted"` (relative to the other targets' weights). Default 1. */
+    weight: z.number().positive().optional(),
     /** The model's context window in tokens; a context-length failure moves only to a later target with a larger one. */
     contextWindow: positiveInt.optional(),
     /** Whether this model continues from an assistant prefill; unset = the provider's `prefill`. */
@@ -101,6 +117,8 @@ export const routeSchema = z.union([
       targets: z.array(targetSchema).min(1),
       timeouts: timeoutsSchema.partial().optional(),
       maxAttempts: positiveInt.optional(),
+      /** How targets are chosen: 'ordered' (default, route order), 'weighted' (by `weight`), 'least-busy' (fewest calls in flight), 'latency' (lowest decayed average time to first token). */
+      strategy: z.enum(STRATEGIES).default('ordered'),
       /** Continue a broken stream on the next target with the text already sent. */
       continuation: z.boolean().default(false),
       /** Default same-target retries of this route's targets (a target's own `retries` wins). Default 1. */
@@ -149,6 +167,10 @@ export const aiSchema = z
       })
       .strict()
       .default({}),
+    /** Prices keyed `"<provider>/<model>"`, in USD per million tokens; a target's own `price` wins. */
+    prices: z.record(priceSchema).default({}),
+    /** A JSON file of more prices in the same shape (relative to the config file); `prices` wins on a clash. */
+    pricesFile: z.string().min(1).optional(),
     cache: z
       .object({
         /** Off by default: a cache changes answers, so it is asked for (issue #16). */
@@ -243,6 +265,13 @@ export const serverSchema = z
               sees: z.enum(['own', 'tenant']).default('own'),
               /** Honour `x-tasklane-tenant` from this key (a backend acting for many tenants): the header names the tenant of each request. Default false. */
               tenantHeader: z.boolean().default(false),
+              /** Spend caps in USD by UTC day and month; past one, AI calls are refused (429 TL_ERR_AI_BUDGET_EXCEEDED) until it resets. */
+              budget: z
+                .object({ usdPerDay: z.number().positive().optional(), usdPerMonth: z.number().positive().optional() })
+                .strict()
+                .optional(),
+              /** Per-key limits: `requestsPerMinute` replaces server.rateLimit for this key; `tokensPerMinute` caps AI tokens (reserved from max_tokens, settled from usage). */
+              limits: z.object({ requestsPerMinute: positiveInt.optional(), tokensPerMinute: positiveInt.optional() }).strict().optional(),
             })
             .strict(),
         ]),
@@ -344,3 +373,4 @@ export type TimeoutsConfig = z.output<typeof timeoutsSchema>;
 export type TargetConfig = z.output<typeof targetSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type StoreConfig = z.output<typeof storeSchema>;
+export type PriceConfig = z.output<typeof priceSchema>;

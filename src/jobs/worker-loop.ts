@@ -304,7 +304,8 @@ export class WorkerLoop {
         signal: r.controller.signal,
         timeoutMs: task.timeoutMs,
         abortGraceMs: this.#opts.cancelGraceMs,
-        context: { jobId: job.id, attempt: job.attempt },
+        // The owner goes with the job's AI calls: they are charged to its key and tenant.
+        context: { jobId: job.id, attempt: job.attempt, ...(job.owner ? { owner: job.owner } : {}) },
         host: {
           progress: (data) => live.progress(data),
           log: (msg, data) => {

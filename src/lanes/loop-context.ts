@@ -3,6 +3,16 @@ import type { ResourceDef } from '../resources/resource.js';
 import type { LaneEnv, RunOptions, WorkContext } from './types.js';
 
 /**
+ * Whom the AI calls of a job are charged to: the job (its cost) and its owner (budgets, spend),
+ * from the run's context as the job system set it, never from what the task passes.
+ */
+export function chargedTo(context: Record<string, unknown> | undefined): Pick<AiCallOptions, 'client' | 'job'> {
+  if (typeof context?.jobId !== 'string') return {};
+  const owner = context.owner as AiCallOptions['client'] | undefined;
+  return owner ? { job: { id: context.jobId }, client: owner } : { job: { id: context.jobId } };
+}
+
+/**
  * The WorkContext of work running on the event loop: the same shape a thread gets, wired
  * directly to the host callbacks, the runtime's AI client and the main-thread resources.
  */
@@ -35,12 +45,20 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
       chat: (req: ChatRequest, callOpts: AiCallOptions = {}) =>
         Promise.resolve().then(() => {
           const signal = signalOf();
-          return env.ai().chat(req, { ...callOpts, signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal });
+          return env.ai().chat(req, {
+            ...callOpts,
+            ...chargedTo(context),
+            signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
+          });
         }),
       embed: (req: EmbeddingRequest, callOpts: AiCallOptions = {}) =>
         Promise.resolve().then(() => {
           const signal = signalOf();
-          return env.ai().embed(req, { ...callOpts, signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal });
+          return env.ai().embed(req, {
+            ...callOpts,
+            ...chargedTo(context),
+            signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
+          });
         }),
     },
     resource: <T>(nameOrDef: string | ResourceDef<T>) => env.resources.get(nameOrDef as string | ResourceDef) as Promise<T>,

@@ -10,6 +10,7 @@ import { TasklaneError, type SerializedError, invalidWork, AbortError } from '..
 import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
 import { serializeTaskError } from './task-error.js';
+import { chargedTo } from './loop-context.js';
 import { LANE_WORKER_DATA } from './thread-guard.js';
 import type { ThreadHost } from './types.js';
 
@@ -239,7 +240,7 @@ export class ThreadPool {
     const signal = AbortSignal.any([controller.signal, task.signal()]);
     Promise.resolve()
       .then((): Promise<unknown> => {
-        const opts = { ...(msg.opts as AiCallOptions | undefined), signal };
+        const opts = { ...(msg.opts as AiCallOptions | undefined), ...chargedTo(task.context), signal };
         return msg.op === 'embed'
           ? this.#opts.ai().embed(msg.req as EmbeddingRequest, opts)
           : this.#opts.ai().chat(msg.req as ChatRequest, opts);

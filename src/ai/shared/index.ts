@@ -7,6 +7,7 @@ import { RedisBreakerBoard } from './redis-breaker-board.js';
 import { RedisResponseCache } from './redis-cache.js';
 import { RedisCooldownStore } from './redis-cooldown-store.js';
 import { RedisTimers } from './redis-timers.js';
+import { RedisSpendStore } from './redis-spend-store.js';
 
 export { RedisBreakerBoard, RedisCooldownStore, RedisResponseCache, RedisTimers };
 
@@ -68,6 +69,7 @@ export function sharedAiOptions(runtime: Host): AttachAiOptions {
   return {
     cooldowns: new RedisCooldownStore(cooldownTimers, report),
     board: new RedisBreakerBoard(breakerTimers, report),
+    spend: new RedisSpendStore(redis, `${store.prefix}:spend`),
     ...(ai.cache.backend === 'redis'
       ? { cache: new RedisResponseCache<CachedAnswer>({ redis, prefix: `${prefix}:cache`, ttlMs: ai.cache.ttlMs, onError: report }) }
       : {}),

@@ -228,7 +228,13 @@ function parseInput(args: string): unknown {
 }
 
 export function anthropicUsage(u: Usage | undefined, extra?: Record<string, unknown>): Record<string, unknown> {
-  return { input_tokens: u?.prompt_tokens ?? 0, output_tokens: u?.completion_tokens ?? 0, ...(extra ?? {}) };
+  return {
+    input_tokens: u?.prompt_tokens ?? 0,
+    output_tokens: u?.completion_tokens ?? 0,
+    ...(extra ?? {}),
+    // tasklane's own field (DESIGN "Cost"): unrounded USD when the model has a price.
+    ...(u?.cost !== undefined ? { cost: u.cost } : {}),
+  };
 }
 
 /** A whole completion as an Anthropic message; an Anthropic target's own blocks are handed back as sent. */
@@ -248,7 +254,7 @@ export function chatToMessage(c: ChatCompletion, model: string): Record<string, 
       content: native.content,
       stop_reason: native.stop_reason ?? stopReason(choice?.finish_reason),
       stop_sequence: native.stop_sequence ?? null,
-      usage: native.usage ?? anthropicUsage(c.usage),
+      usage: native.usage ? { ...native.usage, ...(c.usage?.cost !== undefined ? { cost: c.usage.cost } : {}) } : anthropicUsage(c.usage),
     };
   }
   const content: unknown[] = [];
@@ -376,7 +382,11 @@ export class MessagesStream {
       data: {
         type: 'message_delta',
         delta: { stop_reason: stopReason(this.#finish), stop_sequence: null },
-        usage: { output_tokens: usage?.completion_tokens ?? 0, ...(usage ? { input_tokens: usage.prompt_tokens } : {}) },
+        usage: {
+          output_tokens: usage?.completion_tokens ?? 0,
+          ...(usage ? { input_tokens: usage.prompt_tokens } : {}),
+          ...(usage?.cost !== undefined ? { cost: usage.cost } : {}),
+        },
       },
     });
     out.push({ event: 'message_stop', data: { type: 'message_stop' } });

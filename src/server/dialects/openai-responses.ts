@@ -220,6 +220,8 @@ function responseUsage(u: Usage | undefined): Obj {
     output_tokens: u?.completion_tokens ?? 0,
     output_tokens_details: { reasoning_tokens: 0 },
     total_tokens: u?.total_tokens ?? 0,
+    // tasklane's own field (DESIGN "Cost"): unrounded USD when the model has a price.
+    ...(u?.cost !== undefined ? { cost: u.cost } : {}),
   };
 }
 

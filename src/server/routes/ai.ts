@@ -4,6 +4,7 @@ import { AbortError, ValidationError } from '../../errors.js';
 import type { AiCallOptions, AiMeta, ChatChunk } from '../../ai/types.js';
 import { validateChatRequest } from '../../ai/validate.js';
 import type { ServerContext } from '../context.js';
+import { TENANT_HEADER, viewerOf } from '../ownership.js';
 import { hasControlCharacters, headerValues } from '../streams/header-values.js';
 import { SseWriter } from '../streams/sse-writer.js';
 import { toWire, type Scrub } from '../streams/wire-errors.js';
@@ -66,6 +67,9 @@ export function assertPlainModel(model: unknown): void {
 
 export function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOptions {
   const options: AiCallOptions = { signal };
+  // Whom the call is charged to: the key's name and tenant (x-tasklane-tenant where the key may name one).
+  const owner = viewerOf(req.principal, req.headers[TENANT_HEADER]).owner;
+  if (owner) options.client = owner;
   const cc = req.headers['cache-control'];
   if (cc && /no-cache|no-store/i.test(cc)) options.noCache = true;
   // Asks the cache to keep a request it would skip as not deterministic (ai.cache.mode).
@@ -91,6 +95,8 @@ export function metaHeaders(meta: AiMeta): Record<string, string> {
     'x-tasklane-cache': meta.cache,
     // A short cooldown waited out before the answering call (not an attempt).
     ...(meta.waitedMs ? { 'x-tasklane-waited-ms': String(meta.waitedMs) } : {}),
+    // Unrounded USD, when the model has a price (a stream's headers leave before it is known).
+    ...(meta.cost !== undefined ? { 'x-tasklane-cost-usd': String(meta.cost) } : {}),
   };
 }
 

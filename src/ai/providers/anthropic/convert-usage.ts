@@ -8,5 +8,7 @@ export function convertUsage(u: Obj | undefined, outputOverride?: number): Usage
   if (!u) return undefined;
   const prompt = n(u.input_tokens) + n(u.cache_creation_input_tokens) + n(u.cache_read_input_tokens);
   const completion = outputOverride ?? n(u.output_tokens);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  if (n(u.cache_read_input_tokens) > 0) usage.prompt_tokens_details = { cached_tokens: n(u.cache_read_input_tokens) };
+  return usage;
 }

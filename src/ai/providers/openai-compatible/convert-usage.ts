@@ -7,5 +7,8 @@ export function convertUsage(raw: WireUsage | null | undefined): Usage | undefin
   const prompt = typeof raw.prompt_tokens === 'number' ? raw.prompt_tokens : 0;
   const completion = typeof raw.completion_tokens === 'number' ? raw.completion_tokens : 0;
   const total = typeof raw.total_tokens === 'number' ? raw.total_tokens : prompt + completion;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+  const usage: Usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+  const cached = raw.prompt_tokens_details?.cached_tokens;
+  if (typeof cached === 'number' && cached > 0) usage.prompt_tokens_details = { cached_tokens: cached };
+  return usage;
 }

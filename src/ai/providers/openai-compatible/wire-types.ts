@@ -4,6 +4,7 @@ export interface WireUsage {
   prompt_tokens?: number;
   completion_tokens?: number;
   total_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number } | null;
 }
 
 export interface WireChoiceDelta {

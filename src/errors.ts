@@ -264,6 +264,59 @@ export function internalError(message: string, options: TasklaneErrorOptions = {
   return new TasklaneError('TL_ERR_INTERNAL', message, options);
 }
 
+/** The codes of a refused caller: no key, a wrong key, a scope or job the key does not cover, a stream token. */
+export type AuthCode = Extract<ErrorCode, `TL_ERR_AUTH_${string}`>;
+
+/** 401/403 TL_ERR_AUTH_*: who the caller is, or what it may do, does not allow this; the table's message unless told. */
+export function authError(code: AuthCode, message?: string, options: TasklaneErrorOptions = {}): TasklaneError {
+  return new TasklaneError(code, message, options);
+}
+
+/** 429 TL_ERR_RATE_LIMITED: a limit of this server (not a provider's); `details.retryAfterMs` sets Retry-After. */
+export function rateLimited(message: string, retryAfterMs: number, details: Record<string, unknown> = {}): TasklaneError {
+  return new TasklaneError('TL_ERR_RATE_LIMITED', message, { details: { retryAfterMs, ...details } });
+}
+
+/** The codes the HTTP edge answers a malformed or unwelcome request with, before any route runs. */
+export type RequestRefusedCode =
+  | 'TL_ERR_BODY_TOO_LARGE'
+  | 'TL_ERR_URI_TOO_LONG'
+  | 'TL_ERR_HEADERS_TOO_LARGE'
+  | 'TL_ERR_UNSUPPORTED_MEDIA_TYPE'
+  | 'TL_ERR_HOST_REFUSED'
+  | 'TL_ERR_ORIGIN_REFUSED';
+
+/** 4xx at the HTTP edge: the request's size, type, Host or Origin is refused. */
+export function requestRefused(code: RequestRefusedCode, message?: string): TasklaneError {
+  return new TasklaneError(code, message);
+}
+
+/** The AI codes without a class of their own (ProviderError and AllTargetsFailedError cover the rest). */
+export type AiCode = 'TL_ERR_AI_TIMEOUT' | 'TL_ERR_AI_RATE_LIMITED' | 'TL_ERR_AI_UNSUPPORTED' | 'TL_ERR_AI_PROVIDER';
+
+/** A failure of an AI call told by tasklane rather than a provider's answer: a budget spent, no target able to serve. */
+export function aiError(code: AiCode, message: string, options: TasklaneErrorOptions = {}): TasklaneError {
+  return new TasklaneError(code, message, options);
+}
+
+/** The codes of work that could not run, or ran and failed, in a lane or its threads. */
+export type WorkCode =
+  | 'TL_ERR_LANE_UNKNOWN'
+  | 'TL_ERR_LANE_THREAD_CRASHED'
+  | 'TL_ERR_TASK_FAILED'
+  | 'TL_ERR_TASK_MODULE_SIDE_EFFECT'
+  | 'TL_ERR_RESOURCE_UNKNOWN';
+
+/** A lane, a thread, a task or a resource it needs failed the work (lane timeouts and full lanes have classes). */
+export function workError(code: WorkCode, message: string, options: TasklaneErrorOptions = {}): TasklaneError {
+  return new TasklaneError(code, message, options);
+}
+
+/** The same failure with more said about where it happened: code, details and status kept, the original as `cause`. */
+export function withContext(err: TasklaneError, message: string): TasklaneError {
+  return new TasklaneError(err.code, message, { cause: err, details: err.details, httpStatus: err.httpStatus, retryable: err.retryable });
+}
+
 const classes: Record<string, new (code: ErrorCode, message?: string, options?: TasklaneErrorOptions) => TasklaneError> = {
   ProviderError,
   AllTargetsFailedError,

@@ -2,12 +2,18 @@ import { describe, expect, it } from 'vitest';
 import {
   NotFoundError,
   TasklaneError,
+  aiError,
+  authError,
   errorCodes,
   errorFromJSON,
   internalError,
   invalidWork,
   jobNotFound,
+  rateLimited,
+  requestRefused,
   runtimeStateError,
+  withContext,
+  workError,
 } from '../src/errors.js';
 
 describe('named error factories', () => {
@@ -42,5 +48,29 @@ describe('named error factories', () => {
       });
       expect(err.cause).toBe(cause);
     }
+  });
+
+  it("the family factories take only their family's codes and keep the table's status and message", () => {
+    expect(authError('TL_ERR_AUTH_MISSING')).toMatchObject({ httpStatus: 401, message: errorCodes.TL_ERR_AUTH_MISSING.message });
+    expect(authError('TL_ERR_AUTH_FORBIDDEN', 'this key lacks the "jobs:write" scope')).toMatchObject({
+      code: 'TL_ERR_AUTH_FORBIDDEN',
+      httpStatus: 403,
+    });
+    expect(requestRefused('TL_ERR_HEADERS_TOO_LARGE')).toMatchObject({ httpStatus: 431, retryable: false });
+    expect(aiError('TL_ERR_AI_TIMEOUT', 'budget spent')).toMatchObject({ httpStatus: errorCodes.TL_ERR_AI_TIMEOUT.status });
+    expect(workError('TL_ERR_LANE_UNKNOWN', 'no lane named "x"', { details: { lane: 'x' } })).toMatchObject({
+      details: { lane: 'x' },
+    });
+    // @ts-expect-error a code outside the family does not compile
+    authError('TL_ERR_RATE_LIMITED');
+  });
+
+  it('rateLimited carries Retry-After in details; withContext keeps code, details and status', () => {
+    const err = rateLimited('too many requests for this key; retry in 250 ms', 250, { limit: 3 });
+    expect(err).toMatchObject({ code: 'TL_ERR_RATE_LIMITED', httpStatus: 429, retryable: true, details: { retryAfterMs: 250, limit: 3 } });
+    const told = withContext(err, 'while streaming: too many requests');
+    expect(told).toMatchObject({ code: 'TL_ERR_RATE_LIMITED', httpStatus: 429, details: { retryAfterMs: 250, limit: 3 } });
+    expect(told.message).toBe('while streaming: too many requests');
+    expect(told.cause).toBe(err);
   });
 });

@@ -1,4 +1,4 @@
-import { AllTargetsFailedError, ProviderError, TasklaneError, toTasklaneError } from '../errors.js';
+import { aiError, AllTargetsFailedError, ProviderError, TasklaneError, toTasklaneError } from '../errors.js';
 import { abortReason } from '../util/async.js';
 import type { DispatchContext } from './dispatch-types.js';
 
@@ -52,7 +52,7 @@ export function allFailedError(
 
 export function rateLimitedError(ctx: DispatchContext, until: number): TasklaneError {
   const retryAfterMs = Math.max(1, until - Date.now());
-  return new TasklaneError(
+  return aiError(
     'TL_ERR_AI_RATE_LIMITED',
     `model "${ctx.route.id}": every target that could serve is cooling down (rate limited); retry in ${retryAfterMs} ms`,
     { details: { route: ctx.route.id, retryAfterMs, attempts: ctx.attempts, ...waited(ctx) } },

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { TasklaneError, ValidationError } from '../errors.js';
+import { aiError, ValidationError } from '../errors.js';
 import type { CachedAnswer, ResponseCache } from './cache.js';
 import type { AttemptInput, Dispatched, DispatchContext } from './dispatch-types.js';
 import type { AiMetrics } from './metrics.js';
@@ -116,7 +116,7 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
       }),
     );
     if (value.vectors.length !== req.input.length) {
-      throw new TasklaneError(
+      throw aiError(
         'TL_ERR_AI_PROVIDER',
         `${target.provider}/${target.model} returned ${value.vectors.length} vectors for ${req.input.length} inputs`,
       );
@@ -166,7 +166,7 @@ function embeddingRoute(route: Route, models: Map<string, LanguageModel>): Route
   if (targets.length === route.targets.length) return route;
   if (targets.length === 0) {
     const types = [...new Set(route.targets.map((t) => models.get(t.provider)?.type ?? 'unknown'))].join(', ');
-    throw new TasklaneError(
+    throw aiError(
       'TL_ERR_AI_UNSUPPORTED',
       `model "${route.id}": none of its targets serves embeddings (provider types: ${types}); use an openai-compatible, ollama, huggingface or gemini provider`,
       {

@@ -5,7 +5,7 @@
  */
 import type { ResolvedConfig } from '../config/index.js';
 import { makeScrubber } from '../config/index.js';
-import { TasklaneError } from '../errors.js';
+import { aiError, TasklaneError } from '../errors.js';
 import { createLanguageModel } from './providers/index.js';
 import type { LanguageModel } from './provider.js';
 import type { Logger } from '../runtime/logger.js';
@@ -73,7 +73,7 @@ async function checkOne(
   outer: AbortSignal | undefined,
 ): Promise<ProviderCheck> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new TasklaneError('TL_ERR_AI_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(() => controller.abort(aiError('TL_ERR_AI_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
   const onOuter = () => controller.abort(outer!.reason);
   outer?.addEventListener('abort', onOuter, { once: true });
   const t0 = performance.now();

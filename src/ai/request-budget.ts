@@ -1,4 +1,4 @@
-import { TasklaneError } from '../errors.js';
+import { aiError, type TasklaneError } from '../errors.js';
 import type { DispatchContext } from './dispatch-types.js';
 import type { Route } from './route.js';
 import type { AiCallOptions } from './types.js';
@@ -13,7 +13,7 @@ export interface BudgetedContext {
 
 /** The abort reason when a request's whole budget (`timeoutMs`) is spent. */
 export function budgetSpent(route: Route, timeoutMs: number): TasklaneError {
-  return new TasklaneError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`);
+  return aiError('TL_ERR_AI_TIMEOUT', `model "${route.id}": the request's ${timeoutMs} ms budget ran out`);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { AbortError, ProviderError, TasklaneError } from '../errors.js';
+import { AbortError, internalError, ProviderError, TasklaneError } from '../errors.js';
 import type { Logger } from '../runtime/index.js';
 import type { CachedAnswer } from './cache.js';
 import type { Dispatcher } from './dispatch.js';
@@ -228,7 +228,7 @@ export interface PumpEnd {
 
 function asTasklaneError(err: unknown): TasklaneError {
   if (TasklaneError.isInstance(err)) return err;
-  return new TasklaneError('TL_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
+  return internalError(err instanceof Error ? err.message : String(err), { cause: err });
 }
 
 function canContinue(err: TasklaneError): boolean {

@@ -3,7 +3,7 @@
  * the `lanes` configuration, lanes added in code, their Prometheus figures and their shutdown.
  */
 import { Counter, Gauge } from 'prom-client';
-import { ClosedError, ConfigError, TasklaneError, runtimeStateError, internalError } from '../errors.js';
+import { ClosedError, ConfigError, internalError, runtimeStateError, workError } from '../errors.js';
 import type { AiClient } from '../ai/types.js';
 import { laneSchema } from '../config/schema.js';
 import { ResourceScope } from '../resources/scope.js';
@@ -74,7 +74,7 @@ export class Lanes {
   get(name: string): Lane {
     const lane = this.#lanes.get(name);
     if (!lane) {
-      throw new TasklaneError(
+      throw workError(
         'TL_ERR_LANE_UNKNOWN',
         `no lane named "${name}"; lanes: ${[...this.#lanes.keys()].join(', ')} (add one under "lanes" in the config)`,
         {

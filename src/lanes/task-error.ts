@@ -1,4 +1,4 @@
-import { AbortError, TasklaneError, errorFromJSON, type SerializedError } from '../errors.js';
+import { AbortError, errorFromJSON, type SerializedError, TasklaneError, workError } from '../errors.js';
 
 /**
  * What a task threw, as a TasklaneError: tasklane errors pass through, abort errors become
@@ -10,7 +10,7 @@ export function taskError(err: unknown): TasklaneError {
   if (err instanceof Error && err.name === 'AbortError') return new AbortError(err.message, { cause: err });
   const name = err instanceof Error ? err.name : 'Error';
   const message = err instanceof Error ? err.message : `non-error thrown: ${String(err)}`;
-  const wrapped = new TasklaneError('TL_ERR_TASK_FAILED', message, { cause: err });
+  const wrapped = workError('TL_ERR_TASK_FAILED', message, { cause: err });
   if (name !== 'Error') Object.defineProperty(wrapped, 'name', { value: name, enumerable: false, configurable: true, writable: true });
   return wrapped;
 }

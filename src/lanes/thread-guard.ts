@@ -11,7 +11,7 @@
  * tasklane a thread may load (the user's `tasklane` import and the worker entry can be two).
  */
 import { isMainThread } from 'node:worker_threads';
-import { TasklaneError } from '../errors.js';
+import { type TasklaneError, workError } from '../errors.js';
 
 const MARK = Symbol.for('tasklane.laneThread');
 
@@ -46,7 +46,7 @@ export function refuseInLaneThread(what: 'createRuntime()' | 'listen()'): void {
   const found = loading
     ? `${loading.module} is imported by thread lane "${mark.lane}" to find task ${loading.task ? `"${loading.task}"` : 'its task'}`
     : `this code runs in a worker thread of lane "${mark.lane}"`;
-  const err = new TasklaneError(
+  const err = workError(
     'TL_ERR_TASK_MODULE_SIDE_EFFECT',
     `${what} refused: ${found}; move createRuntime()/listen() out of the task's module (put tasks in a module of their own) or guard them with \`if (isMainThread)\` from node:worker_threads`,
     { details: { lane: mark.lane, ...(loading?.task ? { task: loading.task } : {}), ...(loading ? { module: loading.module } : {}) } },

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { waitAtMost } from '../util/async.js';
-import { TasklaneError, type SerializedError, invalidWork, AbortError } from '../errors.js';
+import { AbortError, invalidWork, type SerializedError, type TasklaneError, workError } from '../errors.js';
 import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../ai/types.js';
 import { HELLO, type Hello, type MainToWorker, type TaskEnvelope, type TaskOutcome, type WorkerToMain } from './protocol.js';
 import { serializeTaskError } from './task-error.js';
@@ -140,7 +140,7 @@ export class ThreadPool {
       return invalidWork(`lane "${this.#opts.lane}": the input cannot be sent to a thread (${err.message})`, { cause: err });
     }
     const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
-    return new TasklaneError(
+    return workError(
       'TL_ERR_LANE_THREAD_CRASHED',
       `lane "${this.#opts.lane}": the thread running the task ${oom ? 'ran out of memory' : 'crashed'}: ${err instanceof Error ? err.message : String(err)}`,
       { cause: err, details: { lane: this.#opts.lane, reason: oom ? 'out-of-memory' : 'crash' } },

@@ -1,4 +1,4 @@
-import { TasklaneError } from '../errors.js';
+import { ClosedError, workError } from '../errors.js';
 import type { ResourceDef } from './resource.js';
 
 interface Entry {
@@ -28,14 +28,13 @@ export class ResourceScope {
   }
 
   get(nameOrDef: string | ResourceDef): Promise<unknown> {
-    if (this.#closed)
-      return Promise.reject(new TasklaneError('TL_ERR_RUNTIME_CLOSED', 'resources are closed: this thread or runtime is closing'));
+    if (this.#closed) return Promise.reject(new ClosedError('resource scope of this thread or runtime'));
     let def: ResourceDef | undefined;
     if (typeof nameOrDef === 'string') {
       def = this.#defs.get(nameOrDef) ?? this.#lookup(nameOrDef);
       if (!def) {
         return Promise.reject(
-          new TasklaneError(
+          workError(
             'TL_ERR_RESOURCE_UNKNOWN',
             `no resource named "${nameOrDef}" in this thread: pass the definition from defineResource() instead of its name, or import the module that defines it`,
             {

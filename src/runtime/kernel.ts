@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 import { makeScrubber, type LoadOptions, type ResolvedConfig } from '../config/index.js';
-import { ClosedError, TasklaneError, runtimeStateError } from '../errors.js';
+import { ClosedError, type TasklaneError, runtimeStateError } from '../errors.js';
 import { Closers, type CloseReport, type Closer } from './closers.js';
 import type { Host } from './host.js';
 import { createLogger, type Logger } from './logger.js';
@@ -105,8 +105,7 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
     this.assertOpen();
     if (this.#reloadable === false) {
       return Promise.reject(
-        new TasklaneError(
-          'TL_ERR_RUNTIME_STATE',
+        runtimeStateError(
           'this runtime was built from a resolved configuration (createRuntime({ resolved })); there is no file to read again',
         ),
       );

@@ -102,7 +102,7 @@ export class Reloader {
         applied.push(...r.applied);
         for (const s of r.restart ?? []) restart.add(s);
       } catch (err) {
-        throw new TasklaneError('TL_ERR_CONFIG_INVALID', `reload step "${name}" failed: ${(err as Error).message}`, { cause: err });
+        throw new ConfigError(`reload step "${name}" failed: ${(err as Error).message}`, { cause: err });
       }
     }
     this.#last = next;

@@ -1,4 +1,4 @@
-import { TasklaneError } from '../errors.js';
+import { type TasklaneError, withContext } from '../errors.js';
 
 /**
  * Passes on at most one store error (`TL_ERR_STORE_*`) per code per window: a store outage fails
@@ -17,11 +17,6 @@ export function throttleReports(report: (err: TasklaneError) => void, windowMs =
     }
     seen.set(err.code, { at: now, held: 0 });
     if (!last?.held) return report(err);
-    report(
-      new TasklaneError(err.code, `${err.message} (${last.held} more like it in the last ${Math.round((now - last.at) / 1000)} s)`, {
-        cause: err,
-        details: err.details,
-      }),
-    );
+    report(withContext(err, `${err.message} (${last.held} more like it in the last ${Math.round((now - last.at) / 1000)} s)`));
   };
 }

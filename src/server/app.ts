@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { TasklaneError } from '../errors.js';
+import { rateLimited } from '../errors.js';
 import type { Runtime } from '../create-runtime.js';
 import { requireScope, type Principal } from './auth.js';
 import { Keyring } from './keyring.js';
@@ -53,10 +53,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     streams: new StreamSlots(config.maxStreamsPerKey),
     rateLimit(principal: Principal) {
       const waitMs = limiter?.take(String(principal.keyIndex)) ?? 0;
-      if (waitMs > 0)
-        throw new TasklaneError('TL_ERR_RATE_LIMITED', `too many requests for this key; retry in ${waitMs} ms`, {
-          details: { retryAfterMs: waitMs },
-        });
+      if (waitMs > 0) throw rateLimited(`too many requests for this key; retry in ${waitMs} ms`, waitMs);
     },
   };
 

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ClientKey } from '../config/index.js';
-import { TasklaneError } from '../errors.js';
+import { authError } from '../errors.js';
 
 export type Scope = ClientKey['scopes'][number];
 
@@ -33,14 +33,14 @@ export function createAuthenticator(keys: ClientKey[]): (header: string | undefi
   }
   return (header) => {
     const token = bearer(header);
-    if (!token) throw new TasklaneError('TL_ERR_AUTH_MISSING');
+    if (!token) throw authError('TL_ERR_AUTH_MISSING');
     const digest = sha256(token);
     let match = -1;
     for (let i = 0; i < digests.length; i++) {
       // No early exit: every key is compared whatever matches.
       if (timingSafeEqual(digest, digests[i]!.digest) && match === -1) match = i;
     }
-    if (match === -1) throw new TasklaneError('TL_ERR_AUTH_INVALID');
+    if (match === -1) throw authError('TL_ERR_AUTH_INVALID');
     return { keyIndex: match, ...digests[match]!.principal, keyDigest: digests[match]!.digest.toString('hex') };
   };
 }
@@ -53,7 +53,7 @@ function principalOf(k: ClientKey): Omit<Principal, 'keyIndex'> {
 
 export function requireScope(principal: Principal, scope: Scope): void {
   if (!principal.scopes.includes(scope) && !principal.scopes.includes('admin')) {
-    throw new TasklaneError('TL_ERR_AUTH_FORBIDDEN', `this key lacks the "${scope}" scope`);
+    throw authError('TL_ERR_AUTH_FORBIDDEN', `this key lacks the "${scope}" scope`);
   }
 }
 

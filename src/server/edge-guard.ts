@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { TasklaneError } from '../errors.js';
+import { requestRefused } from '../errors.js';
 
 /**
  * What keeps a server with no client keys safe from the operator's own browser. Without keys any
@@ -31,7 +31,7 @@ export function edgeGuard(options: EdgeOptions): (req: FastifyRequest) => void {
     if (!options.open) return;
     const host = req.headers.host;
     if (host !== undefined && !hostAllowed(host, req.socket.localAddress, hosts)) {
-      throw new TasklaneError(
+      throw requestRefused(
         'TL_ERR_HOST_REFUSED',
         `Host "${printable(host)}" is not an address this server answers to without client keys: call it as 127.0.0.1 or localhost, add the name to server.allowedHosts, or set server.apiKeys`,
       );
@@ -39,7 +39,7 @@ export function edgeGuard(options: EdgeOptions): (req: FastifyRequest) => void {
     const origin = req.headers.origin;
     const upgrade = typeof req.headers.upgrade === 'string' && req.headers.upgrade.toLowerCase() === 'websocket';
     if (origin !== undefined && (upgrade || !SAFE_METHODS.has(method)) && !originAllowed(origin, host, origins)) {
-      throw new TasklaneError(
+      throw requestRefused(
         'TL_ERR_ORIGIN_REFUSED',
         `a ${upgrade ? 'WebSocket' : method} request from Origin "${printable(origin)}" is refused without client keys: only same-origin pages may change state; add the origin to server.allowedOrigins or set server.apiKeys`,
       );
@@ -60,7 +60,7 @@ function requireJsonBody(req: FastifyRequest): void {
   if (type === undefined) return;
   const media = type.split(';')[0]!.trim().toLowerCase();
   if (SIMPLE_TYPES.has(media)) {
-    throw new TasklaneError(
+    throw requestRefused(
       'TL_ERR_UNSUPPORTED_MEDIA_TYPE',
       `content-type "${printable(type)}" is not accepted: send the body as application/json`,
     );

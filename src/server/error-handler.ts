@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TasklaneError, toTasklaneError, type ErrorCode } from '../errors.js';
+import { type ErrorCode, NotFoundError, requestRefused, TasklaneError, toTasklaneError, ValidationError } from '../errors.js';
 import type { Runtime } from '../create-runtime.js';
 import { toWire, type Scrub } from './streams/wire-errors.js';
 
@@ -21,7 +21,7 @@ export function installErrorHandler(app: FastifyInstance, runtime: Runtime): voi
   });
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0]!;
-    const err = new TasklaneError('TL_ERR_NOT_FOUND', `no route ${req.method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
+    const err = new NotFoundError(`no route ${req.method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}`);
     const wire = toWire(err, { scrub: runtime.scrub });
     reply.code(404).send(wire.body);
   });
@@ -45,23 +45,23 @@ export function fromFastifyError(error: unknown): TasklaneError {
   const message = typeof e.message === 'string' && e.message ? e.message : undefined;
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new TasklaneError('TL_ERR_BODY_TOO_LARGE', `${message ?? 'request body is too large'} (server.bodyLimitBytes)`);
+      return requestRefused('TL_ERR_BODY_TOO_LARGE', `${message ?? 'request body is too large'} (server.bodyLimitBytes)`);
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return new TasklaneError(
+      return requestRefused(
         'TL_ERR_URI_TOO_LONG',
         'a path segment of the URL is longer than the longest id the routes accept (200 characters)',
       );
     case 'FST_ERR_BAD_URL':
-      return new TasklaneError('TL_ERR_VALIDATION', 'the URL is not valid (bad percent-encoding?)');
+      return new ValidationError('the URL is not valid (bad percent-encoding?)');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new TasklaneError('TL_ERR_UNSUPPORTED_MEDIA_TYPE', 'unsupported content-type: send the body as application/json');
+      return requestRefused('TL_ERR_UNSUPPORTED_MEDIA_TYPE', 'unsupported content-type: send the body as application/json');
   }
-  if (e.validation) return new TasklaneError('TL_ERR_VALIDATION', message ?? 'invalid request');
+  if (e.validation) return new ValidationError(message ?? 'invalid request');
   const status = e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const code = STATUS_ERRORS[status];
     if (code) return new TasklaneError(code, message ?? errorCodeMessage(status));
-    return new TasklaneError('TL_ERR_VALIDATION', message ?? 'bad request', { httpStatus: status });
+    return new ValidationError(message ?? 'bad request', { httpStatus: status });
   }
   return toTasklaneError(error);
 }
@@ -88,11 +88,10 @@ export function clientErrorHandler(scrub: Scrub): (err: { code?: string }, socke
     if (!socket.writable) return socket.destroy();
     let e: TasklaneError;
     if (err.code === 'HPE_HEADER_OVERFLOW')
-      e = new TasklaneError('TL_ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB; send fewer or shorter headers');
-    else if (err.code === 'HPE_URI_TOO_LONG') e = new TasklaneError('TL_ERR_URI_TOO_LONG', 'the request URL is too long');
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
-      e = new TasklaneError('TL_ERR_VALIDATION', 'the request took too long to arrive', { httpStatus: 408 });
-    else e = new TasklaneError('TL_ERR_VALIDATION', 'the request is not valid HTTP');
+      e = requestRefused('TL_ERR_HEADERS_TOO_LARGE', 'the request headers are larger than 16 KiB; send fewer or shorter headers');
+    else if (err.code === 'HPE_URI_TOO_LONG') e = requestRefused('TL_ERR_URI_TOO_LONG', 'the request URL is too long');
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') e = new ValidationError('the request took too long to arrive', { httpStatus: 408 });
+    else e = new ValidationError('the request is not valid HTTP');
     const wire = toWire(e, { scrub });
     const body = JSON.stringify(wire.body);
     socket.end(

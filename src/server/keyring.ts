@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ClientKey } from '../config/index.js';
-import { TasklaneError } from '../errors.js';
+import { authError, type TasklaneError } from '../errors.js';
 import { createAuthenticator, type Principal } from './auth.js';
 
 /** Something a key holds open (an SSE response, a WebSocket) that ends when the key is revoked. */
@@ -66,7 +66,7 @@ export class Keyring {
 }
 
 function revoked(): TasklaneError {
-  return new TasklaneError(
+  return authError(
     'TL_ERR_AUTH_REVOKED',
     'the client key of this stream was revoked (removed from server.apiKeys by a configuration reload)',
   );

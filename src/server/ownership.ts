@@ -5,7 +5,7 @@
  * does not exist (404 TL_ERR_JOB_NOT_FOUND), so ids of other tenants' jobs cannot be probed.
  * With no client keys configured (auth off, one local user) everything is visible, as before.
  */
-import { TasklaneError, ValidationError, jobNotFound } from '../errors.js';
+import { authError, jobNotFound, ValidationError } from '../errors.js';
 import type { JobOwner, JobRecord } from '../jobs/types.js';
 import type { Principal } from './auth.js';
 
@@ -44,7 +44,7 @@ export function viewerOf(principal: ViewingPrincipal, tenantHeader?: string | st
       throw new ValidationError(`invalid ${TENANT_HEADER} header: use 1 to 100 printable characters`);
     }
     if (!principal.tenantHeader && named !== principal.tenant) {
-      throw new TasklaneError(
+      throw authError(
         'TL_ERR_AUTH_FORBIDDEN',
         `this key may not choose a tenant with ${TENANT_HEADER}; set tenantHeader: true on its entry in server.apiKeys`,
       );

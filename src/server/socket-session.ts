@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
+import { rateLimited, TasklaneError, toTasklaneError, ValidationError } from '../errors.js';
 import type { EventWatch, JobSystem } from '../jobs/types.js';
 import type { Runtime } from '../create-runtime.js';
 import type { Principal } from './auth.js';
@@ -153,10 +153,9 @@ export class SocketSession {
         return this.dispose();
       }
       return this.#sendError(
-        new TasklaneError(
-          'TL_ERR_RATE_LIMITED',
+        rateLimited(
           `too many messages on this connection (server.streams.wsMessagesPerSecond = ${this.#limits.messagesPerSecond}); retry in ${waitMs} ms`,
-          { details: { retryAfterMs: waitMs } },
+          waitMs,
         ),
       );
     }

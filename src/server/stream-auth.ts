@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { TasklaneError } from '../errors.js';
+import { authError } from '../errors.js';
 import type { Principal } from './auth.js';
 import type { Keyring } from './keyring.js';
 import type { StreamGrant, StreamTokens } from './stream-token.js';
@@ -31,7 +31,7 @@ export function streamAuth(
 export function assertJobAllowed(principal: Principal, jobId: string): void {
   const jobs = (principal as Partial<StreamGrant>).jobs;
   if (jobs && !jobs.includes(jobId)) {
-    throw new TasklaneError('TL_ERR_AUTH_FORBIDDEN', `this token does not cover job ${jobId}; mint one that lists it with POST /v1/tokens`);
+    throw authError('TL_ERR_AUTH_FORBIDDEN', `this token does not cover job ${jobId}; mint one that lists it with POST /v1/tokens`);
   }
 }
 
@@ -53,5 +53,5 @@ export function onExpiry(principal: Principal, expired: () => void): () => void 
 export function assertNotExpired(principal: Principal, now = Date.now()): void {
   const expiresAt = (principal as Partial<StreamGrant>).expiresAt;
   if (expiresAt !== undefined && now >= expiresAt)
-    throw new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED', 'the stream token has expired: mint a new one with POST /v1/tokens and reconnect');
+    throw authError('TL_ERR_AUTH_TOKEN_EXPIRED', 'the stream token has expired: mint a new one with POST /v1/tokens and reconnect');
 }

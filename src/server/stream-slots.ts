@@ -1,4 +1,4 @@
-import { TasklaneError } from '../errors.js';
+import { rateLimited } from '../errors.js';
 import type { Principal } from './auth.js';
 
 /**
@@ -35,18 +35,12 @@ export class StreamSlots {
     const key = principal.keyIndex;
     const n = this.#open.get(key) ?? 0;
     if (n >= this.#max) {
-      throw new TasklaneError('TL_ERR_RATE_LIMITED', `this key already holds ${n} ${this.#noun} (${this.#setting}); close one first`, {
-        details: { retryAfterMs: 1_000, limit: this.#max },
-      });
+      throw rateLimited(`this key already holds ${n} ${this.#noun} (${this.#setting}); close one first`, 1_000, { limit: this.#max });
     }
     if (this.#totalLimit && this.#total >= this.#totalLimit.max) {
-      throw new TasklaneError(
-        'TL_ERR_RATE_LIMITED',
-        `the server already holds ${this.#total} ${this.#noun} (${this.#totalLimit.setting}); try again later`,
-        {
-          details: { retryAfterMs: 1_000, limit: this.#totalLimit.max },
-        },
-      );
+      throw rateLimited(`the server already holds ${this.#total} ${this.#noun} (${this.#totalLimit.setting}); try again later`, 1_000, {
+        limit: this.#totalLimit.max,
+      });
     }
     this.#open.set(key, n + 1);
     this.#total++;

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { TasklaneError } from '../errors.js';
+import { authError } from '../errors.js';
 import type { Scope } from './auth.js';
 import type { Viewer, ViewingPrincipal } from './ownership.js';
 
@@ -57,20 +57,20 @@ export class StreamTokens {
   /** The grant of a token; TL_ERR_AUTH_TOKEN_INVALID or TL_ERR_AUTH_TOKEN_EXPIRED otherwise. */
   verify(token: string): StreamGrant {
     const [version, body, sig] = token.split('.');
-    if (version !== 'tl1' || !body || !sig) throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+    if (version !== 'tl1' || !body || !sig) throw authError('TL_ERR_AUTH_TOKEN_INVALID');
     const expected = Buffer.from(this.#sign(body));
     const given = Buffer.from(sig);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw authError('TL_ERR_AUTH_TOKEN_INVALID');
     let payload: Payload;
     try {
       payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Payload;
     } catch {
       // Signed by us, so unreachable unless the secret leaked; still answer as a bad token.
-      throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+      throw authError('TL_ERR_AUTH_TOKEN_INVALID');
     }
-    if (this.#now() >= payload.e) throw new TasklaneError('TL_ERR_AUTH_TOKEN_EXPIRED');
+    if (this.#now() >= payload.e) throw authError('TL_ERR_AUTH_TOKEN_EXPIRED');
     // Tokens from builds before ownership carry no view: refused rather than guessed (clients re-mint).
-    if (typeof payload.v !== 'object' || payload.v === null) throw new TasklaneError('TL_ERR_AUTH_TOKEN_INVALID');
+    if (typeof payload.v !== 'object' || payload.v === null) throw authError('TL_ERR_AUTH_TOKEN_INVALID');
     const viewer: Viewer = { all: payload.v.a === true };
     if (payload.v.o) viewer.owner = payload.v.o;
     if (!viewer.all) viewer.filter = payload.v.f ?? {};

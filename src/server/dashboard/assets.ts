@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TasklaneError } from '../../errors.js';
+import { internalError } from '../../errors.js';
 
 /**
  * The dashboard's files, served as they are: hand-written HTML, CSS and native ES modules, no
@@ -38,26 +38,21 @@ export async function loadAssets(): Promise<Map<string, Asset>> {
   try {
     files = await walk(dir);
   } catch (err) {
-    throw new TasklaneError(
-      'TL_ERR_INTERNAL',
-      `dashboard assets ${dir} are missing: run "npm run build" (it copies src/server/dashboard/assets)`,
-      { cause: err },
-    );
+    throw internalError(`dashboard assets ${dir} are missing: run "npm run build" (it copies src/server/dashboard/assets)`, { cause: err });
   }
   for (const file of files) {
     const type = TYPES[extname(file)];
     if (!type) continue;
     out.set(relative(dir, file).split(sep).join('/'), { body: await readFile(file), type });
   }
-  if (!out.has('index.html'))
-    throw new TasklaneError('TL_ERR_INTERNAL', `dashboard asset ${join(dir, 'index.html')} is missing: run "npm run build"`);
+  if (!out.has('index.html')) throw internalError(`dashboard asset ${join(dir, 'index.html')} is missing: run "npm run build"`);
   const require = createRequire(import.meta.url);
   for (const [name, spec] of Object.entries(VENDOR)) {
     let file: string;
     try {
       file = require.resolve(spec);
     } catch (err) {
-      throw new TasklaneError('TL_ERR_INTERNAL', `dashboard chart library ${spec} is missing: run "npm install" (uplot is a dependency)`, {
+      throw internalError(`dashboard chart library ${spec} is missing: run "npm install" (uplot is a dependency)`, {
         cause: err,
       });
     }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { TasklaneError, ValidationError, toTasklaneError } from '../../errors.js';
+import { authError, type TasklaneError, toTasklaneError, ValidationError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { EventFrames } from '../event-frames.js';
 import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
@@ -49,7 +49,7 @@ export async function jobEventRoutes(
     reply.raw.once('close', onClose);
     let failure: TasklaneError | undefined;
     const stopExpiry = onExpiry(req.principal, () => {
-      failure = new TasklaneError(
+      failure = authError(
         'TL_ERR_AUTH_TOKEN_EXPIRED',
         'the stream token has expired: mint a new one with POST /v1/tokens and resume from the last id you saw',
       );

@@ -4,8 +4,8 @@
  * state, closed store), and the event data a finish writes.
  */
 import { JobError, StoreError, ValidationError, jobNotFound, type NotFoundError } from '../../errors.js';
-import type { FinishOutcome } from '../engine.js';
-import { JOB_STATES, type JobEventType, type ListQuery } from '../types.js';
+import type { EngineEnqueueOptions, FinishOutcome } from '../engine.js';
+import { JOB_STATES, type JobEventType, type JobRecord, type ListQuery } from '../types.js';
 
 /** Every state, in the order counts and lists report them. */
 export { JOB_STATES };
@@ -88,4 +88,27 @@ export function finishEvent(end: FinishOutcome): { type: JobEventType; data: unk
     default:
       return { type: end.outcome, data: { error: end.error ?? null } };
   }
+}
+
+/** The record of a job just stored by enqueue (seq 1, the `enqueued` event, written with it). */
+export function enqueuedRecord(id: string, task: string, input: unknown, opts: EngineEnqueueOptions, now: number): JobRecord {
+  const delayMs = Math.max(0, opts.delayMs ?? 0);
+  const record: JobRecord = {
+    id,
+    task,
+    state: delayMs > 0 ? 'delayed' : 'queued',
+    input,
+    attempt: 0,
+    maxAttempts: opts.maxAttempts,
+    priority: opts.priority ?? 0,
+    createdAt: now,
+    updatedAt: now,
+    runAt: now + delayMs,
+    lastSeq: 1,
+  };
+  if (opts.idempotencyKey) record.idempotencyKey = opts.idempotencyKey;
+  if (opts.parentId) record.parentId = opts.parentId;
+  const owner = opts.owner;
+  if (owner) record.owner = owner.tenant !== undefined ? { key: owner.key, tenant: owner.tenant } : { key: owner.key };
+  return record;
 }

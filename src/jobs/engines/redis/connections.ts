@@ -38,5 +38,21 @@ export function connect(url: string, onError: (err: Error, which: string) => voi
   };
 }
 
+/**
+ * Waits at most `ms` for every connection and for the subscription to `channel`; false when
+ * Redis did not come up in time (the connections keep retrying in the background).
+ */
+export async function whenAllReady(conn: RedisConnections, channel: string, ms: number, onError: (err: Error) => void): Promise<boolean> {
+  const whenReady = (c: Redis) =>
+    c.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => c.once('ready', () => resolve()));
+  const subscribed = whenReady(conn.subscriber).then(() => conn.subscriber.subscribe(channel));
+  subscribed.catch(onError);
+  let timer: NodeJS.Timeout | undefined;
+  const all = Promise.all([subscribed, ...Object.values(conn).map((c) => whenReady(c as Redis))]).then(() => true);
+  const ok = await Promise.race([all.catch(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  return ok;
+}
+
 /** QUIT with a bound; a connection that cannot say goodbye (Redis down) is dropped. */
 export const quit = quitRedis;

@@ -11,6 +11,7 @@
  * cannot drift from the call.
  */
 import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
 
 const DIR = new URL('./lua/', import.meta.url);
 
@@ -53,3 +54,11 @@ export const SCRIPTS = {
   tlSignal: 'signal',
   tlTakeSignal: 'take-signal',
 } as const;
+
+/** Defines every script on a connection as an ioredis command (sent by EVALSHA, loaded on first use). */
+export function defineScripts(client: Redis): void {
+  for (const [name, file] of Object.entries(SCRIPTS)) {
+    const { lua, numberOfKeys } = loadScript(file);
+    client.defineCommand(name, { lua, numberOfKeys });
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The Redis engine's API-side writes: enqueue (our record, index entries and seq 1 in one
+ * script, then BullMQ's add on the same socket), cancel, retry and prune. They use the commands
+ * connection, which fails fast while Redis is down.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EngineEnqueueOptions, PruneCut } from '../../engine.js';
+import type { JobRecord, JobState } from '../../types.js';
+import { cannotCancel, cannotRetry, enqueuedRecord, pruneCount } from '../common.js';
+import { callScript, type Scripted } from './common.js';
+import type { BullDispatch } from './dispatch.js';
+import type { Keys } from './keys.js';
+import { flatToHash, hashToRecord } from './records.js';
+
+export interface WriteDeps {
+  redis: Scripted;
+  keys: Keys;
+  bullmq: BullDispatch;
+  mustGet: (id: string) => Promise<JobRecord>;
+  /** Dispatches the jobs a cancel woke (a parent whose last child ended). */
+  woken: (woken: readonly string[] | undefined) => Promise<void>;
+}
+
+export class RedisWrites {
+  readonly #d: WriteDeps;
+
+  constructor(deps: WriteDeps) {
+    this.#d = deps;
+  }
+
+  async enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord> {
+    const now = Date.now();
+    const id = randomUUID();
+    const delayMs = Math.max(0, opts.delayMs ?? 0);
+    const runAt = now + delayMs;
+    const state: JobState = delayMs > 0 ? 'delayed' : 'queued';
+    const priority = opts.priority ?? 0;
+    const idem = opts.idempotencyKey ?? '';
+    const inputJson = JSON.stringify(input ?? null);
+    const script = this.#call(
+      'tlEnqueue',
+      [this.#d.keys.job(id), this.#d.keys.events(id), idem ? this.#d.keys.idem(idem) : this.#d.keys.job(id)],
+      [
+        id,
+        task,
+        inputJson,
+        opts.maxAttempts,
+        priority,
+        idem,
+        runAt,
+        state,
+        '{}',
+        opts.owner?.key ?? '',
+        opts.owner?.tenant ?? '',
+        opts.parentId ?? '',
+      ],
+      now,
+    ) as Promise<[number, string, string[]?]>;
+    if (idem) {
+      // The key may already name another job: wait for the answer before dispatching anything.
+      const [created, actualId, flat] = await script;
+      if (!created) return hashToRecord(flatToHash(flat ?? []))!;
+      await this.#d.bullmq.dispatch(actualId, task, priority, delayMs);
+    } else {
+      // Same socket, in order: the record exists before BullMQ can hand the job out.
+      script.catch(() => {});
+      await Promise.all([script, this.#d.bullmq.dispatch(id, task, priority, delayMs)]);
+    }
+    return enqueuedRecord(id, task, JSON.parse(inputJson), opts, now);
+  }
+
+  async cancel(id: string): Promise<JobRecord> {
+    const reply = (await this.#call('tlCancel', [this.#d.keys.job(id), this.#d.keys.events(id)], [id])) as string | [string, string[]];
+    // A cancel that ended a child may have woken its parent (see cancel.lua).
+    const res = Array.isArray(reply) ? reply[0] : reply;
+    if (Array.isArray(reply)) await this.#d.woken(reply[1]);
+    if (res === 'missing') await this.#d.mustGet(id);
+    const record = await this.#d.mustGet(id);
+    if (res === 'now') {
+      // Best effort: if a worker holds it right now, its claim sees the cancelled record and drops it.
+      await this.#d.bullmq.remove(record.task, id);
+    } else if (res !== 'requested') {
+      throw cannotCancel(id, res);
+    }
+    return record;
+  }
+
+  async retry(id: string): Promise<JobRecord> {
+    const res = (await this.#call('tlRetry', [this.#d.keys.job(id), this.#d.keys.events(id)], [id])) as string;
+    if (res === 'missing') await this.#d.mustGet(id);
+    if (res !== 'ok') throw cannotRetry(id, res);
+    const record = await this.#d.mustGet(id);
+    await this.#d.bullmq.remove(record.task, id);
+    await this.#d.bullmq.dispatch(id, record.task, record.priority, 0);
+    return record;
+  }
+
+  async prune(cut: PruneCut, limit: number): Promise<number> {
+    const n = pruneCount(cut, limit);
+    if (n === 0) return 0;
+    return (await this.#call('tlPrune', [], [Math.max(0, cut.succeededBefore), Math.max(0, cut.failedBefore), n])) as number;
+  }
+
+  #call(name: string, keys: string[], args: Array<string | number>, now = Date.now()): Promise<unknown> {
+    return callScript(this.#d.redis, this.#d.keys.prefix, name, keys, args, now);
+  }
+}

@@ -2,41 +2,19 @@
  * The worker loop: claims jobs while their lanes have a free slot (on a poll timer, and at once
  * after a local enqueue or a finished job), runs each in its task's lane, renews leases from the
  * main thread (so thread work cannot starve them) and picks up cancel requests there, recovers
- * expired leases, and finishes each attempt with its fencing token.
+ * expired leases, and finishes each attempt with its fencing token (one attempt's run and finish: attempt.ts).
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { AbortError, ClosedError, JobError, TasklaneError, toTasklaneError } from '../errors.js';
+import { AbortError, ClosedError, TasklaneError, toTasklaneError } from '../errors.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { Host } from '../runtime/host.js';
 import { waitAtMost } from '../util/async.js';
-import type { Claim, FinishOutcome, JobEngine } from './engine.js';
+import type { Claim, JobEngine } from './engine.js';
 import type { EventHub } from './events/event-hub.js';
-import type { LiveJob } from './events/live-job.js';
-import { backoffDelay } from './task.js';
+import { loseAttempt, runAttempt, statusOf, type Running } from './attempt.js';
 import type { TaskRegistry } from './task-registry.js';
 import type { JobMetrics } from './metrics.js';
-import type { JobEventType, JobRecord, TaskDef } from './types.js';
-
-interface Running {
-  job: JobRecord;
-  token: string;
-  task: TaskDef;
-  live: LiveJob;
-  controller: AbortController;
-  cancelled: boolean;
-  /** The lease is gone (refused renew or event write): the result is thrown away. */
-  lost: boolean;
-  /** Given back on close: the result is thrown away, the attempt not counted. */
-  released: boolean;
-  /** The attempt's end is being written: no more renewals. */
-  finishing: boolean;
-  /** Ends the wait before the next try at writing the end while the store refuses writes. */
-  wakeRetry?: () => void;
-  done: Promise<void>;
-  /** How the attempt ended, for metrics. */
-  outcome?: string;
-}
 
 export interface WorkerLoopOptions {
   leaseMs: number;
@@ -49,7 +27,6 @@ export interface WorkerLoopOptions {
 
 /** Claims asked for per lane in one go. */
 const MAX_CLAIMS_AT_ONCE = 32;
-const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
 
 export class WorkerLoop {
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -289,105 +266,22 @@ export class WorkerLoop {
     });
   }
 
-  async #run(r: Running): Promise<void> {
-    const { job, task, live } = r;
-    let end: FinishOutcome;
-    let handed = false;
-    const handOver = () => {
-      if (handed) return;
-      handed = true;
-      this.#reserve(task.lane, -1);
-    };
-    try {
-      const work = this.#tasks.work(task.name);
-      const running = this.#lanes.run(task.lane, work, job.input, {
-        signal: r.controller.signal,
-        timeoutMs: task.timeoutMs,
-        abortGraceMs: this.#opts.cancelGraceMs,
-        // The owner goes with the job's AI calls: they are charged to its key and tenant.
-        context: { jobId: job.id, attempt: job.attempt, ...(job.owner ? { owner: job.owner } : {}) },
-        host: {
-          progress: (data) => live.progress(data),
-          log: (msg, data) => {
-            live.emit('log', data === undefined ? { msg } : { msg, data });
-            this.#runtime.log.info({ jobId: job.id, task: task.name, attempt: job.attempt, ...data }, msg);
-          },
-        },
-      });
-      handOver();
-      end = { outcome: 'succeeded', result: await running };
-    } catch (err) {
-      handOver();
-      end = this.#failure(r, toTasklaneError(err));
-    }
-    if (r.lost || r.released) return;
-    r.finishing = true;
-    let storeDown = false;
-    for (let wait = 100; ; wait = Math.min(wait * 2, 1_000)) {
-      try {
-        await live.flush();
-        const record = await this.#engine.finish(job.id, r.token, end);
-        r.outcome = end.outcome;
-        if (end.outcome === 'dead') {
-          this.#runtime.log.warn(
-            { task: job.task, jobId: job.id, attempts: job.attempt, maxAttempts: job.maxAttempts, code: end.error.code },
-            `job ${job.id} (${job.task}) is dead after ${job.attempt} attempt${job.attempt === 1 ? '' : 's'}: ${end.error.code}`,
-          );
-        }
-        this.#hub.endLive(live, { record, ...statusOf(record) });
-        if (storeDown)
-          this.#runtime.log.info(
-            { jobId: job.id, attempt: job.attempt },
-            `job ${job.id}: the store is back, its ${end.outcome} outcome is written`,
-          );
-        return;
-      } catch (err) {
-        const e = toTasklaneError(err);
-        // The store refuses writes for now (disk full, read-only): keep the outcome and write it
-        // once the store is back. If this process stops first, the lease lapses and another
-        // attempt runs; nothing is half-written either way.
-        if (e.code.startsWith('TL_ERR_STORE_') && !r.lost && !r.released) {
-          if (!storeDown) this.#report(e, `finishing job ${job.id} (kept, retrying until the store is back)`);
-          storeDown = true;
-          // Renewals go on while waiting, so a long outage does not let the lease lapse.
-          r.finishing = false;
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, wait);
-            r.wakeRetry = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          r.wakeRetry = undefined;
-          r.finishing = true;
-          if (!r.released && !r.lost) continue;
-        }
-        this.#hub.endLive(live);
-        if (r.lost) return;
-        if (e.code === 'TL_ERR_JOB_LEASE_LOST') this.#runtime.log.warn({ jobId: job.id, attempt: job.attempt }, e.message);
-        else if (!r.released) this.#report(e, `finishing job ${job.id}`);
-        return;
-      }
-    }
-  }
-
-  /** How a failed attempt ends: cancelled, retried after backoff, or dead. */
-  #failure(r: Running, err: TasklaneError): FinishOutcome {
-    if (r.cancelled) return { outcome: 'cancelled', error: CANCELLED };
-    const error = { code: err.code, message: this.#runtime.scrub(err.message) };
-    // A task module that starts a runtime in its thread does so on every attempt: no retry.
-    if (err.code === 'TL_ERR_JOB_NON_RETRYABLE' || err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT' || r.job.attempt >= r.job.maxAttempts)
-      return { outcome: 'dead', error };
-    return { outcome: 'retry', error, runAt: Date.now() + backoffDelay(r.task.backoff, r.job.attempt) };
+  #run(r: Running): Promise<void> {
+    return runAttempt(r, {
+      host: this.#runtime,
+      lanes: this.#lanes,
+      engine: this.#engine,
+      hub: this.#hub,
+      tasks: this.#tasks,
+      cancelGraceMs: this.#opts.cancelGraceMs,
+      handOver: () => this.#reserve(r.task.lane, -1),
+      report: (err, what) => this.#report(err, what),
+    });
   }
 
   /** The attempt lost its lease: stop it and keep nothing it produces. */
   #lose(r: Running, err: TasklaneError): void {
-    if (r.lost) return;
-    r.lost = true;
-    this.#runtime.log.warn({ jobId: r.job.id, attempt: r.job.attempt }, `job ${r.job.id}: ${err.message}; stopping this attempt`);
-    r.controller.abort(new JobError('TL_ERR_JOB_LEASE_LOST', err.message));
-    this.#hub.endLive(r.live);
+    loseAttempt(r, err, this.#runtime, this.#hub);
   }
 
   #renewAll(): void {
@@ -413,19 +307,5 @@ export class WorkerLoop {
     const wrapped = new TasklaneError(e.code, `${what}: ${e.message}`, { cause: e, details: e.details });
     if (this.#opts.onError) this.#opts.onError(wrapped);
     else this.#runtime.reportError(wrapped);
-  }
-}
-
-/** The status event the engine wrote with this record (data as FinishOutcome and release define it). */
-function statusOf(record: JobRecord, released = false): { type: JobEventType; data: unknown } {
-  switch (record.state) {
-    case 'succeeded':
-      return { type: 'succeeded', data: { result: record.result ?? null } };
-    case 'dead':
-      return { type: 'dead', data: { error: record.error ?? null } };
-    case 'cancelled':
-      return { type: 'cancelled', data: { error: record.error ?? null } };
-    default:
-      return { type: 'retrying', data: released ? { released: true, runAt: record.runAt } : { error: record.error, runAt: record.runAt } };
   }
 }

@@ -14,6 +14,8 @@ import { Jobs } from './jobs/job-system.js';
 import { Lanes } from './lanes/lanes.js';
 import { RuntimeKernel, type RuntimeOptions } from './runtime/kernel.js';
 import { refuseInLaneThread } from './lanes/thread-guard.js';
+import { loadTracing } from './telemetry/index.js';
+import type { TracingFactory } from './telemetry/tracing.js';
 
 /** What createRuntime loaded for a configuration before building the runtime. */
 export interface RuntimeParts {
@@ -21,6 +23,8 @@ export interface RuntimeParts {
   engine: EngineFactory;
   /** The fleet's shared AI state (Redis), if the configuration has one. */
   sharedAi?: SharedAiState;
+  /** Spans: the OpenTelemetry SDK and exporter when telemetry.otlp.endpoint is set, else off. */
+  tracing?: TracingFactory;
 }
 
 /**
@@ -37,7 +41,7 @@ export class Runtime extends RuntimeKernel {
   readonly jobs: Jobs;
 
   constructor(config: ResolvedConfig, options: RuntimeOptions, parts: RuntimeParts) {
-    super(config, options);
+    super(config, options, parts.tracing);
     // In dependency order: closers run in reverse, so jobs close first, then ai, then lanes.
     this.lanes = new Lanes(this, { ai: () => this.ai });
     this.ai = attachAi(this, { spendPath: sqlitePath(config), ...parts.sharedAi?.(this), lanes: this.lanes });
@@ -58,6 +62,6 @@ export class Runtime extends RuntimeKernel {
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   refuseInLaneThread('createRuntime()');
   const config = options.resolved ?? loadConfig(options);
-  const [engine, sharedAi] = await Promise.all([loadEngine(config), loadSharedAiState(config)]);
-  return new Runtime(config, options, { engine, sharedAi });
+  const [engine, sharedAi, tracing] = await Promise.all([loadEngine(config), loadSharedAiState(config), loadTracing(config)]);
+  return new Runtime(config, options, { engine, sharedAi, tracing });
 }

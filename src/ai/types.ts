@@ -104,6 +104,8 @@ export interface AiCallOptions {
   client?: { key: string; tenant?: string };
   /** The job (and step) a call is made from: its cost is added to the job record. Set by the job system. */
   job?: { id: string; step?: string };
+  /** W3C traceparent of the span this call belongs under (the server, a lane task and a job set it). */
+  traceparent?: string;
 }
 
 /** An OpenAI embeddings request; `model` is an alias or `provider/model`. */

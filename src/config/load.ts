@@ -224,6 +224,11 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
     store = { ...store, url };
   }
 
+  const otlp = config.telemetry.otlp;
+  const otlpHeaders: Record<string, string> = {};
+  for (const [h, v] of Object.entries(otlp.headers)) otlpHeaders[h] = secret(v, `telemetry.otlp.headers.${h}`);
+  const telemetry = { ...config.telemetry, otlp: { ...otlp, headers: otlpHeaders } };
+
   if (missing.length === 1) throw missing[0]!;
   if (missing.length > 1) {
     throw new ConfigError(`${missing.length} secrets are missing:\n${missing.map((e) => `  - ${e.message}`).join('\n')}`, {
@@ -234,7 +239,7 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
 
   const dataDir = isAbsolute(config.data) ? config.data : resolve(baseDir, config.data);
   const ai = withPricesFile(config.ai, baseDir);
-  return { ...config, ai, server: { ...config.server, apiKeys, streams }, store, providers, dataDir, baseDir, file, secrets };
+  return { ...config, ai, server: { ...config.server, apiKeys, streams }, store, providers, telemetry, dataDir, baseDir, file, secrets };
 }
 
 /**

@@ -335,6 +335,30 @@ export const serverSchema = z
   .strict()
   .default({});
 
+/** OpenTelemetry traces (docs/operations.md, "Tracing"). Off unless `otlp.endpoint` is set. */
+export const telemetrySchema = z
+  .object({
+    /** `service.name` of every span. */
+    serviceName: z.string().min(1).default('tasklane'),
+    otlp: z
+      .object({
+        /** OTLP/HTTP collector, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added unless the path ends with it). Unset = no spans. */
+        endpoint: z.string().url().optional(),
+        /** Headers sent with each export (values may be env:/file: secrets, e.g. a vendor's API key). */
+        headers: z.record(z.string()).default({}),
+        /** Longest export request, in ms. */
+        timeoutMs: positiveInt.default(10_000),
+        /** Longest wait before a batch of finished spans is sent, in ms. */
+        batchDelayMs: positiveInt.default(1_000),
+        /** Most finished spans kept while the collector is slow; more are dropped (and counted). */
+        maxQueueSize: positiveInt.default(4_096),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     server: serverSchema,
@@ -356,6 +380,7 @@ export const configSchema = z
     lanes: z.record(laneSchema.partial()).default({}),
     store: storeSchema.default({ engine: 'sqlite' }),
     jobs: jobsSchema,
+    telemetry: telemetrySchema,
     /** Register the built-in demo tasks (demo.progress, demo.cpu). */
     demo: z.boolean().default(true),
     /** Deadline of close(), in ms. */
@@ -374,3 +399,4 @@ export type TargetConfig = z.output<typeof targetSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type StoreConfig = z.output<typeof storeSchema>;
 export type PriceConfig = z.output<typeof priceSchema>;
+export type TelemetryConfig = z.output<typeof telemetrySchema>;

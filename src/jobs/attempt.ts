@@ -13,6 +13,7 @@ import type { LiveJob } from './events/live-job.js';
 import { backoffDelay } from './task.js';
 import type { TaskRegistry } from './task-registry.js';
 import type { JobEventType, JobRecord, TaskDef } from './types.js';
+import type { TraceSpan } from '../telemetry/tracing.js';
 
 export interface Running {
   job: JobRecord;
@@ -32,6 +33,9 @@ export interface Running {
   done: Promise<void>;
   /** How the attempt ended, for metrics. */
   outcome?: string;
+  /** With tracing on: the attempt's span, and the end written (none when lost or given back). */
+  span?: TraceSpan;
+  end?: FinishOutcome;
 }
 
 export interface AttemptDeps {
@@ -63,6 +67,7 @@ export async function runAttempt(r: Running, d: AttemptDeps): Promise<void> {
       abortGraceMs: d.cancelGraceMs,
       // The owner goes with the job's AI calls: they are charged to its key and tenant.
       context: { jobId: job.id, attempt: job.attempt, ...(job.owner ? { owner: job.owner } : {}) },
+      ...(r.span ? { traceparent: r.span.traceparent } : {}),
       host: {
         progress: (data) => live.progress(data),
         log: (msg, data) => {
@@ -85,6 +90,7 @@ export async function runAttempt(r: Running, d: AttemptDeps): Promise<void> {
       await live.flush();
       const record = await d.engine.finish(job.id, r.token, end);
       r.outcome = end.outcome;
+      r.end = end;
       if (end.outcome === 'dead') {
         d.host.log.warn(
           { task: job.task, jobId: job.id, attempts: job.attempt, maxAttempts: job.maxAttempts, code: end.error.code },

@@ -16,6 +16,7 @@ import { jobMetrics, type JobMetrics } from './metrics.js';
 import { TaskRegistry } from './task-registry.js';
 import type { EnqueueOptions, EventWatch, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
 import { WorkerLoop } from './worker-loop.js';
+import { enqueueSpan } from './job-trace.js';
 
 export interface JobsOptions {
   /** The lanes jobs run in. */
@@ -106,10 +107,23 @@ export class Jobs implements JobSystem {
     }
     const maxAttempts = opts.maxAttempts ?? def.maxAttempts ?? this.#runtime.config.jobs.maxAttempts;
     const engineOpts: EngineEnqueueOptions = { ...opts, maxAttempts };
+    // The trace context is kept only with tracing on (off, nothing is stored for it).
+    const tracing = this.#runtime.tracing;
+    const span = tracing.enabled ? enqueueSpan(tracing, task, opts.traceparent) : undefined;
+    if (span) engineOpts.traceparent = span.traceparent;
+    else delete engineOpts.traceparent;
     // Idempotency keys are per owner: another key using the same one makes its own job, and never
     // learns that the key was taken.
     if (opts.owner && opts.idempotencyKey !== undefined) engineOpts.idempotencyKey = `${opts.owner.key}${OWNER_SEP}${opts.idempotencyKey}`;
-    const job = await this.engine.enqueue(task, value, engineOpts);
+    let job: JobRecord;
+    try {
+      job = await this.engine.enqueue(task, value, engineOpts);
+    } catch (err) {
+      span?.end(err);
+      throw err;
+    }
+    span?.set('tasklane.job.id', job.id);
+    span?.end();
     this.#metrics.enqueued(task);
     this.#worker?.wake();
     if (this.#worker && !this.#started && !this.#warnedNotStarted) {

@@ -49,6 +49,8 @@ export interface JobRecord {
   parentId?: string;
   /** While `waiting`: what wakes the job. */
   waitingFor?: WaitFor;
+  /** W3C traceparent of the span that made the job (recorded with tracing on); its attempts' spans go under it. */
+  traceparent?: string;
 }
 
 /**
@@ -124,6 +126,8 @@ export interface EnqueueOptions {
   owner?: JobOwner;
   /** The parent job (set by `ctx.spawn`). */
   parentId?: string;
+  /** The span the job is made under (the server sets it from the request); kept only with tracing on. */
+  traceparent?: string;
 }
 
 export interface ListQuery {

@@ -13,6 +13,7 @@ import { waitAtMost } from '../util/async.js';
 import type { Claim, JobEngine } from './engine.js';
 import type { EventHub } from './events/event-hub.js';
 import { loseAttempt, runAttempt, statusOf, type Running } from './attempt.js';
+import { attemptSpan, endAttemptSpan } from './job-trace.js';
 import type { TaskRegistry } from './task-registry.js';
 import type { JobMetrics } from './metrics.js';
 
@@ -258,8 +259,10 @@ export class WorkerLoop {
     const r = { job, token, task, controller, cancelled: false, lost: false, released: false, finishing: false } as Running;
     r.live = this.#hub.startLive(job, token, task.progress?.coalesceMs ?? 0, (err) => this.#lose(r, err));
     this.#running.set(job.id, r);
+    if (this.#runtime.tracing.enabled) r.span = attemptSpan(this.#runtime.tracing, job, this.workerId);
     const started = performance.now();
     r.done = this.#run(r).finally(() => {
+      if (r.span) endAttemptSpan(r.span, r.end);
       this.#running.delete(job.id);
       this.#opts.metrics?.attemptEnded(task.name, r.outcome ?? 'lost', performance.now() - started);
       this.wake();

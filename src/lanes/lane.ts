@@ -2,6 +2,7 @@
  * One lane: a FIFO queue in front of at most `concurrency` running tasks, with a queue bound,
  * queued and running timeouts, abort, and figures. Loop lanes call the work on the event loop;
  * thread lanes hand it to their ThreadPool (created on first use).
+ * (Over 350 lines: the queue, both timeouts, abort and the two placements share one task state machine.)
  */
 import { performance } from 'node:perf_hooks';
 import { ClosedError, LaneFullError, LaneTimeoutError, TasklaneError, invalidWork } from '../errors.js';
@@ -13,6 +14,7 @@ import { Kill, ThreadPool } from './thread-pool.js';
 import { abortReason } from '../util/async.js';
 import { LANE_ABORT_CODES, rebuildError, serializeTaskError, taskError } from './task-error.js';
 import type { LaneEnv, LaneOptions, LaneStats, ModuleRef, RunOptions, WorkContext, WorkFn } from './types.js';
+import type { TraceSpan } from '../telemetry/tracing.js';
 
 /** What a lane needs from its owner (the Lanes registry on a runtime). */
 export type Outcome = 'completed' | 'failed' | 'timed_out' | 'aborted' | 'rejected';
@@ -36,6 +38,8 @@ interface Task {
   kill?: Kill;
   stopping?: TasklaneError;
   onAbort?: () => void;
+  /** With tracing on: from enqueue to settle; its traceparent is the parent of the work's AI calls. */
+  span?: TraceSpan;
 }
 
 export class Lane {
@@ -102,12 +106,14 @@ export class Lane {
         reject,
       };
       if (this.#active < this.options.concurrency && this.#queued === 0) {
+        if (this.#env.tracing.enabled) this.#trace(task);
         this.#listen(task);
         this.#start(task);
       } else if (this.#queued >= this.options.maxQueue) {
         this.#count('rejected');
         reject(new LaneFullError(this.name, this.options.maxQueue));
       } else {
+        if (this.#env.tracing.enabled) this.#trace(task);
         this.#listen(task);
         this.#enqueue(task);
       }
@@ -180,6 +186,14 @@ export class Lane {
     return target;
   }
 
+  /** A span from enqueue to settle, with the time queued; under the caller's span when it names one. */
+  #trace(task: Task): void {
+    task.span = this.#env.tracing.start(`lane ${this.name}`, {
+      ...(task.opts.traceparent ? { parent: task.opts.traceparent } : {}),
+      attributes: { 'tasklane.lane.name': this.name, 'tasklane.lane.placement': this.options.placement },
+    });
+  }
+
   #listen(task: Task): void {
     const signal = task.opts.signal;
     if (!signal) return;
@@ -206,6 +220,7 @@ export class Lane {
     // The slot stays in the array (skipped by #next) so removal is O(1).
     this.#finish(task);
     this.#count(reason.code === 'TL_ERR_LANE_TIMEOUT' ? 'timed_out' : 'aborted');
+    task.span?.end(reason);
     task.reject(reason);
     this.#pump();
   }
@@ -244,6 +259,10 @@ export class Lane {
     this.#active++;
     this.#running.add(task);
     this.#counters.recordWait(task.startedAt - task.enqueuedAt);
+    if (task.span) {
+      task.span.set('tasklane.lane.queue_wait_ms', Math.round((task.startedAt - task.enqueuedAt) * 1000) / 1000);
+      task.span.event('started');
+    }
     const timeoutMs = task.opts.timeoutMs ?? this.options.timeoutMs;
     task.timer = setTimeout(() => this.#stop(task, new LaneTimeoutError(this.name, timeoutMs, 'running'), 0), timeoutMs);
     if (this.options.placement === 'thread') {
@@ -283,6 +302,7 @@ export class Lane {
     this.#running.delete(task);
     this.#finish(task);
     this.#counters.recordRun(performance.now() - task.startedAt);
+    task.span?.end(task.stopping ?? (err !== undefined ? taskError(err) : undefined));
     if (task.stopping) {
       this.#count(task.stopping.code === 'TL_ERR_LANE_TIMEOUT' ? 'timed_out' : 'aborted');
       task.reject(task.stopping);
@@ -327,7 +347,7 @@ export class Lane {
   }
 
   #loopContext(task: Task): WorkContext {
-    return loopContext(this.name, this.#env, () => this.#signal(task), task.opts);
+    return loopContext(this.name, this.#env, () => this.#signal(task), task.opts, task.span?.traceparent ?? task.opts.traceparent);
   }
 
   #runThread(task: Task): Promise<TaskOutcome> {
@@ -346,6 +366,15 @@ export class Lane {
     const envelope: TaskEnvelope = { id: task.id, module: target.url, input: task.input };
     if (target.export !== 'default') envelope.export = target.export;
     if (opts.context) envelope.context = opts.context;
-    return this.#pool.run(envelope, { host: opts.host, context: opts.context, signal: () => this.#signal(task), kill: task.kill });
+    // AI calls from the thread come back to this side, where they are put under the task's span.
+    const traceparent = task.span?.traceparent ?? opts.traceparent;
+    if (task.span) envelope.context = { ...opts.context, traceparent };
+    return this.#pool.run(envelope, {
+      host: opts.host,
+      context: opts.context,
+      signal: () => this.#signal(task),
+      kill: task.kill,
+      traceparent,
+    });
   }
 }

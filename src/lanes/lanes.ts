@@ -47,6 +47,7 @@ export class Lanes {
         return ai;
       },
       resources: this.resources,
+      tracing: runtime.tracing,
       reportError: (err, what) => {
         const e = internalError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         runtime.reportError(e);

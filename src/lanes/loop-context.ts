@@ -16,10 +16,14 @@ export function chargedTo(context: Record<string, unknown> | undefined): Pick<Ai
  * The WorkContext of work running on the event loop: the same shape a thread gets, wired
  * directly to the host callbacks, the runtime's AI client and the main-thread resources.
  */
-export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSignal, opts: RunOptions): WorkContext {
+export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSignal, opts: RunOptions, traceparent?: string): WorkContext {
   const { host, context } = opts;
+  // The work's AI calls go under its lane span (or the caller's) unless a call names its own parent.
+  const traced = (callOpts: AiCallOptions): AiCallOptions =>
+    traceparent && callOpts.traceparent === undefined ? { ...callOpts, traceparent } : callOpts;
   return {
     ...context,
+    ...(traceparent && env.tracing.enabled ? { traceparent } : {}),
     // Made on first use: most work (the AI calls of the `ai` lane among them) never looks at it.
     get signal() {
       return signalOf();
@@ -46,7 +50,7 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
         Promise.resolve().then(() => {
           const signal = signalOf();
           return env.ai().chat(req, {
-            ...callOpts,
+            ...traced(callOpts),
             ...chargedTo(context),
             signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
           });
@@ -55,7 +59,7 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
         Promise.resolve().then(() => {
           const signal = signalOf();
           return env.ai().embed(req, {
-            ...callOpts,
+            ...traced(callOpts),
             ...chargedTo(context),
             signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
           });

@@ -42,6 +42,8 @@ interface TaskRecord {
   drained?: { count: number; resolve(): void };
   /** AI calls in flight (made on the first one). */
   calls?: Map<number, AbortController>;
+  /** Parent of the task's AI calls (its lane span). */
+  traceparent?: string;
   /** Set once aborted with a grace period; replayed to threads that start later. */
   abort?: MainToWorker & { t: 'abort' };
 }
@@ -99,9 +101,10 @@ export class ThreadPool {
    */
   run(
     env: TaskEnvelope,
-    opts: { host?: ThreadHost; context?: Record<string, unknown>; signal(): AbortSignal; kill: Kill },
+    opts: { host?: ThreadHost; context?: Record<string, unknown>; signal(): AbortSignal; kill: Kill; traceparent?: string },
   ): Promise<TaskOutcome> {
     const record: TaskRecord = { host: opts.host, context: opts.context, signal: opts.signal, received: 0 };
+    if (opts.traceparent) record.traceparent = opts.traceparent;
     this.#tasks.set(env.id, record);
     // Plain promise chaining, not async/await: this is the per-task hot path.
     return this.#piscina.run(env, { signal: opts.kill as unknown as AbortSignal }).then(
@@ -240,7 +243,8 @@ export class ThreadPool {
     const signal = AbortSignal.any([controller.signal, task.signal()]);
     Promise.resolve()
       .then((): Promise<unknown> => {
-        const opts = { ...(msg.opts as AiCallOptions | undefined), ...chargedTo(task.context), signal };
+        const opts: AiCallOptions = { ...(msg.opts as AiCallOptions | undefined), ...chargedTo(task.context), signal };
+        if (task.traceparent) opts.traceparent = task.traceparent;
         return msg.op === 'embed'
           ? this.#opts.ai().embed(msg.req as EmbeddingRequest, opts)
           : this.#opts.ai().chat(msg.req as ChatRequest, opts);

@@ -4,6 +4,7 @@
 import type { AiClient, ChatRequest, ChatResult } from '../ai/types.js';
 import type { ResourceDef } from '../resources/resource.js';
 import type { ResourceScope } from '../resources/scope.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 /** 'loop' runs work on the event loop (I/O-bound); 'thread' runs it in worker threads (blocking or CPU-bound). */
 export type Placement = 'loop' | 'thread';
@@ -72,6 +73,8 @@ export interface RunOptions {
   abortGraceMs?: number;
   /** Extra fields copied into the WorkContext (structured-clonable for thread lanes). */
   context?: Record<string, unknown>;
+  /** W3C traceparent of the span this task belongs under (with tracing on, the task gets a span of its own). */
+  traceparent?: string;
 }
 
 /** Figures for one lane. Times are in ms; percentiles cover every task since the lane opened. */
@@ -98,5 +101,6 @@ export interface LaneEnv {
   /** Main-thread resources, for loop work. */
   resources: ResourceScope;
   reportError(err: unknown, what: string): void;
+  tracing: Tracing;
   log(lane: string, msg: string, data: Record<string, unknown> | undefined, context: Record<string, unknown> | undefined): void;
 }

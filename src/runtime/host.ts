@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config/index.js';
 import type { TasklaneError } from '../errors.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import type { Closer } from './closers.js';
 import type { Logger } from './logger.js';
 
@@ -14,6 +15,8 @@ export interface Host {
   readonly log: Logger;
   /** The Prometheus registry every subsystem registers its figures on. */
   readonly metrics: Registry;
+  /** Spans (OpenTelemetry); `enabled` is false unless telemetry.otlp.endpoint is set. */
+  readonly tracing: Tracing;
   /** Replaces every configured secret in a text with [redacted]. */
   scrub(text: string): string;
   /** Registers a step to run on start(), in registration order. */

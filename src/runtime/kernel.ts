@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './logger.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { Reloader, type ReloadReport, type ReloadStepFn } from './reload.js';
 import { createMetrics } from './metrics.js';
+import { TRACING_OFF, type Tracing, type TracingFactory } from '../telemetry/tracing.js';
 
 export type RuntimeState = 'created' | 'starting' | 'started' | 'closing' | 'closed';
 
@@ -36,6 +37,7 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
   readonly log: Logger;
   readonly loop: LoopMonitor;
   readonly metrics: Registry;
+  readonly tracing: Tracing;
   /** Replaces every configured secret (those read by reloads too) in a text with [redacted]. */
   readonly scrub: (text: string) => string;
   readonly #reloader: Reloader;
@@ -47,7 +49,7 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
   readonly #reloadable: boolean;
   #closing?: Promise<CloseReport>;
 
-  constructor(config: ResolvedConfig, options: RuntimeOptions = {}) {
+  constructor(config: ResolvedConfig, options: RuntimeOptions = {}, tracing?: TracingFactory) {
     super();
     this.config = config;
     this.#secrets = new Set(config.secrets);
@@ -65,6 +67,9 @@ export class RuntimeKernel extends EventEmitter<RuntimeEvents> implements Host {
         if (this.#secrets.size !== before) this.#scrubber = makeScrubber(this.#secrets);
       },
     );
+    this.tracing = tracing ? tracing(this) : TRACING_OFF;
+    // The first closer runs last: spans of everything that closes before it are still sent.
+    this.onClose('tracing', () => this.tracing.close());
     this.loop = new LoopMonitor();
     this.onClose('loop-monitor', () => this.loop.close());
     this.metrics = createMetrics(this.loop);

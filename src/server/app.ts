@@ -20,6 +20,7 @@ import { rootRoutes } from './routes/root.js';
 import { addAccessLog } from './access-log.js';
 import { reloadRoutes } from './routes/reload.js';
 import { JOB_ID_MAX } from './routes/job-schemas.js';
+import { traceRequest } from './request-trace.js';
 
 export type { ReadinessCheck, RoutePlugin, ServerContext, ServerOptions } from './context.js';
 
@@ -76,8 +77,11 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
   // Callback hooks: no promise and no extra microtask per request.
   const guard = edgeGuard({ open: config.apiKeys.length === 0, allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins });
   app.decorateRequest('principal', null as unknown as Principal);
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.decorateRequest('traceparent', '');
+  const tracing = runtime.tracing;
+  app.addHook('onRequest', (req, reply, done) => {
     try {
+      traceRequest(tracing, req, reply);
       guard(req);
       if (!req.routeOptions.config?.public) {
         // Anthropic's clients send their key as x-api-key.

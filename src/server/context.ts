@@ -12,6 +12,8 @@ import type { Dialect } from './streams/wire-errors.js';
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
+    /** The W3C traceparent of this request's server span: the parent of the spans it causes (AI calls, jobs). */
+    traceparent: string;
   }
   interface FastifyContextConfig {
     /** Route needs no client key (health, metrics, static assets). */

@@ -110,5 +110,6 @@ export function enqueuedRecord(id: string, task: string, input: unknown, opts: E
   if (opts.parentId) record.parentId = opts.parentId;
   const owner = opts.owner;
   if (owner) record.owner = owner.tenant !== undefined ? { key: owner.key, tenant: owner.tenant } : { key: owner.key };
+  if (opts.traceparent) record.traceparent = opts.traceparent;
   return record;
 }

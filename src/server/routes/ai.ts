@@ -66,7 +66,7 @@ export function assertPlainModel(model: unknown): void {
 }
 
 export function callOptions(req: FastifyRequest, signal: AbortSignal): AiCallOptions {
-  const options: AiCallOptions = { signal };
+  const options: AiCallOptions = { signal, traceparent: req.traceparent };
   // Whom the call is charged to: the key's name and tenant (x-tasklane-tenant where the key may name one).
   const owner = viewerOf(req.principal, req.headers[TENANT_HEADER]).owner;
   if (owner) options.client = owner;

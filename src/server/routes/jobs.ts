@@ -39,7 +39,7 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const body = parseWith(submitBody, req.body, 'body');
     const startedAt = Date.now();
     const { task, input, ...opts } = body;
-    const job = await jobs.enqueue(task, input, owner ? { ...opts, owner } : opts);
+    const job = await jobs.enqueue(task, input, { ...opts, ...(owner ? { owner } : {}), traceparent: req.traceparent });
     // An idempotency key that matched returns the job made earlier: 200, not 201.
     const existing = body.idempotencyKey !== undefined && job.createdAt < startedAt;
     return reply.code(existing ? 200 : 201).send(job);

@@ -42,5 +42,6 @@ export function hashToRecord(h: Record<string, string>): JobRecord | undefined {
   const waitingFor = json(h.waitingFor) as JobRecord['waitingFor'];
   if (waitingFor) record.waitingFor = waitingFor;
   if (h.ownerKey) record.owner = h.ownerTenant ? { key: h.ownerKey, tenant: h.ownerTenant } : { key: h.ownerKey };
+  if (h.traceparent) record.traceparent = h.traceparent;
   return record;
 }

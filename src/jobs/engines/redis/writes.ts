@@ -53,6 +53,7 @@ export class RedisWrites {
         opts.owner?.key ?? '',
         opts.owner?.tenant ?? '',
         opts.parentId ?? '',
+        opts.traceparent ?? '',
       ],
       now,
     ) as Promise<[number, string, string[]?]>;

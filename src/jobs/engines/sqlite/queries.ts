@@ -36,6 +36,7 @@ export interface JobRow {
   parent_id: string | null;
   waiting_for: string | null;
   parent_told: number | null;
+  traceparent: string | null;
 }
 
 export interface EventRow {
@@ -78,6 +79,7 @@ export function rowToRecord(row: JobRow): JobRecord {
   if (row.waiting_for) record.waitingFor = JSON.parse(row.waiting_for);
   if (row.owner_key !== null)
     record.owner = row.owner_tenant !== null ? { key: row.owner_key, tenant: row.owner_tenant } : { key: row.owner_key };
+  if (row.traceparent) record.traceparent = row.traceparent;
   return record;
 }
 
@@ -172,8 +174,8 @@ export function prepare(db: Database.Database): Queries {
   };
   return {
     insertJob: db.prepare<[Record<string, unknown>], JobRow>(
-      `INSERT INTO jobs (id, task, state, input, attempt, max_attempts, priority, idem_key, created_at, updated_at, run_at, last_seq, owner_key, owner_tenant)
-       VALUES (@id, @task, @state, @input, 0, @maxAttempts, @priority, @idem, @now, @now, @runAt, 1, @ownerKey, @ownerTenant)
+      `INSERT INTO jobs (id, task, state, input, attempt, max_attempts, priority, idem_key, created_at, updated_at, run_at, last_seq, owner_key, owner_tenant, traceparent)
+       VALUES (@id, @task, @state, @input, 0, @maxAttempts, @priority, @idem, @now, @now, @runAt, 1, @ownerKey, @ownerTenant, @traceparent)
        ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING RETURNING *`,
     ),
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),

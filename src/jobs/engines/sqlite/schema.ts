@@ -152,6 +152,11 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // Workflows: parent, what a waiting job waits for, the step journal, kept signals (journal.ts).
   WORKFLOW_MIGRATION,
+  // The traceparent of the span that made the job (tracing on), so its attempts join that trace
+  // in whichever process runs them. Older binaries ignore the column.
+  `
+  ALTER TABLE jobs ADD COLUMN traceparent TEXT;
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */

@@ -30,6 +30,7 @@ export function insertJob(q: Queries, task: string, input: unknown, opts: Engine
     idem: opts.idempotencyKey ?? null,
     ownerKey: opts.owner?.key ?? null,
     ownerTenant: opts.owner?.tenant ?? null,
+    traceparent: opts.traceparent ?? null,
     now,
     runAt: now + delayMs,
   });

@@ -19,6 +19,7 @@
       ARGV[12] owner: client key name ('' = none)
       ARGV[13] owner: tenant ('' = none)
       ARGV[14] parent job id ('' = none; the child is listed under P:kids:<parent>, spawn order)
+      ARGV[15] traceparent of the span that made the job ('' = none)
     Output:
       { 1, id } created | { 0, existing id, its record hash }
 ]]
@@ -47,6 +48,7 @@ if ARGV[14] and ARGV[14] ~= '' then
   redis.call('HSET', KEYS[1], 'parentId', ARGV[14])
   redis.call('RPUSH', P .. ':kids:' .. ARGV[14], id)
 end
+if ARGV[15] and ARGV[15] ~= '' then redis.call('HSET', KEYS[1], 'traceparent', ARGV[15]) end
 move(id, ARGV[4], ord, nil, ARGV[10])
 -- The enqueued event (seq 1) stays in the record: no stream for a job nobody has emitted to yet
 -- (a stream costs some 4.8 KB in Redis). Readers rebuild it from createdAt (event-log.ts).

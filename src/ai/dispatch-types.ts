@@ -5,6 +5,7 @@ import type { AiMetrics } from './metrics.js';
 import type { LanguageModel, PhaseTimeouts } from './provider.js';
 import type { Route, RouteTarget } from './route.js';
 import type { ServedBy } from './types.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 /**
  * The shapes the attempt loop (dispatch.ts) shares with its callers and with what hooks into it
@@ -57,6 +58,10 @@ export interface DispatchContext {
   deadline: number;
   /** Time spent waiting out cooldowns so far (not attempts); reported as x-tasklane-waited-ms. */
   waitedMs?: number;
+  /** Parent of the attempts' spans (the request's span), with tracing on. */
+  traceparent?: string;
+  /** GenAI operation name of the attempts' spans; default chat. */
+  operation?: 'chat' | 'embeddings';
 }
 
 export interface DispatchOptions {
@@ -101,7 +106,9 @@ export interface DispatchDeps {
   /** Per provider: what a 429 cools ("model" = the pair, "key" = the whole key). */
   rateLimitScope?: (provider: string) => 'model' | 'key';
   /** Runs one upstream call in the `ai` lane (or directly when lanes are not there); `timeoutMs` is a backstop. */
-  runInLane<T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T>;
+  runInLane<T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number, traceparent?: string): Promise<T>;
+  /** Attempt spans; none or off = no spans. */
+  tracing?: Tracing;
 }
 
 /** The attempt identity of a target and a key index. */

@@ -28,6 +28,7 @@ import { capTimeouts, type Route, type RouteTarget } from './route.js';
 import { TargetHealth } from './target-health.js';
 import { candidates } from './strategies/order.js';
 import { TargetStats, trackAttempt } from './strategies/target-stats.js';
+import { attemptSpan, endAttemptSpan } from './call-trace.js';
 
 /** What this request did with one target so far. */
 interface TargetState {
@@ -113,6 +114,8 @@ export class Dispatcher {
       started++;
       const t0 = performance.now();
       const tracked = trackAttempt(this.stats, target.id);
+      const recorded = ctx.attempts.length;
+      const span = this.#deps.tracing?.enabled ? attemptSpan(this.#deps.tracing, ctx, target, lease.keyIndex) : undefined;
       /** The request's own budget set this attempt's deadline: a timeout is then the budget's. */
       let budgetCapped = false;
       try {
@@ -130,6 +133,7 @@ export class Dispatcher {
           () => call({ target, model: entry.model, lease, timeouts, signal, firstToken: tracked.firstToken }),
           signal,
           timeouts.totalMs + 1_000,
+          span?.traceparent,
         );
         breaker.success();
         tracked.firstToken();
@@ -203,6 +207,7 @@ export class Dispatcher {
       } finally {
         tracked.end();
         lease.release();
+        if (span) endAttemptSpan(span, ctx.attempts.length > recorded ? ctx.attempts[ctx.attempts.length - 1] : undefined);
       }
     }
   }

@@ -104,6 +104,7 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
     }
   }
   const { ctx, controller, dispose } = soloContext(route, options);
+  ctx.operation = 'embeddings';
   host.calls.add(controller);
   try {
     const { value, target, served } = await host.run(ctx, (a) =>

@@ -53,10 +53,11 @@ export function attachAi(runtime: Host, options: AttachAiOptions = {}): Orchestr
     cooldowns: options.cooldowns,
     cache: options.cache ?? new MemoryResponseCache({ maxEntries: config.ai.cache.maxEntries, ttlMs: config.ai.cache.ttlMs }),
     board: options.board,
+    tracing: runtime.tracing,
     ...(lanes
       ? {
-          runInLane: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) =>
-            lanes.run('ai', () => fn(), undefined, { signal, timeoutMs }) as Promise<T>,
+          runInLane: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number, traceparent?: string) =>
+            lanes.run('ai', () => fn(), undefined, { signal, timeoutMs, ...(traceparent ? { traceparent } : {}) }) as Promise<T>,
         }
       : {}),
   });
@@ -66,5 +67,10 @@ export function attachAi(runtime: Host, options: AttachAiOptions = {}): Orchestr
 
 /** The one thing the orchestrator needs from lanes (Lanes implements it). */
 export interface LaneRunner {
-  run(lane: string, work: () => Promise<unknown>, input: unknown, options: { signal: AbortSignal; timeoutMs?: number }): Promise<unknown>;
+  run(
+    lane: string,
+    work: () => Promise<unknown>,
+    input: unknown,
+    options: { signal: AbortSignal; timeoutMs?: number; traceparent?: string },
+  ): Promise<unknown>;
 }

@@ -38,6 +38,8 @@ import type {
   Usage,
 } from './types.js';
 import { validateChatRequest } from './validate.js';
+import { traceEntryPoints } from './call-trace.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 export type { StreamResult } from './stream-result.js';
 
@@ -57,7 +59,9 @@ export interface OrchestratorDeps {
   board?: BreakerBoard;
   /** Budgets, token limits, cost and spend (src/ai/spend/); without it nothing is charged. */
   accounting?: CallAccounting;
-  runInLane?: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number) => Promise<T>;
+  runInLane?: <T>(fn: () => Promise<T>, signal: AbortSignal, timeoutMs: number, traceparent?: string) => Promise<T>;
+  /** Request and attempt spans; default off. */
+  tracing?: Tracing;
 }
 
 interface Generated extends ServedBy {
@@ -121,7 +125,9 @@ export class Orchestrator implements AiClient {
       },
       rateLimitScope: (provider) => config.providers[provider]?.rateLimitScope ?? 'model',
       runInLane: deps.runInLane ?? ((fn) => fn()),
+      tracing: deps.tracing,
     });
+    if (deps.tracing?.enabled) traceEntryPoints(this, deps.tracing);
     this.#producer = new StreamProducer({
       dispatcher: this.#dispatcher,
       log: deps.log,

@@ -23,13 +23,15 @@ export function budgetSpent(route: Route, timeoutMs: number): TasklaneError {
 export function flightContext(route: Route, signal: AbortSignal, options: AiCallOptions): BudgetedContext {
   const attempts: DispatchContext['attempts'] = [];
   const timeoutMs = options.timeoutMs;
-  if (!timeoutMs || timeoutMs <= 0) return { ctx: { route, signal, attempts, limits: options.timeouts, deadline: Infinity }, dispose() {} };
+  const traceparent = options.traceparent;
+  if (!timeoutMs || timeoutMs <= 0)
+    return { ctx: { route, signal, attempts, limits: options.timeouts, deadline: Infinity, traceparent }, dispose() {} };
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => controller.abort(budgetSpent(route, timeoutMs)), timeoutMs);
   return {
-    ctx: { route, signal: controller.signal, attempts, limits: options.timeouts, deadline: Date.now() + timeoutMs },
+    ctx: { route, signal: controller.signal, attempts, limits: options.timeouts, deadline: Date.now() + timeoutMs, traceparent },
     dispose() {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -56,6 +58,7 @@ export function soloContext(route: Route, options: AiCallOptions): BudgetedConte
       attempts: [],
       limits: options.timeouts,
       deadline: timer ? Date.now() + timeoutMs! : Infinity,
+      traceparent: options.traceparent,
     },
     controller,
     dispose() {

@@ -4,6 +4,7 @@
  * so a runtime without it never loads the SDK. The provider is the runtime's own, not registered
  * globally: two runtimes in one process trace apart, and an application's own SDK is left alone.
  */
+import { randomUUID } from 'node:crypto';
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -45,7 +46,10 @@ export function otelTracing(telemetry: TelemetryConfig & { otlp: { endpoint: str
       host,
     );
     const provider = new TracerProvider({
-      resource: defaultResource().merge(resourceFromAttributes({ 'service.name': telemetry.serviceName })),
+      // One instance id per runtime, so the spans of each process of a fleet can be told apart.
+      resource: defaultResource().merge(
+        resourceFromAttributes({ 'service.name': telemetry.serviceName, 'service.instance.id': randomUUID(), 'process.pid': process.pid }),
+      ),
       spanProcessors: [
         new BatchSpanProcessor({
           exporter,

@@ -28,6 +28,16 @@ describe('optional backends load on demand', () => {
     expect(packages).not.toContain('ioredis');
   });
 
+  it('a runtime without telemetry.otlp.endpoint loads no OpenTelemetry SDK; one with it loads the SDK and the exporter', async () => {
+    const off = await loadedPackages({ store: { engine: 'sqlite' } });
+    // @opentelemetry/api itself comes with prom-client (its exemplars), tracing or not.
+    expect(off.filter((p) => p.startsWith('@opentelemetry/') && p !== '@opentelemetry/api')).toEqual([]);
+    // Nothing listens there: the spans of start and close are dropped, which is fine here.
+    const on = await loadedPackages({ store: { engine: 'sqlite' }, telemetry: { otlp: { endpoint: 'http://127.0.0.1:9/' } } });
+    expect(on).toContain('@opentelemetry/sdk-trace');
+    expect(on).toContain('@opentelemetry/exporter-trace-otlp-http');
+  });
+
   it('a Redis runtime loads them (so the check above can see them)', async () => {
     const prefix = testPrefix('on-demand');
     try {

@@ -157,7 +157,7 @@ it('a file of the previous version gets its counters from the jobs it already ho
   // Back to version 5: no counters, no triggers (as a file written by the previous build).
   const raw = new Database(path);
   raw.exec(
-    'DROP TRIGGER jobs_count_insert; DROP TRIGGER jobs_count_update; DROP TRIGGER jobs_count_delete; DROP TABLE job_counts; PRAGMA user_version = 5;',
+    'DROP TRIGGER jobs_count_insert; DROP TRIGGER jobs_count_update; DROP TRIGGER jobs_count_delete; DROP TABLE job_counts; ALTER TABLE jobs DROP COLUMN traceparent; PRAGMA user_version = 5;',
   );
   // Nor what later versions added (workflows).
   raw.exec(

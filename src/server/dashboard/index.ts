@@ -2,13 +2,13 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { NotFoundError } from '../../errors.js';
 import { requestLogOf, type AiRequestLog } from '../../ai/request-log.js';
-import type { Runtime } from '../../create-runtime.js';
 import type { ServerContext } from '../context.js';
 import { TENANT_HEADER, viewerOf } from '../ownership.js';
 import { parseWith } from '../routes/job-schemas.js';
 import { loadAssets, type Asset } from './assets.js';
 import { DashboardHistory } from './history.js';
 import { buildOverview } from './overview.js';
+import type { DashboardSource } from './source.js';
 
 export type { Overview, KeyView } from './overview.js';
 export type { HistorySeries } from './history.js';
@@ -30,7 +30,7 @@ const aiRequestsQuery = z.object({ limit: z.coerce.number().int().min(1).max(1_0
  * `GET /v1/admin/ai/requests` (the last AI requests; admin).
  */
 export async function dashboardRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const { runtime } = ctx;
+  const runtime: DashboardSource = ctx.runtime;
   const assets = await loadAssets();
   const send = (reply: FastifyReply, asset: Asset) =>
     reply
@@ -84,7 +84,6 @@ export async function dashboardRoutes(app: FastifyInstance, ctx: ServerContext):
 }
 
 /** The orchestrator's request log, or undefined when the runtime has no AI subsystem. */
-function aiLog(runtime: Runtime): AiRequestLog | undefined {
-  const ai = (runtime as Partial<Pick<Runtime, 'ai'>>).ai;
-  return ai ? requestLogOf(ai) : undefined;
+function aiLog(runtime: DashboardSource): AiRequestLog | undefined {
+  return runtime.ai ? requestLogOf(runtime.ai) : undefined;
 }

@@ -3,7 +3,7 @@ import type { AiRequestEntry } from '../../ai/request-log.js';
 import { JOB_STATES, type JobState, type JobSystem, type ListQuery } from '../../jobs/types.js';
 import type { LaneStats } from '../../lanes/types.js';
 import type { LoopSnapshot } from '../../runtime/loop-monitor.js';
-import type { Runtime } from '../../create-runtime.js';
+import type { DashboardSource } from './source.js';
 import { keyState, lastOutcomes, mergeOutcomes, providerStatus, type Last, type KeyState, type ProviderStatus } from './provider-status.js';
 
 /**
@@ -45,20 +45,14 @@ export interface Overview {
 }
 
 /**
- * createRuntime() attaches every subsystem, but a Runtime built by hand may lack some: the
- * overview reports whichever are there.
- */
-type Attached = Partial<Pick<Runtime, 'lanes' | 'ai' | 'jobs'>>;
-
-/**
  * `owner`: count only this owner's jobs (the caller's view, server/ownership.ts); unset = every job.
  * `recent`: the AI request log, newest first (the last attempts tell an unreachable provider).
  */
 export async function buildOverview(
-  runtime: Runtime,
+  runtime: DashboardSource,
   options: { owner?: ListQuery['owner']; recent?: readonly AiRequestEntry[]; counted?: ReadonlyMap<string, Last> } = {},
 ): Promise<Overview> {
-  const { lanes, ai, jobs } = runtime as Attached;
+  const { lanes, ai, jobs } = runtime;
   return {
     at: Date.now(),
     uptimeS: Math.round(process.uptime()),

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Overview } from '../../../src/server/dashboard/index.js';
-import { COUNT_CAP } from '../../../src/server/dashboard/overview.js';
+import { COUNT_CAP, buildOverview } from '../../../src/server/dashboard/overview.js';
+import type { DashboardSource } from '../../../src/server/dashboard/source.js';
 import { aiConfig, ask } from '../../ai/fixtures.js';
 import { startMockProvider, type MockProvider } from '../../support/mock-provider.js';
 import { testServer } from '../../support/runtime.js';
@@ -74,5 +75,23 @@ describe('GET /v1/admin/overview', () => {
     expect(a.keys.map((k) => k.state)).toEqual(['disabled', 'cooling']);
     expect(a.status.state).toBe('idle');
     expect(o.lanes!.ai!.completed + o.lanes!.ai!.failed).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('buildOverview over a host with only some subsystems', () => {
+  it('reports the kernel parts and null for a subsystem the host lacks (no casts, the DashboardSource type)', async () => {
+    t = await testServer({});
+    const rt = t.runtime;
+    // Only the kernel and the lanes: what a host built by hand without ai/ and jobs/ offers.
+    const partial: DashboardSource = { loop: rt.loop, metrics: rt.metrics, scrub: rt.scrub, lanes: rt.lanes };
+    const view = await buildOverview(partial);
+    expect(view.ai).toBeNull();
+    expect(view.jobs).toBeNull();
+    expect(Object.keys(view.lanes ?? {})).toEqual(expect.arrayContaining(['ai', 'data', 'io']));
+    expect(view.loop.delayMs).toBeDefined();
+    // The whole runtime is a DashboardSource as it is.
+    const full = await buildOverview(rt);
+    expect(full.jobs?.counts.queued).toEqual({ count: 0, more: false });
+    expect(full.ai).not.toBeNull();
   });
 });

@@ -1,3 +1,4 @@
+// Over 350 lines: the one table of every code plus its classes and factories, so errors stay in one place.
 /**
  * Every error tasklane throws, in one table. A code is `TL_ERR_<AREA>_<WHAT>`, never reused once
  * published (docs/errors.md lists them; test/errors.test.ts checks both agree).

@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
-import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseDotenv } from 'dotenv';
-import { parse as parseYaml } from 'yaml';
 import type { ZodError } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, type ConfigInput, type ParsedConfig, type ProviderConfig } from './schema.js';
+import { checkRedisUrl, providerNetwork, type ProviderNetwork } from './network.js';
 import { resolveSecret } from './secrets.js';
+import { applyEnvAndOverrides, autoProviders, findDefaultFile, hasKey, readConfigFile, readDotenv } from './sources.js';
 import { withPricesFile } from './prices-file.js';
 
 export interface ClientKey {
@@ -26,12 +24,8 @@ export interface ClientKey {
   limits?: { requestsPerMinute?: number; tokensPerMinute?: number };
 }
 
-/** How a provider's calls leave the process (the same shape as ProviderSettings.network in the provider spec). */
-export interface ProviderNetwork {
-  proxy?: string;
-  proxyEnv?: { httpProxy?: string; httpsProxy?: string; noProxy?: string };
-  ca?: string[];
-}
+export type { ProviderNetwork } from './network.js';
+export { parsePort } from './sources.js';
 
 export interface ResolvedProvider extends Omit<ProviderConfig, 'apiKeys' | 'headers'> {
   apiKeys: string[];
@@ -67,16 +61,6 @@ export interface LoadOptions {
   /** Command-line overrides. */
   overrides?: { host?: string; port?: number; data?: string };
 }
-
-const AUTO_PROVIDERS: Array<{ name: string; env: string; type: ProviderConfig['type']; baseURL: string }> = [
-  { name: 'openai', env: 'OPENAI_API_KEY', type: 'openai-compatible', baseURL: 'https://api.openai.com/v1' },
-  { name: 'groq', env: 'GROQ_API_KEY', type: 'openai-compatible', baseURL: 'https://api.groq.com/openai/v1' },
-  { name: 'openrouter', env: 'OPENROUTER_API_KEY', type: 'openai-compatible', baseURL: 'https://openrouter.ai/api/v1' },
-  { name: 'mistral', env: 'MISTRAL_API_KEY', type: 'openai-compatible', baseURL: 'https://api.mistral.ai/v1' },
-  { name: 'huggingface', env: 'HF_TOKEN', type: 'huggingface', baseURL: 'https://router.huggingface.co/v1' },
-  { name: 'anthropic', env: 'ANTHROPIC_API_KEY', type: 'anthropic', baseURL: 'https://api.anthropic.com/v1' },
-  { name: 'gemini', env: 'GEMINI_API_KEY', type: 'gemini', baseURL: 'https://generativelanguage.googleapis.com/v1beta' },
-];
 
 /** Loads, validates and resolves the configuration. Throws ConfigError naming the setting and the fix. */
 export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
@@ -243,201 +227,12 @@ export function loadConfig(options: LoadOptions = {}): ResolvedConfig {
 }
 
 /**
- * A Redis URL a client can connect with, checked at load so a typo fails at start (exit 2) instead
- * of a server that never becomes ready. Returns the password it holds, if any. The message never
- * quotes the value (it may hold that password).
- */
-function checkRedisUrl(url: string, setting: string): string | undefined {
-  const fail = (problem: string): never => {
-    throw new ConfigError(
-      `${setting}: ${problem}; write it as redis://[user:password@]host:port[/db] (or rediss:// for TLS), literally or as env:NAME / file:/path`,
-      {
-        details: { setting },
-      },
-    );
-  };
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return fail('not a URL');
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
-    fail(`the scheme is "${u.protocol.replace(/[^a-z0-9+.-:]/gi, '?').slice(0, 20)}", not redis: or rediss:`);
-  if (!u.hostname) fail('no host');
-  const db = u.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d{1,5}$/.test(db)) fail('the database after the host must be a number, e.g. /0');
-  if (!u.password) return undefined;
-  try {
-    return decodeURIComponent(u.password);
-  } catch {
-    return fail('the password is not valid URL encoding (write % as %25)');
-  }
-}
-
-/**
- * How a provider's calls leave the process. An explicit `proxy` wins; `proxy: false` turns the
- * environment's off; otherwise HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case) as read now, left
- * to undici's EnvHttpProxyAgent to apply per call. `tls.ca` is added to the usual roots and to
- * NODE_EXTRA_CA_CERTS (Node adds that file only when no CA list is given, so it is read here too).
- */
-function providerNetwork(
-  name: string,
-  p: ProviderConfig,
-  env: NodeJS.ProcessEnv,
-  secret: (value: string, setting: string) => string,
-  lookup: (value: string, setting: string) => string,
-): ProviderNetwork | undefined {
-  const network: ProviderNetwork = {};
-  const asProxy = (value: string, setting: string): string => {
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      throw new ConfigError(`${setting}: not a URL; write the proxy as http://host:port (or https://)`, { details: { setting } });
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new ConfigError(`${setting}: a proxy URL starts with http:// or https://, not ${url.protocol}//`, { details: { setting } });
-    }
-    return value;
-  };
-  if (typeof p.proxy === 'string') {
-    const value = secret(p.proxy, `providers.${name}.proxy`);
-    if (value) network.proxy = asProxy(value, `providers.${name}.proxy`);
-  } else if (p.proxy === undefined) {
-    const httpsProxy = env.HTTPS_PROXY || env.https_proxy;
-    const httpProxy = env.HTTP_PROXY || env.http_proxy;
-    const noProxy = env.NO_PROXY || env.no_proxy;
-    if (httpsProxy || httpProxy) {
-      network.proxyEnv = {};
-      if (httpsProxy) network.proxyEnv.httpsProxy = asProxy(httpsProxy, 'HTTPS_PROXY');
-      if (httpProxy) network.proxyEnv.httpProxy = asProxy(httpProxy, 'HTTP_PROXY');
-      if (noProxy) network.proxyEnv.noProxy = noProxy;
-      // Credentials in a proxy URL are redacted like any secret.
-      for (const u of [httpsProxy, httpProxy]) if (u && new URL(u).password) secret(new URL(u).password, 'a proxy password');
-    }
-  }
-  if (p.tls?.ca) {
-    const pem = lookup(p.tls.ca, `providers.${name}.tls.ca`);
-    if (pem && !pem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new ConfigError(`providers.${name}.tls.ca: not a PEM certificate; point it at a .pem file with file:/path`, {
-        details: { setting: `providers.${name}.tls.ca` },
-      });
-    }
-    const ca = [...rootCertificates];
-    if (env.NODE_EXTRA_CA_CERTS) {
-      try {
-        ca.push(readFileSync(env.NODE_EXTRA_CA_CERTS, 'utf8'));
-      } catch (err) {
-        throw new ConfigError(
-          `NODE_EXTRA_CA_CERTS: cannot read ${env.NODE_EXTRA_CA_CERTS} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-          { details: { setting: 'NODE_EXTRA_CA_CERTS' } },
-        );
-      }
-    }
-    if (pem) ca.push(pem);
-    network.ca = ca;
-  }
-  return network.proxy || network.proxyEnv || network.ca ? network : undefined;
-}
-
-/**
  * A key without a name is named after its digest: stable when keys are reordered or reloaded,
  * and 48 bits of a hash say nothing usable about the key itself.
  */
 function defaultKeyName(value: string, hashed: boolean): string {
   const hex = hashed ? value : createHash('sha256').update(value).digest('hex');
   return `key-${hex.slice(0, 12)}`;
-}
-
-function readDotenv(cwd: string, enabled: boolean): Record<string, string> {
-  if (!enabled) return {};
-  const path = resolve(cwd, '.env');
-  if (!existsSync(path)) return {};
-  return parseDotenv(readFileSync(path));
-}
-
-function findDefaultFile(cwd: string): string | undefined {
-  for (const name of ['tasklane.config.json', 'tasklane.config.yaml', 'tasklane.config.yml']) {
-    if (existsSync(resolve(cwd, name))) return name;
-  }
-  return undefined;
-}
-
-function readConfigFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      `config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check --config / TASKLANE_CONFIG`,
-      {
-        code: 'TL_ERR_CONFIG_FILE',
-        details: { file },
-      },
-    );
-  }
-  try {
-    return /\.ya?ml$/i.test(file) ? (parseYaml(text) ?? {}) : JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`config file ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`, {
-      code: 'TL_ERR_CONFIG_FILE',
-      details: { file },
-    });
-  }
-}
-
-function hasKey(value: unknown, key: string): boolean {
-  return typeof value === 'object' && value !== null && key in value;
-}
-
-function applyEnvAndOverrides(raw: unknown, env: NodeJS.ProcessEnv, overrides: LoadOptions['overrides'], where: string): unknown {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(`${where}: the configuration must be an object, e.g. { "server": { "port": 8080 } }`);
-  }
-  const out = structuredClone(raw) as Record<string, any>;
-  const server = (out.server = typeof out.server === 'object' && out.server !== null ? { ...out.server } : {});
-  if (env.TASKLANE_HOST) server.host = env.TASKLANE_HOST;
-  if (env.TASKLANE_PORT !== undefined && env.TASKLANE_PORT !== '') server.port = parsePort(env.TASKLANE_PORT, 'TASKLANE_PORT');
-  if (env.TASKLANE_DATA) out.data = env.TASKLANE_DATA;
-  if (overrides?.host !== undefined) server.host = overrides.host;
-  if (overrides?.port !== undefined) server.port = overrides.port;
-  if (overrides?.data !== undefined) out.data = overrides.data;
-  return out;
-}
-
-export function parsePort(text: string, setting: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n > 65_535) {
-    throw new ConfigError(`${setting}: "${text}" is not a port; use a whole number from 0 to 65535 (0 picks a free port)`, {
-      details: { setting },
-    });
-  }
-  return n;
-}
-
-function autoProviders(env: NodeJS.ProcessEnv): Record<string, ProviderConfig> {
-  const out: Record<string, ProviderConfig> = {};
-  for (const p of AUTO_PROVIDERS) {
-    const keys: string[] = [];
-    if (env[p.env]) keys.push(`env:${p.env}`);
-    for (let i = 2; env[`${p.env}_${i}`]; i++) keys.push(`env:${p.env}_${i}`);
-    // Anthropic continues an assistant prefill; the others are not assumed to.
-    if (keys.length > 0)
-      out[p.name] = {
-        type: p.type,
-        baseURL: p.baseURL,
-        apiKeys: keys,
-        prefill: p.type === 'anthropic',
-        rateLimitScope: 'model',
-        connections: 64,
-      };
-  }
-  if (env.OLLAMA_HOST) {
-    const host = /^https?:\/\//.test(env.OLLAMA_HOST) ? env.OLLAMA_HOST : `http://${env.OLLAMA_HOST}`;
-    out.ollama = { type: 'ollama', baseURL: host.replace(/\/$/, ''), apiKeys: [], prefill: true, rateLimitScope: 'model', connections: 64 };
-  }
-  return out;
 }
 
 function zodToConfigError(error: ZodError, where: string): ConfigError {

@@ -1,3 +1,4 @@
+// Over 350 lines: the whole configuration schema in one file, so every setting and its default are read in one place.
 import { z } from 'zod';
 import { PROVIDER_TYPES } from '../ai/providers/registry.js';
 

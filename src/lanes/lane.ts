@@ -1,3 +1,4 @@
+// Over 350 lines: the queue, the timeouts and abort of one lane share their bookkeeping.
 /**
  * One lane: a FIFO queue in front of at most `concurrency` running tasks, with a queue bound,
  * queued and running timeouts, abort, and figures. Loop lanes call the work on the event loop;

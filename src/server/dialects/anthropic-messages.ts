@@ -1,3 +1,4 @@
+// Over 350 lines: request, response and stream translation of one wire format, read and tested together.
 /**
  * Anthropic's Messages API (POST /v1/messages) to and from the internal request (OpenAI chat
  * completions), so any provider serves it: system, content blocks (text, image, tool_use,

@@ -1,3 +1,4 @@
+// Over 350 lines: request, response and stream translation of one wire format, read and tested together.
 /**
  * The stateless part of OpenAI's Responses API (POST /v1/responses) to and from the internal
  * request: input as a string or items (messages, function calls and their outputs), instructions,

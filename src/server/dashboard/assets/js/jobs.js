@@ -1,3 +1,4 @@
+// Over 350 lines: the list, its tabs, filters, pages and live rows share one state.
 // The job list: state tabs with counts, a task filter, pages (the list API's cursors), search by
 // id, and one row per job with its id tail, times, duration and a live progress bar.
 import { api, ApiError } from './api.js';

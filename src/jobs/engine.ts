@@ -54,6 +54,13 @@ export interface EngineEnqueueOptions extends EnqueueOptions {
   maxAttempts: number;
 }
 
+/** One job of an enqueueMany. */
+export interface EngineEnqueueItem {
+  task: string;
+  input: unknown;
+  opts: EngineEnqueueOptions;
+}
+
 /** What prune() may delete: ended jobs that finished before these times (epoch ms; 0 = none). */
 export interface PruneCut {
   succeededBefore: number;
@@ -106,6 +113,12 @@ export interface JobEngine {
    * With an idempotency key already used, returns that job unchanged instead (whatever its state).
    */
   enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord>;
+
+  /**
+   * Optional: several enqueues in one step, all stored or none (a store failure stores nothing),
+   * answered in order, each as enqueue() would. Without it the job system calls enqueue() per job.
+   */
+  enqueueMany?(items: readonly EngineEnqueueItem[]): Promise<JobRecord[]>;
 
   /** The job's record, or undefined. */
   get(id: string): Promise<JobRecord | undefined>;

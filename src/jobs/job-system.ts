@@ -2,21 +2,22 @@
  * `runtime.jobs`: validates and enqueues jobs, answers queries, cancels and retries, streams
  * events, and runs the worker loop in processes that take work (`jobs.worker`).
  */
-import { ClosedError, ValidationError } from '../errors.js';
+import { ClosedError, ValidationError, toTasklaneError } from '../errors.js';
 import { checkSignalName, workflowEngine } from './workflow/support.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { Host } from '../runtime/host.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
-import type { EngineEnqueueOptions, JobCounts, JobEngine } from './engine.js';
+import type { EngineEnqueueItem, EngineEnqueueOptions, JobCounts, JobEngine } from './engine.js';
 import type { EngineFactory } from './engines/index.js';
 import { EventHub } from './events/event-hub.js';
 import { Retention } from './retention.js';
 import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
 import { jobMetrics, type JobMetrics } from './metrics.js';
 import { TaskRegistry } from './task-registry.js';
-import type { EnqueueOptions, EventWatch, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
+import type { EnqueueItem, EnqueueOptions, EventWatch, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
 import { WorkerLoop } from './worker-loop.js';
 import { enqueueSpan } from './job-trace.js';
+import type { TraceSpan } from '../telemetry/tracing.js';
 
 export interface JobsOptions {
   /** The lanes jobs run in. */
@@ -91,6 +92,56 @@ export class Jobs implements JobSystem {
 
   async enqueue(task: string, input: unknown, opts: EnqueueOptions = {}): Promise<JobRecord> {
     this.#assertOpen();
+    const item = this.#prepare(task, input, opts);
+    let job: JobRecord;
+    try {
+      job = await this.engine.enqueue(item.task, item.input, item.opts);
+    } catch (err) {
+      item.span?.end(err);
+      throw err;
+    }
+    item.span?.set('tasklane.job.id', job.id);
+    item.span?.end();
+    this.#enqueued([job]);
+    return unscoped(job);
+  }
+
+  /**
+   * Several jobs at once, all or none: every item is validated first (a refusal names its index,
+   * `jobs[i]`, as a ValidationError), then they are stored in one step where the engine can
+   * (SQLite: one transaction), in order.
+   */
+  async enqueueMany(items: ReadonlyArray<EnqueueItem>): Promise<JobRecord[]> {
+    this.#assertOpen();
+    if (!Array.isArray(items) || items.length === 0 || items.length > ENQUEUE_MANY_MAX)
+      throw new ValidationError(`enqueueMany takes an array of 1 to ${ENQUEUE_MANY_MAX} jobs`, { details: { count: items?.length } });
+    const ready = items.map((it, index) => {
+      try {
+        return this.#prepare(it?.task, it?.input, jobOptions(it));
+      } catch (err) {
+        const e = toTasklaneError(err);
+        throw new ValidationError(`jobs[${index}]: ${e.message}`, { cause: e, details: { index, code: e.code, ...e.details } });
+      }
+    });
+    let jobs: JobRecord[];
+    try {
+      jobs = this.engine.enqueueMany
+        ? await this.engine.enqueueMany(ready)
+        : await Promise.all(ready.map((r) => this.engine.enqueue(r.task, r.input, r.opts)));
+    } catch (err) {
+      for (const r of ready) r.span?.end(err);
+      throw err;
+    }
+    ready.forEach((r, i) => {
+      r.span?.set('tasklane.job.id', jobs[i]!.id);
+      r.span?.end();
+    });
+    this.#enqueued(jobs);
+    return jobs.map(unscoped);
+  }
+
+  /** Validates one job against its task (input schema, options) and resolves its attempts. */
+  #prepare(task: string, input: unknown, opts: EnqueueOptions): EngineEnqueueItem & { span?: TraceSpan } {
     const def = this.#registry.get(task);
     checkOptions(opts);
     let value = input;
@@ -115,25 +166,20 @@ export class Jobs implements JobSystem {
     // Idempotency keys are per owner: another key using the same one makes its own job, and never
     // learns that the key was taken.
     if (opts.owner && opts.idempotencyKey !== undefined) engineOpts.idempotencyKey = `${opts.owner.key}${OWNER_SEP}${opts.idempotencyKey}`;
-    let job: JobRecord;
-    try {
-      job = await this.engine.enqueue(task, value, engineOpts);
-    } catch (err) {
-      span?.end(err);
-      throw err;
-    }
-    span?.set('tasklane.job.id', job.id);
-    span?.end();
-    this.#metrics.enqueued(task);
+    return span ? { task, input: value, opts: engineOpts, span } : { task, input: value, opts: engineOpts };
+  }
+
+  #enqueued(jobs: readonly JobRecord[]): void {
+    for (const job of jobs) this.#metrics.enqueued(job.task);
     this.#worker?.wake();
-    if (this.#worker && !this.#started && !this.#warnedNotStarted) {
+    const job = jobs[0];
+    if (job && this.#worker && !this.#started && !this.#warnedNotStarted) {
       this.#warnedNotStarted = true;
       this.#runtime.log.warn(
-        { task, jobId: job.id },
-        `job ${job.id} (${task}) is queued, but this runtime was never started, so no job runs here until runtime.start() is called (listen() calls it); set jobs.worker: false in a process that only enqueues`,
+        { task: job.task, jobId: job.id },
+        `job ${job.id} (${job.task}) is queued, but this runtime was never started, so no job runs here until runtime.start() is called (listen() calls it); set jobs.worker: false in a process that only enqueues`,
       );
     }
-    return unscoped(job);
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -256,6 +302,16 @@ function unscoped(job: JobRecord): JobRecord {
   const prefix = job.owner && `${job.owner.key}${OWNER_SEP}`;
   if (!prefix || !job.idempotencyKey?.startsWith(prefix)) return job;
   return { ...job, idempotencyKey: job.idempotencyKey.slice(prefix.length) };
+}
+
+/** Most jobs one enqueueMany (or one POST /v1/jobs array) takes. */
+const ENQUEUE_MANY_MAX = 1_000;
+
+/** The options part of an enqueueMany item. */
+function jobOptions(item: EnqueueItem | undefined): EnqueueOptions {
+  if (!item || typeof item !== 'object') return {};
+  const { task: _task, input: _input, ...opts } = item;
+  return opts;
 }
 
 function checkOptions(opts: EnqueueOptions): void {

@@ -183,6 +183,12 @@ export interface TaskDef<I = any, O = unknown> {
   exportName?: string;
 }
 
+/** One job of an enqueueMany: its task, input and options. */
+export interface EnqueueItem extends EnqueueOptions {
+  task: string;
+  input?: unknown;
+}
+
 /** Jobs per state, in all and per task (read from counters or index sizes, never by counting rows). */
 export interface JobCounts {
   states: Record<JobState, number>;
@@ -193,6 +199,8 @@ export interface JobCounts {
 export interface JobSystem {
   /** Validates input with the task's schema (ValidationError), then stores the job. Unknown task → TL_ERR_JOB_UNKNOWN_TASK. */
   enqueue(task: string, input: unknown, opts?: EnqueueOptions): Promise<JobRecord>;
+  /** Several jobs, all or none: each validated first (a refusal names its index, `jobs[i]`), then stored in order. */
+  enqueueMany(items: ReadonlyArray<EnqueueItem>): Promise<JobRecord[]>;
   get(id: string): Promise<JobRecord | undefined>;
   /** Newest first. */
   list(q?: ListQuery): Promise<{ jobs: JobRecord[]; next?: string }>;

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Gauge } from 'prom-client';
+import { ValidationError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { streamAuth } from '../stream-auth.js';
@@ -36,6 +37,19 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   app.post('/v1/jobs', async (req, reply) => {
     ctx.requireScope(req, 'jobs:write');
     const { owner } = viewer(req);
+    // An array is all-or-nothing (DESIGN "Jobs API"): 201 { jobs }, or 400 naming the index.
+    if (Array.isArray(req.body)) {
+      const items = req.body.map((item, index) => {
+        try {
+          return parseWith(submitBody, item, 'job');
+        } catch (err) {
+          const e = err as ValidationError;
+          throw new ValidationError(`body[${index}]: ${e.message}`, { details: { index, ...e.details } });
+        }
+      });
+      const made = await jobs.enqueueMany(owner ? items.map((it) => ({ ...it, owner })) : items);
+      return reply.code(201).send({ jobs: made });
+    }
     const body = parseWith(submitBody, req.body, 'body');
     const startedAt = Date.now();
     const { task, input, ...opts } = body;

@@ -12,6 +12,7 @@ import type {
   Claim,
   ClaimAsk,
   ClaimOptions,
+  EngineEnqueueItem,
   EngineEnqueueOptions,
   FinishOutcome,
   JobCounts,
@@ -106,6 +107,16 @@ export class SqliteJobEngine implements JobEngine {
 
   async enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord> {
     return this.#write(() => insertJob(this.#q, task, input, opts, Date.now(), this.#wf));
+  }
+
+  /** One write: every job or none (the group commit's transaction rolls back on a store failure). */
+  async enqueueMany(items: readonly EngineEnqueueItem[]): Promise<JobRecord[]> {
+    // A savepoint of its own, so a refusal part-way leaves none of the batch behind either.
+    const all = this.#db.transaction(() => {
+      const now = Date.now();
+      return items.map((it) => insertJob(this.#q, it.task, it.input, it.opts, now, this.#wf));
+    });
+    return this.#write(() => all());
   }
 
   async get(id: string): Promise<JobRecord | undefined> {

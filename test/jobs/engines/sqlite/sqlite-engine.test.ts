@@ -192,3 +192,27 @@ it('a claim for a task with nothing queued does not touch the backlog of another
   expect(none).toEqual([]);
   expect((await engine.counts([])).states.running).toBe(4);
 });
+
+it('enqueueMany stores every job in one step, or none when the store fails part-way', async () => {
+  const { engine } = open();
+  const opts = { maxAttempts: 1 };
+  const made = await engine.enqueueMany([
+    { task: 't', input: 1, opts },
+    { task: 'u', input: 2, opts: { ...opts, delayMs: 60_000, priority: 3 } },
+  ]);
+  expect(made.map((j) => [j.task, j.input, j.state, j.priority, j.lastSeq])).toEqual([
+    ['t', 1, 'queued', 0, 1],
+    ['u', 2, 'delayed', 3, 1],
+  ]);
+  expect((await engine.readEvents(made[1]!.id, 0)).map((e) => e.type)).toEqual(['enqueued']);
+  // The second input cannot be stored (JSON has no BigInt): the first is not kept either.
+  await expect(
+    engine.enqueueMany([
+      { task: 't', input: 3, opts },
+      { task: 't', input: { n: 1n }, opts },
+    ]),
+  ).rejects.toMatchObject({ code: expect.stringMatching(/^TL_ERR_STORE_/) });
+  expect((await engine.list()).jobs).toHaveLength(2);
+  // The store goes on working afterwards.
+  expect((await engine.enqueueMany([{ task: 't', input: 4, opts }]))[0]!.input).toBe(4);
+});

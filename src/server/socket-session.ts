@@ -12,7 +12,8 @@ import type { StreamSlots } from './stream-slots.js';
 import { closeReason, socketErrorMessage } from './streams/wire-errors.js';
 import type { FlushQueue } from './flush-queue.js';
 import type { WriteBatcher } from './write-batcher.js';
-import { parseWith, socketMessage } from './routes/job-schemas.js';
+import { parseWith } from './parse-with.js';
+import { socketMessage } from './routes/job-schemas.js';
 
 /** Close code for a peer that stopped reading: it reconnects and resubscribes from its last seq. */
 export const SLOW_CONSUMER_CLOSE = 4008;

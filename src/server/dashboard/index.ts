@@ -4,7 +4,7 @@ import { NotFoundError } from '../../errors.js';
 import { requestLogOf, type AiRequestLog } from '../../ai/request-log.js';
 import type { ServerContext } from '../context.js';
 import { TENANT_HEADER, viewerOf } from '../ownership.js';
-import { parseWith } from '../routes/job-schemas.js';
+import { parseWith } from '../parse-with.js';
 import { loadAssets, type Asset } from './assets.js';
 import { DashboardHistory } from './history.js';
 import { buildOverview } from './overview.js';

@@ -5,7 +5,8 @@ import { EventFrames } from '../event-frames.js';
 import { TENANT_HEADER, viewerOf, visibleOr404 } from '../ownership.js';
 import { assertJobAllowed, onExpiry } from '../stream-auth.js';
 import { SseWriter } from '../streams/sse-writer.js';
-import { eventsQuery, jobParams, parseWith } from './job-schemas.js';
+import { parseWith } from '../parse-with.js';
+import { eventsQuery, jobParams } from './job-schemas.js';
 
 /**
  * GET /v1/jobs/:id/events: one job's events as Server-Sent Events (`id: <seq>`, `event: <type>`,

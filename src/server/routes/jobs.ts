@@ -8,7 +8,8 @@ import { StreamTokens } from '../stream-token.js';
 import { jobEventRoutes } from './job-events.js';
 import { boundedList } from './job-list.js';
 import { jobSocketRoutes } from './job-socket.js';
-import { jobParams, listQuery, parseWith, submitBody } from './job-schemas.js';
+import { parseWith } from '../parse-with.js';
+import { jobParams, listQuery, submitBody } from './job-schemas.js';
 import { tokenRoutes } from './tokens.js';
 
 /**

@@ -3,7 +3,8 @@ import { ValidationError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { TENANT_HEADER, viewerOf } from '../ownership.js';
 import type { StreamTokens } from '../stream-token.js';
-import { parseWith, tokenBody } from './job-schemas.js';
+import { parseWith } from '../parse-with.js';
+import { tokenBody } from './job-schemas.js';
 
 /**
  * POST /v1/tokens: a short-lived token for `?token=` on the SSE and WebSocket routes, which

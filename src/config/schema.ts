@@ -224,6 +224,8 @@ export const jobsSchema = z
     worker: z.boolean().default(true),
     /** Task modules to load at start (paths relative to the config file). */
     modules: z.array(z.string()).default([]),
+    /** Largest JSON result of one workflow step (`ctx.step`), in bytes; past it the step fails with TL_ERR_JOB_STEP_RESULT_TOO_LARGE. Default 256 KiB. */
+    maxStepResultBytes: positiveInt.default(262_144),
     /** How long ended jobs (record and events) are kept; 0 = forever. */
     retention: z
       .object({

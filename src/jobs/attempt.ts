@@ -14,6 +14,7 @@ import { backoffDelay } from './task.js';
 import type { TaskRegistry } from './task-registry.js';
 import type { JobEventType, JobRecord, TaskDef } from './types.js';
 import type { TraceSpan } from '../telemetry/tracing.js';
+import type { WorkflowAttempt } from './workflow/attempt.js';
 
 export interface Running {
   job: JobRecord;
@@ -36,6 +37,9 @@ export interface Running {
   /** With tracing on: the attempt's span, and the end written (none when lost or given back). */
   span?: TraceSpan;
   end?: FinishOutcome;
+  /** The workflow side of the attempt (ctx.step and friends), and the record if it parked. */
+  flow?: WorkflowAttempt;
+  parked?: JobRecord;
 }
 
 export interface AttemptDeps {
@@ -60,7 +64,7 @@ export async function runAttempt(r: Running, d: AttemptDeps): Promise<void> {
     d.handOver();
   };
   try {
-    const work = d.tasks.work(task.name);
+    const work = r.flow ? r.flow.wrap(d.tasks.work(task.name)) : d.tasks.work(task.name);
     const running = d.lanes.run(task.lane, work, job.input, {
       signal: r.controller.signal,
       timeoutMs: task.timeoutMs,
@@ -81,6 +85,11 @@ export async function runAttempt(r: Running, d: AttemptDeps): Promise<void> {
   } catch (err) {
     handOver();
     end = failure(r, toTasklaneError(err), d.host);
+  }
+  if (r.parked) {
+    // The engine already ended the attempt (waiting, or queued again at once); its events are in the store.
+    d.hub.endLive(live);
+    return;
   }
   if (r.lost || r.released) return;
   r.finishing = true;
@@ -136,14 +145,19 @@ function failure(r: Running, err: TasklaneError, host: Host): FinishOutcome {
   if (r.cancelled) return { outcome: 'cancelled', error: CANCELLED };
   const error = { code: err.code, message: host.scrub(err.message) };
   // A task module that starts a runtime in its thread does so on every attempt: no retry.
-  if (err.code === 'TL_ERR_JOB_NON_RETRYABLE' || err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT' || r.job.attempt >= r.job.maxAttempts)
+  if (
+    err.code === 'TL_ERR_JOB_NON_RETRYABLE' ||
+    err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT' ||
+    r.job.attempt >= r.job.maxAttempts ||
+    r.flow?.isFinal(err)
+  )
     return { outcome: 'dead', error };
   return { outcome: 'retry', error, runAt: Date.now() + backoffDelay(r.task.backoff, r.job.attempt) };
 }
 
 /** The attempt lost its lease: stop it and keep nothing it produces. */
 export function loseAttempt(r: Running, err: TasklaneError, host: Host, hub: EventHub): void {
-  if (r.lost) return;
+  if (r.lost || r.parked) return;
   r.lost = true;
   host.log.warn({ jobId: r.job.id, attempt: r.job.attempt }, `job ${r.job.id}: ${err.message}; stopping this attempt`);
   r.controller.abort(new JobError('TL_ERR_JOB_LEASE_LOST', err.message));

@@ -2,8 +2,11 @@
  * `runtime.jobs`: validates and enqueues jobs, answers queries, cancels and retries, streams
  * events, and runs the worker loop in processes that take work (`jobs.worker`).
  */
-import { ClosedError, ValidationError, toTasklaneError } from '../errors.js';
+import { ClosedError, TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
 import { checkSignalName, workflowEngine } from './workflow/support.js';
+import { WakeTimer } from './workflow/wake-timer.js';
+import { workflowView } from './workflow/view.js';
+import type { WorkflowDeps } from './workflow/attempt.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { Host } from '../runtime/host.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
@@ -14,7 +17,19 @@ import { Retention } from './retention.js';
 import { demoCpu, demoProgress, DEMO_LANE } from './demo-tasks.js';
 import { jobMetrics, type JobMetrics } from './metrics.js';
 import { TaskRegistry } from './task-registry.js';
-import type { EnqueueItem, EnqueueOptions, EventWatch, JobEvent, JobRecord, JobSystem, ListQuery, TaskDef } from './types.js';
+import {
+  FINAL_STATES,
+  type EnqueueItem,
+  type EnqueueOptions,
+  type EventWatch,
+  type JobEvent,
+  type JobRecord,
+  type JobSystem,
+  type ListQuery,
+  type SpawnOptions,
+  type TaskDef,
+  type WorkflowView,
+} from './types.js';
 import { WorkerLoop } from './worker-loop.js';
 import { enqueueSpan } from './job-trace.js';
 import type { TraceSpan } from '../telemetry/tracing.js';
@@ -39,6 +54,7 @@ export class Jobs implements JobSystem {
   /** Deletes ended jobs past jobs.retention (on a timer; runOnce() for a round now). */
   readonly retention: Retention;
   readonly #metrics: JobMetrics;
+  readonly #wake?: WakeTimer;
   #closing?: Promise<void>;
   /** enqueue() before start() warns once (the worker loop only runs once the runtime started). */
   #warnedNotStarted = false;
@@ -61,12 +77,27 @@ export class Jobs implements JobSystem {
     });
     this.#metrics = jobMetrics(runtime, () => this.#worker?.active ?? 0);
     if (cfg.worker) {
+      const wake = new WakeTimer(
+        this.engine,
+        cfg.pollMs,
+        () => this.#worker?.wake(),
+        (err) => report(toTasklaneError(err)),
+      );
+      this.#wake = wake;
+      const workflows: WorkflowDeps = {
+        engine: this.engine,
+        lanes,
+        maxStepResultBytes: cfg.maxStepResultBytes,
+        enqueueChild: (parent, task, input, opts, key) => this.#enqueueChild(parent, task, input, opts, key),
+        parkedHere: (record) => wake.parked(record),
+      };
       this.#worker = new WorkerLoop(runtime, lanes, this.engine, this.#hub, this.#registry, {
         leaseMs: cfg.leaseMs,
         pollMs: cfg.pollMs,
         cancelGraceMs: cfg.cancelGraceMs,
         metrics: this.#metrics,
         onError: report,
+        workflows,
       });
     }
     if (runtime.config.demo) {
@@ -80,6 +111,7 @@ export class Jobs implements JobSystem {
       await this.engine.start();
       for (const m of cfg.modules) await this.#registry.addModule(m, runtime.config.baseDir);
       this.#worker?.start();
+      this.#wake?.start();
       this.retention.start();
     });
     runtime.onClose('jobs', (info) => this.close({ deadlineMs: info?.remainingMs }));
@@ -138,6 +170,24 @@ export class Jobs implements JobSystem {
     });
     this.#enqueued(jobs);
     return jobs.map(unscoped);
+  }
+
+  /** ctx.spawn: a child owned as its parent, idempotent per parent and spawn call. */
+  async #enqueueChild(parent: JobRecord, task: string, input: unknown, opts: SpawnOptions, key: string): Promise<JobRecord> {
+    const { failParentOnChildFailure: _, ...rest } = opts;
+    const item = this.#prepare(task, input, { ...rest, parentId: parent.id, ...(parent.owner ? { owner: parent.owner } : {}) });
+    item.opts.idempotencyKey = key;
+    let job: JobRecord;
+    try {
+      job = await this.engine.enqueue(item.task, item.input, item.opts);
+    } catch (err) {
+      item.span?.end(err);
+      throw err;
+    }
+    item.span?.set('tasklane.job.id', job.id);
+    item.span?.end();
+    this.#enqueued([job]);
+    return job;
   }
 
   /** Validates one job against its task (input schema, options) and resolves its attempts. */
@@ -214,6 +264,7 @@ export class Jobs implements JobSystem {
     // Running here: abort now rather than at the next renewal. Running elsewhere: that process's renewer sees the flag.
     if (record.state === 'running') this.#worker?.cancelLocal(id);
     else this.#hub.poke(id);
+    await this.#cancelChildren(id);
     return unscoped(record);
   }
 
@@ -223,6 +274,26 @@ export class Jobs implements JobSystem {
     this.#hub.poke(id);
     this.#worker?.wake();
     return unscoped(record);
+  }
+
+  /** A job's children and steps (empty when it has none, or the engine keeps no workflows). */
+  async workflow(id: string): Promise<WorkflowView> {
+    this.#assertOpen();
+    return workflowView(this.engine, id);
+  }
+
+  /** Cancels the children of a cancelled job that have not ended (and theirs). */
+  async #cancelChildren(id: string): Promise<void> {
+    if (!this.engine.children) return;
+    for (const child of await this.engine.children(id)) {
+      if (FINAL_STATES.has(child.state)) continue;
+      try {
+        await this.cancel(child.id);
+      } catch (err) {
+        // Ended in between: nothing left to cancel.
+        if (!(TasklaneError.isInstance(err) && err.code === 'TL_ERR_JOB_STATE')) throw err;
+      }
+    }
   }
 
   async signal(id: string, name: string, payload?: unknown): Promise<JobRecord> {
@@ -278,6 +349,7 @@ export class Jobs implements JobSystem {
       destroy.unref();
       try {
         await this.retention.stop();
+        this.#wake?.stop();
         await this.#worker?.close(Math.max(0, deadline - Math.min(1_000, deadline * 0.3)));
         this.#hub.close();
         await this.engine.close();

@@ -16,6 +16,7 @@ import { loseAttempt, runAttempt, statusOf, type Running } from './attempt.js';
 import { attemptSpan, endAttemptSpan } from './job-trace.js';
 import type { TaskRegistry } from './task-registry.js';
 import type { JobMetrics } from './metrics.js';
+import { WorkflowAttempt, type WorkflowDeps } from './workflow/attempt.js';
 
 export interface WorkerLoopOptions {
   leaseMs: number;
@@ -24,6 +25,8 @@ export interface WorkerLoopOptions {
   metrics?: JobMetrics;
   /** Hears background failures; default: the runtime's reportError. */
   onError?: (err: TasklaneError) => void;
+  /** Workflow calls on tasks' ctx (src/jobs/workflow/). */
+  workflows?: WorkflowDeps;
 }
 
 /** Claims asked for per lane in one go. */
@@ -258,6 +261,20 @@ export class WorkerLoop {
     const controller = new AbortController();
     const r = { job, token, task, controller, cancelled: false, lost: false, released: false, finishing: false } as Running;
     r.live = this.#hub.startLive(job, token, task.progress?.coalesceMs ?? 0, (err) => this.#lose(r, err));
+    if (this.#opts.workflows) {
+      r.flow = new WorkflowAttempt(this.#opts.workflows, {
+        job,
+        token,
+        live: r.live,
+        signal: controller.signal,
+        parked: (record) => {
+          r.parked = record;
+          r.finishing = true;
+          r.outcome = 'parked';
+          controller.abort(new AbortError(`job ${job.id} parked`));
+        },
+      });
+    }
     this.#running.set(job.id, r);
     if (this.#runtime.tracing.enabled) r.span = attemptSpan(this.#runtime.tracing, job, this.workerId);
     const started = performance.now();

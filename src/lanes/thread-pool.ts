@@ -245,9 +245,8 @@ export class ThreadPool {
       .then((): Promise<unknown> => {
         const opts: AiCallOptions = { ...(msg.opts as AiCallOptions | undefined), ...chargedTo(task.context), signal };
         if (task.traceparent) opts.traceparent = task.traceparent;
-        return msg.op === 'embed'
-          ? this.#opts.ai().embed(msg.req as EmbeddingRequest, opts)
-          : this.#opts.ai().chat(msg.req as ChatRequest, opts);
+        const ai = task.host?.ai ?? this.#opts.ai();
+        return msg.op === 'embed' ? ai.embed(msg.req as EmbeddingRequest, opts) : ai.chat(msg.req as ChatRequest, opts);
       })
       .then(
         (value) => this.#answer(thread, msg.call, msg.sync, { ok: true, value }),

@@ -57,6 +57,8 @@ export interface WorkContext {
 export interface ThreadHost {
   progress?(data: unknown): void;
   log?(msg: string, data?: Record<string, unknown>): void;
+  /** Serves a thread task's ctx.ai calls instead of the runtime's client (a workflow step journals them). */
+  ai?: AiClient;
 }
 
 export interface RunOptions {

@@ -93,6 +93,8 @@ export const errorCodes = {
   TL_ERR_JOB_SIGNAL_TIMEOUT: { status: 504, retryable: false, message: 'no signal arrived before the wait timed out' },
   TL_ERR_JOB_CHILD_FAILED: { status: 500, retryable: false, message: 'a child job ended dead or cancelled' },
   TL_ERR_JOB_WORKFLOW_UNSUPPORTED: { status: 500, retryable: false, message: 'workflow calls are not available here' },
+  TL_ERR_JOB_LIMIT_KEY: { status: 400, retryable: false, message: "the task's limit key failed for this input" },
+  TL_ERR_SCHEDULE_EXISTS: { status: 409, retryable: false, message: 'a schedule with that name already exists' },
   TL_ERR_STORE_UNAVAILABLE: { status: 503, retryable: true, message: 'the job store is unavailable' },
   TL_ERR_STORE_READONLY: { status: 503, retryable: true, message: 'the job store cannot be written' },
   TL_ERR_STORE_FULL: { status: 503, retryable: true, message: 'the disk holding the job store is full' },

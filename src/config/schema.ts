@@ -1,6 +1,7 @@
 // Over 350 lines: the whole configuration schema in one file, so every setting and its default are read in one place.
 import { z } from 'zod';
 import { PROVIDER_TYPES } from '../ai/providers/registry.js';
+import { cronProblem, isTimeZone } from '../jobs/schedules/cron.js';
 
 /**
  * The configuration file's shape. Every option has its default here; units are in the name
@@ -242,6 +243,31 @@ export const jobsSchema = z
   .strict()
   .default({});
 
+/** One cron schedule: a job of `task` per tick, once across the fleet (src/jobs/schedules). */
+export const scheduleSchema = z
+  .object({
+    /** Unique; part of each tick's idempotency key. */
+    name: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'use 1 to 100 of letters, digits and . _ : -'),
+    /** A registered task (checked at start). */
+    task: z.string().min(1),
+    /** 5 fields (minute first), or 6 with seconds first, e.g. "0 2 * * *" (02:00 every day). */
+    cron: z.string().superRefine((v, ctx) => {
+      const problem = cronProblem(v);
+      if (problem)
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a cron expression (${problem}); use 5 fields, or 6 with seconds first` });
+    }),
+    /** IANA time zone the fields are read in. */
+    timezone: z
+      .string()
+      .default('UTC')
+      .refine(isTimeZone, (v) => ({ message: `"${v}" is not an IANA time zone (e.g. "UTC", "Europe/Paris")` })),
+    /** Input of every job it makes. */
+    input: z.unknown().optional(),
+    /** 'skip': no job for a tick while the previous one from this schedule has not ended; 'allow': one per tick. */
+    overlap: z.enum(['skip', 'allow']).default('skip'),
+  })
+  .strict();
+
 export const serverSchema = z
   .object({
     host: z.string().default('127.0.0.1'),
@@ -384,6 +410,18 @@ export const configSchema = z
     store: storeSchema.default({ engine: 'sqlite' }),
     jobs: jobsSchema,
     telemetry: telemetrySchema,
+    /** Cron schedules (see docs/jobs.md, "Schedules"). */
+    schedules: z
+      .array(scheduleSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((s, i) => {
+          if (seen.has(s.name))
+            ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${s.name}" names two schedules; names must be unique` });
+          seen.add(s.name);
+        });
+      }),
     /** Register the built-in demo tasks (demo.progress, demo.cpu). */
     demo: z.boolean().default(true),
     /** Deadline of close(), in ms. */
@@ -403,3 +441,4 @@ export type RouteConfig = z.output<typeof routeSchema>;
 export type StoreConfig = z.output<typeof storeSchema>;
 export type PriceConfig = z.output<typeof priceSchema>;
 export type TelemetryConfig = z.output<typeof telemetrySchema>;
+export type ScheduleConfig = z.output<typeof scheduleSchema>;

@@ -15,6 +15,8 @@
  * TL_ERR_JOB_NOT_FOUND; wrong state → JobError TL_ERR_JOB_STATE; store down or closed →
  * StoreError TL_ERR_STORE_UNAVAILABLE.
  */
+import type { LimitStore } from './limits/types.js';
+import type { ScheduleStore } from './schedules/store.js';
 import type { EnqueueOptions, JobCounts, JobEvent, JobRecord, JobState, ListQuery, WaitFor } from './types.js';
 
 export type { JobCounts };
@@ -52,6 +54,8 @@ export interface ClaimAsk {
 /** Enqueue options with the attempts already resolved (task default, then config). */
 export interface EngineEnqueueOptions extends EnqueueOptions {
   maxAttempts: number;
+  /** The job's limit group (a task with rateLimit/concurrency): stored held back until limits.pump() admits it. */
+  group?: string;
 }
 
 /** One job of an enqueueMany. */
@@ -101,6 +105,12 @@ export interface ChildRecord {
 export interface JobEngine {
   /** Short name for logs and readiness ('sqlite', 'redis'). */
   readonly kind: string;
+
+  /** Optional: schedule state shared by the processes on this store (else each process keeps its own). */
+  readonly schedules?: ScheduleStore;
+
+  /** Optional: per-task limit groups (rateLimit, concurrency); an engine without it refuses tasks with limits. */
+  readonly limits?: LimitStore;
 
   /** Opens connections and background steps the engine needs. Idempotent. */
   start(): Promise<void>;

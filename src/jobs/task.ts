@@ -4,6 +4,7 @@
  * that file.
  */
 import { ConfigError } from '../errors.js';
+import { checkTaskLimits } from './limits/spec.js';
 import type { BackoffOptions, TaskDef } from './types.js';
 
 const TASK = Symbol.for('tasklane.task');
@@ -20,6 +21,7 @@ export function defineTask<I, O>(def: TaskDef<I, O>, moduleUrl?: string): TaskDe
   if (def.maxAttempts !== undefined && (!Number.isInteger(def.maxAttempts) || def.maxAttempts < 1)) {
     throw new ConfigError(`task "${def.name}": maxAttempts must be an integer ≥ 1, got ${String(def.maxAttempts)}`);
   }
+  checkTaskLimits(def);
   const task = { ...def, ...(moduleUrl ? { module: moduleUrl } : {}) };
   Object.defineProperty(task, TASK, { value: true, enumerable: true });
   return Object.freeze(task);

@@ -51,6 +51,8 @@ export interface JobRecord {
   waitingFor?: WaitFor;
   /** W3C traceparent of the span that made the job (recorded with tracing on); its attempts' spans go under it. */
   traceparent?: string;
+  /** The limit group (the task's rateLimit/concurrency key of the input, '' without a key); only on tasks with limits. */
+  group?: string;
 }
 
 /**
@@ -176,6 +178,10 @@ export interface TaskDef<I = any, O = unknown> {
   timeoutMs?: number;
   /** `coalesceMs` > 0: progress events closer than this collapse to the latest (status events never do). */
   progress?: { coalesceMs?: number };
+  /** At most `limit` job starts per `periodMs`, fleet-wide, per group (`key` of the input; one group without it). */
+  rateLimit?: { limit: number; periodMs: number; key?: (input: I) => string };
+  /** At most `limit` jobs unfinished at once past the gate, fleet-wide, per group (`key` of the input; one group without it). */
+  concurrency?: { limit: number; key?: (input: I) => string };
   run(input: I, ctx: TaskContext): O | Promise<O>;
   /** The file: URL of the module that exports this task (set by `defineTask(def, import.meta.url)`). */
   module?: string;
@@ -223,6 +229,10 @@ export interface JobSystem {
   registerModule(path: string): Promise<string[]>;
   /** True when the store answers; otherwise what is wrong (for /readyz). */
   ready(): true | string;
+  /** Adds a schedule (as the `schedules` config entries): a job of `task` per cron tick, once across the fleet. */
+  schedule(def: ScheduleDef): Promise<ScheduleInfo>;
+  /** Every schedule of this runtime with its next tick and the latest run. */
+  schedules(): Promise<ScheduleInfo[]>;
   /**
    * Sends a signal to a job (`ctx.waitForSignal(name)`): kept until the job waits for it, each used
    * once; wakes the job if it waits for this name. Final job → TL_ERR_JOB_STATE (409).
@@ -329,4 +339,33 @@ export interface EventWatch {
   readonly ended: boolean;
   readonly error?: import('../errors.js').TasklaneError;
   close(): void;
+}
+
+/** A cron schedule: one job of `task` per tick, fleet-wide. */
+export interface ScheduleDef {
+  /** Unique; letters, digits and . _ : - (part of each tick's idempotency key). */
+  name: string;
+  task: string;
+  /** 5 fields (minute first), or 6 with seconds first. */
+  cron: string;
+  /** IANA time zone the fields are read in. Default 'UTC'. */
+  timezone?: string;
+  /** The input of every job. Default null. */
+  input?: unknown;
+  /** 'skip' (default): no job for a tick while the previous one from this schedule has not ended; 'allow': one per tick regardless. */
+  overlap?: 'skip' | 'allow';
+}
+
+export interface ScheduleInfo {
+  name: string;
+  task: string;
+  cron: string;
+  timezone: string;
+  overlap: 'skip' | 'allow';
+  input: unknown;
+  /** ISO time of the next tick (null when the expression has none left). */
+  nextRunAt: string | null;
+  /** ISO time of the tick that made the latest job, and that job. */
+  lastRunAt: string | null;
+  lastJobId: string | null;
 }

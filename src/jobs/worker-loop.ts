@@ -17,6 +17,7 @@ import { attemptSpan, endAttemptSpan } from './job-trace.js';
 import type { TaskRegistry } from './task-registry.js';
 import type { JobMetrics } from './metrics.js';
 import { WorkflowAttempt, type WorkflowDeps } from './workflow/attempt.js';
+import type { JobRecord } from './types.js';
 
 export interface WorkerLoopOptions {
   leaseMs: number;
@@ -27,6 +28,8 @@ export interface WorkerLoopOptions {
   onError?: (err: TasklaneError) => void;
   /** Workflow calls on tasks' ctx (src/jobs/workflow/). */
   workflows?: WorkflowDeps;
+  /** Called when an attempt run here ended, however (per-task limits free a slot on it). */
+  onAttemptEnded?: (job: JobRecord) => void;
 }
 
 /** Claims asked for per lane in one go. */
@@ -282,6 +285,7 @@ export class WorkerLoop {
       if (r.span) endAttemptSpan(r.span, r.end);
       this.#running.delete(job.id);
       this.#opts.metrics?.attemptEnded(task.name, r.outcome ?? 'lost', performance.now() - started);
+      this.#opts.onAttemptEnded?.(job);
       this.wake();
     });
   }

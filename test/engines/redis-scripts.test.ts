@@ -35,6 +35,9 @@ describe('redis engine Lua scripts', () => {
       'wake-due': 1,
       signal: 2,
       'take-signal': 3,
+      hold: 3,
+      gate: 4,
+      'sched-advance': 1,
     });
     // The prelude's helpers are inlined where a script includes it.
     expect(loadScript('finish').lua).toContain('local function move(');

@@ -3,6 +3,7 @@ import { RedisJobEngine } from '../../src/jobs/engines/redis/redis-engine.js';
 import { deleteKeys, REDIS_URL, requireRedis, testPrefix } from '../support/redis.js';
 import { engineConformance, type EngineFactory } from './conformance.js';
 import { workflowConformance } from './conformance-workflows.js';
+import { limitsConformance } from './conformance-limits.js';
 
 beforeAll(() => requireRedis());
 
@@ -28,3 +29,4 @@ const factory: EngineFactory = {
 
 engineConformance(factory);
 workflowConformance(factory);
+limitsConformance(factory);

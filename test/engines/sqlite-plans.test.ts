@@ -50,7 +50,8 @@ const PLANS: Record<string, string[]> = {
   'list.all': ['SEARCH jobs USING INTEGER PRIMARY KEY (rowid<?)'],
   'list.task': ['SEARCH jobs USING INDEX jobs_task (task=? AND n<?)'],
 };
-for (const st of ['queued', 'delayed', 'running', 'waiting', 'succeeded', 'dead', 'cancelled']) {
+// 'held': jobs waiting for a per-task limit (engines/sqlite/limits.ts), listed with the queued ones.
+for (const st of ['queued', 'delayed', 'running', 'waiting', 'succeeded', 'dead', 'cancelled', 'held']) {
   PLANS[`list.state.${st}`] = ['SEARCH jobs USING INDEX jobs_state (state=? AND n<?)'];
   PLANS[`list.both.${st}`] = ['SEARCH jobs USING INDEX jobs_task_state (task=? AND state=? AND n<?)'];
 }

@@ -3,6 +3,7 @@ import { SqliteJobEngine } from '../../src/jobs/engines/sqlite/sqlite-engine.js'
 import { tempDir } from '../support/runtime.js';
 import { engineConformance, type EngineFactory } from './conformance.js';
 import { workflowConformance } from './conformance-workflows.js';
+import { limitsConformance } from './conformance-limits.js';
 
 const factory: EngineFactory = {
   name: 'sqlite',
@@ -19,3 +20,4 @@ const factory: EngineFactory = {
 
 engineConformance(factory);
 workflowConformance(factory);
+limitsConformance(factory);

@@ -96,7 +96,8 @@ export function enqueuedRecord(id: string, task: string, input: unknown, opts: E
   const record: JobRecord = {
     id,
     task,
-    state: delayMs > 0 ? 'delayed' : 'queued',
+    // A job with a limit group waits held (shown queued) until its gate admits it, delayed or not.
+    state: delayMs > 0 && opts.group === undefined ? 'delayed' : 'queued',
     input,
     attempt: 0,
     maxAttempts: opts.maxAttempts,
@@ -108,6 +109,7 @@ export function enqueuedRecord(id: string, task: string, input: unknown, opts: E
   };
   if (opts.idempotencyKey) record.idempotencyKey = opts.idempotencyKey;
   if (opts.parentId) record.parentId = opts.parentId;
+  if (opts.group !== undefined) record.group = opts.group;
   const owner = opts.owner;
   if (owner) record.owner = owner.tenant !== undefined ? { key: owner.key, tenant: owner.tenant } : { key: owner.key };
   if (opts.traceparent) record.traceparent = opts.traceparent;

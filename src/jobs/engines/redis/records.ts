@@ -41,6 +41,7 @@ export function hashToRecord(h: Record<string, string>): JobRecord | undefined {
   if (h.parentId) record.parentId = h.parentId;
   const waitingFor = json(h.waitingFor) as JobRecord['waitingFor'];
   if (waitingFor) record.waitingFor = waitingFor;
+  if (h.grp !== undefined) record.group = h.grp;
   if (h.ownerKey) record.owner = h.ownerTenant ? { key: h.ownerKey, tenant: h.ownerTenant } : { key: h.ownerKey };
   if (h.traceparent) record.traceparent = h.traceparent;
   return record;

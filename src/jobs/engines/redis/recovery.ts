@@ -50,13 +50,14 @@ export class Recovery {
     for (const state of ['queued', 'delayed'] as const) {
       const ids = await this.work.zrange(this.keys.state(state), 0, 999);
       if (ids.length === 0) continue;
-      const rows = await this.#rows(ids, ['task', 'priority', 'runAt', 'updatedAt', 'createdAt']);
+      const rows = await this.#rows(ids, ['task', 'priority', 'runAt', 'updatedAt', 'createdAt', 'held']);
       const check = this.work.pipeline();
       ids.forEach((id, i) => check.exists(this.keys.bullJob(rows[i]![0] ?? '', id)));
       const exists = (await check.exec()) ?? [];
       for (let i = 0; i < ids.length; i++) {
-        const [task, priority, runAt, updatedAt, createdAt] = rows[i]!;
-        if (task && exists[i]?.[1] === 0 && Number(updatedAt ?? createdAt) < cutoff) {
+        const [task, priority, runAt, updatedAt, createdAt, held] = rows[i]!;
+        // A job held by a limit is out of BullMQ on purpose (limits.ts).
+        if (task && held !== '1' && exists[i]?.[1] === 0 && Number(updatedAt ?? createdAt) < cutoff) {
           await this.bull.dispatch(ids[i]!, task, Number(priority), Number(runAt) - Date.now());
           moved++;
         }

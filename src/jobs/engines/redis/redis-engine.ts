@@ -27,6 +27,8 @@ import { Recovery } from './recovery.js';
 import { defineScripts } from './scripts.js';
 import { assertKnown, REDIS_FORMAT, type FormatAnswer } from './format.js';
 import { RedisWorkflows } from './workflow.js';
+import { RedisLimits } from './limits.js';
+import { RedisScheduleStore } from './schedule-store.js';
 
 /**
  * The Redis engine: BullMQ dispatches jobs (one queue per task) and holds their leases — a BullMQ
@@ -74,6 +76,9 @@ export class RedisJobEngine implements JobEngine {
   #started?: Promise<void>;
   /** Set when Redis came up after start() holding a newer format: every call refuses. */
   #formatError?: TasklaneError;
+  /** Schedule state and per-task limit groups (schedules/, limits/). */
+  readonly schedules: RedisScheduleStore;
+  readonly limits: RedisLimits;
 
   constructor(options: RedisEngineOptions) {
     this.keys = new Keys(options.prefix);
@@ -107,12 +112,15 @@ export class RedisJobEngine implements JobEngine {
       get: (id) => this.get(id),
       report: this.#report,
     });
+    this.schedules = new RedisScheduleStore(this.#redis, options.prefix);
+    this.limits = new RedisLimits(this.#redis, options.prefix, (id, task, priority) => this.#bullmq.dispatch(id, task, priority, 0));
     this.#writes = new RedisWrites({
       redis: this.#redis,
       keys: this.keys,
       bullmq: this.#bullmq,
       mustGet: (id) => this.#mustGet(id),
       woken: (woken) => this.#wf.dispatchWoken(woken),
+      limits: this.limits,
     });
     this.#reads = new RedisReads(this.#redis, this.keys, (err) => this.#storeError(err));
     this.#leases = new RedisLeases({

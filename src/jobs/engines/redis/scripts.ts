@@ -53,6 +53,10 @@ export const SCRIPTS = {
   tlWakeDue: 'wake-due',
   tlSignal: 'signal',
   tlTakeSignal: 'take-signal',
+  // Per-task limit groups and schedules (limits.ts, schedule-store.ts).
+  tlHold: 'hold',
+  tlGate: 'gate',
+  tlSchedAdvance: 'sched-advance',
 } as const;
 
 /** Defines every script on a connection as an ioredis command (sent by EVALSHA, loaded on first use). */

@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import type { EngineEnqueueOptions, PruneCut } from '../../engine.js';
 import type { JobRecord, JobState } from '../../types.js';
 import { cannotCancel, cannotRetry, enqueuedRecord, pruneCount } from '../common.js';
-import { callScript, type Scripted } from './common.js';
+import { callScript, storeError, type Scripted } from './common.js';
 import type { BullDispatch } from './dispatch.js';
+import type { RedisLimits } from './limits.js';
 import type { Keys } from './keys.js';
 import { flatToHash, hashToRecord } from './records.js';
 
@@ -19,6 +20,8 @@ export interface WriteDeps {
   mustGet: (id: string) => Promise<JobRecord>;
   /** Dispatches the jobs a cancel woke (a parent whose last child ended). */
   woken: (woken: readonly string[] | undefined) => Promise<void>;
+  /** Per-task limit groups: a job with a group is held, not dispatched (limits.ts). */
+  limits: RedisLimits;
 }
 
 export class RedisWrites {
@@ -33,31 +36,37 @@ export class RedisWrites {
     const id = randomUUID();
     const delayMs = Math.max(0, opts.delayMs ?? 0);
     const runAt = now + delayMs;
-    const state: JobState = delayMs > 0 ? 'delayed' : 'queued';
+    // A job of a limited task is queued (held) until its group's gate admits it, delayed or not.
+    const state: JobState = delayMs > 0 && opts.group === undefined ? 'delayed' : 'queued';
     const priority = opts.priority ?? 0;
     const idem = opts.idempotencyKey ?? '';
     const inputJson = JSON.stringify(input ?? null);
-    const script = this.#call(
-      'tlEnqueue',
-      [this.#d.keys.job(id), this.#d.keys.events(id), idem ? this.#d.keys.idem(idem) : this.#d.keys.job(id)],
-      [
-        id,
-        task,
-        inputJson,
-        opts.maxAttempts,
-        priority,
-        idem,
-        runAt,
-        state,
-        '{}',
-        opts.owner?.key ?? '',
-        opts.owner?.tenant ?? '',
-        opts.parentId ?? '',
-        opts.traceparent ?? '',
-      ],
-      now,
+    const keys = [this.#d.keys.job(id), this.#d.keys.events(id), idem ? this.#d.keys.idem(idem) : this.#d.keys.job(id)];
+    const args = [
+      id,
+      task,
+      inputJson,
+      opts.maxAttempts,
+      priority,
+      idem,
+      runAt,
+      state,
+      '{}',
+      opts.owner?.key ?? '',
+      opts.owner?.tenant ?? '',
+      opts.parentId ?? '',
+      opts.traceparent ?? '',
+    ];
+    const script = (
+      opts.group !== undefined
+        ? this.#enqueueHeld(keys, args, { id, task, group: opts.group, priority, runAt }, now)
+        : this.#call('tlEnqueue', keys, args, now)
     ) as Promise<[number, string, string[]?]>;
-    if (idem) {
+    if (opts.group !== undefined) {
+      // Held in its group, not dispatched: the job system's pump admits it (limits.ts).
+      const [created, , flat] = await script;
+      if (!created) return hashToRecord(flatToHash(flat ?? []))!;
+    } else if (idem) {
       // The key may already name another job: wait for the answer before dispatching anything.
       const [created, actualId, flat] = await script;
       if (!created) return hashToRecord(flatToHash(flat ?? []))!;
@@ -92,7 +101,9 @@ export class RedisWrites {
     if (res !== 'ok') throw cannotRetry(id, res);
     const record = await this.#d.mustGet(id);
     await this.#d.bullmq.remove(record.task, id);
-    await this.#d.bullmq.dispatch(id, record.task, record.priority, 0);
+    // A job of a limited task goes back to its group's gate, not straight to BullMQ.
+    if (record.group !== undefined) await this.#d.limits.holdNow({ ...record, group: record.group });
+    else await this.#d.bullmq.dispatch(id, record.task, record.priority, 0);
     return record;
   }
 
@@ -100,6 +111,25 @@ export class RedisWrites {
     const n = pruneCount(cut, limit);
     if (n === 0) return 0;
     return (await this.#call('tlPrune', [], [Math.max(0, cut.succeededBefore), Math.max(0, cut.failedBefore), n])) as number;
+  }
+
+  /** enqueue.lua then hold.lua in one MULTI: a limited task's job is never in BullMQ before its gate admits it. */
+  async #enqueueHeld(
+    keys: string[],
+    args: Array<string | number>,
+    job: { id: string; task: string; group: string; priority: number; runAt: number },
+    now: number,
+  ): Promise<unknown> {
+    const multi = this.#d.redis.multi();
+    (multi as unknown as Record<string, (...a: Array<string | number>) => void>).tlEnqueue!(...keys, this.#d.keys.prefix, now, ...args);
+    this.#d.limits.hold(multi, job, now);
+    try {
+      const [[err, res] = [null, undefined]] = ((await multi.exec()) ?? []) as Array<[Error | null, unknown]>;
+      if (err) throw err;
+      return res;
+    } catch (err) {
+      throw storeError(err, this.#d.redis);
+    }
   }
 
   #call(name: string, keys: string[], args: Array<string | number>, now = Date.now()): Promise<unknown> {

@@ -37,6 +37,8 @@ export interface JobRow {
   waiting_for: string | null;
   parent_told: number | null;
   traceparent: string | null;
+  /** Limit group (tasks with rateLimit/concurrency); such jobs wait in the internal state 'held'. */
+  grp?: string | null;
 }
 
 export interface EventRow {
@@ -48,7 +50,8 @@ export interface EventRow {
   attempt: number | null;
 }
 
-const STATES: readonly JobState[] = JOB_STATES;
+// 'held' last: the internal state of jobs waiting for a limit (listed with the queued ones).
+const STATES = [...JOB_STATES, 'held'] as JobState[];
 
 function perState<T>(make: (state: JobState) => T): Record<JobState, T> {
   return Object.fromEntries(STATES.map((st) => [st, make(st)])) as Record<JobState, T>;
@@ -58,7 +61,8 @@ export function rowToRecord(row: JobRow): JobRecord {
   const record: JobRecord = {
     id: row.id,
     task: row.task,
-    state: row.state,
+    // 'held' (waiting for a limit, see limits.ts) is queued to everyone outside the store.
+    state: (row.state as string) === 'held' ? 'queued' : row.state,
     input: JSON.parse(row.input),
     attempt: row.attempt,
     maxAttempts: row.max_attempts,
@@ -77,6 +81,7 @@ export function rowToRecord(row: JobRow): JobRecord {
   if (row.worker_id !== null) record.workerId = row.worker_id;
   if (row.parent_id) record.parentId = row.parent_id;
   if (row.waiting_for) record.waitingFor = JSON.parse(row.waiting_for);
+  if (row.grp !== undefined && row.grp !== null) record.group = row.grp;
   if (row.owner_key !== null)
     record.owner = row.owner_tenant !== null ? { key: row.owner_key, tenant: row.owner_tenant } : { key: row.owner_key };
   if (row.traceparent) record.traceparent = row.traceparent;
@@ -249,13 +254,13 @@ export function prepare(db: Database.Database): Queries {
     cancelWaiting: db.prepare<[Record<string, unknown>], JobRow>(
       `UPDATE jobs SET state = 'cancelled', error = @error, updated_at = @now, finished_at = @now, last_seq = last_seq + 1,
          waiting_for = NULL
-       WHERE id = @id AND state IN ('queued', 'delayed', 'waiting') RETURNING *`,
+       WHERE id = @id AND state IN ('queued', 'delayed', 'waiting', 'held') RETURNING *`,
     ),
     requestCancel: db.prepare<[number, string], JobRow>(
       `UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state = 'running' RETURNING *`,
     ),
     retry: db.prepare<[Record<string, unknown>], JobRow>(
-      `UPDATE jobs SET state = 'queued', attempt = 0, result = NULL, error = NULL, started_at = NULL, finished_at = NULL,
+      `UPDATE jobs SET state = CASE WHEN grp IS NULL THEN 'queued' ELSE 'held' END, attempt = 0, result = NULL, error = NULL, started_at = NULL, finished_at = NULL,
          run_at = @now, updated_at = @now, token = NULL, lease_until = NULL, cancel_requested = 0, worker_id = NULL,
          waiting_for = NULL, last_seq = last_seq + 1
        WHERE id = @id AND state IN ('dead', 'cancelled') RETURNING *`,

@@ -157,6 +157,16 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN traceparent TEXT;
   `,
+  // Schedules and per-task limits (src/jobs/schedules, src/jobs/limits): each schedule's latest
+  // tick; a job's limit group, with jobs held back by a limit in the internal state 'held' (shown
+  // as queued) so they stay out of the ready index; the starts of each group inside its window.
+  `
+  CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, last_tick_at INTEGER NOT NULL, last_job_id TEXT) WITHOUT ROWID;
+  ALTER TABLE jobs ADD COLUMN grp TEXT;
+  CREATE INDEX IF NOT EXISTS jobs_group ON jobs (task, grp, state, priority DESC, run_at, n) WHERE grp IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS limit_starts (n INTEGER PRIMARY KEY, task TEXT NOT NULL, grp TEXT NOT NULL, at INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS limit_starts_group ON limit_starts (task, grp, at);
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */
@@ -175,11 +185,22 @@ export function openSchema(db: Database.Database, busyTimeoutMs: number): { foun
     found = version;
     // A newer binary's file: its rows may mean things this one does not know; refuse rather than guess.
     if (version > MIGRATIONS.length) throw storeTooNew(db.name, version);
-    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(withoutPresentColumns(db, MIGRATIONS[v]!));
     if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
   });
   migrate.immediate();
   return { found, now: Math.max(found, MIGRATIONS.length) };
+}
+
+/**
+ * The migration without the `ALTER TABLE t ADD COLUMN c` statements whose column exists already
+ * (SQLite has no IF NOT EXISTS there), so a file whose version was set back migrates again cleanly.
+ */
+function withoutPresentColumns(db: Database.Database, sql: string): string {
+  return sql.replace(/ALTER TABLE (\w+) ADD COLUMN (\w+)[^;]*;/g, (stmt, table: string, column: string) => {
+    const columns = db.pragma(`table_info(${table})`) as Array<{ name: string }>;
+    return columns.some((c) => c.name === column) ? '' : stmt;
+  });
 }
 
 /** A file's format version without changing it (0 = no such file yet). TL_ERR_STORE_TOO_NEW when newer. */

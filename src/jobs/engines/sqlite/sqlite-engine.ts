@@ -43,6 +43,8 @@ import { openSchema } from './schema.js';
 import { finishAttempt, insertJob, lostOrMissing, releaseAttempt } from './transitions.js';
 import { WriteQueue } from './write-queue.js';
 import { SqliteWorkflows } from './journal.js';
+import { SqliteLimits } from './limits.js';
+import { SqliteScheduleStore } from './schedule-store.js';
 
 export interface SqliteEngineOptions {
   /** Database file (its folder is created). */
@@ -64,6 +66,9 @@ export class SqliteJobEngine implements JobEngine {
   #closed = false;
   /** Journal, park/wake, signals, children (journal.ts). */
   readonly #wf: SqliteWorkflows;
+  /** Schedule state and per-task limit groups (schedules/, limits/), on this store's handle. */
+  readonly schedules: SqliteScheduleStore;
+  readonly limits: SqliteLimits;
 
   constructor(options: SqliteEngineOptions) {
     this.path = options.path;
@@ -79,6 +84,10 @@ export class SqliteJobEngine implements JobEngine {
         run: (fn) => this.#run(fn),
         lostOrMissing: (id) => this.#lostOrMissing(id),
       });
+      const read = async <T>(fn: () => T) => this.#run(fn);
+      const write = <T>(fn: () => T) => this.#write(fn);
+      this.schedules = new SqliteScheduleStore(this.#db, read, write);
+      this.limits = new SqliteLimits(this.#db, read, write);
     } catch (err) {
       // A refusal of our own (a file from a newer tasklane) already says what to do.
       if (TasklaneError.isInstance(err)) throw err;
@@ -106,7 +115,7 @@ export class SqliteJobEngine implements JobEngine {
   }
 
   async enqueue(task: string, input: unknown, opts: EngineEnqueueOptions): Promise<JobRecord> {
-    return this.#write(() => insertJob(this.#q, task, input, opts, Date.now(), this.#wf));
+    return this.#write(() => insertJob(this.#q, task, input, opts, Date.now(), this.#wf, this.limits));
   }
 
   /** One write: every job or none (the group commit's transaction rolls back on a store failure). */
@@ -114,7 +123,7 @@ export class SqliteJobEngine implements JobEngine {
     // A savepoint of its own, so a refusal part-way leaves none of the batch behind either.
     const all = this.#db.transaction(() => {
       const now = Date.now();
-      return items.map((it) => insertJob(this.#q, it.task, it.input, it.opts, now, this.#wf));
+      return items.map((it) => insertJob(this.#q, it.task, it.input, it.opts, now, this.#wf, this.limits));
     });
     return this.#write(() => all());
   }
@@ -147,26 +156,36 @@ export class SqliteJobEngine implements JobEngine {
   async list(q: ListQuery = {}): Promise<{ jobs: JobRecord[]; next?: string }> {
     const limit = listLimit(q);
     const cursor = decodeCursor(q.cursor);
-    if (q.state !== undefined && !Object.hasOwn(this.#q.list.state, q.state)) {
-      throw new ValidationError(`state must be one of ${Object.keys(this.#q.list.state).join(', ')}, got ${String(q.state)}`);
+    if (q.state !== undefined && (!Object.hasOwn(this.#q.list.state, q.state) || (q.state as string) === 'held')) {
+      const known = Object.keys(this.#q.list.state).filter((k) => k !== 'held');
+      throw new ValidationError(`state must be one of ${known.join(', ')}, got ${String(q.state)}`);
     }
     const before = cursor ?? Number.MAX_SAFE_INTEGER;
     const owner = ownerFilter(q.owner);
     return this.#run(() => {
-      const L = this.#q.list;
-      const rows = owner
-        ? L.owned(owner, q.task, q.state).all(before, limit + 1)
-        : q.task && q.state
-          ? L.both[q.state].all(q.task, before, limit + 1)
-          : q.task
-            ? L.task.all(q.task, before, limit + 1)
-            : q.state
-              ? L.state[q.state].all(before, limit + 1)
-              : L.all.all(before, limit + 1);
+      const rows = this.#listRows(q, owner, before, limit);
+      // Jobs held by a limit are queued to callers: that page merges both, newest first.
+      if (q.state === 'queued') {
+        rows.push(...this.#listRows({ ...q, state: 'held' as JobState }, owner, before, limit));
+        rows.sort((a, b) => b.n - a.n).splice(limit + 1);
+      }
       const page = rows.slice(0, limit);
       const jobs = page.map(rowToRecord);
       return rows.length > limit ? { jobs, next: encodeCursor(page[page.length - 1]!.n) } : { jobs };
     });
+  }
+
+  #listRows(q: ListQuery, owner: ReturnType<typeof ownerFilter>, before: number, limit: number): JobRow[] {
+    const L = this.#q.list;
+    return owner
+      ? L.owned(owner, q.task, q.state).all(before, limit + 1)
+      : q.task && q.state
+        ? L.both[q.state].all(q.task, before, limit + 1)
+        : q.task
+          ? L.task.all(q.task, before, limit + 1)
+          : q.state
+            ? L.state[q.state].all(before, limit + 1)
+            : L.all.all(before, limit + 1);
   }
 
   async claim(workerId: string, opts: ClaimOptions): Promise<Claim | undefined> {
@@ -190,8 +209,11 @@ export class SqliteJobEngine implements JobEngine {
       const byTask: JobCounts['tasks'] = {};
       for (const t of tasks) byTask[t] = {};
       for (const { task, state, n } of this.#q.counts.all({ key: owner?.key ?? null, tenant: owner?.tenant ?? null })) {
-        states[state] = (states[state] ?? 0) + n;
-        (byTask[task] ??= {})[state] = n;
+        // Held jobs (limits.ts) count as queued.
+        const st: JobState = (state as string) === 'held' ? 'queued' : state;
+        states[st] = (states[st] ?? 0) + n;
+        const t = (byTask[task] ??= {});
+        t[st] = (t[st] ?? 0) + n;
       }
       return { states, tasks: byTask };
     });

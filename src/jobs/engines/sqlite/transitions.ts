@@ -18,7 +18,15 @@ export interface WorkflowHooks {
 }
 
 /** Stores one new job with its `enqueued` event; an idempotency key already used answers that job. */
-export function insertJob(q: Queries, task: string, input: unknown, opts: EngineEnqueueOptions, now: number, wf: WorkflowHooks): JobRecord {
+export function insertJob(
+  q: Queries,
+  task: string,
+  input: unknown,
+  opts: EngineEnqueueOptions,
+  now: number,
+  wf: WorkflowHooks,
+  limits?: { hold(row: JobRow, group: string): void },
+): JobRecord {
   const delayMs = Math.max(0, opts.delayMs ?? 0);
   const row = q.insertJob.get({
     id: uuidv7(now),
@@ -36,6 +44,8 @@ export function insertJob(q: Queries, task: string, input: unknown, opts: Engine
   });
   // No row: the idempotency key names an existing job, which is the answer.
   if (!row) return rowToRecord(q.byIdem.get(opts.idempotencyKey!)!);
+  // A job with a limit group waits held until its gate admits it (limits.ts).
+  if (opts.group !== undefined) limits?.hold(row, opts.group);
   statusEvent(q, row, 'enqueued', {}, now);
   return rowToRecord(wf.adopt(row, opts.parentId));
 }

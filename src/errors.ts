@@ -280,6 +280,11 @@ export function rateLimited(message: string, retryAfterMs: number, details: Reco
   return new TasklaneError('TL_ERR_RATE_LIMITED', message, { details: { retryAfterMs, ...details } });
 }
 
+/** 429 TL_ERR_AI_BUDGET_EXCEEDED: a client key past its budget or token limit, refused before any provider call; Retry-After until the reset. */
+export function budgetExceeded(message: string, retryAfterMs: number, details: Record<string, unknown> = {}): TasklaneError {
+  return new TasklaneError('TL_ERR_AI_BUDGET_EXCEEDED', message, { details: { retryAfterMs, ...details } });
+}
+
 /** The codes the HTTP edge answers a malformed or unwelcome request with, before any route runs. */
 export type RequestRefusedCode =
   | 'TL_ERR_BODY_TOO_LARGE'

@@ -8,6 +8,7 @@ import { doctor } from './doctor.js';
 import { backup } from './backup.js';
 import { migrate } from './migrate.js';
 import { reload } from './reload.js';
+import { spend } from './spend.js';
 
 type Command = (argv: string[]) => Promise<number | undefined>;
 
@@ -19,6 +20,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   backup: { run: backup, summary: 'copy the SQLite job store while the server runs' },
   reload: { run: reload, summary: 'make a running server read its configuration and secrets again' },
   migrate: { run: migrate, summary: "bring the job store to this version's format" },
+  spend: { run: spend, summary: 'show AI spend per client key, tenant and provider, with budgets' },
 };
 
 function help(): string {

@@ -47,6 +47,8 @@ export interface JobRecord {
   owner?: JobOwner;
   /** The job that spawned this one (`ctx.spawn`). */
   parentId?: string;
+  /** What the job's AI calls cost in USD (unrounded), whole and per step; on GET /v1/jobs/:id when accounting is on. */
+  cost?: { usd: number; steps?: Record<string, number> };
   /** While `waiting`: what wakes the job. */
   waitingFor?: WaitFor;
   /** W3C traceparent of the span that made the job (recorded with tracing on); its attempts' spans go under it. */

@@ -1,5 +1,4 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { rateLimited } from '../errors.js';
 import type { Runtime } from '../create-runtime.js';
 import { requireScope, type Principal } from './auth.js';
 import { Keyring } from './keyring.js';
@@ -7,7 +6,8 @@ import type { RoutePlugin, ServerContext, ServerOptions } from './context.js';
 import { edgeGuard } from './edge-guard.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandler } from './error-handler.js';
 import { httpMetrics } from './http-metrics.js';
-import { RateLimiter, parseJsonBounded } from './limits.js';
+import { parseJsonBounded } from './limits.js';
+import { KeyLimits } from './key-limits.js';
 import { StreamSlots } from './stream-slots.js';
 import { healthRoutes } from './routes/health.js';
 import { aiRoutes } from './routes/ai.js';
@@ -19,6 +19,7 @@ import { jobsRoutes } from './routes/jobs.js';
 import { rootRoutes } from './routes/root.js';
 import { addAccessLog } from './access-log.js';
 import { reloadRoutes } from './routes/reload.js';
+import { spendRoutes } from './routes/spend.js';
 import { JOB_ID_MAX } from './routes/job-schemas.js';
 import { traceRequest } from './request-trace.js';
 
@@ -44,8 +45,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
   // Client keys and the rate limit are replaced by a configuration reload (routes/reload.ts).
   const keyring = new Keyring(config.apiKeys);
   const authenticate = (header: string | undefined) => keyring.authenticate(header);
-  const limiterFor = (rate: typeof config.rateLimit) => (rate ? new RateLimiter(rate.perSecond, rate.burst) : undefined);
-  let limiter = limiterFor(config.rateLimit);
+  let limiter = new KeyLimits(config.rateLimit);
   const ctx: ServerContext = {
     runtime,
     keyring,
@@ -53,8 +53,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     requireScope: (req, scope) => requireScope(req.principal, scope),
     streams: new StreamSlots(config.maxStreamsPerKey),
     rateLimit(principal: Principal) {
-      const waitMs = limiter?.take(String(principal.keyIndex)) ?? 0;
-      if (waitMs > 0) throw rateLimited(`too many requests for this key; retry in ${waitMs} ms`, waitMs);
+      limiter.take(principal);
     },
   };
 
@@ -123,7 +122,7 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
       }
     }
     if (JSON.stringify(next.server.rateLimit) !== JSON.stringify(previous.server.rateLimit)) {
-      limiter = limiterFor(next.server.rateLimit);
+      limiter = new KeyLimits(next.server.rateLimit);
       applied.push('server.rateLimit');
     }
     if (next.server.maxStreamsPerKey !== previous.server.maxStreamsPerKey) restart.push('server.maxStreamsPerKey');
@@ -146,4 +145,5 @@ const builtInRoutes: RoutePlugin[] = [
   jobsRoutes,
   dashboardRoutes,
   reloadRoutes,
+  spendRoutes,
 ];

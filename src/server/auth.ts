@@ -15,6 +15,8 @@ export interface Principal {
   sees?: 'own' | 'tenant';
   /** Whether `x-tasklane-tenant` is honoured for this key. */
   tenantHeader?: boolean;
+  /** The key's own request bucket (limits.requestsPerMinute), instead of server.rateLimit. */
+  requestsPerMinute?: number;
   /** sha256 hex of the key (header auth), so a reload can tell whether this very key is still in force. */
   keyDigest?: string;
 }
@@ -48,6 +50,7 @@ export function createAuthenticator(keys: ClientKey[]): (header: string | undefi
 function principalOf(k: ClientKey): Omit<Principal, 'keyIndex'> {
   const p: Omit<Principal, 'keyIndex'> = { scopes: k.scopes, name: k.name, sees: k.sees, tenantHeader: k.tenantHeader };
   if (k.tenant !== undefined) p.tenant = k.tenant;
+  if (k.limits?.requestsPerMinute !== undefined) p.requestsPerMinute = k.limits.requestsPerMinute;
   return p;
 }
 

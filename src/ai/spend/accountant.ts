@@ -1,6 +1,6 @@
 import { Counter } from 'prom-client';
 import type { ClientKey } from '../../config/index.js';
-import { StoreError, TasklaneError } from '../../errors.js';
+import { StoreError, TasklaneError, budgetExceeded } from '../../errors.js';
 import type { Host } from '../../runtime/host.js';
 import { costOf, type Price } from '../cost/price.js';
 import type { AiCallOptions, Usage } from '../types.js';
@@ -84,19 +84,10 @@ export class Accountant {
         const r = await this.store.reserveTokens(entry.name, estimate, tpm, now);
         if (!r.ok) {
           this.#refusals.labels(entry.name, 'tokensPerMinute').inc();
-          throw new TasklaneError(
-            'TL_ERR_AI_BUDGET_EXCEEDED',
+          throw budgetExceeded(
             `client key "${entry.name}" is at its token limit (server.apiKeys limits.tokensPerMinute ${tpm}; ${r.used} used or reserved this minute, this call reserves ${estimate}); it resets in ${r.retryAfterMs} ms`,
-            {
-              details: {
-                limit: 'tokensPerMinute',
-                max: tpm,
-                used: r.used,
-                reserve: estimate,
-                retryAfterMs: r.retryAfterMs,
-                resetsAt: now + r.retryAfterMs,
-              },
-            },
+            r.retryAfterMs,
+            { limit: 'tokensPerMinute', max: tpm, used: r.used, reserve: estimate, resetsAt: now + r.retryAfterMs },
           );
         }
         ticket.reserved = estimate;
@@ -156,10 +147,10 @@ export class Accountant {
   #over(name: string, budget: 'usdPerDay' | 'usdPerMonth', max: number, spent: number, resetsAt: number, now: number): TasklaneError {
     this.#refusals.labels(name, budget).inc();
     const period = budget === 'usdPerDay' ? 'today (UTC)' : 'this month (UTC)';
-    return new TasklaneError(
-      'TL_ERR_AI_BUDGET_EXCEEDED',
+    return budgetExceeded(
       `client key "${name}" is past its budget ${budget} of $${max} (spent $${spent} ${period}); it resets at ${new Date(resetsAt).toISOString()}`,
-      { details: { budget, max, spent, resetsAt, retryAfterMs: Math.max(1, resetsAt - now) } },
+      Math.max(1, resetsAt - now),
+      { budget, max, spent, resetsAt },
     );
   }
 

@@ -75,7 +75,10 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     ctx.requireScope(req, 'jobs:read');
     const v = viewer(req);
     const { id } = parseWith(jobParams, req.params, 'path');
-    return visibleOr404(v, id, await jobs.get(id));
+    const job = visibleOr404(v, id, await jobs.get(id));
+    // What the job's AI calls cost so far (and per step), from the spend store.
+    const cost = await runtime.ai.accounting?.accountant.store.jobCost(id);
+    return cost ? { ...job, cost } : job;
   });
 
   // The owner never changes, so a check before the action holds for the action too.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { periodsOf, resetsOf } from '../../ai/spend/spend-store.js';
 import type { ServerContext } from '../context.js';
 import { TENANT_HEADER, canSee, viewerOf } from '../ownership.js';
-import { parseWith } from './job-schemas.js';
+import { parseWith } from '../parse-with.js';
 
 const jobsQuery = z.object({ ids: z.string().min(1).max(10_000) }).strict();
 

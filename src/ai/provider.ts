@@ -3,6 +3,7 @@
  * here runs, so adapters and the orchestrator depend on this file and never on each other.
  */
 import type { ChatCompletion, ChatRequest, EmbeddingRequest, ServedBy, Usage } from './types.js';
+import type { RawEvent } from './raw.js';
 import type { ProviderError } from '../errors.js';
 
 export const PROVIDER_SPEC = 'tl-provider-1' as const;
@@ -33,9 +34,10 @@ export interface ProviderCallOptions {
 
 export type StreamPart =
   | { type: 'start'; id: string; model: string; created: number }
-  | { type: 'text-delta'; text: string }
+  /** `raw`: the upstream event, when it means exactly this piece (same-dialect pass-through, ai/raw.ts). */
+  | { type: 'text-delta'; text: string; raw?: RawEvent }
   /** A piece of a tool call of the first choice: `index` names the call; id and name come with its first piece. */
-  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; arguments?: string }
+  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; arguments?: string; raw?: RawEvent }
   /** A choice carried finish_reason, or [DONE] arrived. */
   | { type: 'finish'; finishReason: string; usage?: Usage }
   /** An event whose data did not parse: skipped; the orchestrator counts it and ends the stream after ai.maxMalformedEvents. */

@@ -5,6 +5,7 @@ import type { Dispatcher } from './dispatch.js';
 import { servedBy, type AttemptInput, type DispatchContext } from './dispatch-types.js';
 import type { AiMetrics } from './metrics.js';
 import { addToolCallPiece, chunk, streamedMessage, upstreamRequest } from './openai-chunks.js';
+import { withRaw } from './raw.js';
 import type { Route } from './route.js';
 import type { StreamFlight } from './stream-flight.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, ServedBy, Usage } from './types.js';
@@ -160,9 +161,18 @@ export class StreamProducer {
               flight.text += p.text;
               delta = { content: p.text };
             } else delta = { tool_calls: [addToolCallPiece(flight.toolCalls, p)] };
-            flight.push(
-              chunk(first?.id ?? id, first?.created ?? created, target.model, first ? delta : { role: 'assistant', ...delta }, null),
+            const c = chunk(
+              first?.id ?? id,
+              first?.created ?? created,
+              target.model,
+              first ? delta : { role: 'assistant', ...delta },
+              null,
             );
+            // Same dialect, same upstream, not the first chunk (it carries the role) nor a
+            // continuation: the event goes out as its own bytes (ai/raw.ts).
+            const raw = p.raw;
+            if (raw && first && prefill === undefined && raw.id === first.id && raw.created === first.created) withRaw(c, raw.json);
+            flight.push(c);
             break;
           }
           case 'finish':

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { AbortError, ValidationError } from '../../errors.js';
 import type { AiCallOptions, AiMeta, ChatChunk } from '../../ai/types.js';
+import { rawBody, rawChunk } from '../../ai/raw.js';
 import { validateChatRequest } from '../../ai/validate.js';
 import type { ServerContext } from '../context.js';
 import { TENANT_HEADER, viewerOf } from '../ownership.js';
@@ -42,7 +43,10 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
         return;
       }
       const { completion, meta } = await ai.chat(body, options);
-      return reply.headers(headerValues(metaHeaders(meta))).send(completion);
+      reply.headers(headerValues(metaHeaders(meta)));
+      // Nothing rewritten: the upstream's body as it came (ai/raw.ts).
+      const raw = rawBody(completion);
+      return raw === undefined ? reply.send(completion) : reply.type('application/json; charset=utf-8').send(raw);
     } finally {
       release?.();
       client.done();
@@ -114,7 +118,8 @@ async function writeStream(sse: SseWriter, chunks: AsyncIterable<ChatChunk>, scr
   try {
     for await (const chunk of chunks) {
       if (sse.closed) return;
-      await sse.send(`data: ${JSON.stringify(chunk)}\n\n`);
+      // A chunk that is the upstream's own event goes out as its bytes (ai/raw.ts).
+      await sse.send(`data: ${rawChunk(chunk) ?? JSON.stringify(chunk)}\n\n`);
     }
     sse.end('data: [DONE]\n\n');
   } catch (thrown) {

@@ -28,11 +28,16 @@ export async function failOnStatus(
 
 /** Reads a 2xx body as JSON and ends the call; malformed JSON is a ProviderError. */
 export async function readJson(res: UpstreamResponse): Promise<unknown> {
+  return (await readJsonText(res)).body;
+}
+
+/** readJson, with the body's text beside what it parsed to (for a pass-through, ai/raw.ts). */
+export async function readJsonText(res: UpstreamResponse): Promise<{ body: unknown; text: string }> {
   const { guard } = res;
   try {
     const text = await res.body.text(MAX_ANSWER_BYTES);
     try {
-      return JSON.parse(text);
+      return { body: JSON.parse(text), text };
     } catch {
       throw providerError('malformed', guard.ctx, `${where(guard.ctx)} answered with a body that is not JSON`);
     }

@@ -1,5 +1,6 @@
 import type { ProviderError } from '../../../errors.js';
 import type { StreamPart } from '../../provider.js';
+import type { RawEvent } from '../../raw.js';
 import type { Usage } from '../../types.js';
 import type { CallGuard } from './call-guard.js';
 import { providerError, where } from './provider-error.js';
@@ -7,8 +8,9 @@ import { providerError, where } from './provider-error.js';
 /** What one decoded upstream message means for the stream. */
 export type Step =
   | { kind: 'start'; id: string; model: string; created: number }
-  | { kind: 'text'; text: string }
-  | { kind: 'tool-call'; index: number; id?: string; name?: string; arguments?: string }
+  /** `raw`: the event means exactly this one piece and may pass through as its own bytes (ai/raw.ts). */
+  | { kind: 'text'; text: string; raw?: RawEvent }
+  | { kind: 'tool-call'; index: number; id?: string; name?: string; arguments?: string; raw?: RawEvent }
   /** A choice carried finish_reason: the answer is whole, usage or the end marker may follow. */
   | { kind: 'finish-reason'; reason: string }
   | { kind: 'usage'; usage: Usage }
@@ -67,7 +69,8 @@ export async function* driveStream<T>(
               if (!started) yield start(step);
             } else if (step.kind === 'text') {
               if (!started) yield start();
-              if (step.text) yield { type: 'text-delta', text: step.text };
+              if (step.text)
+                yield step.raw ? { type: 'text-delta', text: step.text, raw: step.raw } : { type: 'text-delta', text: step.text };
             } else if (step.kind === 'tool-call') {
               if (!started) yield start();
               const { kind: _kind, ...call } = step;

@@ -24,3 +24,24 @@ export function convertResponse(body: WireCompletion, fallbackModel: string): Ch
     ...(usage ? { usage } : {}),
   };
 }
+
+/**
+ * True when convertResponse changes nothing a client reads: one choice, an assistant message with
+ * text (or null), a finish reason already in OpenAI's words, whole usage counts. Then the body
+ * may go out as it came (ai/raw.ts).
+ */
+export function sameAsConverted(body: WireCompletion): boolean {
+  if (typeof body.id !== 'string' || typeof body.created !== 'number' || typeof body.model !== 'string') return false;
+  if (!Array.isArray(body.choices) || body.choices.length !== 1) return false;
+  const choice = body.choices[0];
+  if (!choice || (choice.index ?? 0) !== 0 || typeof choice.message !== 'object' || choice.message === null) return false;
+  const { role, content } = choice.message as { role?: unknown; content?: unknown };
+  if (role !== 'assistant' || (typeof content !== 'string' && content !== null)) return false;
+  if (typeof choice.finish_reason !== 'string' || mapFinishReason(choice.finish_reason) !== choice.finish_reason) return false;
+  const u = body.usage;
+  if (u === undefined || u === null) return true;
+  if (typeof u.prompt_tokens !== 'number' || typeof u.completion_tokens !== 'number' || typeof u.total_tokens !== 'number') return false;
+  // convertUsage drops a zero cached count; the body would still say it (harmless, but not "the same").
+  const cached = u.prompt_tokens_details?.cached_tokens;
+  return cached === undefined || (typeof cached === 'number' && cached > 0);
+}

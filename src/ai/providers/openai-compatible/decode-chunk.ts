@@ -67,5 +67,18 @@ export function decodeChunk(event: EventSourceMessage, ctx: CallContext): Step[]
   if (choice?.finish_reason) steps.push({ kind: 'finish-reason', reason: mapFinishReason(choice.finish_reason) });
   const usage = convertUsage(chunk.usage);
   if (usage) steps.push({ kind: 'usage', usage });
+  else if (!choice?.finish_reason && choices.length === 1 && chunk.model === ctx.model) markRaw(steps, chunk, data);
   return steps;
+}
+
+/**
+ * An event that carries one piece of content and nothing else (no finish, no usage, one choice,
+ * the model asked for) means exactly the chunk we would write: it may go out as its own bytes.
+ */
+function markRaw(steps: Step[], chunk: WireChunk, data: string): void {
+  if (typeof chunk.id !== 'string' || typeof chunk.created !== 'number') return;
+  const content = steps.length > 0 && steps[0]!.kind === 'start' ? 1 : 0;
+  if (steps.length !== content + 1) return;
+  const step = steps[content]!;
+  if (step.kind === 'text' || step.kind === 'tool-call') step.raw = { json: data, id: chunk.id, created: chunk.created };
 }

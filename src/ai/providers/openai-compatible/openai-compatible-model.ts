@@ -12,13 +12,14 @@ import type { ChatCompletion } from '../../types.js';
 import type { Logger } from '../../../runtime/logger.js';
 import { sseEvents } from '../http/events.js';
 import { providerSecrets, type CallContext } from '../http/provider-error.js';
-import { failOnStatus, malformed, readJson } from '../http/response.js';
+import { failOnStatus, malformed, readJson, readJsonText } from '../http/response.js';
+import { withRawBody } from '../../raw.js';
 import type { UpstreamErrorInfo } from '../http/status.js';
 import { driveStream } from '../http/stream-driver.js';
 import { type Upstream, upstreamFor } from '../http/upstream.js';
 import { convertEmbeddings, embeddingsBody } from './convert-embeddings.js';
 import { convertRequest } from './convert-request.js';
-import { convertResponse } from './convert-response.js';
+import { convertResponse, sameAsConverted } from './convert-response.js';
 import { decodeChunk } from './decode-chunk.js';
 import { parseErrorBody } from './parse-error.js';
 import { isObject, type WireCompletion } from './wire-types.js';
@@ -64,9 +65,10 @@ export class OpenAICompatibleModel implements LanguageModel {
       timeouts: o.timeouts,
     });
     await failOnStatus(res, (t) => this.parseError(t), o.apiKey);
-    const body = await readJson(res);
+    const { body, text } = await readJsonText(res);
     const completion = isObject(body) ? convertResponse(body as WireCompletion, o.request.model) : undefined;
     if (!completion) throw malformed(res, 'a choice with a message');
+    if (sameAsConverted(body as WireCompletion)) withRawBody(completion, text);
     return { completion };
   }
 

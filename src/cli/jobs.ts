@@ -12,6 +12,7 @@ Commands:
   get <id>                     the job's record as JSON (state, attempts, input, result or error)
   cancel <id>                  cancel a queued or running job
   retry <id>                   run a dead or cancelled job again
+  signal <id> <name> [JSON]    send a signal to a job waiting in ctx.waitForSignal(name) (payload default null)
   list                         the newest jobs, one per line
 
 Options:
@@ -27,7 +28,7 @@ Options:
   watch:
     --from N              start after this event seq (default 0: replay everything)
   list:
-    --state S             queued, delayed, running, succeeded, dead or cancelled
+    --state S             queued, delayed, running, waiting, succeeded, dead or cancelled
     --task T              only this task
     --limit N             page size, 1 to 500 (default 20)
     --cursor C            the page after the one that printed this cursor
@@ -53,7 +54,8 @@ export async function jobs(argv: string[]): Promise<number | undefined> {
   if (sub === 'list') return list(rest);
   if (sub === 'get') return getCommand(rest);
   if (sub === 'cancel' || sub === 'retry') return actCommand(sub, rest);
-  throw new UsageError(`unknown jobs command "${sub}"; use submit, watch, get, cancel, retry or list (see tasklane jobs --help)`);
+  if (sub === 'signal') return signalCommand(rest);
+  throw new UsageError(`unknown jobs command "${sub}"; use submit, watch, get, cancel, retry, signal or list (see tasklane jobs --help)`);
 }
 
 async function submit(argv: string[]): Promise<number> {
@@ -227,6 +229,33 @@ async function actCommand(what: 'cancel' | 'retry', argv: string[]): Promise<num
           : `job ${id}: cancel requested; it stops at its next check (state ${job.state})`;
     process.stdout.write(`${job.state}\n`);
     process.stderr.write(`${s.bold(note)}\n`);
+    return 0;
+  });
+}
+
+async function signalCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { ...COMMON }, 'jobs signal');
+  if (flags.help || flags.h) return help();
+  const [id, name, json, extra] = positionals;
+  if (!id || !name) throw new UsageError('name the job and the signal: tasklane jobs signal <id> <name> [JSON payload]');
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"; quote the JSON payload as one argument`);
+  if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(name))
+    throw new UsageError(`signal name must be 1 to 100 letters, digits or _ . : - (got "${name}")`);
+  let payload: unknown = null;
+  if (json !== undefined) {
+    try {
+      payload = JSON.parse(json);
+    } catch (err) {
+      throw new UsageError(`the payload must be JSON, e.g. '{"approved":true}' (${(err as Error).message})`);
+    }
+  }
+  const client = clientFrom(flags);
+  return run(client, async (signal) => {
+    const job = await client.jobs.signal(id, name, payload, { signal });
+    process.stdout.write(`${job.state}\n`);
+    process.stderr.write(
+      `${style(process.stderr).bold(job.state === 'queued' ? `job ${id} woke on signal "${name}"` : `signal "${name}" kept for job ${id} (state ${job.state}) until it waits for it`)}\n`,
+    );
     return 0;
   });
 }

@@ -66,6 +66,17 @@ export class JobsClient {
     return request<JobRecord>(this.#t, 'POST', `/v1/jobs/${encodeURIComponent(id)}/retry`, {}, options.signal);
   }
 
+  /** Sends a signal to a job (`ctx.waitForSignal(name)` in its task); the payload is any JSON. A finished job is a 409. */
+  signal(id: string, name: string, payload: unknown = null, options: CallOptions = {}): Promise<JobRecord> {
+    return request<JobRecord>(
+      this.#t,
+      'POST',
+      `/v1/jobs/${encodeURIComponent(id)}/signals/${encodeURIComponent(name)}`,
+      payload === undefined ? null : payload,
+      options.signal,
+    );
+  }
+
   /** One job's events (SSE), resuming after a dropped connection with no duplicate and no hole; ends after the terminal event. */
   events(id: string, options: EventsOptions = {}): AsyncIterable<JobEvent> {
     return jobEvents(this.#t, id, options);

@@ -8,6 +8,7 @@ import { StreamTokens } from '../stream-token.js';
 import { jobEventRoutes } from './job-events.js';
 import { boundedList } from './job-list.js';
 import { jobSocketRoutes } from './job-socket.js';
+import { jobSignalRoutes } from './job-signals.js';
 import { parseWith } from '../parse-with.js';
 import { jobParams, listQuery, submitBody } from './job-schemas.js';
 import { tokenRoutes } from './tokens.js';
@@ -32,6 +33,7 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
   });
   await jobEventRoutes(app, ctx, onRequest, open.labels('sse'));
   await jobSocketRoutes(app, ctx, onRequest, open.labels('ws'));
+  await jobSignalRoutes(app, ctx);
 
   const viewer = (req: FastifyRequest) => viewerOf(req.principal, req.headers[TENANT_HEADER]);
 
@@ -78,7 +80,14 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     const job = visibleOr404(v, id, await jobs.get(id));
     // What the job's AI calls cost so far (and per step), from the spend store.
     const cost = await runtime.ai.accounting?.accountant.store.jobCost(id);
-    return cost ? { ...job, cost } : job;
+    // Workflows: children (spawn order) and steps (call order), when the job has any.
+    const { children, steps } = await jobs.workflow(id);
+    return {
+      ...job,
+      ...(cost ? { cost } : {}),
+      ...(children.length > 0 ? { children } : {}),
+      ...(steps.length > 0 ? { steps } : {}),
+    };
   });
 
   // The owner never changes, so a check before the action holds for the action too.

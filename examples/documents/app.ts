@@ -1,7 +1,8 @@
 /**
- * Documents: `POST /documents {title, format, body}` queues the workflow (extract → chunk →
- * summarize → store) as a job; it runs in worker threads, each with its own PostgreSQL pool.
- * `GET /documents/:id` answers the job's state and, once done, the stored document.
+ * Documents: `POST /documents {title, format, body}` queues the durable workflow (tasks.ts:
+ * extract → split into pages → a child job per page with an AI extraction step → join →
+ * aggregate → store in a worker thread with its own PostgreSQL pool). `GET /documents/:id`
+ * answers the job's state, its pages and, once done, the stored document.
  */
 import {
   NotFoundError,
@@ -14,7 +15,7 @@ import {
 } from '../../src/index.js';
 import { migrate } from './db.js';
 import { SUMMARIZER_MODEL } from './pipeline.js';
-import { documentInput, processDocumentTask } from './tasks.js';
+import { documentInput, pageTask, processDocumentTask } from './tasks.js';
 
 export interface DocumentsOptions {
   /** Where the summarizer lives (an OpenAI-compatible provider). */
@@ -33,15 +34,20 @@ export async function startDocuments(options: DocumentsOptions): Promise<{ runti
       providers: { summarizer: { type: 'openai-compatible', baseURL: options.summarizer.baseURL, apiKeys: options.summarizer.apiKeys } },
       models: { [SUMMARIZER_MODEL]: [{ provider: 'summarizer', model: options.summarizer.model }] },
       ...options.config,
-      // Four workflow threads; each opens its own pool on first use and closes it with the thread.
-      lanes: { documents: { placement: 'thread', concurrency: 4, timeoutMs: 120_000 }, ...options.config?.lanes },
+      lanes: {
+        // The workflows and their pages wait on the AI, not the CPU: the event loop.
+        workflows: { placement: 'loop', concurrency: 8, timeoutMs: 120_000 },
+        // The store step: four threads, each opens its own pool on first use and closes it with the thread.
+        documents: { placement: 'thread', concurrency: 4, timeoutMs: 120_000 },
+        ...options.config?.lanes,
+      },
     },
     env: options.env,
     dotenv: options.dotenv ?? false,
     logDestination: options.logDestination,
   });
   try {
-    runtime.jobs.register(processDocumentTask);
+    for (const task of [processDocumentTask, pageTask]) runtime.jobs.register(task);
     const server = await listen(runtime, { routes: [documentRoutes] });
     return { runtime, url: server.url, close: async () => void (await runtime.close()) };
   } catch (err) {

@@ -1,38 +1,21 @@
 /**
  * Seed 002: Celery tasks, LangGraph workflows and asyncpg pools each made their own event loops,
  * and a pool's futures were awaited on another loop ("attached to a different loop"). Here 20
- * documents go through the workflow at once across worker threads; every thread opens its own
- * pool, every connection is used only on the thread that opened it (recorded in the database
- * itself), and every pool is closed when the runtime closes. Needs PostgreSQL on 127.0.0.1:5432.
+ * documents go through the durable workflow at once (pages as child jobs, an AI step each, a join,
+ * an aggregate step, a store step in worker threads); every thread opens its own pool, every
+ * connection is used only on the thread that opened it (recorded in the database itself), and
+ * every pool is closed when the runtime closes. Needs PostgreSQL on 127.0.0.1:5432. The kill and
+ * restart mid-run is durable.test.ts.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startMockProvider, type MockProvider } from '../../test/support/mock-provider.js';
 import { LogCapture, tempDir } from '../../test/support/runtime.js';
 import { startDocuments } from './app.js';
+import { connectAdmin, PG, testSchema } from './pg-admin.js';
 import type { DocumentResult } from './pipeline.js';
 
-const SCHEMA = `tl_docs_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-const PG = { host: '127.0.0.1', port: 5432, database: 'test' };
-
-/** Connects as postgres, else root (trust auth); fails loudly, never skips. */
-async function connectAdmin(): Promise<{ client: pg.Client; user: string }> {
-  const errors: string[] = [];
-  for (const user of ['postgres', 'root']) {
-    const client = new pg.Client({ ...PG, user, connectionTimeoutMillis: 3_000 });
-    try {
-      await client.connect();
-      return { client, user };
-    } catch (err) {
-      errors.push(`${user}: ${(err as Error).message}`);
-      await client.end().catch(() => undefined);
-    }
-  }
-  throw new Error(
-    `PostgreSQL is not reachable at ${PG.host}:${PG.port} (database "${PG.database}") as user postgres or root — ${errors.join('; ')}. ` +
-      'Start it (.ci/run starts it when absent); this test needs a real database and does not skip.',
-  );
-}
+const SCHEMA = testSchema();
 
 function documentBody(i: number): { title: string; format: 'text' | 'markdown' | 'html'; body: string } {
   const words = Array.from({ length: 120 + (i % 5) * 40 }, (_, w) => `word${i}_${w}`);
@@ -101,19 +84,20 @@ describe('documents (seed 002)', () => {
       }),
     );
 
-    // Follow every job to its end; record the steps each one reported.
+    // Follow every workflow to its end; record the steps it completed and the pages it spawned.
     const steps = new Map<string, string[]>();
+    const pages = new Map<string, number>();
     await Promise.all(
       ids.map(async (id) => {
         const seen: string[] = [];
+        let spawned = 0;
         for await (const e of runtime.jobs.subscribe(id)) {
-          if (e.type === 'progress') {
-            const step = (e.data as { step: string }).step;
-            if (seen.at(-1) !== step) seen.push(step);
-          }
+          if (e.type === 'step.completed') seen.push((e.data as { name: string }).name);
+          if (e.type === 'child.started') spawned++;
           if (e.type === 'dead') throw new Error(`job ${id} died: ${JSON.stringify(e.data)}`);
         }
         steps.set(id, seen);
+        pages.set(id, spawned);
       }),
     );
     const results = new Map<string, DocumentResult>();
@@ -122,7 +106,9 @@ describe('documents (seed 002)', () => {
       const body = (await res.json()) as { state: string; result: DocumentResult };
       expect(body.state).toBe('succeeded');
       results.set(id, body.result);
-      expect(steps.get(id)).toEqual(['extract', 'chunk', 'summarize', 'store']);
+      expect(steps.get(id)).toEqual(['extract', 'split', 'aggregate', 'store']);
+      // One child job per page, each with its AI extraction step.
+      expect(pages.get(id)).toBe(body.result.chunks);
     }
 
     // Work ran on several worker threads, never on the main thread (threadId 0).
@@ -162,7 +148,7 @@ describe('documents (seed 002)', () => {
     const totalChunks = [...results.values()].reduce((n, r) => n + r.chunks, 0);
     expect(Number(chunks.rows[0]!.n)).toBe(totalChunks);
     expect(Number(chunks.rows[0]!.bad)).toBe(0);
-    // One summary per chunk, plus one combined summary per multi-chunk document.
+    // One summary per page, plus one combined summary per multi-page document: no call twice.
     const expectedCalls = [...results.values()].reduce((n, r) => n + r.chunks + (r.chunks > 1 ? 1 : 0), 0);
     expect(mock.calls.filter((c) => c.path.endsWith('/chat/completions'))).toHaveLength(expectedCalls);
 

@@ -4,7 +4,9 @@
  * "documents"), or with `--no-postgres` (or DOCUMENTS_STORE=sqlite) in a SQLite file under the
  * data folder, for a machine without PostgreSQL. Summaries come from OpenAI when OPENAI_API_KEY is
  * set, from DOCUMENTS_AI_BASE_URL (any OpenAI-compatible server) when that is set, else from a
- * local mock.
+ * local mock. The workflow is durable: kill the server mid-run (kill -9) and start it again, and
+ * it goes on where it was; DOCUMENTS_LEASE_MS (default 30000) is how long a dead server's jobs
+ * stay leased before the restarted one takes them over.
  */
 import { join } from 'node:path';
 import { startMockProvider } from '../../test/support/mock-provider.js';
@@ -29,7 +31,11 @@ await runMain(
           ? { baseURL: other, apiKeys: ['local'], model: process.env.DOCUMENTS_AI_MODEL ?? 'gpt-mock' }
           : { baseURL: `${mock!.url}/v1`, apiKeys: ['mock-key'], model: 'gpt-mock' },
       dotenv: true,
-      config: { server: { port: Number(process.env.PORT ?? 0) }, data },
+      config: {
+        server: { port: Number(process.env.PORT ?? 0) },
+        data,
+        ...(process.env.DOCUMENTS_LEASE_MS ? { jobs: { leaseMs: Number(process.env.DOCUMENTS_LEASE_MS) } } : {}),
+      },
     });
     return {
       url: app.url,

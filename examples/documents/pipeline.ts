@@ -1,10 +1,11 @@
 /**
- * The document workflow: extract → chunk → summarize (AI) → store (PostgreSQL). It runs in a
- * worker thread of the `documents` lane; AI calls go to the main thread's orchestrator over the
- * thread's port, and the database pool is this thread's own.
+ * The document workflow's pieces: plain text from a document, pages of it, the AI calls (one
+ * extraction per page, one combining summary), and the store step that runs in a worker thread of
+ * the `documents` lane with that thread's own database handle. The workflow itself (steps, child
+ * jobs, join) is in tasks.ts.
  */
 import { threadId } from 'node:worker_threads';
-import type { WorkContext } from '../../src/index.js';
+import type { TaskContext, WorkContext } from '../../src/index.js';
 import { documentsDb } from './db.js';
 
 export interface DocumentInput {
@@ -15,39 +16,47 @@ export interface DocumentInput {
 
 export interface DocumentResult {
   documentId: number;
+  /** Pages (each one a child job with its own AI extraction step). */
   chunks: number;
   summary: string;
-  /** The thread that ran the workflow, opened the pool and used the connection. */
+  /** The thread that ran the store step, opened the pool and used the connection. */
   threadId: number;
 }
 
-export const SUMMARIZER_MODEL = 'summarizer';
-const CHUNK_WORDS = 60;
-
-export async function processDocument(input: DocumentInput, ctx: WorkContext): Promise<DocumentResult> {
-  const text = extract(input);
-  ctx.progress({ step: 'extract', chars: text.length });
-
-  const chunks = chunk(text, CHUNK_WORDS);
-  ctx.progress({ step: 'chunk', chunks: chunks.length });
-
-  const summaries: string[] = [];
-  for (const [i, body] of chunks.entries()) {
-    ctx.signal.throwIfAborted();
-    summaries.push(await summarize(ctx, `Summarize part ${i + 1} of "${input.title}" in one sentence:\n${body}`));
-    ctx.progress({ step: 'summarize', done: i + 1, of: chunks.length });
-  }
-  const summary =
-    chunks.length > 1
-      ? await summarize(ctx, `Combine these summaries of "${input.title}":\n${summaries.join('\n')}`)
-      : (summaries[0] ?? '');
-
-  const documentId = await store(ctx, input.title, chunks, summaries, summary);
-  ctx.progress({ step: 'store', documentId });
-  return { documentId, chunks: chunks.length, summary, threadId };
+export interface PageInput {
+  title: string;
+  index: number;
+  of: number;
+  body: string;
 }
 
-async function summarize(ctx: WorkContext, prompt: string): Promise<string> {
+export interface PageResult {
+  index: number;
+  summary: string;
+}
+
+export interface StoreInput {
+  jobId: string;
+  title: string;
+  chunks: string[];
+  summaries: string[];
+  summary: string;
+}
+
+export const SUMMARIZER_MODEL = 'summarizer';
+/** Words per page. */
+export const PAGE_WORDS = 60;
+
+/** The prompt of page `index` (the mock provider's calls are counted by it in the tests). */
+export function pagePrompt(p: PageInput): string {
+  return `Summarize page ${p.index + 1} of ${p.of} of "${p.title}" in one sentence:\n${p.body}`;
+}
+
+export function combinePrompt(title: string, summaries: string[]): string {
+  return `Combine these summaries of "${title}":\n${summaries.join('\n')}`;
+}
+
+export async function summarize(ctx: Pick<TaskContext, 'ai' | 'signal'>, prompt: string): Promise<string> {
   const answer = await ctx.ai.chat(
     { model: SUMMARIZER_MODEL, messages: [{ role: 'user', content: prompt }], max_tokens: 120 },
     { signal: ctx.signal },
@@ -55,9 +64,11 @@ async function summarize(ctx: WorkContext, prompt: string): Promise<string> {
   return answer.completion.choices[0]?.message.content ?? '';
 }
 
-async function store(ctx: WorkContext, title: string, chunks: string[], summaries: string[], summary: string): Promise<number> {
+/** The store step's work, in a `documents` worker thread: this thread's own pool (or SQLite connection). */
+export async function storeDocument(input: StoreInput, ctx: WorkContext): Promise<{ documentId: number; threadId: number }> {
   const db = await ctx.resource(documentsDb);
-  return db.save({ jobId: String(ctx.jobId), title, summary, chunks, summaries });
+  const documentId = await db.save(input);
+  return { documentId, threadId };
 }
 
 /** Plain text from the document (tags and markdown marks dropped, whitespace collapsed). */

@@ -4,7 +4,7 @@ import type { KeyLease, KeyPool } from './key-pool.js';
 import type { AiMetrics } from './metrics.js';
 import type { LanguageModel, PhaseTimeouts } from './provider.js';
 import type { Route, RouteTarget } from './route.js';
-import type { ServedBy } from './types.js';
+import type { AttemptOutcome, ServedBy } from './types.js';
 import type { Tracing } from '../telemetry/tracing.js';
 
 /**
@@ -22,11 +22,11 @@ export interface ProviderEntry {
 }
 
 /** What one upstream attempt was and how it ended; never the key, only its index. */
-export interface AttemptRecord extends ServedBy {
-  code?: string;
-  status?: number;
-  kind?: string;
-  ms: number;
+export type AttemptRecord = AttemptOutcome;
+
+/** The failed attempts of a run so far (a copy: the run's own list keeps growing). */
+export function failedAttempts(attempts: readonly AttemptRecord[]): AttemptRecord[] {
+  return attempts.filter((a) => a.code !== undefined || a.kind !== undefined).map((a) => ({ ...a }));
 }
 
 /** What a call needs for one attempt. */

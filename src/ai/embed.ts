@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { aiError, ValidationError } from '../errors.js';
 import type { CachedAnswer, ResponseCache } from './cache.js';
-import type { AttemptInput, Dispatched, DispatchContext } from './dispatch-types.js';
+import { failedAttempts, type AttemptInput, type Dispatched, type DispatchContext } from './dispatch-types.js';
 import type { AiMetrics } from './metrics.js';
 import type { EmbedResult, LanguageModel } from './provider.js';
 import { soloContext } from './request-budget.js';
@@ -145,11 +145,13 @@ export async function embed(host: EmbedHost, request: EmbeddingRequest, options:
         // Swallowed on purpose: a cache that cannot write is an optimization lost, not a failed answer.
       });
     }
+    const failed = failedAttempts(ctx.attempts);
     return {
       response,
       meta: {
         ...served,
         attempts: ctx.attempts.length,
+        ...(failed.length > 0 ? { failedAttempts: failed } : {}),
         latencyMs: ms(t0),
         cache: cacheStatus,
         usage: { ...response.usage, completion_tokens: 0 },

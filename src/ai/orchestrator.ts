@@ -8,7 +8,7 @@ import { replayChunks, type CachedAnswer, type ResponseCache } from './cache.js'
 import type { CooldownStore } from './cooldown-store.js';
 import { MemoryCooldownStore } from './cooldown-store.js';
 import { Dispatcher } from './dispatch.js';
-import type { DispatchContext } from './dispatch-types.js';
+import { failedAttempts, type AttemptRecord, type DispatchContext } from './dispatch-types.js';
 import { embed } from './embed.js';
 import type { CallAccounting } from './spend/call-accounting.js';
 import type { Ticket } from './spend/accountant.js';
@@ -67,6 +67,7 @@ export interface OrchestratorDeps {
 interface Generated extends ServedBy {
   completion: ChatCompletion;
   attempts: number;
+  failedAttempts: AttemptRecord[];
   waitedMs?: number;
 }
 
@@ -188,6 +189,7 @@ export class Orchestrator implements AiClient {
       latencyMs: ms(t0),
       cache: cache.status,
     };
+    if (g.failedAttempts.length > 0) meta.failedAttempts = g.failedAttempts.map((a) => ({ ...a }));
     if (g.waitedMs) meta.waitedMs = g.waitedMs;
     if (g.completion.usage) meta.usage = g.completion.usage;
     return { completion: g.completion, meta };
@@ -243,6 +245,7 @@ export class Orchestrator implements AiClient {
       latencyMs: ms(t0),
       cache: cache.status,
     };
+    if (server.failedAttempts) meta.failedAttempts = server.failedAttempts.map((a) => ({ ...a }));
     if (server.waitedMs) meta.waitedMs = server.waitedMs;
     return { meta, chunks: subscriberChunks(first, it, flight, meta) };
   }
@@ -344,6 +347,7 @@ export class Orchestrator implements AiClient {
       completion,
       ...served,
       attempts: ctx.attempts.length,
+      failedAttempts: failedAttempts(ctx.attempts),
       ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
     };
   }

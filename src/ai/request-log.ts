@@ -22,9 +22,8 @@ export interface AiRequestEntry extends Partial<ServedBy> {
   /** Upstream attempts made (0 for a cache hit). */
   attempts: number;
   /**
-   * The failed attempts the orchestrator reported: every one when the request failed. A request
-   * that succeeded after failures counts them in `attempts` only (the orchestrator's answer does
-   * not list them).
+   * The failed attempts, in order, with their reasons: every one when the request failed, and
+   * those before the answer when it succeeded after failing over (`meta.failedAttempts`).
    */
   failures: Array<Pick<AttemptRecord, 'provider' | 'model' | 'keyIndex' | 'status' | 'kind' | 'code' | 'ms'>>;
   cache?: AiMeta['cache'];
@@ -183,7 +182,7 @@ function served(request: { model?: unknown }, at: number, stream: boolean, meta:
     model: meta.model,
     keyIndex: meta.keyIndex,
     attempts: meta.attempts,
-    failures: [],
+    failures: (meta.failedAttempts ?? []).map(attemptView),
     cache: meta.cache,
     latencyMs: meta.latencyMs,
   };

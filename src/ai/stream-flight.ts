@@ -1,6 +1,6 @@
 import { AbortError, type TasklaneError } from '../errors.js';
 import { abortReason } from '../util/async.js';
-import type { ChatChunk, Usage, ServedBy } from './types.js';
+import type { AttemptOutcome, ChatChunk, Usage, ServedBy } from './types.js';
 
 /** A tool call of the answer, as OpenAI's non-stream message carries it. */
 export interface ToolCall {
@@ -12,6 +12,8 @@ export interface ToolCall {
 /** Who is serving the stream, set when its first chunk goes out. */
 export interface StreamServer extends ServedBy {
   attempts: number;
+  /** The attempts that failed before the one serving, when there were any. */
+  failedAttempts?: AttemptOutcome[];
   /** Cooldown wait before the serving call, in ms. */
   waitedMs?: number;
 }

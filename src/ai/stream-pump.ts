@@ -2,7 +2,7 @@ import { AbortError, internalError, ProviderError, TasklaneError } from '../erro
 import type { Logger } from '../runtime/index.js';
 import type { CachedAnswer } from './cache.js';
 import type { Dispatcher } from './dispatch.js';
-import { servedBy, type AttemptInput, type DispatchContext } from './dispatch-types.js';
+import { failedAttempts, servedBy, type AttemptInput, type AttemptRecord, type DispatchContext } from './dispatch-types.js';
 import type { AiMetrics } from './metrics.js';
 import { addToolCallPiece, chunk, streamedMessage, upstreamRequest } from './openai-chunks.js';
 import { withRaw } from './raw.js';
@@ -146,6 +146,7 @@ export class StreamProducer {
               flight.server = {
                 ...served,
                 attempts: ctx.attempts.length + 1,
+                ...failedSoFar(ctx),
                 ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
               };
             else if (
@@ -179,6 +180,7 @@ export class StreamProducer {
             flight.server ??= {
               ...served,
               attempts: ctx.attempts.length + 1,
+              ...failedSoFar(ctx),
               ...(ctx.waitedMs ? { waitedMs: ctx.waitedMs } : {}),
             };
             // The answer is whole: hand it on now, and let the adapter read the body's tail in the
@@ -243,4 +245,10 @@ function asTasklaneError(err: unknown): TasklaneError {
 
 function canContinue(err: TasklaneError): boolean {
   return err.retryable && err.code !== 'TL_ERR_ABORTED' && err.details.kind !== 'aborted';
+}
+
+/** The attempts that failed before this one, for the stream's meta (none: nothing added). */
+function failedSoFar(ctx: DispatchContext): { failedAttempts?: AttemptRecord[] } {
+  const failed = failedAttempts(ctx.attempts);
+  return failed.length > 0 ? { failedAttempts: failed } : {};
 }

@@ -73,9 +73,20 @@ export interface ServedBy {
   keyIndex: number;
 }
 
+/** One upstream attempt and how it ended: a failure has a `code` and a `kind` (its failure class). */
+export interface AttemptOutcome extends ServedBy {
+  code?: string;
+  /** The upstream's HTTP status, when it answered with one. */
+  status?: number;
+  kind?: string;
+  ms: number;
+}
+
 /** How an answer was served. Never carries a key, only its index. */
 export interface AiMeta extends ServedBy {
   attempts: number;
+  /** The attempts that failed before the one that answered, in order; absent when the first one did. */
+  failedAttempts?: AttemptOutcome[];
   latencyMs: number;
   cache: 'hit' | 'miss' | 'bypass';
   /** Time spent waiting out a short cooldown before the call that answered (not an attempt), in ms. */

@@ -113,6 +113,54 @@ describe('GET /v1/admin/ai/requests', () => {
     expect(bad.body.error.code).toBe('TL_ERR_VALIDATION');
   });
 
+  it('lists the failed attempts and their reasons of a request that failed over and then succeeded (JSON and stream)', async () => {
+    mock = await startMockProvider();
+    // A breaker that stays closed, so each request meets the failing target again.
+    t = await testServer({
+      ...aiConfig(mock.url, { ai: { breaker: { failures: 100, resetMs: 400 } } }),
+      server: { apiKeys: [{ key: KEYS.admin, scopes: ['admin', 'ai'] }] },
+    });
+    // Both keys of the first target answer 503: the second target serves.
+    mock.faultForKey('key-a0', '503-always');
+    mock.faultForKey('key-a1', '503-always');
+    const client = new OpenAI({ apiKey: KEYS.admin, baseURL: `${t.url}/v1`, maxRetries: 0 });
+    const answer = await client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'failover json' }] });
+    expect(answer.choices[0]!.message.content).toBeTruthy();
+    const stream = await client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'failover stream' }],
+      stream: true,
+    });
+    for await (const _ of stream) void _;
+    // The orchestrator's own answer carries the list (runtime.ai, as a task sees it).
+    const direct = await t.runtime.ai.chat({ model: 'chat', messages: [{ role: 'user', content: 'failover direct' }] });
+    expect(direct.meta).toMatchObject({ provider: 'b', keyIndex: 0 });
+    expect(direct.meta.failedAttempts!.length).toBe(direct.meta.attempts - 1);
+    for (const f of direct.meta.failedAttempts!) expect(f).toMatchObject({ provider: 'a', model: 'gpt-mock', status: 503, kind: 'server' });
+
+    const { text, body } = await requests(KEYS.admin);
+    for (const key of PROVIDER_KEYS) expect(text).not.toContain(key);
+    const [viaTask, streamed, plain] = body.requests;
+    for (const entry of [plain, streamed, viaTask]) {
+      expect(entry).toMatchObject({ outcome: 'ok', provider: 'b', model: 'gpt-mock', keyIndex: 0 });
+      expect(entry.attempts).toBeGreaterThanOrEqual(2);
+      // Every attempt but the one that answered is listed, in order, with its reason.
+      expect(entry.failures).toHaveLength(entry.attempts - 1);
+      for (const f of entry.failures) {
+        expect(f).toMatchObject({
+          provider: 'a',
+          model: 'gpt-mock',
+          status: 503,
+          kind: 'server',
+          code: expect.stringMatching(/^TL_ERR_AI_/),
+        });
+        expect(f.ms).toBeGreaterThanOrEqual(0);
+        expect([0, 1]).toContain(f.keyIndex);
+      }
+    }
+    expect(streamed.stream).toBe(true);
+  });
+
   it('records chat and embeddings calls made on runtime.ai directly (as tasks do), once however often the log is asked for', async () => {
     mock = await startMockProvider();
     t = await testServer(aiConfig(mock.url, { models: { emb: [{ provider: 'b', model: 'embed-mock' }] } }));

@@ -6,10 +6,13 @@ import type { LaneEnv, RunOptions, WorkContext } from './types.js';
  * Whom the AI calls of a job are charged to: the job (its cost) and its owner (budgets, spend),
  * from the run's context as the job system set it, never from what the task passes.
  */
-export function chargedTo(context: Record<string, unknown> | undefined): Pick<AiCallOptions, 'client' | 'job'> {
+export function chargedTo(context: Record<string, unknown> | undefined, asked?: AiCallOptions): Pick<AiCallOptions, 'client' | 'job'> {
   if (typeof context?.jobId !== 'string') return {};
+  // A step's name (the workflow's step runner names it) only labels the job's cost.
+  const step = asked?.job?.step ?? (typeof context.step === 'string' ? context.step.replace(/^step:/, '').replace(/#\d+$/, '') : undefined);
+  const job = step !== undefined ? { id: context.jobId, step } : { id: context.jobId };
   const owner = context.owner as AiCallOptions['client'] | undefined;
-  return owner ? { job: { id: context.jobId }, client: owner } : { job: { id: context.jobId } };
+  return owner ? { job, client: owner } : { job };
 }
 
 /**
@@ -51,7 +54,7 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
           const signal = signalOf();
           return env.ai().chat(req, {
             ...traced(callOpts),
-            ...chargedTo(context),
+            ...chargedTo(context, callOpts),
             signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
           });
         }),
@@ -60,7 +63,7 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
           const signal = signalOf();
           return env.ai().embed(req, {
             ...traced(callOpts),
-            ...chargedTo(context),
+            ...chargedTo(context, callOpts),
             signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
           });
         }),

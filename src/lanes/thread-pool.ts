@@ -243,7 +243,11 @@ export class ThreadPool {
     const signal = AbortSignal.any([controller.signal, task.signal()]);
     Promise.resolve()
       .then((): Promise<unknown> => {
-        const opts: AiCallOptions = { ...(msg.opts as AiCallOptions | undefined), ...chargedTo(task.context), signal };
+        const opts: AiCallOptions = {
+          ...(msg.opts as AiCallOptions | undefined),
+          ...chargedTo(task.context, msg.opts as AiCallOptions | undefined),
+          signal,
+        };
         if (task.traceparent) opts.traceparent = task.traceparent;
         const ai = task.host?.ai ?? this.#opts.ai();
         return msg.op === 'embed' ? ai.embed(msg.req as EmbeddingRequest, opts) : ai.chat(msg.req as ChatRequest, opts);

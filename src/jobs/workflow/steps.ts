@@ -162,10 +162,9 @@ export class StepRunner {
     if (stored?.status === 'completed') return stored.result as never;
     const startedAt = Date.now();
     const signal = opts?.signal ? AbortSignal.any([opts.signal, this.#d.signal]) : this.#d.signal;
-    const result =
-      op === 'chat'
-        ? await base.chat(req as ChatRequest, { ...opts, signal })
-        : await base.embed(req as EmbeddingRequest, { ...opts, signal });
+    // The step's name goes with the call: its cost is kept per step on the job (ai/spend).
+    const charged = { ...opts, signal, job: { id: this.#d.job.id, step: stepName(scope.key) } };
+    const result = op === 'chat' ? await base.chat(req as ChatRequest, charged) : await base.embed(req as EmbeddingRequest, charged);
     const kept = JSON.parse(JSON.stringify(result));
     await cursor.write([{ key, status: 'completed', result: kept, startedAt, endedAt: Date.now() }]);
     return kept as never;
@@ -175,6 +174,11 @@ export class StepRunner {
     if (!this.base) throw new TasklaneError('TL_ERR_RUNTIME_STATE', 'ctx.ai is not available in this step');
     return this.base;
   }
+}
+
+/** `step:<name>#<occurrence>` → `<name>` (a step run several times adds up under its name). */
+function stepName(key: string): string {
+  return key.replace(/^step:/, '').replace(/#\d+$/, '');
 }
 
 function checkOptions(name: string, fn: unknown, o: StepOptions): void {

@@ -36,6 +36,12 @@ const PLANS: Record<string, string[]> = {
     'CREATE BLOOM FILTER',
   ],
   claim: ['SEARCH jobs USING INTEGER PRIMARY KEY (rowid=?)'],
+  claimMany: [
+    'SEARCH jobs USING INTEGER PRIMARY KEY (rowid=?)',
+    'LIST SUBQUERY 1',
+    'SEARCH jobs USING COVERING INDEX jobs_ready_task (task=?)',
+    'CREATE BLOOM FILTER',
+  ],
   // At most (tasks × states) rows.
   counts: ['SCAN job_counts'],
   renew: ['SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)'],

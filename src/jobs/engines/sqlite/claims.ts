@@ -36,6 +36,24 @@ export function claimPass(q: Queries, due: ReadonlySet<string>, asks: readonly C
   return asks.map((a) => {
     const out: Claim[] = [];
     const tasks = a.tasks.filter((t) => due.has(t));
+    if (tasks.length === 1 && a.n > 1 && budget > 1) {
+      // One task: every job of the pass in one statement, handed out in claim order.
+      const rows = q.claimMany.all({
+        task: tasks[0],
+        limit: Math.min(a.n, budget),
+        base: randomUUID(),
+        workerId,
+        leaseUntil: now + leaseMs,
+        now,
+      });
+      rows.sort((x, y) => y.priority - x.priority || x.run_at - y.run_at || x.n - y.n);
+      budget -= rows.length;
+      for (const row of rows) {
+        statusEvent(q, row, 'started', { attempt: row.attempt, workerId }, now);
+        out.push({ job: rowToRecord(row), token: row.token! });
+      }
+      return out;
+    }
     while (out.length < a.n && budget > 0 && tasks.length > 0) {
       // The best head among this lane's tasks, in claim order: priority, then runAt, then insertion.
       let best: { n: number; priority: number; run_at: number } | undefined;

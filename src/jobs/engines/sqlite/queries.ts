@@ -122,6 +122,8 @@ export interface Queries {
   /** Delayed jobs of one task that are due become queued, a bounded batch at a time. */
   promote: S<[string, number, number]>;
   claim: S<Named, JobRow>;
+  /** Takes up to @limit ready jobs of one task in one statement (rows in no set order). */
+  claimMany: S<Named, JobRow>;
   /** Counter rows, all or of one owner key and/or tenant (null = any). */
   counts: S<[{ key: string | null; tenant: string | null }], { task: string; state: JobState; n: number }>;
   renew: S<[number, number, string, string], { cancel_requested: number }>;
@@ -224,6 +226,15 @@ export function prepare(db: Database.Database): Queries {
       `UPDATE jobs SET state = 'running', attempt = attempt + 1, token = @token, worker_id = @workerId,
          lease_until = @leaseUntil, started_at = @now, updated_at = @now, last_seq = last_seq + 1, cancel_requested = 0
        WHERE n = @n AND state = 'queued'
+       RETURNING *`,
+    ),
+    // The batch form for a lane of one task: one statement for every job of the pass. Each token
+    // is the pass's random base and the row number, so it is unique per attempt.
+    claimMany: db.prepare<[Record<string, unknown>], JobRow>(
+      `UPDATE jobs SET state = 'running', attempt = attempt + 1, token = @base || '.' || n, worker_id = @workerId,
+         lease_until = @leaseUntil, started_at = @now, updated_at = @now, last_seq = last_seq + 1, cancel_requested = 0
+       WHERE n IN (SELECT n FROM jobs INDEXED BY jobs_ready_task WHERE state = 'queued' AND task = @task
+                   ORDER BY priority DESC, run_at, n LIMIT @limit)
        RETURNING *`,
     ),
     counts: db.prepare<[{ key: string | null; tenant: string | null }], { task: string; state: JobState; n: number }>(

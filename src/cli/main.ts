@@ -4,6 +4,7 @@ import { TasklaneError } from '../errors.js';
 import { UsageError } from './args.js';
 import { serve } from './serve.js';
 import { jobs } from './jobs.js';
+import { schedules } from './schedules.js';
 import { doctor } from './doctor.js';
 import { backup } from './backup.js';
 import { migrate } from './migrate.js';
@@ -16,6 +17,7 @@ type Command = (argv: string[]) => Promise<number | undefined>;
 const commands: Record<string, { run: Command; summary: string }> = {
   serve: { run: serve, summary: 'start the server' },
   jobs: { run: jobs, summary: 'submit, watch, get, cancel, retry and list jobs on a running server' },
+  schedules: { run: schedules, summary: 'list the schedules of a running server' },
   doctor: { run: doctor, summary: 'check the configuration, keys and providers' },
   backup: { run: backup, summary: 'copy the SQLite job store while the server runs' },
   reload: { run: reload, summary: 'make a running server read its configuration and secrets again' },

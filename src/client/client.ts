@@ -1,4 +1,4 @@
-import type { EnqueueOptions, JobEvent, JobRecord, ListQuery } from '../jobs/types.js';
+import type { EnqueueOptions, JobEvent, JobRecord, ListQuery, ScheduleInfo } from '../jobs/types.js';
 import { request, type Transport } from './http.js';
 import { jobEvents, type EventsOptions } from './sse.js';
 import { defaultSocketFactory, watchJobs, type SocketFactory, type WatchOptions } from './watch.js';
@@ -110,6 +110,11 @@ export class TasklaneClient {
 
   get url(): string {
     return this.#t.url;
+  }
+
+  /** GET /v1/schedules (admin scope): every schedule with its next tick and latest run. */
+  schedules(options: CallOptions = {}): Promise<{ schedules: ScheduleInfo[] }> {
+    return request(this.#t, 'GET', '/v1/schedules', undefined, options.signal);
   }
 
   /** A short-lived token for `?token=` on the SSE and WebSocket routes (for an EventSource or a WebSocket you open yourself). */

@@ -20,6 +20,7 @@ import { rootRoutes } from './routes/root.js';
 import { addAccessLog } from './access-log.js';
 import { reloadRoutes } from './routes/reload.js';
 import { spendRoutes } from './routes/spend.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { JOB_ID_MAX } from './routes/job-schemas.js';
 import { traceRequest } from './request-trace.js';
 
@@ -143,6 +144,7 @@ const builtInRoutes: RoutePlugin[] = [
   messagesRoutes,
   responsesRoutes,
   jobsRoutes,
+  scheduleRoutes,
   dashboardRoutes,
   reloadRoutes,
   spendRoutes,

@@ -20,11 +20,16 @@ export class SqliteLimits implements LimitStore {
       active: db.prepare<[string, string], { c: number }>(
         `SELECT count(*) AS c FROM jobs INDEXED BY jobs_group WHERE task = ? AND grp = ? AND state IN ('queued', 'delayed', 'running', 'waiting')`,
       ),
+      // An admission counts from its job's start once the job started (claims lag admissions).
+      startedAt: db.prepare<[string, string]>(
+        `UPDATE limit_starts SET at = (SELECT started_at FROM jobs WHERE jobs.n = limit_starts.job)
+         WHERE task = ? AND grp = ? AND (SELECT started_at FROM jobs WHERE jobs.n = limit_starts.job) > at`,
+      ),
       dropStarts: db.prepare<[string, string, number]>('DELETE FROM limit_starts WHERE task = ? AND grp = ? AND at <= ?'),
       starts: db.prepare<[string, string], { c: number; oldest: number | null }>(
         'SELECT count(*) AS c, min(at) AS oldest FROM limit_starts INDEXED BY limit_starts_group WHERE task = ? AND grp = ?',
       ),
-      addStart: db.prepare<[string, string, number]>('INSERT INTO limit_starts (task, grp, at) VALUES (?, ?, ?)'),
+      addStart: db.prepare<[string, string, number, number]>('INSERT INTO limit_starts (task, grp, at, job) VALUES (?, ?, ?, ?)'),
       due: db.prepare<[string, string, number, number], { n: number }>(
         `SELECT n FROM jobs INDEXED BY jobs_group WHERE task = ? AND grp = ? AND state = 'held' AND run_at <= ?
          ORDER BY priority DESC, run_at, n LIMIT ?`,
@@ -52,6 +57,7 @@ export class SqliteLimits implements LimitStore {
       let used = 0;
       let oldest: number | null = null;
       if (spec.rate) {
+        this.#q.startedAt.run(task, group);
         this.#q.dropStarts.run(task, group, now - spec.rate.periodMs);
         const s = this.#q.starts.get(task, group)!;
         used = s.c;
@@ -62,7 +68,7 @@ export class SqliteLimits implements LimitStore {
       if (free > 0) {
         for (const { n } of this.#q.due.all(task, group, now, Math.min(free, 1_000))) {
           this.#q.admit.run(now, n);
-          if (spec.rate) this.#q.addStart.run(task, group, now);
+          if (spec.rate) this.#q.addStart.run(task, group, now, n);
           admitted++;
         }
       }

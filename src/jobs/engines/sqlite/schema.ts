@@ -167,6 +167,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE IF NOT EXISTS limit_starts (n INTEGER PRIMARY KEY, task TEXT NOT NULL, grp TEXT NOT NULL, at INTEGER NOT NULL);
   CREATE INDEX IF NOT EXISTS limit_starts_group ON limit_starts (task, grp, at);
   `,
+  // A rate window counts starts, not admissions: each admission row names its job, whose start
+  // time replaces the admission time once it started.
+  `
+  ALTER TABLE limit_starts ADD COLUMN job INTEGER;
+  `,
 ];
 
 /** Sets the connection up (WAL, busy timeout) and brings the schema to the latest version. */

@@ -5,7 +5,7 @@
     Input:
       KEYS[1] the group's held set (score: priority first, then runAt; member: '<insertion order>:<id>')
       KEYS[2] the group's active set (admitted, not ended; only with a concurrency limit)
-      KEYS[3] the group's starts in the rate window (only with a rate limit)
+      KEYS[3] the group's admissions in the rate window, each scored by its job's start once it started (only with a rate limit)
       KEYS[4] the set of groups that hold jobs
 
       ARGV[1] key prefix
@@ -34,6 +34,12 @@ if conc > 0 then
 end
 local used, oldest = 0, nil
 if rate > 0 then
+  -- Claims lag admissions: an admission counts from its job's start once the job started.
+  local flat = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+  for i = 1, #flat, 2 do
+    local started = tonumber(redis.call('HGET', job(flat[i]), 'startedAt') or '')
+    if started and started > tonumber(flat[i + 1]) then redis.call('ZADD', KEYS[3], started, flat[i]) end
+  end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - period)
   used = redis.call('ZCARD', KEYS[3])
   local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')

@@ -3,7 +3,7 @@
  * here runs, so adapters and the orchestrator depend on this file and never on each other.
  */
 import type { ChatCompletion, ChatRequest, EmbeddingRequest, ServedBy, Usage } from './types.js';
-import type { RawEvent } from './raw.js';
+import type { NativeEvent, RawEvent } from './raw.js';
 import type { ProviderError } from '../errors.js';
 
 export const PROVIDER_SPEC = 'tl-provider-1' as const;
@@ -35,11 +35,12 @@ export interface ProviderCallOptions {
 export type StreamPart =
   | { type: 'start'; id: string; model: string; created: number }
   /** `raw`: the upstream event, when it means exactly this piece (same-dialect pass-through, ai/raw.ts). */
-  | { type: 'text-delta'; text: string; raw?: RawEvent }
+  | { type: 'text-delta'; text: string; raw?: RawEvent; native?: NativeEvent[] }
   /** A piece of a tool call of the first choice: `index` names the call; id and name come with its first piece. */
-  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; arguments?: string; raw?: RawEvent }
+  | { type: 'tool-call-delta'; index: number; id?: string; name?: string; arguments?: string; raw?: RawEvent; native?: NativeEvent[] }
   /** A choice carried finish_reason, or [DONE] arrived. */
-  | { type: 'finish'; finishReason: string; usage?: Usage }
+  /** `native`: the upstream's events since the last content part (a native pass-through). */
+  | { type: 'finish'; finishReason: string; usage?: Usage; native?: NativeEvent[] }
   /** An event whose data did not parse: skipped; the orchestrator counts it and ends the stream after ai.maxMalformedEvents. */
   | { type: 'malformed' }
   /** In-band: the stream broke, stalled or sent malformed data. Always the last part. */

@@ -56,3 +56,24 @@ export function rawBody(completion: ChatCompletion): string | undefined {
   if (c?.message.content !== kept.content || c?.finish_reason !== kept.finish || completion.model !== kept.model) return undefined;
   return kept.text;
 }
+
+const NATIVE_EVENTS = Symbol('tasklane.nativeEvents');
+
+/**
+ * An upstream event of the caller's own dialect (an Anthropic Messages stream to an Anthropic
+ * target): forwarded as it came, thinking blocks and signatures included.
+ */
+export interface NativeEvent {
+  event: string;
+  data: string;
+}
+
+/** Marks a chunk with the upstream's own events that it stands for (in order). */
+export function withNative(chunk: ChatChunk, events: NativeEvent[]): ChatChunk {
+  (chunk as unknown as Record<symbol, NativeEvent[]>)[NATIVE_EVENTS] = events;
+  return chunk;
+}
+
+export function nativeEvents(chunk: ChatChunk | undefined): NativeEvent[] | undefined {
+  return chunk && (chunk as unknown as Record<symbol, NativeEvent[] | undefined>)[NATIVE_EVENTS];
+}

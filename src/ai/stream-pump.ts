@@ -5,7 +5,7 @@ import type { Dispatcher } from './dispatch.js';
 import { failedAttempts, servedBy, type AttemptInput, type AttemptRecord, type DispatchContext } from './dispatch-types.js';
 import type { AiMetrics } from './metrics.js';
 import { addToolCallPiece, chunk, streamedMessage, upstreamRequest } from './openai-chunks.js';
-import { withRaw } from './raw.js';
+import { nativeEvents, withNative, withRaw, type NativeEvent } from './raw.js';
 import type { Route } from './route.js';
 import type { StreamFlight } from './stream-flight.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, ServedBy, Usage } from './types.js';
@@ -46,13 +46,16 @@ export class StreamProducer {
       } catch (err) {
         const failure = asTasklaneError(err);
         // A prefill can only continue text: a stream that sent tool calls ends with the error.
+        // Nor can a native stream (its thinking blocks and signatures are the upstream's own).
         if (!flight.committed || !route.continuation || !canContinue(failure) || flight.toolCalls.length > 0) throw failure;
+        if (nativeEvents(flight.chunks[0])) throw failure;
         continued = true;
         end = await this.#continue(flight, route, req, ctx, failure);
       }
       const first = flight.chunks[0];
       const server = flight.server!;
-      flight.push(chunk(first?.id ?? end.id, first?.created ?? end.created, server.model, {}, end.finishReason));
+      const last = chunk(first?.id ?? end.id, first?.created ?? end.created, server.model, {}, end.finishReason);
+      flight.push(end.native ? withNative(last, end.native) : last);
       this.#deps.countTokens(servedBy(server, server.keyIndex), end.usage, flight);
       flight.finish(end.finishReason, end.usage);
       if (!continued) {
@@ -173,6 +176,7 @@ export class StreamProducer {
             // continuation: the event goes out as its own bytes (ai/raw.ts).
             const raw = p.raw;
             if (raw && first && prefill === undefined && raw.id === first.id && raw.created === first.created) withRaw(c, raw.json);
+            if (p.native) withNative(c, p.native);
             flight.push(c);
             break;
           }
@@ -187,7 +191,7 @@ export class StreamProducer {
             // background so its socket goes back to the pool instead of being dropped.
             draining = true;
             void drainRest(it);
-            return { id, created, finishReason: p.finishReason, usage: p.usage };
+            return { id, created, finishReason: p.finishReason, usage: p.usage, ...(p.native ? { native: p.native } : {}) };
           case 'malformed': {
             // Skipped and counted (never the payload); too many in one stream end it as broken.
             malformed++;
@@ -236,6 +240,8 @@ export interface PumpEnd {
   created: number;
   finishReason: string;
   usage?: Usage;
+  /** The upstream's own events after the last content part (native pass-through). */
+  native?: NativeEvent[];
 }
 
 function asTasklaneError(err: unknown): TasklaneError {

@@ -84,8 +84,8 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
       traceRequest(tracing, req, reply);
       guard(req);
       if (!req.routeOptions.config?.public) {
-        // Anthropic's clients send their key as x-api-key.
-        const apiKey = req.headers['x-api-key'];
+        // Anthropic's clients send their key as x-api-key: read on the Anthropic route(s) only (issue 15).
+        const apiKey = req.routeOptions.config?.dialect === 'anthropic' ? req.headers['x-api-key'] : undefined;
         req.principal = authenticate(req.headers.authorization ?? (typeof apiKey === 'string' && apiKey ? `Bearer ${apiKey}` : undefined));
         ctx.rateLimit(req.principal);
       }

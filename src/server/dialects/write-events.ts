@@ -24,6 +24,15 @@ export class EventWriter {
     return !this.#sse.closed;
   }
 
+  /** Events as the upstream wrote them (a native pass-through: `data` is already JSON text). False once the client is gone. */
+  async writeNative(events: Array<{ event: string; data: string }>): Promise<boolean> {
+    if (this.#sse.closed) return false;
+    let text = '';
+    for (const e of events) text += `event: ${e.event}\ndata: ${e.data}\n\n`;
+    if (text) await this.#sse.send(text);
+    return !this.#sse.closed;
+  }
+
   end(events: Array<{ event: string; data: unknown }> = []): void {
     this.#sse.end(frames(events));
   }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ValidationError } from '../../errors.js';
+import { nativeEvents } from '../../ai/raw.js';
 import type { ServerContext } from '../context.js';
 import { MessagesStream, chatToMessage, messagesToChat } from '../dialects/anthropic-messages.js';
 import { EventWriter } from '../dialects/write-events.js';
@@ -45,8 +46,24 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
           const out = new EventWriter(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }));
           const translate = new MessagesStream(body.model);
           try {
-            for await (const chunk of s.chunks) if (!(await out.write(translate.push(chunk)))) return;
-            out.end(translate.end());
+            // An Anthropic target answering the caller's own body: its events go back as they
+            // came (thinking blocks, signatures, every field), not rebuilt from the chat chunks.
+            let native: boolean | undefined;
+            let stopped = false;
+            for await (const chunk of s.chunks) {
+              const events = nativeEvents(chunk);
+              native ??= events !== undefined;
+              if (!native) {
+                if (!(await out.write(translate.push(chunk)))) return;
+                continue;
+              }
+              if (!events) continue;
+              if (events.some((e) => e.event === 'message_stop')) stopped = true;
+              if (!(await out.writeNative(events))) return;
+            }
+            // Whole (a stop reason came), but the upstream closed before its message_stop.
+            if (native) out.end(stopped ? [] : [{ event: 'message_stop', data: { type: 'message_stop' } }]);
+            else out.end(translate.end());
           } catch (thrown) {
             out.end([{ event: 'error', data: toWire(thrown, { dialect: 'anthropic', scrub }).body }]);
           }

@@ -6,7 +6,7 @@ import type { ChatCompletion } from '../../types.js';
 import { sseEvents } from '../http/events.js';
 import { providerSecrets, type CallContext } from '../http/provider-error.js';
 import { failOnStatus, malformed, readJson } from '../http/response.js';
-import { driveStream } from '../http/stream-driver.js';
+import { driveStream, type Step } from '../http/stream-driver.js';
 import { type Upstream, type UpstreamResponse, upstreamFor } from '../http/upstream.js';
 import { convertRequest } from './convert-request.js';
 import { convertResponse } from './convert-response.js';
@@ -81,7 +81,10 @@ export class AnthropicModel implements LanguageModel {
 
   async doStream(o: ProviderCallOptions): Promise<AsyncIterable<StreamPart>> {
     const ctx = this.#ctx(o);
-    const { body, jsonTool } = convertRequest(o.request, { stream: true, ...(o.prefill === undefined ? {} : { prefill: o.prefill }) });
+    const { body, jsonTool, native } = convertRequest(o.request, {
+      stream: true,
+      ...(o.prefill === undefined ? {} : { prefill: o.prefill }),
+    });
     const res = await this.#upstream.request({
       method: 'POST',
       path: `${this.#prefix}/messages`,
@@ -93,7 +96,9 @@ export class AnthropicModel implements LanguageModel {
       timeouts: o.timeouts,
     });
     await this.#fail(res, o.apiKey);
-    const decode = eventDecoder(ctx, jsonTool);
+    const decoded = eventDecoder(ctx, jsonTool);
+    // A caller's own Messages body: every event that parsed also goes back to it as it came.
+    const decode = native ? withNativeEvents(decoded) : decoded;
     // Anthropic refuses a prefill ending in whitespace, so it went without it; the caller already
     // has that whitespace, so the continuation's repeat of it is dropped.
     let dropLeading = o.prefill === undefined ? 0 : o.prefill.length - o.prefill.trimEnd().length;
@@ -129,4 +134,13 @@ export class AnthropicModel implements LanguageModel {
   close(): Promise<void> {
     return this.#upstream.close();
   }
+}
+
+/** Adds each parsed event itself ahead of what it decodes to (a malformed or error event is not forwarded). */
+function withNativeEvents(decode: (e: EventSourceMessage) => Step[]): (e: EventSourceMessage) => Step[] {
+  return (e) => {
+    const steps = decode(e);
+    if (e.data.trim() === '' || steps.some((s) => s.kind === 'malformed' || s.kind === 'error')) return steps;
+    return [{ kind: 'native', event: { event: e.event ?? 'message', data: e.data } }, ...steps];
+  };
 }

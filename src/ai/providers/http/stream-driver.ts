@@ -1,6 +1,6 @@
 import type { ProviderError } from '../../../errors.js';
 import type { StreamPart } from '../../provider.js';
-import type { RawEvent } from '../../raw.js';
+import type { NativeEvent, RawEvent } from '../../raw.js';
 import type { Usage } from '../../types.js';
 import type { CallGuard } from './call-guard.js';
 import { providerError, where } from './provider-error.js';
@@ -18,7 +18,9 @@ export type Step =
   | { kind: 'done' }
   /** An event whose data did not parse: skipped (the orchestrator counts it). */
   | { kind: 'malformed' }
-  | { kind: 'error'; error: ProviderError };
+  | { kind: 'error'; error: ProviderError }
+  /** The upstream event itself, for a native pass-through: rides on the next content part or the finish. */
+  | { kind: 'native'; event: NativeEvent };
 
 /** How long to wait for the upstream to end its body after the end marker before dropping the socket. */
 const DRAIN_MS = 250;
@@ -53,7 +55,15 @@ export async function* driveStream<T>(
       created: s?.created ?? Math.floor(Date.now() / 1000),
     };
   };
-  const finish = (): StreamPart => ({ type: 'finish', finishReason: reason ?? 'stop', ...(usage ? { usage } : {}) });
+  /** Native events not yet handed on (a native pass-through, see Step 'native'). */
+  let native: NativeEvent[] | undefined;
+  const take = (): { native?: NativeEvent[] } => {
+    if (!native) return {};
+    const out = { native };
+    native = undefined;
+    return out;
+  };
+  const finish = (): StreamPart => ({ type: 'finish', finishReason: reason ?? 'stop', ...(usage ? { usage } : {}), ...take() });
   try {
     let broken: ProviderError | undefined;
     try {
@@ -70,12 +80,15 @@ export async function* driveStream<T>(
             } else if (step.kind === 'text') {
               if (!started) yield start();
               if (step.text)
-                yield step.raw ? { type: 'text-delta', text: step.text, raw: step.raw } : { type: 'text-delta', text: step.text };
+                yield step.raw
+                  ? { type: 'text-delta', text: step.text, raw: step.raw }
+                  : { type: 'text-delta', text: step.text, ...take() };
             } else if (step.kind === 'tool-call') {
               if (!started) yield start();
               const { kind: _kind, ...call } = step;
-              yield { type: 'tool-call-delta', ...call };
-            } else if (step.kind === 'finish-reason') reason = step.reason;
+              yield { type: 'tool-call-delta', ...call, ...take() };
+            } else if (step.kind === 'native') (native ??= []).push(step.event);
+            else if (step.kind === 'finish-reason') reason = step.reason;
             else if (step.kind === 'usage') usage = step.usage;
             else if (step.kind === 'malformed') yield { type: 'malformed' };
             else if (step.kind === 'done') {

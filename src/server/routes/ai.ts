@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import { AbortError, ValidationError } from '../../errors.js';
+import { AbortError, type TasklaneError, ValidationError } from '../../errors.js';
 import type { AiCallOptions, AiMeta, ChatChunk } from '../../ai/types.js';
 import { rawBody, rawChunk } from '../../ai/raw.js';
 import { validateChatRequest } from '../../ai/validate.js';
+import type { Principal } from '../auth.js';
 import type { ServerContext } from '../context.js';
 import { TENANT_HEADER, viewerOf } from '../ownership.js';
 import { hasControlCharacters, headerValues } from '../streams/header-values.js';
@@ -36,7 +37,7 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
     let release: (() => void) | undefined;
     try {
       if (body.stream === true) {
-        release = ctx.streams.acquire(req.principal);
+        release = holdStream(ctx, req.principal, client);
         const s = await ai.openStream(body, options);
         reply.hijack();
         await writeStream(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }), s.chunks, runtime.scrub);
@@ -131,11 +132,25 @@ async function writeStream(sse: SseWriter, chunks: AsyncIterable<ChatChunk>, scr
  * Aborts the AI call when the client goes away before the answer was written (single-flight keeps
  * the upstream call going while another caller still waits). `done()` detaches once the answer is out.
  */
-export function abortOnClientClose(res: ServerResponse): { signal: AbortSignal; done(): void } {
+export function abortOnClientClose(res: ServerResponse): { signal: AbortSignal; done(): void; abort(reason: TasklaneError): void } {
   const controller = new AbortController();
   const onClose = (): void => {
     if (!res.writableFinished) controller.abort(new AbortError('the client closed the connection'));
   };
   res.once('close', onClose);
-  return { signal: controller.signal, done: () => res.removeListener('close', onClose) };
+  return { signal: controller.signal, done: () => res.removeListener('close', onClose), abort: (reason) => controller.abort(reason) };
+}
+
+/**
+ * A stream slot of the key (server.maxStreamsPerKey) until the returned function runs. A reload
+ * that revokes the key ends the stream as it ends job streams: the call aborts with
+ * TL_ERR_AUTH_REVOKED, which the stream writes as its in-band error in the route's dialect.
+ */
+export function holdStream(ctx: ServerContext, principal: Principal, client: { abort(reason: TasklaneError): void }): () => void {
+  const release = ctx.streams.acquire(principal);
+  const unhold = ctx.keyring.hold(principal, (reason) => client.abort(reason));
+  return () => {
+    unhold();
+    release();
+  };
 }

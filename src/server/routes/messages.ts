@@ -4,7 +4,7 @@ import { nativeEvents } from '../../ai/raw.js';
 import type { ServerContext } from '../context.js';
 import { MessagesStream, chatToMessage, messagesToChat } from '../dialects/anthropic-messages.js';
 import { EventWriter } from '../dialects/write-events.js';
-import { abortOnClientClose, assertPlainModel, callOptions, metaHeaders } from './ai.js';
+import { abortOnClientClose, assertPlainModel, holdStream, callOptions, metaHeaders } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 import { SseWriter } from '../streams/sse-writer.js';
 import { toWire } from '../streams/wire-errors.js';
@@ -40,7 +40,7 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
       let release: (() => void) | undefined;
       try {
         if (body.stream === true) {
-          release = ctx.streams.acquire(req.principal);
+          release = holdStream(ctx, req.principal, client);
           const s = await ai.openStream(body, options);
           reply.hijack();
           const out = new EventWriter(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }));

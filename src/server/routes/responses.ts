@@ -3,7 +3,7 @@ import { ValidationError, toTasklaneError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
 import { ResponsesStream, chatToResponse, responsesToChat } from '../dialects/openai-responses.js';
 import { EventWriter } from '../dialects/write-events.js';
-import { abortOnClientClose, assertPlainModel, callOptions, metaHeaders, sendError } from './ai.js';
+import { abortOnClientClose, assertPlainModel, holdStream, callOptions, metaHeaders, sendError } from './ai.js';
 import { headerValues } from '../streams/header-values.js';
 import { SseWriter } from '../streams/sse-writer.js';
 
@@ -32,7 +32,7 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
       const options = callOptions(req, client.signal);
       const ai = runtime.ai;
       if (chat.stream === true) {
-        release = ctx.streams.acquire(req.principal);
+        release = holdStream(ctx, req.principal, client);
         const s = await ai.openStream(chat, options);
         reply.hijack();
         const out = new EventWriter(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }));

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startMockProvider, type MockProvider } from '../support/mock-provider.js';
 import { testServer } from '../support/runtime.js';
@@ -7,7 +9,8 @@ import { callGateway } from './http.js';
  * Bounded cardinality (issue #21 point 2): a client names `provider/model` only for models the
  * provider declares (or with `anyModel: true`); metric labels of undeclared models are `other`;
  * the per-(key, model) and per-target maps are capped (LRU) and count their evictions. 10,000
- * made-up model names leave the /metrics series count within a stated bound.
+ * made-up model names leave the /metrics series count within a stated bound, and the heap and RSS
+ * flat (bounded growth) once the capped maps are full.
  */
 
 let mock: MockProvider;
@@ -27,6 +30,24 @@ async function series(url: string): Promise<string[]> {
 
 /** At most this many series may appear for any number of made-up names (each metric's `other` children). */
 const NEW_SERIES_BOUND = 80;
+/**
+ * Memory growth allowed over 8,000 made-up names once the capped maps are full. Measured on this
+ * machine: capped (maxTrackedPairs 500) the heap grows about 2 MiB and RSS about 25 MiB; with
+ * the caps lifted (1,000,000) the heap grows about 9 MiB and RSS about 43 MiB. The heap bound is
+ * the tight check; RSS, which keeps pages the allocator once used, gets a looser one.
+ */
+const HEAP_GROWTH_BOUND_MIB = 5;
+const RSS_GROWTH_BOUND_MIB = 48;
+
+/** Heap used and RSS after a full collection (the same process serves and measures). */
+function settledMemory(): { heap: number; rss: number } {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, rss: m.rss };
+}
 
 describe('bounded cardinality', () => {
   it('a provider that declares its models refuses other names with a 404 before any call', async () => {
@@ -71,14 +92,30 @@ describe('bounded cardinality', () => {
     const N = 10_000;
     let next = 0;
     const faults = ['', '@429', '@403', '@503-always'];
-    const worker = async () => {
-      while (next < N) {
-        const i = next++;
-        await ai.chat({ model: `p/made-up-${i}${faults[i % faults.length]}`, messages: [{ role: 'user', content: 'x' }] }).catch(() => {});
-      }
+    const callsUpTo = async (n: number) => {
+      const worker = async () => {
+        while (next < n) {
+          const i = next++;
+          await ai
+            .chat({ model: `p/made-up-${i}${faults[i % faults.length]}`, messages: [{ role: 'user', content: 'x' }] })
+            .catch(() => {});
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+      // The mock's own record of calls is this test's memory, not the server's: counted, then dropped.
+      const made = mock.calls.filter((c) => c.model?.startsWith('made-up')).length;
+      mock.reset();
+      return made;
     };
-    await Promise.all(Array.from({ length: 16 }, worker));
-    expect(mock.calls.filter((c) => c.model?.startsWith('made-up'))).toHaveLength(N);
+    // The first 2,000 names fill every capped map; the other 8,000 must not grow the process.
+    let made = await callsUpTo(2_000);
+    const mem0 = settledMemory();
+    made += await callsUpTo(N);
+    const mem1 = settledMemory();
+    expect(made).toBe(N);
+    const grownMiB = { heap: (mem1.heap - mem0.heap) / 2 ** 20, rss: (mem1.rss - mem0.rss) / 2 ** 20 };
+    expect(grownMiB.heap, `heap grew by ${grownMiB.heap.toFixed(1)} MiB over 8,000 new names`).toBeLessThan(HEAP_GROWTH_BOUND_MIB);
+    expect(grownMiB.rss, `RSS grew by ${grownMiB.rss.toFixed(1)} MiB over 8,000 new names`).toBeLessThan(RSS_GROWTH_BOUND_MIB);
     const after = await series(t.url);
     expect(after.length - before.length).toBeLessThanOrEqual(NEW_SERIES_BOUND);
     const text = after.join('\n');

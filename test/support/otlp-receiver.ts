@@ -115,7 +115,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     spans,
     bodies,
     requests,
-    async waitFor(predicate, timeoutMs = 10_000) {
+    async waitFor(predicate, timeoutMs = 20_000) {
       const until = Date.now() + timeoutMs;
       while (!predicate(spans)) {
         if (Date.now() > until)

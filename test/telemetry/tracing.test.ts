@@ -249,7 +249,7 @@ describe('spans sent to an OTLP receiver', () => {
     let record: { state: string; result?: { threadId: number; traceparent?: string; usage?: { prompt_tokens: number } } } = {
       state: 'queued',
     };
-    for (let i = 0; i < 200 && record.state !== 'succeeded' && record.state !== 'dead'; i++) {
+    for (let i = 0; i < 800 && record.state !== 'succeeded' && record.state !== 'dead'; i++) {
       await new Promise((r) => setTimeout(r, 25));
       record = (await (await fetch(`${url}/v1/jobs/${job.id}`, { headers: auth })).json()) as typeof record;
     }
@@ -294,6 +294,25 @@ describe('spans sent to an OTLP receiver', () => {
     ] as const) {
       expect(inner.startMs).toBeGreaterThanOrEqual(outer.startMs);
       expect(inner.endMs).toBeLessThanOrEqual(outer.endMs);
+    }
+
+    // An array of jobs: one enqueue span each, under the request's span, each record carrying its own.
+    const batch = await fetch(`${url}/v1/jobs`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify([
+        { task: 'demo.progress', input: { steps: 1, ms: 1 } },
+        { task: 'demo.progress', input: { steps: 1, ms: 1 } },
+      ]),
+    });
+    expect(batch.status).toBe(201);
+    const made = ((await batch.json()) as { jobs: Array<{ id: string; traceparent: string }> }).jobs;
+    const [, batchTrace, batchSpan] = FORMAT.exec(batch.headers.get('traceparent')!)!;
+    const withBatch = await receiver.waitFor((s) => byName(s, 'enqueue demo.progress').length === 2);
+    for (const job of made) {
+      const span = byName(withBatch, 'enqueue demo.progress').find((s) => s.attributes['tasklane.job.id'] === job.id)!;
+      expect(span.parentSpanId).toBe(batchSpan);
+      expect(job.traceparent).toBe(`00-${batchTrace}-${span.spanId}-01`);
     }
     expectNoSecrets(receiver);
   });

@@ -50,7 +50,7 @@ export async function jobsRoutes(app: FastifyInstance, ctx: ServerContext): Prom
           throw new ValidationError(`body[${index}]: ${e.message}`, { details: { index, ...e.details } });
         }
       });
-      const made = await jobs.enqueueMany(owner ? items.map((it) => ({ ...it, owner })) : items);
+      const made = await jobs.enqueueMany(items.map((it) => ({ ...it, ...(owner ? { owner } : {}), traceparent: req.traceparent })));
       return reply.code(201).send({ jobs: made });
     }
     const body = parseWith(submitBody, req.body, 'body');

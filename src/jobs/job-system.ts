@@ -98,6 +98,7 @@ export class Jobs implements JobSystem {
         maxStepResultBytes: cfg.maxStepResultBytes,
         enqueueChild: (parent, task, input, opts, key) => this.#enqueueChild(parent, task, input, opts, key),
         parkedHere: (record) => wake.parked(record),
+        tracing: runtime.tracing,
       };
       this.#worker = new WorkerLoop(runtime, lanes, this.engine, this.#hub, this.#registry, {
         leaseMs: cfg.leaseMs,

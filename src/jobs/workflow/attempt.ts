@@ -22,6 +22,7 @@ import {
 import { JournalCursor } from './journal-cursor.js';
 import { StepRunner } from './steps.js';
 import { checkSignalName, workflowEngine } from './support.js';
+import type { Tracing } from '../../telemetry/tracing.js';
 
 /** What workflows need from the job system, once per runtime. */
 export interface WorkflowDeps {
@@ -32,6 +33,8 @@ export interface WorkflowDeps {
   enqueueChild(parent: JobRecord, task: string, input: unknown, opts: SpawnOptions, idempotencyKey: string): Promise<JobRecord>;
   /** A job parked here: wake it on time (`until`), or look for work now (it went on at once). */
   parkedHere(record: JobRecord): void;
+  /** Step spans (tracing on). */
+  tracing?: Tracing;
 }
 
 /** One attempt, as the worker loop hands it over. */
@@ -61,6 +64,7 @@ export class WorkflowAttempt {
       lanes: deps.lanes,
       signal: attempt.signal,
       maxResultBytes: deps.maxStepResultBytes,
+      ...(deps.tracing ? { tracing: deps.tracing } : {}),
     });
   }
 
@@ -69,6 +73,7 @@ export class WorkflowAttempt {
     if (typeof work !== 'function') return work;
     return (input, ctx) => {
       this.#steps.base = ctx.ai;
+      if (typeof ctx.traceparent === 'string') this.#steps.traceparent = ctx.traceparent;
       // A ctx that keeps the lane's lazy getters (signal) and adds the workflow calls.
       const flow: WorkflowContext & { ai: WorkContext['ai'] } = {
         ai: this.#steps.ai(),

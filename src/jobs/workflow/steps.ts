@@ -16,11 +16,22 @@ import { backoffDelay, isTask } from '../task.js';
 import type { JobRecord, StepContext, StepOptions, TaskDef } from '../types.js';
 import type { JournalCursor } from './journal-cursor.js';
 import { checkStepName } from './support.js';
+import type { TraceSpan, Tracing } from '../../telemetry/tracing.js';
+
+/** A step's span (tracing on), under the task's lane span: replays and tries are attributes. */
+function stepSpan(tracing: Tracing, parent: string | undefined, job: JobRecord, name: string): TraceSpan {
+  return tracing.start(`step ${name}`, {
+    ...(parent ? { parent } : {}),
+    attributes: { 'tasklane.step.name': name, 'tasklane.job.id': job.id, 'tasklane.job.task': job.task },
+  });
+}
 
 /** The step an AI call belongs to, and how many calls it made so far (across its tries). */
 interface StepScope {
   key: string;
   calls: number;
+  /** The step's span (tracing on): its AI calls and its lane task go under it. */
+  traceparent?: string;
 }
 
 export interface StepRunnerDeps {
@@ -31,6 +42,8 @@ export interface StepRunnerDeps {
   /** The attempt's signal (cancel, lease lost, park, close). */
   signal: AbortSignal;
   maxResultBytes: number;
+  /** Step spans; off or absent = none. */
+  tracing?: Tracing;
 }
 
 export class StepRunner {
@@ -38,6 +51,8 @@ export class StepRunner {
   readonly #scope = new AsyncLocalStorage<StepScope>();
   /** The AI client work would have had without workflows (set when the task's context is built). */
   base?: AiClient;
+  /** The span steps go under: the task's lane span (set with `base`). */
+  traceparent?: string;
 
   constructor(deps: StepRunnerDeps) {
     this.#d = deps;
@@ -52,12 +67,28 @@ export class StepRunner {
   }
 
   async step<T>(name: string, fn: ((s: StepContext) => T | Promise<T>) | TaskDef, options: StepOptions = {}): Promise<T> {
+    const tracing = this.#d.tracing;
+    if (!tracing?.enabled) return this.#step(name, fn, options);
+    const span = stepSpan(tracing, this.traceparent, this.#d.job, name);
+    try {
+      const value = await this.#step(name, fn, options, span);
+      span.end();
+      return value;
+    } catch (err) {
+      span.end(err);
+      throw err;
+    }
+  }
+
+  async #step<T>(name: string, fn: ((s: StepContext) => T | Promise<T>) | TaskDef, options: StepOptions, span?: TraceSpan): Promise<T> {
     checkStepName(name);
     checkOptions(name, fn, options);
     const { cursor, live } = this.#d;
     const call = await cursor.next('step', name);
     const { key, pos, occurrence, entry } = call;
+    span?.set('tasklane.step.occurrence', occurrence);
     if (entry?.status === 'completed' || entry?.status === 'failed') {
+      span?.set('tasklane.step.replayed', true);
       live.emit('step.replayed', { name, occurrence });
       if (entry.status === 'completed') return entry.result as T;
       throw cursor.markFinal(errorFromJSON(entry.error ?? { code: 'TL_ERR_INTERNAL', message: 'step failed' }));
@@ -65,11 +96,12 @@ export class StepRunner {
     const startedAt = Date.now();
     const t0 = performance.now();
     live.emit('step.started', { name, occurrence });
-    const scope: StepScope = { key, calls: 0 };
+    const scope: StepScope = span ? { key, calls: 0, traceparent: span.traceparent } : { key, calls: 0 };
     const tries = 1 + (options.retries ?? 0);
     let last: TasklaneError | undefined;
     for (let n = 1; n <= tries; n++) {
       this.#d.signal.throwIfAborted();
+      span?.set('tasklane.step.tries', n);
       try {
         const value = await this.#try(name, fn, options, scope, n);
         const text = value === undefined ? undefined : JSON.stringify(value);
@@ -142,6 +174,7 @@ export class StepRunner {
     return lanes.run(lane, work, options.input, {
       signal,
       context: { jobId: job.id, attempt: job.attempt, step: scope.key },
+      ...(scope.traceparent ? { traceparent: scope.traceparent } : {}),
       host: { progress: (data) => live.progress(data), ai },
     });
   }
@@ -163,7 +196,9 @@ export class StepRunner {
     const startedAt = Date.now();
     const signal = opts?.signal ? AbortSignal.any([opts.signal, this.#d.signal]) : this.#d.signal;
     // The step's name goes with the call: its cost is kept per step on the job (ai/spend).
-    const charged = { ...opts, signal, job: { id: this.#d.job.id, step: stepName(scope.key) } };
+    // Inline, the call goes under the step's span (a thread step's calls come with their lane span).
+    const traced = scope.traceparent && opts?.traceparent === undefined ? { traceparent: scope.traceparent } : {};
+    const charged = { ...opts, ...traced, signal, job: { id: this.#d.job.id, step: stepName(scope.key) } };
     const result = op === 'chat' ? await base.chat(req as ChatRequest, charged) : await base.embed(req as EmbeddingRequest, charged);
     const kept = JSON.parse(JSON.stringify(result));
     await cursor.write([{ key, status: 'completed', result: kept, startedAt, endedAt: Date.now() }]);

@@ -105,6 +105,24 @@ function describe(event: JobEvent, s: Style): string {
       return `log: ${d.msg ?? JSON.stringify(d)}`;
     case 'cancel-requested':
       return s.yellow('cancel requested');
+    case 'step.started':
+      return s.dim(`step ${stepName(d)} started`);
+    case 'step.completed':
+      return `${s.green('✓')} step ${stepName(d)} completed${typeof d.durationMs === 'number' ? ` in ${took(d.durationMs)}` : ''}`;
+    case 'step.failed':
+      return s.red(`✗ step ${stepName(d)} failed${d.error ? ` (${d.error.code}: ${d.error.message})` : ''}`);
+    case 'step.replayed':
+      return s.dim(`step ${stepName(d)} replayed from the journal (not run again)`);
+    case 'waiting':
+      return s.yellow(`waiting ${waitingText(d.waitingFor)}`);
+    case 'woken':
+      return `woke${d.by === 'signal' && d.name ? ` on signal "${d.name}"` : d.by ? ` (${d.by})` : ''}`;
+    case 'child.started':
+      return `child ${d.id} (${d.task}) started`;
+    case 'child.ended': {
+      const text = `child ${d.id} (${d.task}) ${d.state}${d.error ? `: ${d.error.code}` : ''}`;
+      return d.state === 'succeeded' ? text : s.yellow(text);
+    }
     default:
       return event.type;
   }
@@ -130,5 +148,24 @@ function detailOf(data: unknown): string {
   const d = data as Record<string, unknown>;
   if (typeof d.step === 'number' && typeof d.of === 'number') return ` (${d.step}/${d.of})`;
   if (typeof d.message === 'string') return ` ${d.message.slice(0, 60)}`;
+  return '';
+}
+
+/** A step's duration: milliseconds under a second, else as the clock shows it. */
+function took(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : seconds(ms);
+}
+
+/** A step's name, with its occurrence when the same name ran more than once. */
+function stepName(d: Record<string, any>): string {
+  return typeof d.occurrence === 'number' && d.occurrence > 1 ? `"${d.name}" #${d.occurrence}` : `"${d.name}"`;
+}
+
+/** What a parked job waits for, as `waitingFor` says it (a time, a signal, children). */
+function waitingText(w: Record<string, any> | undefined): string {
+  if (!w) return '';
+  if (w.kind === 'sleep') return `until ${new Date(w.until).toISOString()}`;
+  if (w.kind === 'signal') return `for signal "${w.name}"${w.timeoutAt ? ` (times out ${new Date(w.timeoutAt).toISOString()})` : ''}`;
+  if (w.kind === 'children') return `for ${w.ids?.length ?? 0} child job${w.ids?.length === 1 ? '' : 's'}`;
   return '';
 }

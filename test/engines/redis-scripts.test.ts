@@ -29,6 +29,7 @@ describe('redis engine Lua scripts', () => {
       recover: 3,
       append: 2,
       prune: 0,
+      'owner-counts': 2,
       format: 1,
       journal: 3,
       park: 3,

@@ -9,6 +9,8 @@
  *   builds before that wrote P:idx:all and P:idx:t:<task>, which retention still cleans)
  *   P:idx:o:<key>         zset   jobs made by a client key (by its name)
  *   P:idx:ten:<tenant>    zset   jobs of a tenant
+ *   P:cnt:o:<key>         hash   a client key's job counts, fields <state>:<task> (built on first use)
+ *   P:cnt:ten:<tenant>    hash   a tenant's job counts, likewise
  *   P:idx:ord             string insertion counter (list order and cursors)
  *   P:meta                hash   `format`: the data's format version (see format.ts)
  *   P:idem:<key>          string idempotency key → job id
@@ -68,6 +70,10 @@ export class Keys {
   }
   wake(): string {
     return `${this.prefix}:wake`;
+  }
+  /** An owner's job counts (fields <state>:<task>), built on first use (owner-counts.lua). */
+  ownerCounts(owner: { key?: string; tenant?: string }): string {
+    return owner.key !== undefined ? `${this.prefix}:cnt:o:${owner.key}` : `${this.prefix}:cnt:ten:${owner.tenant}`;
   }
   meta(): string {
     return `${this.prefix}:meta`;

@@ -6,7 +6,7 @@ import type { TasklaneError } from '../../../errors.js';
 import type { JobCounts } from '../../engine.js';
 import type { JobRecord, JobState, ListQuery } from '../../types.js';
 import { JOB_STATES, decodeCursor, listLimit, notFound, ownerFilter } from '../common.js';
-import type { Scripted } from './common.js';
+import { callScript, type Scripted } from './common.js';
 import type { Keys } from './keys.js';
 import { hashToRecord } from './records.js';
 
@@ -97,9 +97,13 @@ export class RedisReads {
     return entries.slice(0, n);
   }
 
-  /** Index sizes (ZCARD), one pipelined round trip. No per-owner counters: undefined with an owner filter. */
+  /**
+   * Index sizes (ZCARD), one pipelined round trip; an owner's (a key's or a tenant's, not both at
+   * once: undefined then) from that owner's counter hash (owner-counts.lua).
+   */
   async counts(tasks: readonly string[] = [], owner?: ListQuery['owner']): Promise<JobCounts | undefined> {
-    if (ownerFilter(owner)) return undefined;
+    const by = ownerFilter(owner);
+    if (by) return by.key !== undefined && by.tenant !== undefined ? undefined : this.#ownerCounts(tasks, by);
     const pipe = this.redis.pipeline();
     for (const st of JOB_STATES) pipe.zcard(this.keys.state(st));
     for (const t of tasks) for (const st of JOB_STATES) pipe.zcard(this.keys.taskState(t, st));
@@ -124,6 +128,25 @@ export class RedisReads {
       });
       byTask[t] = c;
     });
+    return { states, tasks: byTask };
+  }
+
+  async #ownerCounts(tasks: readonly string[], owner: { key?: string; tenant?: string }): Promise<JobCounts> {
+    const index = owner.key !== undefined ? this.keys.owner(owner.key) : this.keys.tenant(owner.tenant!);
+    const flat = (await callScript(this.redis, this.keys.prefix, 'tlOwnerCounts', [this.keys.ownerCounts(owner), index], [])) as string[];
+    const states = Object.fromEntries(JOB_STATES.map((st) => [st, 0])) as Record<JobState, number>;
+    const byTask: JobCounts['tasks'] = {};
+    for (const t of tasks) byTask[t] = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = flat[i]!;
+      const n = Number(flat[i + 1]);
+      const at = field.indexOf(':');
+      if (at < 0 || n <= 0) continue;
+      const state = field.slice(0, at) as JobState;
+      const task = field.slice(at + 1);
+      states[state] = (states[state] ?? 0) + n;
+      (byTask[task] ??= {})[state] = n;
+    }
     return { states, tasks: byTask };
   }
 }

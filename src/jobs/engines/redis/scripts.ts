@@ -47,6 +47,7 @@ export const SCRIPTS = {
   tlRecover: 'recover',
   tlAppend: 'append',
   tlPrune: 'prune',
+  tlOwnerCounts: 'owner-counts',
   tlFormat: 'format',
   tlJournal: 'journal',
   tlPark: 'park',

@@ -19,6 +19,15 @@ local function moveJob(key, id, task, ord, from, to)
   redis.call('ZADD', P .. ':idx:s:' .. to, ord, id)
   redis.call('ZADD', P .. ':idx:ts:' .. task .. ':' .. to, ord, id)
   redis.call('HSET', key, 'state', to)
+  -- Per-owner counters (fields <state>:<task>), kept once owner-counts.lua has built them.
+  local owner = redis.call('HMGET', key, 'ownerKey', 'ownerTenant')
+  for i, kind in ipairs({ ':cnt:o:', ':cnt:ten:' }) do
+    local name = owner[i]
+    if name and name ~= '' and redis.call('EXISTS', P .. kind .. name) == 1 then
+      if from and from ~= '' then redis.call('HINCRBY', P .. kind .. name, from .. ':' .. task, -1) end
+      redis.call('HINCRBY', P .. kind .. name, to .. ':' .. task, 1)
+    end
+  end
 end
 local function move(id, task, ord, from, to)
   moveJob(KEYS[1], id, task, ord, from, to)

@@ -38,6 +38,13 @@ for _, state in ipairs({ 'succeeded', 'dead', 'cancelled' }) do
         redis.call('ZREM', P .. ':idx:ts:' .. task .. ':' .. state, id)
         if f[5] then redis.call('ZREM', P .. ':idx:o:' .. f[5], id) end
         if f[6] then redis.call('ZREM', P .. ':idx:ten:' .. f[6], id) end
+        -- The owner counters (owner-counts.lua), where built.
+        for i, kind in ipairs({ ':cnt:o:', ':cnt:ten:' }) do
+          local name = f[4 + i]
+          if name and name ~= '' and redis.call('EXISTS', P .. kind .. name) == 1 then
+            redis.call('HINCRBY', P .. kind .. name, state .. ':' .. task, -1)
+          end
+        end
         if f[3] and f[3] ~= '' and redis.call('GET', P .. ':idem:' .. f[3]) == id then
           redis.call('DEL', P .. ':idem:' .. f[3])
         end

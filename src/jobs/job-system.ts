@@ -2,6 +2,7 @@
  * `runtime.jobs`: validates and enqueues jobs, answers queries, cancels and retries, streams
  * events, and runs the worker loop in processes that take work (`jobs.worker`).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { ClosedError, ConfigError, TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
 import { checkSignalName, workflowEngine } from './workflow/support.js';
 import { WakeTimer } from './workflow/wake-timer.js';
@@ -99,6 +100,7 @@ export class Jobs implements JobSystem {
         enqueueChild: (parent, task, input, opts, key) => this.#enqueueChild(parent, task, input, opts, key),
         parkedHere: (record) => wake.parked(record),
         tracing: runtime.tracing,
+        stepScope: new AsyncLocalStorage(),
       };
       this.#worker = new WorkerLoop(runtime, lanes, this.engine, this.#hub, this.#registry, {
         leaseMs: cfg.leaseMs,

@@ -4,6 +4,7 @@
  * the attempt's end: the engine drops the lease in the same step, the worker loop is told
  * (`parked`), and the attempt's signal aborts so the task's code stops where it waits.
  */
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import { AbortError, JobError, ValidationError, errorFromJSON } from '../../errors.js';
 import type { Lanes } from '../../lanes/lanes.js';
 import type { ModuleRef, WorkContext, WorkFn } from '../../lanes/types.js';
@@ -20,7 +21,7 @@ import {
   type WorkflowContext,
 } from '../types.js';
 import { JournalCursor } from './journal-cursor.js';
-import { StepRunner } from './steps.js';
+import { StepRunner, type StepScope } from './steps.js';
 import { checkSignalName, workflowEngine } from './support.js';
 import type { Tracing } from '../../telemetry/tracing.js';
 
@@ -35,6 +36,8 @@ export interface WorkflowDeps {
   parkedHere(record: JobRecord): void;
   /** Step spans (tracing on). */
   tracing?: Tracing;
+  /** Which step an AI call is made in (one for the runtime; see StepRunnerDeps.scope). */
+  stepScope: AsyncLocalStorage<StepScope>;
 }
 
 /** One attempt, as the worker loop hands it over. */
@@ -65,6 +68,7 @@ export class WorkflowAttempt {
       signal: attempt.signal,
       maxResultBytes: deps.maxStepResultBytes,
       ...(deps.tracing ? { tracing: deps.tracing } : {}),
+      scope: deps.stepScope,
     });
   }
 

@@ -4,7 +4,7 @@
  * made inside a step are journaled one by one (`ai:<step key>#<call index>`), so a step cut off
  * after two of three calls replays those two answers and pays only for the third.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import { ConfigError, JobError, TasklaneError, errorFromJSON, toTasklaneError } from '../../errors.js';
 import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../../ai/types.js';
 import type { Lanes } from '../../lanes/lanes.js';
@@ -27,7 +27,7 @@ function stepSpan(tracing: Tracing, parent: string | undefined, job: JobRecord, 
 }
 
 /** The step an AI call belongs to, and how many calls it made so far (across its tries). */
-interface StepScope {
+export interface StepScope {
   key: string;
   calls: number;
   /** The step's span (tracing on): its AI calls and its lane task go under it. */
@@ -44,11 +44,16 @@ export interface StepRunnerDeps {
   maxResultBytes: number;
   /** Step spans; off or absent = none. */
   tracing?: Tracing;
+  /**
+   * The step an AI call is made in. One per runtime, shared by every attempt: an
+   * AsyncLocalStorage that has run stays registered with async_hooks for good.
+   */
+  scope: AsyncLocalStorage<StepScope>;
 }
 
 export class StepRunner {
   readonly #d: StepRunnerDeps;
-  readonly #scope = new AsyncLocalStorage<StepScope>();
+  readonly #scope: AsyncLocalStorage<StepScope>;
   /** The AI client work would have had without workflows (set when the task's context is built). */
   base?: AiClient;
   /** The span steps go under: the task's lane span (set with `base`). */
@@ -56,6 +61,7 @@ export class StepRunner {
 
   constructor(deps: StepRunnerDeps) {
     this.#d = deps;
+    this.#scope = deps.scope;
   }
 
   /** ctx.ai for the task: journaled inside a step, the plain client outside one. */

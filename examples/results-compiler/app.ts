@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import {
@@ -21,6 +21,10 @@ import type { Compiled } from './operations.js';
 
 const OPERATIONS = fileURLToPath(new URL('./operations.ts', import.meta.url));
 const FILES = fileURLToPath(new URL('./files.ts', import.meta.url));
+const NIGHTLY = fileURLToPath(new URL('./nightly.ts', import.meta.url));
+
+/** When the nightly compile runs: 02:00 UTC (nightly.ts). */
+export const NIGHTLY_CRON = '0 2 * * *';
 
 export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 /** The model alias the AI summary asks for; without it in the config the summary is skipped. */
@@ -49,6 +53,8 @@ export interface CompilerOptions {
   env?: NodeJS.ProcessEnv;
   dotenv?: boolean;
   logDestination?: { write(line: string): unknown };
+  /** Overrides NIGHTLY_CRON (a test uses a seconds cron). */
+  nightlyCron?: string;
 }
 
 export interface RunningApp {
@@ -58,8 +64,17 @@ export interface RunningApp {
 }
 
 export async function startResultsCompiler(options: CompilerOptions = {}): Promise<RunningApp> {
+  const dir = resolve(options.config?.data ?? './data', 'results-compiler');
   const runtime = await createRuntime({
-    config: { ...options.config, lanes: { ...LANES, ...options.config?.lanes } },
+    config: {
+      ...options.config,
+      lanes: { ...LANES, ...options.config?.lanes },
+      jobs: { ...options.config?.jobs, modules: [...(options.config?.jobs?.modules ?? []), NIGHTLY] },
+      schedules: [
+        ...(options.config?.schedules ?? []),
+        { name: 'results.nightly', task: 'results.nightly', cron: options.nightlyCron ?? NIGHTLY_CRON, input: { dir } },
+      ],
+    },
     env: options.env,
     dotenv: options.dotenv ?? false,
     logDestination: options.logDestination,

@@ -43,6 +43,7 @@ const WATCHED: Array<{ path: string; get(c: ResolvedConfig): unknown }> = [
   { path: 'data', get: (c) => c.dataDir },
   { path: 'lanes', get: (c) => c.lanes },
   { path: 'jobs', get: (c) => c.jobs },
+  { path: 'schedules', get: (c) => c.schedules },
   { path: 'log', get: (c) => c.log },
   { path: 'ai', get: (c) => c.ai },
   { path: 'demo', get: (c) => c.demo },

@@ -3,7 +3,7 @@
 // runs in its own process; load comes from this process (sequential rounds, then autocannon).
 // Prints one JSON line per figure. Bounded: the whole run takes well under 90 s.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -102,6 +102,21 @@ async function main() {
     }),
   );
   const tasklane = await start('tasklane', [join(root, 'bin/tasklane.js'), 'serve', '--config', config, '--port', '0']);
+  // The same gateway with cost and budgets on: a price, and a client key with a budget and a
+  // token limit (never reached), so every call is admitted against the spend store and charged.
+  const accountedDir = mkdtempSync(join(tmpdir(), 'tasklane-bench-acct-'));
+  const accountedConfig = join(accountedDir, 'tasklane.config.json');
+  const plain = JSON.parse(readFileSync(config, 'utf8'));
+  writeFileSync(
+    accountedConfig,
+    JSON.stringify({
+      ...plain,
+      data: accountedDir,
+      server: { apiKeys: [{ key: 'bench-client', name: 'bench', budget: { usdPerDay: 1e9 }, limits: { tokensPerMinute: 1e12 } }] },
+      ai: { ...plain.ai, prices: { 'mock/bench-model': { input: 0.15, output: 0.6 } } },
+    }),
+  );
+  const accounted = await start('tasklane-accounted', [join(root, 'bin/tasklane.js'), 'serve', '--config', accountedConfig, '--port', '0']);
 
   const portkeyPort = await freePort();
   const portkey = await start('portkey', [portkeyServer(), `--port=${portkeyPort}`, '--headless']);
@@ -110,6 +125,7 @@ async function main() {
     direct: { url: mock, headers: { authorization: 'Bearer bench-key' }, body: (s) => body(s).replace('"bench"', '"bench-model"') },
     proxy: { url: proxy, headers: { authorization: 'Bearer bench-key' }, body: (s) => body(s).replace('"bench"', '"bench-model"') },
     tasklane: { url: tasklane, headers: {}, body },
+    tasklane_accounted: { url: accounted, headers: { authorization: 'Bearer bench-client' }, body },
     portkey: {
       url: portkey,
       headers: { authorization: 'Bearer bench-key', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${mock}/v1` },
@@ -117,6 +133,8 @@ async function main() {
     },
   };
   const names = Object.keys(systems);
+  /** The throughput rows compare the plain gateway with its peers; the accounted one is in (1) only. */
+  const peers = names.filter((n) => n !== 'tasklane_accounted');
 
   // Check every system answers correctly before measuring anything.
   for (const name of names) {
@@ -171,6 +189,9 @@ async function main() {
       tasklane_added_ms: added('tasklane'),
       portkey_added_ms: added('portkey'),
       tasklane_vs_portkey: round(added('tasklane') / added('portkey')),
+      // Cost and budgets on (a price, a key with a budget and a token limit; SQLite spend store): the same call.
+      tasklane_accounted_added_ms: added('tasklane_accounted'),
+      accounting_cost_ms: round(p50.tasklane_accounted - p50.tasklane),
       goal: 'tasklane_added_ms <= 0.3 and tasklane_vs_portkey <= 0.2',
     }),
   );
@@ -179,7 +200,7 @@ async function main() {
   for (const stream of [false, true]) {
     for (const c of CONCURRENCY) {
       const fig = { bench: 'gateway', figure: 'throughput', mode: stream ? 'stream' : 'json', connections: c };
-      for (const n of names) {
+      for (const n of peers) {
         const s = systems[n];
         const result = await autocannon({
           url: `${s.url}/v1/chat/completions`,
@@ -275,6 +296,7 @@ async function main() {
     console.log(JSON.stringify(row));
   }
   rmSync(dir, { recursive: true, force: true });
+  rmSync(accountedDir, { recursive: true, force: true });
 }
 
 const deadline = setTimeout(() => {

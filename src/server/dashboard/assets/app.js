@@ -9,6 +9,7 @@ import { idTail } from './js/format.js';
 import { renderHistory, renderOverview } from './js/health.js';
 import { addJobOnTop, loadList, renderTabs, renderTasks } from './js/jobs.js';
 import { connectSoon } from './js/live.js';
+import { loadSpend } from './js/spend.js';
 import { emit, on, page, REFRESH_MS } from './js/state.js';
 
 let refreshTimer = 0;
@@ -22,7 +23,8 @@ async function refresh() {
       renderTasks(o.jobs ? o.jobs.tasks : []);
       $('jobs-off').hidden = Boolean(o.jobs);
     }),
-    loadList(),
+    // The cost column fills in once the page's rows exist.
+    loadList().then(loadSpend),
     api('/v1/admin/history').then(renderHistory),
     loadAiLog(),
   ]);

@@ -54,6 +54,8 @@ function makeRow(id) {
     cell('time finished', 'Finished'),
     cell('num duration', 'Duration'),
     cell('progress', 'Progress', bar),
+    // Filled by spend.js (what the job's AI calls cost).
+    cell('num cost', 'Cost', '–'),
   );
   row.dataset.jobId = id;
   const c = row.children;

@@ -156,9 +156,9 @@ function took(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : seconds(ms);
 }
 
-/** A step's name, with its occurrence when the same name ran more than once. */
+/** A step's name, and which run of that name it is from the second on (occurrences count from 0). */
 function stepName(d: Record<string, any>): string {
-  return typeof d.occurrence === 'number' && d.occurrence > 1 ? `"${d.name}" #${d.occurrence}` : `"${d.name}"`;
+  return typeof d.occurrence === 'number' && d.occurrence > 0 ? `"${d.name}" #${d.occurrence + 1}` : `"${d.name}"`;
 }
 
 /** What a parked job waits for, as `waitingFor` says it (a time, a signal, children). */

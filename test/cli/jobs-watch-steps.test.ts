@@ -34,6 +34,7 @@ export const flow = defineTask({
     await ctx.step('fetch', async () => { await new Promise((r) => setTimeout(r, 120)); return 1; });
     const go = await ctx.waitForSignal('go', { timeoutMs: 60000 });
     await ctx.step('parse', () => 2);
+    await ctx.step('parse', () => 3);
     const kids = [await ctx.spawn(page, { n: 1 }), await ctx.spawn(page, { n: 2 })];
     const ended = await ctx.join(kids);
     return { go, pages: ended.map((e) => e.state) };
@@ -92,11 +93,12 @@ export const flow = defineTask({
         /waiting for signal "go"/,
         /woke on signal "go"/,
         /✓ step "parse" completed in/,
+        /✓ step "parse" #2 completed in/,
         /child \S+ \(page\) started/,
         /✓ job \S+ succeeded in/,
       ].map(at);
       // The children may end before the parent parks on them: both lines are there, in either order.
-      expect(at(/waiting for 2 child jobs/)).toBeGreaterThan(order[5]!);
+      expect(at(/waiting for 2 child jobs/)).toBeGreaterThan(order[6]!);
       expect(lines.filter((l) => /child \S+ \(page\) succeeded/.test(l))).toHaveLength(2);
       expect(
         order.every((i) => i >= 0),

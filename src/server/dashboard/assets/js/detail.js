@@ -5,6 +5,7 @@ import { LineChart, progressSeries, wantsLog } from './charts.js';
 import { $, el, setStatus } from './dom.js';
 import { clock, fullTime, idTail, offset, prettyJson } from './format.js';
 import { paintRow, runTime, upsertRecord } from './jobs.js';
+import { paintWorkflow } from './workflow.js';
 import { dropSub, resubscribe, subscribe } from './live.js';
 import { EVENT_CAP, FINAL, on, page } from './state.js';
 
@@ -67,6 +68,7 @@ export function paintFacts(record) {
   setJson('detail-result', 'Result', record.state === 'succeeded' ? record.result : undefined);
   $('cancel-job').disabled = FINAL.has(record.state);
   $('retry-job').disabled = !(record.state === 'dead' || record.state === 'cancelled');
+  paintWorkflow(record);
 }
 
 function stamp(at) {

@@ -210,6 +210,15 @@ function applyEvent(job, event) {
     case 'retrying':
       r.state = data.runAt && data.runAt > Date.now() ? 'delayed' : 'queued';
       break;
+    // A workflow parks (sleep, signal, children) and wakes up queued.
+    case 'waiting':
+      r.state = 'waiting';
+      r.waitingFor = data.waitingFor;
+      break;
+    case 'woken':
+      r.state = 'queued';
+      delete r.waitingFor;
+      break;
     case 'succeeded':
       r.state = 'succeeded';
       r.result = data.result;

@@ -148,6 +148,7 @@ function failure(r: Running, err: TasklaneError, host: Host): FinishOutcome {
   if (
     err.code === 'TL_ERR_JOB_NON_RETRYABLE' ||
     err.code === 'TL_ERR_TASK_MODULE_SIDE_EFFECT' ||
+    err.code === 'TL_ERR_JOB_WORKFLOW_UNSUPPORTED' ||
     r.job.attempt >= r.job.maxAttempts ||
     r.flow?.isFinal(err)
   )

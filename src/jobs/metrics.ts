@@ -4,7 +4,7 @@ import type { Host } from '../runtime/host.js';
 
 export interface JobMetrics {
   enqueued(task: string): void;
-  /** An attempt ended: succeeded, retry, dead, cancelled, released or lost. */
+  /** An attempt ended: succeeded, retry, dead, cancelled, released, parked (a workflow wait) or lost. */
   attemptEnded(task: string, outcome: string, runMs: number): void;
 }
 
@@ -18,7 +18,7 @@ export function jobMetrics(runtime: Pick<Host, 'metrics'>, running: () => number
   });
   const ended = new Counter({
     name: 'tasklane_job_attempts_total',
-    help: 'Attempts ended in this process, by task and outcome (succeeded, retry, dead, cancelled, released, lost)',
+    help: 'Attempts ended in this process, by task and outcome (succeeded, retry, dead, cancelled, released, parked, lost)',
     labelNames: ['task', 'outcome'],
     registers,
   });

@@ -158,6 +158,7 @@ class ThreadState {
     const id = env.id;
     return {
       ...env.context,
+      ...(env.context?.jobId !== undefined ? NO_WORKFLOW_CALLS : {}),
       get signal() {
         task.controller ??= new AbortController();
         return task.controller.signal;
@@ -228,6 +229,23 @@ class ThreadState {
     throw rebuildError(answer.error);
   }
 }
+
+/**
+ * A job's work in a thread has no workflow calls (they journal through the main thread's worker
+ * loop): each one says so and what to do instead, rather than "ctx.step is not a function".
+ */
+const NO_WORKFLOW_CALLS = Object.fromEntries(
+  ['step', 'sleep', 'sleepUntil', 'waitForSignal', 'spawn', 'join'].map((name) => [
+    name,
+    () =>
+      Promise.reject(
+        new TasklaneError(
+          'TL_ERR_JOB_WORKFLOW_UNSUPPORTED',
+          `ctx.${name}() is not available to work running in a thread lane: run the workflow task on a loop lane and give its heavy steps { lane: '<thread lane>' } (docs/workflows.md)`,
+        ),
+      ),
+  ]),
+);
 
 let state: ThreadState | undefined;
 if (!isMainThread && parentPort) state = new ThreadState(parentPort);

@@ -5,7 +5,8 @@ import type { StepSummary, WorkflowView } from '../types.js';
 export async function workflowView(engine: JobEngine, id: string): Promise<WorkflowView> {
   const [children, journal] = await Promise.all([engine.children?.(id) ?? [], engine.readJournal?.(id) ?? []]);
   const steps: StepSummary[] = [];
-  for (const e of journal) {
+  // Call order (the engine answers entries in any order).
+  for (const e of [...journal].sort((a, b) => (a.pos ?? Number.MAX_SAFE_INTEGER) - (b.pos ?? Number.MAX_SAFE_INTEGER))) {
     if (!e.key.startsWith('step:') || (e.status !== 'completed' && e.status !== 'failed')) continue;
     const hash = e.key.lastIndexOf('#');
     const step: StepSummary = {

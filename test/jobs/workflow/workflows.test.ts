@@ -114,6 +114,15 @@ describe('steps', () => {
   });
 });
 
+describe('where workflow calls run', () => {
+  it('a task on a thread lane gets TL_ERR_JOB_WORKFLOW_UNSUPPORTED from ctx.step, saying what to do, without retries', async () => {
+    const job = await t.runtime.jobs.enqueue('wf.in-thread', null);
+    const end = await waitFor(t.runtime, job.id, ['succeeded', 'dead']);
+    expect(end).toMatchObject({ state: 'dead', attempt: 1, error: { code: 'TL_ERR_JOB_WORKFLOW_UNSUPPORTED' } });
+    expect(end.error!.message).toContain('loop lane');
+  });
+});
+
 describe('durable sleep and signals', () => {
   it('sleep parks the job (waiting, no lane slot) and wakes it on time; steps before it are not run again', async () => {
     const { jobs } = t.runtime;

@@ -60,11 +60,12 @@ const WAKE_BATCH = 100;
 const NEVER = Number.MAX_SAFE_INTEGER;
 const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
 
-function prepare(db: Database.Database) {
+/** Every statement of the workflow store (exported for the plan test). */
+export function prepareWorkflowQueries(db: Database.Database) {
   return {
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
     held: db.prepare<[string], { token: string | null; state: string }>('SELECT token, state FROM jobs WHERE id = ?'),
-    readJournal: db.prepare<[string], JournalRow>('SELECT * FROM job_journal WHERE job_id = ? ORDER BY pos IS NULL, pos, key'),
+    readJournal: db.prepare<[string], JournalRow>('SELECT * FROM job_journal WHERE job_id = ?'),
     putEntry: db.prepare<[Record<string, unknown>]>(
       `INSERT INTO job_journal (job_id, key, pos, status, result, error, started_at, ended_at)
        VALUES (@id, @key, @pos, @status, @result, @error, @startedAt, @endedAt)
@@ -120,11 +121,11 @@ function prepare(db: Database.Database) {
 
 export class SqliteWorkflows {
   readonly #host: WorkflowStoreHost;
-  readonly #q: ReturnType<typeof prepare>;
+  readonly #q: ReturnType<typeof prepareWorkflowQueries>;
 
   constructor(db: Database.Database, host: WorkflowStoreHost) {
     this.#host = host;
-    this.#q = prepare(db);
+    this.#q = prepareWorkflowQueries(db);
   }
 
   async readJournal(id: string): Promise<JournalEntry[]> {

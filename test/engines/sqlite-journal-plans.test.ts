@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { prepareWorkflowQueries } from '../../src/jobs/engines/sqlite/journal.js';
+import { workflowStatements } from '../../src/jobs/engines/sqlite/journal.js';
 import { openSchema } from '../../src/jobs/engines/sqlite/schema.js';
 
 /**
@@ -36,15 +36,15 @@ describe('sqlite workflow store query plans', () => {
         })();
         db.exec('ANALYZE');
       }
-      const q = prepareWorkflowQueries(db) as unknown as Record<string, { source: string }>;
+      const q = workflowStatements(db);
       const names = Object.keys(q);
       expect(names.length).toBeGreaterThan(15);
       for (const name of names) {
-        const plan = planOf(db, q[name]!.source);
+        const plan = planOf(db, q[name]!);
         for (const line of plan) expect(line, `${name}: ${line}`).not.toMatch(/^SCAN (jobs|job_journal|job_signals)\b|TEMP B-TREE/);
       }
-      expect(planOf(db, q.children!.source)).toEqual(['SEARCH jobs USING INDEX jobs_parent (parent_id=?)']);
-      expect(planOf(db, q.due!.source)).toEqual(['SEARCH jobs USING INDEX jobs_waiting (run_at<?)']);
+      expect(planOf(db, q.children!)).toEqual(['SEARCH jobs USING INDEX jobs_parent (parent_id=?)']);
+      expect(planOf(db, q.due!)).toEqual(['SEARCH jobs USING INDEX jobs_waiting (run_at<?)']);
       db.close();
     });
   }

@@ -60,8 +60,12 @@ const WAKE_BATCH = 100;
 const NEVER = Number.MAX_SAFE_INTEGER;
 const CANCELLED = { code: 'TL_ERR_JOB_CANCELLED', message: 'the job was cancelled' };
 
-/** Every statement of the workflow store (exported for the plan test). */
-export function prepareWorkflowQueries(db: Database.Database) {
+/** The SQL of every statement of the workflow store, by name (for the plan test). */
+export function workflowStatements(db: Database.Database): Record<string, string> {
+  return Object.fromEntries(Object.entries(prepareWorkflowQueries(db)).map(([k, st]) => [k, st.source]));
+}
+
+function prepareWorkflowQueries(db: Database.Database) {
   return {
     byId: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
     held: db.prepare<[string], { token: string | null; state: string }>('SELECT token, state FROM jobs WHERE id = ?'),
@@ -109,9 +113,7 @@ export function prepareWorkflowQueries(db: Database.Database) {
     ),
     dropSignal: db.prepare<[string, number]>('DELETE FROM job_signals WHERE job_id = ? AND n = ?'),
     children: db.prepare<[string], JobRow>('SELECT * FROM jobs INDEXED BY jobs_parent WHERE parent_id = ? ORDER BY n'),
-    untold: db.prepare<[string], JobRow>(
-      'SELECT * FROM jobs INDEXED BY jobs_parent WHERE parent_id = ? AND parent_told = 0 ORDER BY finished_at, n',
-    ),
+    untold: db.prepare<[string], JobRow>('SELECT * FROM jobs INDEXED BY jobs_parent WHERE parent_id = ? AND parent_told = 0 ORDER BY n'),
     setTold: db.prepare<[number | null, number]>('UPDATE jobs SET parent_told = ? WHERE n = ?'),
     unfinished: db.prepare<[string], { c: number }>(
       `SELECT count(*) AS c FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND state NOT IN ('succeeded', 'dead', 'cancelled')`,

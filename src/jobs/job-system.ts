@@ -1,3 +1,4 @@
+// Over 350 lines: runtime.jobs is the one front of enqueue, queries, actions, streams, workflows, schedules and limits; split pending (#13).
 /**
  * `runtime.jobs`: validates and enqueues jobs, answers queries, cancels and retries, streams
  * events, and runs the worker loop in processes that take work (`jobs.worker`).

@@ -1,3 +1,4 @@
+// Over 350 lines: the public job types (records, events, options, tasks, workflows, runtime.jobs) are read as one contract.
 /**
  * The public shapes of durable jobs: records, events, options, tasks and `runtime.jobs`. Types only.
  */

@@ -15,7 +15,7 @@ const MAX_BULL_PRIORITY = 2_097_151;
  * task in flight, and for DRAIN_HOLD_MS after one came back empty the others answer "none" at
  * once (a local enqueue ends the hold; jobs from elsewhere wait at most for the next poll). 16 in
  * flight: each claim is two round trips (BullMQ's fetch, then our record), so 4 left the worker
- * waiting on the network (+15 % jobs/s in bench/jobs at 16).
+ * waiting on the network (about 15 % more jobs/s in a no-op drain at 16; bench/README.md).
  */
 const CLAIM_PARALLEL = 16;
 const DRAIN_HOLD_MS = 25;

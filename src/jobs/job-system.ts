@@ -4,7 +4,7 @@
  * events, and runs the worker loop in processes that take work (`jobs.worker`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { ClosedError, ConfigError, TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
+import { ClosedError, TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
 import { checkSignalName, workflowEngine } from './workflow/support.js';
 import { WakeTimer } from './workflow/wake-timer.js';
 import { workflowView } from './workflow/view.js';
@@ -35,10 +35,8 @@ import {
 import { WorkerLoop } from './worker-loop.js';
 import { enqueueSpan } from './job-trace.js';
 import type { TraceSpan } from '../telemetry/tracing.js';
-import { LimitGate } from './limits/gate.js';
-import { groupOf } from './limits/spec.js';
-import { Scheduler } from './schedules/scheduler.js';
-import { MemoryScheduleStore } from './schedules/store.js';
+import type { LimitGate } from './limits/gate.js';
+import { SchedulesLimits } from './schedules-limits.js';
 import type { ScheduleDef, ScheduleInfo } from './types.js';
 
 export interface JobsOptions {
@@ -66,9 +64,8 @@ export class Jobs implements JobSystem {
   /** enqueue() before start() warns once (the worker loop only runs once the runtime started). */
   #warnedNotStarted = false;
   #started = false;
-  readonly #scheduler: Scheduler;
-  /** Per-task limits (rateLimit, concurrency): undefined when the engine keeps none. */
-  readonly #gate?: LimitGate;
+  /** Schedules and per-task limits (schedules-limits.ts). */
+  readonly #sl: SchedulesLimits;
 
   constructor(runtime: Host, options: JobsOptions) {
     this.#runtime = runtime;
@@ -110,28 +107,17 @@ export class Jobs implements JobSystem {
         metrics: this.#metrics,
         onError: report,
         workflows,
-        onAttemptEnded: (job) => this.#freed(job),
+        onAttemptEnded: (job) => this.#sl.freed(job),
       });
     }
-    if (this.engine.limits) {
-      this.#gate = new LimitGate({
-        store: this.engine.limits,
-        task: (name) => (this.#registry.has(name) ? this.#registry.get(name) : undefined),
-        wake: () => this.#worker?.wake(),
-        report,
-      });
-    }
-    this.#scheduler = new Scheduler(
-      {
-        enqueue: (task, input, opts) => this.enqueue(task, input, opts),
-        get: (id) => this.engine.get(id),
-        hasTask: (name) => this.#registry.has(name),
-        log: runtime.log,
-        report,
-      },
-      this.engine.schedules ?? new MemoryScheduleStore(),
-    );
-    runtime.config.schedules.forEach((s, i) => this.#scheduler.define(s, `schedules[${i}]`));
+    this.#sl = new SchedulesLimits({
+      engine: this.engine,
+      registry: this.#registry,
+      host: runtime,
+      enqueue: (task, input, opts) => this.enqueue(task, input, opts),
+      wake: () => this.#worker?.wake(),
+      report,
+    });
     if (runtime.config.demo) {
       if (!lanes.has(DEMO_LANE.name)) lanes.add({ ...DEMO_LANE });
       this.register(demoProgress);
@@ -145,8 +131,7 @@ export class Jobs implements JobSystem {
       this.#worker?.start();
       this.#wake?.start();
       this.retention.start();
-      this.#gate?.start();
-      await this.#scheduler.start();
+      await this.#sl.start();
     });
     runtime.onClose('jobs', (info) => this.close({ deadlineMs: info?.remainingMs }));
   }
@@ -168,7 +153,7 @@ export class Jobs implements JobSystem {
     }
     item.span?.set('tasklane.job.id', job.id);
     item.span?.end();
-    await this.#admit([job]);
+    await this.#sl.admit([job]);
     this.#enqueued([job]);
     return unscoped(job);
   }
@@ -203,7 +188,7 @@ export class Jobs implements JobSystem {
       r.span?.set('tasklane.job.id', jobs[i]!.id);
       r.span?.end();
     });
-    await this.#admit(jobs);
+    await this.#sl.admit(jobs);
     this.#enqueued(jobs);
     return jobs.map(unscoped);
   }
@@ -244,14 +229,8 @@ export class Jobs implements JobSystem {
     }
     const maxAttempts = opts.maxAttempts ?? def.maxAttempts ?? this.#runtime.config.jobs.maxAttempts;
     const engineOpts: EngineEnqueueOptions = { ...opts, maxAttempts };
-    const group = groupOf(def, value);
-    if (group !== undefined) {
-      if (!this.#gate)
-        throw new ConfigError(`task "${task}" has rateLimit/concurrency, which the ${this.engine.kind} job engine does not keep`, {
-          details: { task },
-        });
-      engineOpts.group = group;
-    }
+    const group = this.#sl.groupOf(def, value);
+    if (group !== undefined) engineOpts.group = group;
     // The trace context is kept only with tracing on (off, nothing is stored for it).
     const tracing = this.#runtime.tracing;
     const span = tracing.enabled ? enqueueSpan(tracing, task, opts.traceparent) : undefined;
@@ -261,13 +240,6 @@ export class Jobs implements JobSystem {
     // learns that the key was taken.
     if (opts.owner && opts.idempotencyKey !== undefined) engineOpts.idempotencyKey = `${opts.owner.key}${OWNER_SEP}${opts.idempotencyKey}`;
     return span ? { task, input: value, opts: engineOpts, span } : { task, input: value, opts: engineOpts };
-  }
-
-  /** Jobs of limited tasks wait held in their group: its gate admits them at once when the limits allow. */
-  async #admit(jobs: readonly JobRecord[]): Promise<void> {
-    const groups = new Map<string, [string, string]>();
-    for (const j of jobs) if (j.group !== undefined) groups.set(JSON.stringify([j.task, j.group]), [j.task, j.group]);
-    if (groups.size > 0) await Promise.all([...groups.values()].map(([task, group]) => this.#gate?.pump(task, group)));
   }
 
   #enqueued(jobs: readonly JobRecord[]): void {
@@ -316,14 +288,14 @@ export class Jobs implements JobSystem {
     if (record.state === 'running') this.#worker?.cancelLocal(id);
     else this.#hub.poke(id);
     await this.#cancelChildren(id);
-    this.#freed(record);
+    this.#sl.freed(record);
     return unscoped(record);
   }
 
   async retry(id: string): Promise<JobRecord> {
     this.#assertOpen();
     const record = await this.engine.retry(id);
-    this.#freed(record);
+    this.#sl.freed(record);
     this.#hub.poke(id);
     this.#worker?.wake();
     return unscoped(record);
@@ -394,22 +366,17 @@ export class Jobs implements JobSystem {
   /** Adds a schedule; once started, its task must be registered (TL_ERR_CONFIG_INVALID otherwise). */
   schedule(def: ScheduleDef): Promise<ScheduleInfo> {
     this.#assertOpen();
-    return this.#scheduler.add(def);
+    return this.#sl.scheduler.add(def);
   }
 
   schedules(): Promise<ScheduleInfo[]> {
     this.#assertOpen();
-    return this.#scheduler.list();
+    return this.#sl.scheduler.list();
   }
 
   /** The per-task limit gate (tests read its pump count). */
   get limitGate(): LimitGate | undefined {
-    return this.#gate;
-  }
-
-  /** A job of a limited task ended or moved: its group may have room now. */
-  #freed(job: JobRecord): void {
-    if (job.group !== undefined) void this.#gate?.pump(job.task, job.group);
+    return this.#sl.gate;
   }
 
   /** Stops the worker (running jobs finish or are given back), ends streams, closes the store. Idempotent. */
@@ -422,11 +389,11 @@ export class Jobs implements JobSystem {
       const destroy = setTimeout(() => this.engine.destroy?.(), deadline);
       destroy.unref();
       try {
-        await this.#scheduler.stop();
+        await this.#sl.scheduler.stop();
         await this.retention.stop();
         this.#wake?.stop();
         await this.#worker?.close(Math.max(0, deadline - Math.min(1_000, deadline * 0.3)));
-        await this.#gate?.stop();
+        await this.#sl.gate?.stop();
         this.#hub.close();
         await this.engine.close();
       } finally {

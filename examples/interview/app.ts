@@ -2,12 +2,25 @@
  * Interview sessions: `POST /interviews {role, difficulty}` generates five questions through the
  * `interview` model route (Groq with three keys, then Hugging Face with two). `"mode": "sync"`
  * runs the legacy synchronous generator in a worker thread instead of the async handler.
+ * `"review": true` makes the session a durable job (review.ts) whose questions are published only
+ * once a reviewer approves them (`POST /v1/jobs/<sessionId>/signals/review`); `GET
+ * /interviews/:id` follows it.
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ValidationError, createRuntime, listen, type ConfigInput, type RoutePlugin, type Runtime } from '../../src/index.js';
+import {
+  NotFoundError,
+  ValidationError,
+  createRuntime,
+  listen,
+  type ConfigInput,
+  type JobRecord,
+  type RoutePlugin,
+  type Runtime,
+} from '../../src/index.js';
 import { DIFFICULTIES, INTERVIEW_MODEL, questionRequests, toQuestion, type Question } from './questions.js';
+import { REVIEW_SIGNAL, reviewedInterviewTask, type ReviewedSession } from './review.js';
 
 const QUESTIONS = fileURLToPath(new URL('./questions.ts', import.meta.url));
 
@@ -17,6 +30,8 @@ const body = z
     difficulty: z.enum(DIFFICULTIES),
     /** 'async' (default): the handler awaits the calls; 'sync': the synchronous generator in a thread. */
     mode: z.enum(['async', 'sync']).default('async'),
+    /** true: a reviewer approves the questions before they are published (answer 202; follow GET /interviews/:id). */
+    review: z.boolean().default(false),
   })
   .strict();
 
@@ -39,7 +54,11 @@ export function interviewConfig(providers: InterviewProviders): ConfigInput {
       ],
     },
     // The synchronous generator's own lane: two threads, each may block on its calls.
-    lanes: { questions: { placement: 'thread', concurrency: 2, timeoutMs: 60_000 } },
+    lanes: {
+      questions: { placement: 'thread', concurrency: 2, timeoutMs: 60_000 },
+      // Reviewed sessions: a waiting one holds no slot, so a few slots serve any number of reviews.
+      reviews: { placement: 'loop', concurrency: 4, timeoutMs: 60_000 },
+    },
     // The cache is opt-in; the question prompts are deterministic (temperature 0), so they are kept.
     ai: { cache: { enabled: true } },
   };
@@ -62,6 +81,7 @@ export async function startInterview(options: InterviewOptions): Promise<{ runti
     logDestination: options.logDestination,
   });
   try {
+    runtime.jobs.register(reviewedInterviewTask);
     const server = await listen(runtime, { routes: [interviewRoutes] });
     return { runtime, url: server.url, close: async () => void (await runtime.close()) };
   } catch (err) {
@@ -77,7 +97,19 @@ export const interviewRoutes: RoutePlugin = async (app, { runtime }) => {
       const issue = parsed.error.issues[0]!;
       throw new ValidationError(`${issue.path.join('.') || 'body'}: ${issue.message}`);
     }
-    const { mode, ...input } = parsed.data;
+    const { mode, review, ...input } = parsed.data;
+    if (review) {
+      const job = await runtime.jobs.enqueue(reviewedInterviewTask.name, input);
+      runtime.log.info({ role: input.role, difficulty: input.difficulty, sessionId: job.id }, 'interview queued for review');
+      return reply.code(202).send({
+        sessionId: job.id,
+        role: input.role,
+        difficulty: input.difficulty,
+        status: 'generating',
+        session: `/interviews/${job.id}`,
+        review: { method: 'POST', path: `/v1/jobs/${job.id}/signals/${REVIEW_SIGNAL}`, body: { approved: true, reviewer: 'your name' } },
+      });
+    }
     const controller = new AbortController();
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) controller.abort();
@@ -104,4 +136,29 @@ export const interviewRoutes: RoutePlugin = async (app, { runtime }) => {
       questions,
     });
   });
+
+  app.get<{ Params: { id: string } }>('/interviews/:id', async (req) => {
+    const job = await runtime.jobs.get(req.params.id);
+    if (!job || job.task !== reviewedInterviewTask.name) throw new NotFoundError(`no reviewed interview ${req.params.id}`);
+    return sessionView(job);
+  });
 };
+
+/** A reviewed session as its reader sees it: the draft while it awaits review, the questions once published. */
+function sessionView(job: JobRecord): Record<string, unknown> {
+  const input = job.input as { role: string; difficulty: string };
+  const base = { sessionId: job.id, role: input.role, difficulty: input.difficulty };
+  if (job.state === 'succeeded') {
+    const r = job.result as ReviewedSession;
+    return { ...base, ...r, questions: r.status === 'published' ? r.questions : null };
+  }
+  if (job.state === 'dead' || job.state === 'cancelled') return { ...base, status: 'failed', error: job.error ?? null, questions: null };
+  const progress = job.progress as { status?: string; draft?: Question[] } | undefined;
+  const waiting = job.state === 'waiting' && job.waitingFor?.kind === 'signal' && job.waitingFor.name === REVIEW_SIGNAL;
+  return {
+    ...base,
+    status: waiting || progress?.status === 'awaiting_review' ? 'awaiting_review' : 'generating',
+    draft: progress?.draft ?? null,
+    questions: null,
+  };
+}

@@ -41,6 +41,7 @@ await runMain(async () => {
     hints: [
       `curl -s -X POST ${app.url}/interviews -H 'content-type: application/json' -d '{"role":"Software Engineer","difficulty":"Easy"}'`,
       `curl -s -X POST ${app.url}/interviews -H 'content-type: application/json' -d '{"role":"Software Engineer","difficulty":"Easy","mode":"sync"}'`,
+      `curl -s -X POST ${app.url}/interviews -H 'content-type: application/json' -d '{"role":"Software Engineer","difficulty":"Easy","review":true}'   # then approve: curl -s -X POST ${app.url}/v1/jobs/<sessionId>/signals/review -H 'content-type: application/json' -d '{"approved":true,"reviewer":"you"}'`,
       real ? 'AI: Groq, then Hugging Face' : 'AI: two local mock providers (set GROQ_API_KEY to use Groq)',
       breakKey0
         ? 'failure scenario on: Groq key #0 is broken; each question\'s "served" shows keyIndex 1 or 2, never 0, and no interview fails'

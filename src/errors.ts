@@ -320,6 +320,14 @@ export function workError(code: WorkCode, message: string, options: TasklaneErro
   return new TasklaneError(code, message, options);
 }
 
+/** The codes of the job system's own refusals: workflows, limits and schedules (a missing job is jobNotFound). */
+export type JobsCode = Extract<ErrorCode, `TL_ERR_JOB_${string}` | `TL_ERR_SCHEDULE_${string}`>;
+
+/** A job, a workflow call, a limit key or a schedule that the job system refuses or cannot serve. */
+export function jobsError(code: JobsCode, message: string, options: TasklaneErrorOptions = {}): TasklaneError {
+  return new TasklaneError(code, message, options);
+}
+
 /** The same failure with more said about where it happened: code, details and status kept, the original as `cause`. */
 export function withContext(err: TasklaneError, message: string): TasklaneError {
   return new TasklaneError(err.code, message, { cause: err, details: err.details, httpStatus: err.httpStatus, retryable: err.retryable });

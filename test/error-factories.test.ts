@@ -9,6 +9,7 @@ import {
   internalError,
   invalidWork,
   jobNotFound,
+  jobsError,
   rateLimited,
   requestRefused,
   runtimeStateError,
@@ -60,6 +61,10 @@ describe('named error factories', () => {
     expect(aiError('TL_ERR_AI_TIMEOUT', 'budget spent')).toMatchObject({ httpStatus: errorCodes.TL_ERR_AI_TIMEOUT.status });
     expect(workError('TL_ERR_LANE_UNKNOWN', 'no lane named "x"', { details: { lane: 'x' } })).toMatchObject({
       details: { lane: 'x' },
+    });
+    expect(jobsError('TL_ERR_SCHEDULE_EXISTS', 'a schedule named "nightly" already exists')).toMatchObject({
+      code: 'TL_ERR_SCHEDULE_EXISTS',
+      httpStatus: errorCodes.TL_ERR_SCHEDULE_EXISTS.status,
     });
     // @ts-expect-error a code outside the family does not compile
     authError('TL_ERR_RATE_LIMITED');

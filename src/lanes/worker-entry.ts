@@ -14,7 +14,7 @@ import {
   workerData,
   type MessagePort,
 } from 'node:worker_threads';
-import { AbortError, TasklaneError, internalError } from '../errors.js';
+import { AbortError, TasklaneError, internalError, jobsError } from '../errors.js';
 import type { AiCallOptions, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult } from '../ai/types.js';
 import { ResourceScope } from '../resources/scope.js';
 import { THREAD_DEFS, type ResourceDef } from '../resources/resource.js';
@@ -239,7 +239,7 @@ const NO_WORKFLOW_CALLS = Object.fromEntries(
     name,
     () =>
       Promise.reject(
-        new TasklaneError(
+        jobsError(
           'TL_ERR_JOB_WORKFLOW_UNSUPPORTED',
           `ctx.${name}() is not available to work running in a thread lane: run the workflow task on a loop lane and give its heavy steps { lane: '<thread lane>' } (docs/workflows.md)`,
         ),

@@ -1,5 +1,5 @@
 /** A task's `rateLimit` / `concurrency` options: checked at defineTask, and the group of an input. */
-import { ConfigError, TasklaneError } from '../../errors.js';
+import { ConfigError, jobsError } from '../../errors.js';
 import type { TaskDef } from '../types.js';
 import type { LimitSpec } from './types.js';
 
@@ -42,12 +42,12 @@ export function groupOf(def: TaskDef, input: unknown): string | undefined {
   try {
     group = key(input);
   } catch (err) {
-    throw new TasklaneError('TL_ERR_JOB_LIMIT_KEY', `task "${def.name}": its limit key threw for this input: ${(err as Error).message}`, {
+    throw jobsError('TL_ERR_JOB_LIMIT_KEY', `task "${def.name}": its limit key threw for this input: ${(err as Error).message}`, {
       details: { task: def.name },
     });
   }
   if (typeof group !== 'string' || group.length === 0 || group.length > GROUP_MAX)
-    throw new TasklaneError(
+    throw jobsError(
       'TL_ERR_JOB_LIMIT_KEY',
       `task "${def.name}": its limit key must answer a string of 1 to ${GROUP_MAX} characters, got ${typeof group === 'string' ? `${group.length} characters` : typeof group}`,
       { details: { task: def.name } },

@@ -4,7 +4,7 @@
  * idempotency key, so the store keeps one job. The store's schedule state (the latest tick dealt
  * with) makes a restart run only the latest tick missed while down, once.
  */
-import { ConfigError, TasklaneError } from '../../errors.js';
+import { ConfigError, type TasklaneError, jobsError } from '../../errors.js';
 import { FINAL_STATES, type EnqueueOptions, type JobRecord, type ScheduleDef, type ScheduleInfo } from '../types.js';
 import { CronTicks, cronProblem, isTimeZone } from './cron.js';
 import type { ScheduleStore } from './store.js';
@@ -65,7 +65,7 @@ export class Scheduler {
   define(def: ScheduleDef, where?: string): Entry {
     const checked = checkSchedule(def, where);
     if (this.#entries.has(checked.name))
-      throw new TasklaneError('TL_ERR_SCHEDULE_EXISTS', `a schedule named "${checked.name}" already exists`, {
+      throw jobsError('TL_ERR_SCHEDULE_EXISTS', `a schedule named "${checked.name}" already exists`, {
         details: { schedule: checked.name },
       });
     const entry: Entry = { def: checked, ticks: new CronTicks(checked) };

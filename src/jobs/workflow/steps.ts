@@ -5,7 +5,7 @@
  * after two of three calls replays those two answers and pays only for the third.
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { ConfigError, JobError, TasklaneError, errorFromJSON, toTasklaneError } from '../../errors.js';
+import { ConfigError, JobError, type TasklaneError, errorFromJSON, toTasklaneError, runtimeStateError } from '../../errors.js';
 import type { AiCallOptions, AiClient, ChatRequest, EmbeddingRequest } from '../../ai/types.js';
 import type { Lanes } from '../../lanes/lanes.js';
 import { TASK_BY_NAME } from '../../lanes/module-ref.js';
@@ -212,7 +212,7 @@ export class StepRunner {
   }
 
   #base(): AiClient {
-    if (!this.base) throw new TasklaneError('TL_ERR_RUNTIME_STATE', 'ctx.ai is not available in this step');
+    if (!this.base) throw runtimeStateError('ctx.ai is not available in this step');
     return this.base;
   }
 }

@@ -2,7 +2,7 @@
  * Small shared pieces of the workflow calls: the engine check (the workflow methods are optional
  * on JobEngine) and the name rules for signals and steps.
  */
-import { TasklaneError, ValidationError } from '../../errors.js';
+import { ValidationError, jobsError } from '../../errors.js';
 import type { JobEngine } from '../engine.js';
 
 type WorkflowMethods = 'readJournal' | 'writeJournal' | 'park' | 'wakeDue' | 'signal' | 'takeSignal' | 'children';
@@ -10,7 +10,7 @@ type WorkflowMethods = 'readJournal' | 'writeJournal' | 'park' | 'wakeDue' | 'si
 /** The engine, known to have `method`; else TL_ERR_JOB_WORKFLOW_UNSUPPORTED naming the engine. */
 export function workflowEngine<K extends WorkflowMethods>(engine: JobEngine, method: K): JobEngine & Required<Pick<JobEngine, K>> {
   if (typeof engine[method] !== 'function') {
-    throw new TasklaneError(
+    throw jobsError(
       'TL_ERR_JOB_WORKFLOW_UNSUPPORTED',
       `the ${engine.kind} job engine does not implement ${method}(), which workflows need (steps, sleep, signals, child jobs); use an engine that passes test/engines/conformance-workflows.ts (sqlite does)`,
       { details: { engine: engine.kind, method } },

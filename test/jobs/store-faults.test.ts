@@ -126,8 +126,8 @@ async function expectSleepersWhole(url: string, ids: string[], ms: number): Prom
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events.at(-1)).toMatchObject({ type: 'succeeded', seq: job.lastSeq });
     const progress = events.filter((e) => e.type === 'progress').map((e) => (e.data as { i: number }).i);
-    // One progress event per 50 ms, all of them kept through the fault, in order.
-    expect(progress.length).toBeGreaterThanOrEqual(Math.floor(ms / 50) - 4);
+    // One progress event per 50 ms step, all of them kept through the fault, in order.
+    expect(progress.length).toBe(Math.ceil(ms / 50));
     expect(progress).toEqual(progress.map((_, i) => i + 1));
   }
 }

@@ -77,7 +77,12 @@ export class Scheduler {
   /** Adds a schedule; once started, it checks the task and arms at once. */
   async add(def: ScheduleDef, where?: string): Promise<ScheduleInfo> {
     const entry = this.define(def, where);
-    if (this.#running) await this.#catchUp(entry);
+    if (!this.#running) {
+      // Before start the store may not be open yet: nothing has run, so nothing to read.
+      const next = entry.ticks.next(Date.now());
+      return { ...entry.def, nextRunAt: next === undefined ? null : new Date(next).toISOString(), lastRunAt: null, lastJobId: null };
+    }
+    await this.#catchUp(entry);
     return (await this.list([entry.def.name]))[0]!;
   }
 

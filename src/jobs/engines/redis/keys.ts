@@ -15,6 +15,8 @@
  *   P:meta                hash   `format`: the data's format version (see format.ts)
  *   P:idem:<key>          string idempotency key → job id
  *   P:cancel              pub/sub channel: ids of running jobs asked to cancel
+ *   P:sched:<name>        hash   a schedule's latest tick and job (schedule-store.ts)
+ *   P:lim:…               zsets  per-task limit groups: held, active, rate window (limits.ts)
  *   P:jr:<id>             hash   workflow journal: entry key → entry JSON (workflow.ts)
  *   P:sig:<id>            list   signals kept for the job, oldest first: JSON { n: name, p: payload JSON }
  *   P:kids:<id>           list   the job's children, spawn order

@@ -1,3 +1,4 @@
+import { StoreError } from '../../errors.js';
 import type { Host } from '../../runtime/host.js';
 import { Accountant } from './accountant.js';
 import { SqliteSpendStore } from './sqlite-spend-store.js';
@@ -20,7 +21,9 @@ export function accountingWanted(config: Host['config']): boolean {
 /** The accountant for a runtime, on the given store (Redis) or a SQLite one; undefined when off. */
 export function accountantFor(host: Host, store: SpendStore | undefined, sqlitePath: string | undefined): Accountant | undefined {
   if (!accountingWanted(host.config)) return undefined;
-  const spend = store ?? (sqlitePath ? new SqliteSpendStore(sqlitePath) : undefined);
+  const onError = (err: Error) =>
+    host.reportError(new StoreError('TL_ERR_STORE_UNAVAILABLE', `spend store ${sqlitePath}: ${host.scrub(err.message)}`, { cause: err }));
+  const spend = store ?? (sqlitePath ? new SqliteSpendStore(sqlitePath, onError) : undefined);
   if (!spend) return undefined;
   // Registered before the orchestrator's closer, so it closes after the calls that charge it.
   host.onClose('ai-spend', () => spend.close());

@@ -29,10 +29,17 @@ CREATE TABLE IF NOT EXISTS tl_job_cost (
 ) WITHOUT ROWID;
 `;
 
+/** Charges not written yet: `period|scope:name` → figures (a period never holds '|'), and job → step → USD ('' = the whole job). */
+interface Pending {
+  spend: Map<string, { usd: number; tokens: number; requests: number }>;
+  jobs: Map<string, Map<string, number>>;
+}
+
 /**
  * Spend in the embedded store: two tables beside the job engine's in the same database file, on
  * a connection of their own (WAL lets both write). Token windows stay in memory: one process
- * serves a SQLite store. Calls are synchronous underneath; the promises keep one contract with Redis.
+ * serves a SQLite store. Charges are grouped: added to a pending map at once (reads add it in, so
+ * a budget sees every answer), written in one transaction per loop turn, and flushed on close.
  */
 export class SqliteSpendStore implements SpendStore {
   readonly #db: Database.Database;
@@ -40,8 +47,15 @@ export class SqliteSpendStore implements SpendStore {
   readonly #addJob: Database.Statement;
   readonly #get: Database.Statement;
   readonly #windows = new MemoryTokenWindows();
+  readonly #write: (rows: Pending) => void;
+  #pending: Pending = { spend: new Map(), jobs: new Map() };
+  #flushing?: NodeJS.Immediate;
 
-  constructor(path: string) {
+  readonly #onError: (err: Error) => void;
+
+  /** `onError` hears a grouped write that failed (its charges are lost, the answers were not). */
+  constructor(path: string, onError: (err: Error) => void = () => {}) {
+    this.#onError = onError;
     mkdirSync(dirname(path), { recursive: true });
     this.#db = new Database(path);
     this.#db.pragma('journal_mode = WAL');
@@ -49,38 +63,74 @@ export class SqliteSpendStore implements SpendStore {
     this.#db.pragma('synchronous = NORMAL');
     this.#db.exec(SCHEMA);
     this.#add = this.#db.prepare(
-      `INSERT INTO tl_spend (period, subject, usd, tokens, requests) VALUES (?, ?, ?, ?, 1)
-       ON CONFLICT (period, subject) DO UPDATE SET usd = usd + excluded.usd, tokens = tokens + excluded.tokens, requests = requests + 1`,
+      `INSERT INTO tl_spend (period, subject, usd, tokens, requests) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (period, subject) DO UPDATE SET usd = usd + excluded.usd, tokens = tokens + excluded.tokens, requests = requests + excluded.requests`,
     );
     this.#addJob = this.#db.prepare(
       `INSERT INTO tl_job_cost (job_id, step, usd) VALUES (?, ?, ?) ON CONFLICT (job_id, step) DO UPDATE SET usd = usd + excluded.usd`,
     );
     this.#get = this.#db.prepare('SELECT usd FROM tl_spend WHERE period = ? AND subject = ?');
+    this.#write = this.#db.transaction((rows: Pending) => {
+      for (const [k, f] of rows.spend) {
+        const bar = k.indexOf('|');
+        this.#add.run(k.slice(0, bar), k.slice(bar + 1), f.usd, f.tokens, f.requests);
+      }
+      for (const [id, steps] of rows.jobs) for (const [step, usd] of steps) this.#addJob.run(id, step, usd);
+    });
   }
 
-  readonly #charge = (c: SpendCharge): void => {
+  async charge(c: SpendCharge): Promise<void> {
     const { day, month } = periodsOf(c.at);
     const subjects = [`provider:${c.provider}`];
     if (c.key !== undefined) subjects.push(`key:${c.key}`);
     if (c.tenant !== undefined) subjects.push(`tenant:${c.tenant}`);
-    for (const period of [day, month]) for (const s of subjects) this.#add.run(period, s, c.usd, c.tokens);
-    if (c.job) {
-      this.#addJob.run(c.job.id, '', c.usd);
-      if (c.job.step !== undefined) this.#addJob.run(c.job.id, c.job.step, c.usd);
+    const { spend, jobs } = this.#pending;
+    for (const period of [day, month]) {
+      for (const s of subjects) {
+        const k = `${period}|${s}`;
+        const f = spend.get(k);
+        if (f) {
+          f.usd += c.usd;
+          f.tokens += c.tokens;
+          f.requests++;
+        } else spend.set(k, { usd: c.usd, tokens: c.tokens, requests: 1 });
+      }
     }
-  };
+    if (c.job) {
+      let steps = jobs.get(c.job.id);
+      if (!steps) jobs.set(c.job.id, (steps = new Map()));
+      steps.set('', (steps.get('') ?? 0) + c.usd);
+      if (c.job.step !== undefined) steps.set(c.job.step, (steps.get(c.job.step) ?? 0) + c.usd);
+    }
+    this.#flushing ??= setImmediate(() => {
+      try {
+        this.#flush();
+      } catch (err) {
+        this.#onError(err as Error);
+      }
+    });
+  }
 
-  async charge(c: SpendCharge): Promise<void> {
-    this.#db.transaction(this.#charge)(c);
+  /** Writes what is pending in one transaction. */
+  #flush(): void {
+    this.#flushing = undefined;
+    const rows = this.#pending;
+    if (rows.spend.size === 0 && rows.jobs.size === 0) return;
+    this.#pending = { spend: new Map(), jobs: new Map() };
+    this.#write(rows);
   }
 
   async spent(scope: 'key' | 'tenant', name: string, at: number): Promise<{ day: number; month: number }> {
     const { day, month } = periodsOf(at);
-    const read = (period: string) => (this.#get.get(period, `${scope}:${name}`) as { usd: number } | undefined)?.usd ?? 0;
+    const subject = `${scope}:${name}`;
+    const read = (period: string) =>
+      ((this.#get.get(period, subject) as { usd: number } | undefined)?.usd ?? 0) +
+      (this.#pending.spend.get(`${period}|${subject}`)?.usd ?? 0);
     return { day: read(day), month: read(month) };
   }
 
   async report(at: number): Promise<SpendRow[]> {
+    this.#flush();
     const { day, month } = periodsOf(at);
     const rows = this.#db
       .prepare('SELECT period, subject, usd, tokens, requests FROM tl_spend WHERE period IN (?, ?)')
@@ -95,6 +145,7 @@ export class SqliteSpendStore implements SpendStore {
   }
 
   async jobCost(jobId: string): Promise<JobCost | undefined> {
+    this.#flush();
     const rows = this.#db.prepare('SELECT step, usd FROM tl_job_cost WHERE job_id = ?').all(jobId) as Array<{ step: string; usd: number }>;
     return jobCostOf(rows);
   }
@@ -108,7 +159,10 @@ export class SqliteSpendStore implements SpendStore {
   }
 
   async close(): Promise<void> {
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    clearImmediate(this.#flushing);
+    this.#flush();
+    this.#db.close();
   }
 }
 

@@ -283,7 +283,8 @@ export class WorkerLoop {
     const started = performance.now();
     r.done = this.#run(r).finally(() => {
       if (r.span) endAttemptSpan(r.span, r.end);
-      this.#running.delete(job.id);
+      // A parked job can be woken and claimed again here before this attempt's end runs: keep the new one.
+      if (this.#running.get(job.id) === r) this.#running.delete(job.id);
       this.#opts.metrics?.attemptEnded(task.name, r.outcome ?? 'lost', performance.now() - started);
       this.#opts.onAttemptEnded?.(job);
       this.wake();

@@ -74,6 +74,23 @@ describe('steps', () => {
     ]);
   });
 
+  it('retrying a dead workflow by hand replays its completed steps and runs its failed one again', async () => {
+    const { jobs } = t.runtime;
+    const job = await jobs.enqueue('wf.step-options', { failTimes: 0, hangMs: 5_000 });
+    const dead = await waitFor(t.runtime, job.id, ['succeeded', 'dead']);
+    expect(dead.error!.code).toBe('TL_ERR_JOB_STEP_TIMEOUT');
+    expect((await jobs.retry(job.id)).state).toBe('queued');
+    const again = await waitFor(t.runtime, job.id, ['dead', 'succeeded']);
+    const after = (await collect(t.runtime, job.id, dead.lastSeq)).filter((e) => e.type.startsWith('step.'));
+    expect(after.map((e) => [e.type, (e.data as { name: string }).name])).toEqual([
+      ['step.replayed', 'retried'],
+      ['step.started', 'slow'],
+      ['step.failed', 'slow'],
+    ]);
+    expect(runs(job.id, 'retried')).toBe(1);
+    expect(again.state).toBe('dead');
+  });
+
   it('a changed order of steps fails the job with TL_ERR_JOB_STEP_MISMATCH instead of replaying the wrong result', async () => {
     const job = await t.runtime.jobs.enqueue('wf.reordered', null);
     const end = await waitFor(t.runtime, job.id, ['succeeded', 'dead']);

@@ -299,11 +299,14 @@ async function main() {
   rmSync(accountedDir, { recursive: true, force: true });
 }
 
-const deadline = setTimeout(() => {
-  console.error('bench/gateway: over its time bound (BENCH_BOUND_S, default 100 s), stopping');
-  stopAll();
-  process.exit(1);
-}, Number(process.env.BENCH_BOUND_S ?? 100) * 1000);
+const deadline = setTimeout(
+  () => {
+    console.error('bench/gateway: over its time bound (BENCH_BOUND_S, default 100 s), stopping');
+    stopAll();
+    process.exit(1);
+  },
+  Number(process.env.BENCH_BOUND_S ?? 100) * 1000,
+);
 
 function stopAll() {
   for (const c of children) {

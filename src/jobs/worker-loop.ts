@@ -270,6 +270,10 @@ export class WorkerLoop {
         token,
         live: r.live,
         signal: controller.signal,
+        // No renewal while the park is written: it drops the lease, and a renewal racing it would read as a lost lease.
+        parking: (on) => {
+          if (!r.parked && !r.lost) r.finishing = on;
+        },
         parked: (record) => {
           r.parked = record;
           r.finishing = true;

@@ -46,6 +46,8 @@ export interface AttemptSide {
   token: string;
   live: LiveJob;
   signal: AbortSignal;
+  /** A park is being written (true) or failed (false). */
+  parking(on: boolean): void;
   /** The engine parked the job (the record it returned): end the attempt without finishing it. */
   parked(record: JobRecord): void;
 }
@@ -223,7 +225,15 @@ export class WorkflowAttempt {
     const { live, job, token } = this.#a;
     this.#a.signal.throwIfAborted();
     await live.flush();
-    const record = await workflowEngine(this.#d.engine, 'park').park(job.id, token, waitFor, entries);
+    const engine = workflowEngine(this.#d.engine, 'park');
+    this.#a.parking(true);
+    let record: JobRecord;
+    try {
+      record = await engine.park(job.id, token, waitFor, entries);
+    } catch (err) {
+      this.#a.parking(false);
+      throw err;
+    }
     this.#a.parked(record);
     this.#d.parkedHere(record);
     throw new AbortError(

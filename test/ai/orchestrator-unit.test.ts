@@ -69,6 +69,25 @@ describe('orchestrator over mock LanguageModels', () => {
     expect(meta.attempts).toBe(a.chatCalls.length + 1);
   });
 
+  it('lists the failed attempts with their reasons in meta, whole and streamed; none when the first attempt answers', async () => {
+    const { ai, a } = build({ script: { fault: 'server', status: 503 } }, { script: { text: 'from b' } });
+    const whole = await ai.chat(ask('whole'));
+    const streamed = await ai.openStream({ ...ask('streamed'), stream: true });
+    for await (const _ of streamed.chunks) void _;
+    for (const meta of [whole.meta, streamed.meta]) {
+      expect(meta).toMatchObject({ provider: 'b', model: 'model-b', keyIndex: 0 });
+      expect(meta.failedAttempts).toHaveLength(meta.attempts - 1);
+      for (const f of meta.failedAttempts!) {
+        expect(f).toMatchObject({ provider: 'a', model: 'model-a', status: 503, kind: 'server', code: 'TL_ERR_AI_PROVIDER' });
+        expect(Object.keys(f).sort()).toEqual(['code', 'keyIndex', 'kind', 'model', 'ms', 'provider', 'status']);
+      }
+    }
+    expect(a.chatCalls.length).toBe(whole.meta.attempts - 1 + streamed.meta.attempts - 1);
+    await ai.close();
+    const healthy = build({ script: { text: 'at once' } });
+    expect((await healthy.ai.chat(ask('fine'))).meta.failedAttempts).toBeUndefined();
+  });
+
   it('cools a key refused with 429: the next attempt goes to another key, never the cooling one', async () => {
     const { ai, a, b } = build({
       script: (call) => (call.keyIndex === 0 ? { fault: 'rate_limit', status: 429, retryAfterMs: 60_000 } : { text: 'second key' }),

@@ -210,7 +210,7 @@ export class Orchestrator implements AiClient {
     const ticket = await acct?.admit(req, options);
     const cache: CacheLookup = this.#cache ? await this.#cache.lookup(key, req, options).catch((e) => acct!.fail(ticket, e)) : BYPASS;
     if (cache.hit) {
-      const h = cache.hit;
+      const h = acct ? acct.free(cache.hit) : cache.hit;
       acct?.release(ticket);
       return {
         meta: { ...hitMeta(h, t0), ...(acct ? { cost: 0 } : {}) },

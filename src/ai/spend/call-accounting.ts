@@ -2,7 +2,16 @@ import type { ResolvedConfig } from '../../config/index.js';
 import { priceOf } from '../cost/price.js';
 import type { Route, Routes } from '../route.js';
 import type { StreamFlight } from '../stream-flight.js';
-import type { AiCallOptions, ChatRequest, ChatResult, EmbeddingRequest, EmbeddingResult, ServedBy, Usage } from '../types.js';
+import type {
+  AiCallOptions,
+  ChatCompletion,
+  ChatRequest,
+  ChatResult,
+  EmbeddingRequest,
+  EmbeddingResult,
+  ServedBy,
+  Usage,
+} from '../types.js';
 import { estimateTokens, type Accountant, type Ticket } from './accountant.js';
 
 /**
@@ -90,6 +99,12 @@ export class CallAccounting {
     }
     if (r.completion.usage?.cost !== undefined) r.meta.cost = r.completion.usage.cost;
     return r;
+  }
+
+  /** A cached answer as its caller gets it: nothing was paid for it now (`usage.cost` 0). */
+  free<T extends { completion: ChatCompletion }>(h: T): T {
+    const u = h.completion.usage;
+    return u ? { ...h, completion: { ...h.completion, usage: { ...u, cost: 0 } } } : h;
   }
 
   /** The caller is charged for the embeddings it got (nothing for a cache hit). */

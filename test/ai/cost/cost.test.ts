@@ -107,6 +107,50 @@ describe('cost of every answer, through the gateway', () => {
     expect((m.data.usage as unknown as { cost: number }).cost).toBe(EXPECTED);
   });
 
+  it('a cache hit costs nothing: 0 in the header and usage.cost, JSON and stream, and only the first answer is charged', async () => {
+    const url = await gateway({ ai: { cache: { enabled: true, mode: 'all' } } });
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'alice-key', maxRetries: 0 });
+    const ask = () => client.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'same' }] }).withResponse();
+    const first = await ask();
+    expect(first.response.headers.get('x-tasklane-cost-usd')).toBe(String(EXPECTED));
+    const hit = await ask();
+    expect(hit.response.headers.get('x-tasklane-cache')).toBe('hit');
+    expect(hit.response.headers.get('x-tasklane-cost-usd')).toBe('0');
+    expect((hit.data.usage as unknown as { cost: number }).cost).toBe(0);
+    const stream = await client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'same' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const usages: Array<{ cost?: number }> = [];
+    for await (const chunk of stream) if (chunk.usage) usages.push(chunk.usage as never);
+    expect(usages.map((u) => u.cost)).toEqual([0]);
+    const spend = (await (await fetch(`${url}/v1/admin/spend`, { headers: { authorization: 'Bearer alice-key' } })).json()) as {
+      rows: Array<{ scope: string; name: string; day: { usd: number; requests: number } }>;
+    };
+    expect(spend.rows.find((r) => r.scope === 'key' && r.name === 'alice')?.day).toMatchObject({ usd: EXPECTED, requests: 1 });
+  });
+
+  it('identical calls that share one upstream answer (single-flight) are charged once, and each answer says what it cost', async () => {
+    const url = await gateway({
+      models: { slow: [{ provider: 'a', model: 'gpt-mock@slow-first:300' }] },
+      ai: { prices: { 'a/gpt-mock@slow-first:300': PRICE } },
+    });
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'alice-key', maxRetries: 0 });
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        client.chat.completions.create({ model: 'slow', messages: [{ role: 'user', content: 'shared' }] }).withResponse(),
+      ),
+    );
+    expect(mock.calls.length).toBe(1);
+    for (const a of answers) expect(a.response.headers.get('x-tasklane-cost-usd')).toBe(String(EXPECTED));
+    const spend = (await (await fetch(`${url}/v1/admin/spend`, { headers: { authorization: 'Bearer alice-key' } })).json()) as {
+      rows: Array<{ scope: string; name: string; day: { usd: number; requests: number } }>;
+    };
+    expect(spend.rows.find((r) => r.scope === 'key' && r.name === 'alice')?.day).toMatchObject({ usd: EXPECTED, requests: 1 });
+  });
+
   it('reads ai.pricesFile; the inline table wins on a clash; a model without a price has no cost', async () => {
     const tmp = tempDir();
     cleanups.push(tmp.remove);

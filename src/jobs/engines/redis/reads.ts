@@ -50,6 +50,13 @@ export class RedisReads {
         ((owner.key === undefined || r.owner?.key === owner.key) &&
           (owner.tenant === undefined || r.owner?.tenant === owner.tenant) &&
           (!q.task || r.task === q.task)));
+    // An owner's jobs of one task (and state): the owner's counters say at once when there are
+    // none, instead of a walk of the owner's whole index that finds nothing.
+    if (owner && q.task && (owner.key === undefined || owner.tenant === undefined)) {
+      const by = (await this.#ownerCounts([q.task], owner)).tasks[q.task] ?? {};
+      const n = q.state ? (by[q.state] ?? 0) : Object.values(by).reduce((a, b) => a + (b ?? 0), 0);
+      if (n === 0) return { jobs: [] };
+    }
     const jobs: JobRecord[] = [];
     let upper = cursor !== undefined ? `(${cursor}` : '+inf';
     let next: string | undefined;

@@ -62,6 +62,12 @@ describe('Redis owner counts', () => {
     const listed = (await e.list({ owner: { key: 'alice' }, limit: 100 })).jobs;
     expect(listed.filter((j) => j.state === 'queued')).toHaveLength(2);
 
+    // A task the owner has no jobs of (or none in that state) answers an empty page from the counters.
+    expect((await e.list({ owner: { key: 'alice' }, task: 'none' })).jobs).toEqual([]);
+    expect((await e.list({ owner: { key: 'alice' }, task: 'b', state: 'dead' })).jobs).toEqual([]);
+    expect((await e.list({ owner: { key: 'alice' }, task: 'b' })).jobs.map((j) => j.input)).toEqual([2]);
+    expect((await e.list({ owner: { tenant: 'acme' }, task: 'a', state: 'queued' })).jobs.map((j) => j.input).sort()).toEqual([3, 5]);
+
     // One hash per owner, read in one call: no job record is read for a count.
     const redis = new Redis(REDIS_URL);
     try {

@@ -197,7 +197,11 @@ export interface JobEngine {
    */
   cancel(id: string): Promise<JobRecord>;
 
-  /** Dead or cancelled → queued now, attempt 0, error and result cleared, `enqueued` event `{ retry: true, from }`. Else TL_ERR_JOB_STATE. */
+  /**
+   * Dead or cancelled → queued now, attempt 0, error and result cleared, `enqueued` event
+   * `{ retry: true, from }`. Else TL_ERR_JOB_STATE. Workflow engines also drop the job's `failed`
+   * journal entries (completed ones stay, to be replayed).
+   */
   retry(id: string): Promise<JobRecord>;
 
   /**

@@ -221,6 +221,20 @@ export function workflowConformance(factory: EngineFactory): void {
       expect(await w.takeSignal(job.id, c2.token, 'x', { key: 'signal:x#0', pos: 0, startedAt: 0 })).toEqual({ payload: 'late' });
     });
 
+    it('a retry by hand drops the failed journal entries and keeps the completed ones', async () => {
+      const w = wf(engine);
+      const job = await engine.enqueue('t', null, { maxAttempts: 1 });
+      const c = (await claimOne(engine))!;
+      await w.writeJournal(job.id, c.token, [
+        step('step:a#0', 0, 'kept'),
+        { key: 'step:b#0', pos: 1, status: 'failed', error: { code: 'E', message: 'm' }, startedAt: 1, endedAt: 2 },
+        { key: 'ai:step:b#0#0', status: 'completed', result: 'answer', startedAt: 1, endedAt: 2 },
+      ]);
+      await engine.finish(job.id, c.token, { outcome: 'dead', error: { code: 'E', message: 'm' } });
+      await engine.retry(job.id);
+      expect((await w.readJournal(job.id)).map((e) => e.key).sort()).toEqual(['ai:step:b#0#0', 'step:a#0']);
+    });
+
     it('cancels a waiting job at once', async () => {
       const w = wf(engine);
       const job = await engine.enqueue('t', null, { maxAttempts: 1 });

@@ -47,6 +47,8 @@ const WATCHED: Array<{ path: string; get(c: ResolvedConfig): unknown }> = [
   { path: 'log', get: (c) => c.log },
   { path: 'ai', get: (c) => c.ai },
   { path: 'demo', get: (c) => c.demo },
+  // The tracer and its exporter are built once, at start.
+  { path: 'telemetry', get: (c) => c.telemetry },
 ];
 
 export class Reloader {

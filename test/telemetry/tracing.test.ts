@@ -7,11 +7,14 @@
  */
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRuntime } from '../../src/index.js';
 import { aiConfig } from '../ai/fixtures.js';
 import { startMockProvider, type MockProvider } from '../support/mock-provider.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
-import { testServer } from '../support/runtime.js';
+import { LogCapture, tempDir, testServer } from '../support/runtime.js';
 
 const AI_TASKS = fileURLToPath(new URL('../fixtures/jobs/ai-tasks.ts', import.meta.url));
 const CLIENT_KEY = 'client-key-7f3a9c41d2e8b6a0';
@@ -316,5 +319,32 @@ describe('spans sent to an OTLP receiver', () => {
       expect(job.traceparent).toBe(`00-${batchTrace}-${span.spanId}-01`);
     }
     expectNoSecrets(receiver);
+  });
+});
+
+describe('telemetry and reload', () => {
+  it('a changed telemetry section is named as needing a restart, and the running tracer carries on', async () => {
+    receiver = await startOtlpReceiver();
+    const tmp = tempDir();
+    const file = join(tmp.dir, 'tasklane.config.json');
+    const save = (serviceName: string) =>
+      writeFileSync(
+        file,
+        JSON.stringify({ data: tmp.dir, telemetry: { serviceName, otlp: { endpoint: receiver!.url, batchDelayMs: 50 } } }),
+      );
+    save('before');
+    const runtime = await createRuntime({ file, env: {}, dotenv: false, cwd: tmp.dir, logDestination: new LogCapture() });
+    try {
+      save('after');
+      const report = await runtime.reload();
+      expect(report.restartRequired).toContain('telemetry');
+      expect(report.applied).not.toContain('telemetry');
+      runtime.tracing.start('still on').end();
+    } finally {
+      await runtime.close();
+      tmp.remove();
+    }
+    // close() flushed the span, under the name the tracer was built with.
+    expect(receiver.spans.find((s) => s.name === 'still on')?.resource['service.name']).toBe('before');
   });
 });

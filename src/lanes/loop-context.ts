@@ -15,15 +15,17 @@ export function chargedTo(context: Record<string, unknown> | undefined, asked?: 
   return owner ? { job, client: owner } : { job };
 }
 
+/** The work's AI calls go under its lane span (or the caller's) unless a call names its own parent. */
+function underParent(callOpts: AiCallOptions, traceparent: string | undefined): AiCallOptions {
+  return traceparent && callOpts.traceparent === undefined ? { ...callOpts, traceparent } : callOpts;
+}
+
 /**
  * The WorkContext of work running on the event loop: the same shape a thread gets, wired
  * directly to the host callbacks, the runtime's AI client and the main-thread resources.
  */
 export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSignal, opts: RunOptions, traceparent?: string): WorkContext {
   const { host, context } = opts;
-  // The work's AI calls go under its lane span (or the caller's) unless a call names its own parent.
-  const traced = (callOpts: AiCallOptions): AiCallOptions =>
-    traceparent && callOpts.traceparent === undefined ? { ...callOpts, traceparent } : callOpts;
   return {
     ...context,
     ...(traceparent && env.tracing.enabled ? { traceparent } : {}),
@@ -53,7 +55,7 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
         Promise.resolve().then(() => {
           const signal = signalOf();
           return env.ai().chat(req, {
-            ...traced(callOpts),
+            ...underParent(callOpts, traceparent),
             ...chargedTo(context, callOpts),
             signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
           });
@@ -62,7 +64,7 @@ export function loopContext(lane: string, env: LaneEnv, signalOf: () => AbortSig
         Promise.resolve().then(() => {
           const signal = signalOf();
           return env.ai().embed(req, {
-            ...traced(callOpts),
+            ...underParent(callOpts, traceparent),
             ...chargedTo(context, callOpts),
             signal: callOpts.signal ? AbortSignal.any([callOpts.signal, signal]) : signal,
           });

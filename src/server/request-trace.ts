@@ -8,11 +8,20 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { continueTrace } from '../telemetry/traceparent.js';
 import type { Tracing } from '../telemetry/tracing.js';
 
+/**
+ * A Fastify reply header, not res.setHeader(): a header set on the raw response before writeHead()
+ * sends Node down its slow path for every other header of the answer. Streams that write their own
+ * headers (SseWriter, after reply.hijack()) pass `req.traceparent` with them.
+ */
+function answerWith(reply: FastifyReply, traceparent: string): void {
+  reply.header('traceparent', traceparent);
+}
+
 export function traceRequest(tracing: Tracing, req: FastifyRequest, reply: FastifyReply): void {
   const incoming = req.headers.traceparent;
   if (!tracing.enabled) {
     req.traceparent = continueTrace(incoming);
-    reply.raw.setHeader('traceparent', req.traceparent);
+    answerWith(reply, req.traceparent);
     return;
   }
   const route = req.routeOptions.url;
@@ -28,8 +37,7 @@ export function traceRequest(tracing: Tracing, req: FastifyRequest, reply: Fasti
     },
   });
   req.traceparent = span.traceparent;
-  // Set on the raw response so that replies Fastify sends, errors and hijacked SSE streams all carry it.
-  reply.raw.setHeader('traceparent', span.traceparent);
+  answerWith(reply, span.traceparent);
   reply.raw.once('close', () => {
     const status = reply.raw.statusCode;
     span.set('http.response.status_code', status);

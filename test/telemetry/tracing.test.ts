@@ -84,8 +84,8 @@ describe('traceparent without an exporter', () => {
     mock = await startMockProvider();
     t = await testServer({ ...aiConfig(mock.url), server: { apiKeys: [CLIENT_KEY] } });
     const auth = { authorization: `Bearer ${CLIENT_KEY}` };
-    const post = (headers: Record<string, string>, body: unknown) =>
-      fetch(`${t!.url}/v1/chat/completions`, {
+    const post = (headers: Record<string, string>, body: unknown, path = '/v1/chat/completions') =>
+      fetch(`${t!.url}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
@@ -134,7 +134,21 @@ describe('traceparent without an exporter', () => {
     expect(job.status).toBe(201);
     expect(FORMAT.exec(job.headers.get('traceparent') ?? '')?.[1]).toBe(TRACE_ID);
     // Off, nothing is kept for traces in the job record.
-    expect((await job.json()).traceparent).toBeUndefined();
+    const made = (await job.json()) as { id: string; traceparent?: string };
+    expect(made.traceparent).toBeUndefined();
+    // Streams that write their own headers carry it too: job events, Messages, Responses.
+    const events = await fetch(`${t.url}/v1/jobs/${made.id}/events`, { headers: { ...auth, traceparent: TRACEPARENT } });
+    expect(FORMAT.exec(events.headers.get('traceparent') ?? '')?.[1]).toBe(TRACE_ID);
+    await events.text();
+    for (const [path, body] of [
+      ['/v1/messages', { model: 'chat', max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'hi' }] }],
+      ['/v1/responses', { model: 'chat', stream: true, input: 'hi' }],
+    ] as const) {
+      const r = await post({ ...auth, traceparent: TRACEPARENT }, body, path);
+      expect(r.headers.get('content-type'), path).toMatch(/text\/event-stream/);
+      expect(FORMAT.exec(r.headers.get('traceparent') ?? '')?.[1], path).toBe(TRACE_ID);
+      await r.text();
+    }
   });
 });
 

@@ -40,7 +40,11 @@ export async function aiRoutes(app: FastifyInstance, ctx: ServerContext): Promis
         release = holdStream(ctx, req.principal, client);
         const s = await ai.openStream(body, options);
         reply.hijack();
-        await writeStream(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }), s.chunks, runtime.scrub);
+        await writeStream(
+          new SseWriter(res, { headers: { ...metaHeaders(s.meta), traceparent: req.traceparent }, cork: true }),
+          s.chunks,
+          runtime.scrub,
+        );
         return;
       }
       const { completion, meta } = await ai.chat(body, options);

@@ -41,7 +41,7 @@ export async function jobEventRoutes(
     reply.raw.once('close', release);
 
     reply.hijack();
-    const sse = new SseWriter(reply.raw, { heartbeatMs, preamble: 'ok' });
+    const sse = new SseWriter(reply.raw, { heartbeatMs, preamble: 'ok', headers: { traceparent: req.traceparent } });
     const controller = new AbortController();
     const { signal } = controller;
     open.add(controller);

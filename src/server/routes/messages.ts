@@ -43,7 +43,9 @@ export async function messagesRoutes(app: FastifyInstance, ctx: ServerContext): 
           release = holdStream(ctx, req.principal, client);
           const s = await ai.openStream(body, options);
           reply.hijack();
-          const out = new EventWriter(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }));
+          const out = new EventWriter(
+            new SseWriter(res, { headers: { ...metaHeaders(s.meta), traceparent: req.traceparent }, cork: true }),
+          );
           const translate = new MessagesStream(body.model);
           try {
             // An Anthropic target answering the caller's own body: its events go back as they

@@ -35,7 +35,7 @@ export async function responsesRoutes(app: FastifyInstance, ctx: ServerContext):
         release = holdStream(ctx, req.principal, client);
         const s = await ai.openStream(chat, options);
         reply.hijack();
-        const out = new EventWriter(new SseWriter(res, { headers: metaHeaders(s.meta), cork: true }));
+        const out = new EventWriter(new SseWriter(res, { headers: { ...metaHeaders(s.meta), traceparent: req.traceparent }, cork: true }));
         const translate = new ResponsesStream(chat.model, echo);
         try {
           for await (const chunk of s.chunks) if (!(await out.write(translate.push(chunk)))) return;

@@ -151,6 +151,50 @@ describe('Vercel AI SDK with @ai-sdk/anthropic against /v1/messages', () => {
   });
 });
 
+describe('Vercel AI SDK generateObject with @ai-sdk/anthropic against /v1/messages', () => {
+  it("forces the SDK's json tool through the translation and reads the object back", async () => {
+    const url = await start();
+    const claude = createAnthropic({ baseURL: `${url}/v1`, apiKey: 'unused' });
+    (globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false;
+    // The tool the SDK forces arrives upstream as the one function tool; answer with a call to it.
+    mock.respond((call) => {
+      const forced = call.body.tool_choice?.function?.name ?? call.body.tools?.[0]?.function?.name;
+      return {
+        status: 200,
+        body: {
+          id: 'chatcmpl-o',
+          object: 'chat.completion',
+          created: 1,
+          model: 'gpt-mock',
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: 'assistant',
+                content: null,
+                tool_calls: [{ id: 'call_o', type: 'function', function: { name: forced, arguments: '{"city":"Oslo","days":3}' } }],
+              },
+              finish_reason: 'tool_calls',
+            },
+          ],
+          usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+        },
+      };
+    });
+    const obj = await generateObject({
+      model: claude('chat'),
+      schema: z.object({ city: z.string(), days: z.number() }),
+      prompt: 'plan a trip',
+      maxRetries: 0,
+    });
+    expect(obj.object).toEqual({ city: 'Oslo', days: 3 });
+    const sent = mock.calls.at(-1)!.body;
+    expect(sent.tools).toHaveLength(1);
+    // The SDK forces its json tool with tool_choice any: required, with the one tool.
+    expect(sent.tool_choice).toBe('required');
+  });
+});
+
 describe('LangChain ChatOpenAI', () => {
   it('invoke and stream through the gateway', async () => {
     const url = await start();

@@ -7,6 +7,7 @@ import { Orchestrator } from './orchestrator.js';
 import type { LanguageModel } from './provider.js';
 import { createLanguageModel } from './providers/index.js';
 import { accountantFor } from './spend/index.js';
+import { withModelNames } from './model-facts.js';
 import { CallAccounting } from './spend/call-accounting.js';
 import type { SpendStore } from './spend/spend-store.js';
 
@@ -40,7 +41,7 @@ export function attachAi(runtime: Host, options: AttachAiOptions = {}): Orchestr
   const { config } = runtime;
   const models = new Map<string, LanguageModel>();
   for (const [name, provider] of Object.entries(config.providers)) {
-    models.set(name, createLanguageModel(name, provider, { log: runtime.log.child({ provider: name }) }));
+    models.set(name, createLanguageModel(name, withModelNames(provider), { log: runtime.log.child({ provider: name }) }));
   }
   const { lanes } = options;
   const accountant = accountantFor(runtime, options.spend, options.spendPath);

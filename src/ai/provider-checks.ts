@@ -3,6 +3,7 @@
  * keys, list the models (the cheapest authenticated call there is) and time it. A check never
  * shows a key, only its index.
  */
+import { modelNames, withModelNames } from './model-facts.js';
 import type { ResolvedConfig } from '../config/index.js';
 import { makeScrubber } from '../config/index.js';
 import { aiError, TasklaneError } from '../errors.js';
@@ -42,14 +43,14 @@ export async function checkProviders(config: ResolvedConfig, options: CheckOptio
   try {
     const checks: Array<Promise<ProviderCheck>> = [];
     for (const [name, provider] of Object.entries(config.providers)) {
-      const model = createLanguageModel(name, provider, { log: options.log.child({ provider: name }) });
+      const model = createLanguageModel(name, withModelNames(provider), { log: options.log.child({ provider: name }) });
       models.push(model);
       const keys: Array<string | undefined> = provider.apiKeys.length > 0 ? provider.apiKeys : [undefined];
       keys.forEach((apiKey, i) => {
         checks.push(
           checkOne(
             model,
-            { provider: name, type: provider.type, keyIndex: apiKey === undefined ? -1 : i, expected: provider.models ?? [] },
+            { provider: name, type: provider.type, keyIndex: apiKey === undefined ? -1 : i, expected: modelNames(provider.models) },
             apiKey,
             timeoutMs,
             scrub,

@@ -1,6 +1,7 @@
 import type { ResolvedConfig, TargetConfig, TimeoutsConfig } from '../config/index.js';
 import { NotFoundError } from '../errors.js';
 import { priceOf, type Price } from './cost/price.js';
+import { modelFacts, modelNames } from './model-facts.js';
 import type { Strategy } from './strategies/order.js';
 
 /** One upstream a route may use, with the timeouts and failure options that apply to it. */
@@ -58,7 +59,7 @@ export class Routes {
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
-    for (const [name, p] of Object.entries(config.providers)) this.#declared.set(name, new Set(p.models ?? []));
+    for (const [name, p] of Object.entries(config.providers)) this.#declared.set(name, new Set(modelNames(p.models)));
     for (const route of Object.values(config.models)) {
       for (const t of Array.isArray(route) ? route : route.targets) this.#declared.get(t.provider)?.add(t.model);
     }
@@ -153,19 +154,22 @@ export class Routes {
     r: { retries?: number | undefined; retryOnTimeout?: boolean | undefined },
   ): RouteTarget {
     const provider = this.#config.providers[t.provider];
+    // Facts declared once on the provider's model (providers.<p>.models as a map); the target's own win.
+    const facts = modelFacts(provider?.models, t.model);
     const target: RouteTarget = {
       provider: t.provider,
       model: t.model,
       id: `${t.provider}/${t.model}`,
       label: this.label(t.provider, t.model),
       timeouts: { ...this.#config.ai.timeouts, ...stripUndefined(provider?.timeouts), ...stripUndefined(routeTimeouts) },
-      prefill: t.prefill ?? provider?.prefill ?? false,
+      prefill: t.prefill ?? facts?.prefill ?? provider?.prefill ?? false,
       retries: t.retries ?? r.retries ?? 1,
       retryOnTimeout: t.retryOnTimeout ?? r.retryOnTimeout ?? false,
     };
-    if (t.contextWindow !== undefined) target.contextWindow = t.contextWindow;
+    const contextWindow = t.contextWindow ?? facts?.contextWindow;
+    if (contextWindow !== undefined) target.contextWindow = contextWindow;
     if (t.weight !== undefined) target.weight = t.weight;
-    const price = priceOf(this.#config.ai.prices, t.provider, t.model, t.price);
+    const price = priceOf(this.#config.ai.prices, t.provider, t.model, t.price ?? facts?.price);
     if (price) target.price = price;
     return target;
   }

@@ -41,6 +41,27 @@ export const timeoutsSchema = z
   })
   .strict();
 
+/** USD per million tokens; `cachedInput` for prompt tokens the provider served from its cache (default: `input`). */
+export const priceSchema = z
+  .object({
+    input: z.number().nonnegative(),
+    output: z.number().nonnegative(),
+    cachedInput: z.number().nonnegative().optional(),
+  })
+  .strict();
+
+/** What is known of one model of a provider, declared once (a route target may override each). */
+export const modelFactsSchema = z
+  .object({
+    /** The model's context window in tokens (see the target's `contextWindow`). */
+    contextWindow: positiveInt.optional(),
+    /** Whether the model continues from an assistant prefill; over the provider's `prefill`. */
+    prefill: z.boolean().optional(),
+    /** The model's price; over `ai.prices["<provider>/<model>"]`, under a target's own `price`. */
+    price: priceSchema.optional(),
+  })
+  .strict();
+
 const secretList = z.array(z.string().min(1)).default([]);
 
 export const providerSchema = z
@@ -50,8 +71,8 @@ export const providerSchema = z
     baseURL: z.string().url(),
     /** Keys, each a literal or `env:NAME` / `file:/path`. */
     apiKeys: secretList,
-    /** Models this provider serves (for /v1/models and `doctor`); optional. */
-    models: z.array(z.string()).optional(),
+    /** Models this provider serves (for /v1/models and `doctor`): names, or a map of name → `{ contextWindow?, prefill?, price? }`; optional. */
+    models: z.union([z.array(z.string()), z.record(modelFactsSchema)]).optional(),
     /** Whether the provider continues from an assistant prefill (mid-stream continuation); a target's `prefill` overrides it. */
     prefill: z.boolean().default(false),
     /** What a 429 cools: the pair (key, model) (default; providers rate-limit per model) or the whole key. */
@@ -80,15 +101,6 @@ export const providerSchema = z
 
 /** Failure classes a route may add to its `fallbackOn` (the ones that are final by default). */
 export const FALLBACK_CLASSES = ['context_length', 'content_filter', 'bad_request'] as const;
-
-/** USD per million tokens; `cachedInput` for prompt tokens the provider served from its cache (default: `input`). */
-export const priceSchema = z
-  .object({
-    input: z.number().nonnegative(),
-    output: z.number().nonnegative(),
-    cachedInput: z.number().nonnegative().optional(),
-  })
-  .strict();
 
 /** How a route chooses among its targets (src/ai/strategies/); every strategy obeys the failure policy. */
 export const STRATEGIES = ['ordered', 'weighted', 'least-busy', 'latency'] as const;
@@ -440,5 +452,6 @@ export type TargetConfig = z.output<typeof targetSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type StoreConfig = z.output<typeof storeSchema>;
 export type PriceConfig = z.output<typeof priceSchema>;
+export type ModelFacts = z.output<typeof modelFactsSchema>;
 export type TelemetryConfig = z.output<typeof telemetrySchema>;
 export type ScheduleConfig = z.output<typeof scheduleSchema>;

@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from '../../config/index.js';
 import { priceOf } from '../cost/price.js';
+import { modelFacts } from '../model-facts.js';
 import type { Route, Routes } from '../route.js';
 import type { StreamFlight } from '../stream-flight.js';
 import type {
@@ -73,7 +74,9 @@ export class CallAccounting {
   /** Charges an upstream answer to the ticket; sets and returns `usage.cost` when the model has a price. */
   charge(ticket: Ticket | undefined, route: Route, served: ServedBy, usage: Usage | undefined): number | undefined {
     if (!ticket) return undefined;
-    const own = route.targets.find((t) => t.provider === served.provider && t.model === served.model)?.price;
+    const own =
+      route.targets.find((t) => t.provider === served.provider && t.model === served.model)?.price ??
+      modelFacts(this.#config.providers[served.provider]?.models, served.model)?.price;
     const price = priceOf(this.#config.ai.prices, served.provider, served.model, own);
     return this.accountant.settle(ticket, { provider: served.provider, label: this.#label(served.provider, served.model), price }, usage);
   }

@@ -15,6 +15,8 @@ export type { SpendStore, SpendRow, JobCost } from './spend-store.js';
 export function accountingWanted(config: Host['config']): boolean {
   if (Object.keys(config.ai.prices).length > 0) return true;
   if (config.server.apiKeys.some((k) => k.budget || k.limits?.tokensPerMinute)) return true;
+  if (Object.values(config.providers).some((p) => p.models && !Array.isArray(p.models) && Object.values(p.models).some((m) => m.price)))
+    return true;
   return Object.values(config.models).some((r) => (Array.isArray(r) ? r : r.targets).some((t) => t.price));
 }
 

@@ -151,6 +151,40 @@ describe('cost of every answer, through the gateway', () => {
     expect(spend.rows.find((r) => r.scope === 'key' && r.name === 'alice')?.day).toMatchObject({ usd: EXPECTED, requests: 1 });
   });
 
+  it('takes a price (and a context window) declared once on the provider model, under a target’s own', async () => {
+    mock = await startMockProvider({ chunkDelayMs: 0 });
+    mock.respond({ usage: USAGE as never });
+    t = await testServer({
+      server: { apiKeys: [{ key: 'alice-key', name: 'alice' }] },
+      providers: {
+        a: {
+          type: 'openai-compatible',
+          baseURL: `${mock.url}/v1`,
+          apiKeys: ['k-a'],
+          models: { 'gpt-mock': { price: { input: 1, output: 1 }, contextWindow: 8_000 }, other: {} },
+        },
+      },
+      models: {
+        facts: [{ provider: 'a', model: 'gpt-mock' }],
+        over: [{ provider: 'a', model: 'gpt-mock', price: { input: 3, output: 3 } }],
+      },
+    } as never);
+    const client = new OpenAI({ baseURL: `${t.url}/v1`, apiKey: 'alice-key', maxRetries: 0 });
+    const cost = async (model: string) =>
+      (await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).withResponse()).response.headers.get(
+        'x-tasklane-cost-usd',
+      );
+    expect(await cost('facts')).toBe(String(1500 / 1_000_000));
+    expect(await cost('a/gpt-mock')).toBe(String(1500 / 1_000_000));
+    expect(await cost('over')).toBe(String((1500 * 3) / 1_000_000));
+    expect(await cost('a/other')).toBeNull();
+    expect(t.runtime.ai.routes.resolve('facts').targets[0]!.contextWindow).toBe(8_000);
+    // The map's names are the provider's declared models.
+    await expect(client.chat.completions.create({ model: 'a/unknown', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+
   it('reads ai.pricesFile; the inline table wins on a clash; a model without a price has no cost', async () => {
     const tmp = tempDir();
     cleanups.push(tmp.remove);

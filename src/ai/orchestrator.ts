@@ -148,6 +148,8 @@ export class Orchestrator implements AiClient {
    */
   reloadKeysAndRoutes(next: ResolvedConfig, previous: ResolvedConfig): { applied: string[]; restart: string[] } {
     const { applied, restart } = this.#pools.reloadKeys(next, previous);
+    // Budgets and token limits of client keys change with them (the server reports server.apiKeys).
+    this.#deps.accounting?.accountant.useKeys(next.server.apiKeys);
     if (JSON.stringify(previous.models) !== JSON.stringify(next.models)) {
       if (restart.length > 0) restart.push('models');
       else {

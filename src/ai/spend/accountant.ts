@@ -38,12 +38,14 @@ export class Accountant {
   readonly store: SpendStore;
   readonly #cost: Counter<string>;
   readonly #refusals: Counter<string>;
-  #keysOf?: ClientKey[];
+  #keys: ClientKey[];
   #byName = new Map<string, ClientKey>();
 
   constructor(host: Host, store: SpendStore) {
     this.#host = host;
     this.store = store;
+    this.#keys = [];
+    this.useKeys(host.config.server.apiKeys);
     this.#cost = new Counter({
       name: 'tasklane_ai_cost_usd_total',
       help: 'Cost of AI answers in USD (from upstream usage and ai.prices), by provider, model and client key name',
@@ -154,12 +156,17 @@ export class Accountant {
     );
   }
 
+  /** The client keys in force, with their budgets and limits (replaced by a configuration reload). */
+  get keys(): readonly ClientKey[] {
+    return this.#keys;
+  }
+
+  useKeys(keys: ClientKey[]): void {
+    this.#keys = keys;
+    this.#byName = new Map(keys.map((k) => [k.name, k]));
+  }
+
   #entry(name: string): ClientKey | undefined {
-    const keys = this.#host.config.server.apiKeys;
-    if (keys !== this.#keysOf) {
-      this.#keysOf = keys;
-      this.#byName = new Map(keys.map((k) => [k.name, k]));
-    }
     return this.#byName.get(name);
   }
 

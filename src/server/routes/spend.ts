@@ -22,7 +22,7 @@ export async function spendRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     const resets = resetsOf(now);
     const acct = runtime.ai.accounting?.accountant;
     const rows = acct ? await acct.store.report(now) : [];
-    const budgets = runtime.config.server.apiKeys
+    const budgets = (acct?.keys ?? runtime.config.server.apiKeys)
       .filter((k) => k.budget || k.limits)
       .map((k) => ({ key: k.name, ...(k.budget ? { budget: k.budget } : {}), ...(k.limits ? { limits: k.limits } : {}) }));
     return {

@@ -188,3 +188,46 @@ describe('request limits per client key (limits.requestsPerMinute)', () => {
     for (let i = 0; i < 5; i++) expect((await chat(t.url, 'open-key')).status).toBe(200);
   });
 });
+
+describe('budgets and a configuration reload', () => {
+  it('applies a new budget to the next call without a restart', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { createRuntime, listen } = await import('../../../src/index.js');
+    const { tempDir } = await import('../../support/runtime.js');
+    mock = await startMockProvider({ chunkDelayMs: 0 });
+    mock.respond({ usage: USAGE as never });
+    const tmp = tempDir();
+    const file = join(tmp.dir, 'tasklane.config.json');
+    const save = (usdPerDay: number) =>
+      writeFileSync(
+        file,
+        JSON.stringify({
+          data: join(tmp.dir, 'data'),
+          log: { level: 'warn' },
+          server: { port: 0, apiKeys: [{ key: 'frank-key', name: 'frank', budget: { usdPerDay } }] },
+          providers: { a: { type: 'openai-compatible', baseURL: `${mock.url}/v1`, apiKeys: ['k-a'], models: ['gpt-mock'] } },
+          models: { chat: [{ provider: 'a', model: 'gpt-mock' }] },
+          ai: { prices: { 'a/gpt-mock': PRICE } },
+        }),
+      );
+    save(0.005);
+    const runtime = await createRuntime({ file, env: {}, dotenv: false, cwd: tmp.dir });
+    try {
+      const server = await listen(runtime);
+      expect((await chat(server.url, 'frank-key')).status).toBe(200);
+      expect((await chat(server.url, 'frank-key')).status).toBe(429);
+      save(1);
+      const res = await fetch(`${server.url}/v1/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer frank-key' } });
+      expect(res.status).toBe(200);
+      expect((await chat(server.url, 'frank-key')).status).toBe(200);
+      const spend = (await (await fetch(`${server.url}/v1/admin/spend`, { headers: { authorization: 'Bearer frank-key' } })).json()) as {
+        budgets: unknown[];
+      };
+      expect(spend.budgets).toEqual([{ key: 'frank', budget: { usdPerDay: 1 } }]);
+    } finally {
+      await runtime.close();
+      tmp.remove();
+    }
+  });
+});

@@ -114,10 +114,17 @@ it('a worker SIGKILLed during a step’s third AI call: the next process replays
   expect([count('k1 A'), count('k1 B1'), count('k1 B2'), count('k1 B3'), count('k1 C')]).toEqual([1, 1, 1, 2, 1]);
   const ev = await events(api!, job.id);
   const steps = ev.filter((e) => e.type.startsWith('step.')).map((e) => [e.attempt, e.type, (e.data as { name: string }).name]);
-  expect(steps).toEqual([
-    [1, 'step.started', 'a'],
-    [1, 'step.completed', 'a'],
-    [1, 'step.started', 'b'],
+  // The killed attempt's events still in its write buffer died with it: what it stored is a
+  // prefix of what it emitted. The journal, not the events, decides what is replayed.
+  const first = steps.filter((s) => s[0] === 1);
+  expect(first).toEqual(
+    [
+      [1, 'step.started', 'a'],
+      [1, 'step.completed', 'a'],
+      [1, 'step.started', 'b'],
+    ].slice(0, first.length),
+  );
+  expect(steps.slice(first.length)).toEqual([
     [2, 'step.replayed', 'a'],
     [2, 'step.started', 'b'],
     [2, 'step.completed', 'b'],

@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { AbortError, ClosedError, TasklaneError, toTasklaneError } from '../errors.js';
+import { AbortError, ClosedError, TasklaneError, toTasklaneError, withContext } from '../errors.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { Host } from '../runtime/host.js';
 import { waitAtMost } from '../util/async.js';
@@ -333,7 +333,7 @@ export class WorkerLoop {
 
   #report(err: unknown, what: string): void {
     const e = toTasklaneError(err);
-    const wrapped = new TasklaneError(e.code, `${what}: ${e.message}`, { cause: e, details: e.details });
+    const wrapped = withContext(e, `${what}: ${e.message}`);
     if (this.#opts.onError) this.#opts.onError(wrapped);
     else this.#runtime.reportError(wrapped);
   }

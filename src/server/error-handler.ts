@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorCode, NotFoundError, requestRefused, TasklaneError, toTasklaneError, ValidationError } from '../errors.js';
+import { NotFoundError, requestRefused, TasklaneError, toTasklaneError, ValidationError } from '../errors.js';
 import type { Runtime } from '../create-runtime.js';
 import { toWire, type Scrub } from './streams/wire-errors.js';
 
@@ -59,20 +59,20 @@ export function fromFastifyError(error: unknown): TasklaneError {
   if (e.validation) return new ValidationError(message ?? 'invalid request');
   const status = e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    const code = STATUS_ERRORS[status];
-    if (code) return new TasklaneError(code, message ?? errorCodeMessage(status));
+    const make = STATUS_ERRORS[status];
+    if (make) return make(message ?? errorCodeMessage(status));
     return new ValidationError(message ?? 'bad request', { httpStatus: status });
   }
   return toTasklaneError(error);
 }
 
-const STATUS_ERRORS: Partial<Record<number, ErrorCode>> = {
-  400: 'TL_ERR_VALIDATION',
-  404: 'TL_ERR_NOT_FOUND',
-  413: 'TL_ERR_BODY_TOO_LARGE',
-  414: 'TL_ERR_URI_TOO_LONG',
-  415: 'TL_ERR_UNSUPPORTED_MEDIA_TYPE',
-  431: 'TL_ERR_HEADERS_TOO_LARGE',
+const STATUS_ERRORS: Partial<Record<number, (message: string) => TasklaneError>> = {
+  400: (m) => new ValidationError(m),
+  404: (m) => new NotFoundError(m),
+  413: (m) => requestRefused('TL_ERR_BODY_TOO_LARGE', m),
+  414: (m) => requestRefused('TL_ERR_URI_TOO_LONG', m),
+  415: (m) => requestRefused('TL_ERR_UNSUPPORTED_MEDIA_TYPE', m),
+  431: (m) => requestRefused('TL_ERR_HEADERS_TOO_LARGE', m),
 };
 
 function errorCodeMessage(status: number): string {

@@ -1,4 +1,4 @@
-// Past 350 lines: the whole JobEngine contract faces out here, each method a few lines handing off to reads, writes, leases, events or workflow.ts.
+// Over 350 lines: the whole JobEngine contract faces out here, each method a few lines handing off to reads, writes, leases, events or workflow.ts.
 import type { Redis } from 'ioredis';
 import { StoreError, TasklaneError } from '../../../errors.js';
 import type {

@@ -1,3 +1,4 @@
+// Over 350 lines: every JobEngine method is here as one short transaction, most handing off to claims, transitions, queries, journal, limits or schedule-store.ts.
 /**
  * The embedded job engine: one SQLite file (better-sqlite3, WAL), safe to share between
  * processes. Every change is one small IMMEDIATE transaction (take the write lock first, so two

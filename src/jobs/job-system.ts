@@ -1,18 +1,14 @@
-// Over 350 lines: runtime.jobs is the one front of enqueue, queries, actions, streams, workflows, schedules and limits; split pending (#13).
 /**
- * `runtime.jobs`: validates and enqueues jobs, answers queries, cancels and retries, streams
- * events, and runs the worker loop in processes that take work (`jobs.worker`).
+ * `runtime.jobs`: enqueues jobs (checked in enqueue-prep.ts), answers queries, cancels and
+ * retries, streams events, and runs the worker loop in processes that take work (jobs-worker.ts).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { ClosedError, TasklaneError, ValidationError, toTasklaneError } from '../errors.js';
 import { checkSignalName, workflowEngine } from './workflow/support.js';
-import { WakeTimer } from './workflow/wake-timer.js';
 import { workflowView } from './workflow/view.js';
-import type { WorkflowDeps } from './workflow/attempt.js';
 import type { Lanes } from '../lanes/lanes.js';
 import type { Host } from '../runtime/host.js';
 import { throttleReports } from '../runtime/throttle-reports.js';
-import type { EngineEnqueueItem, EngineEnqueueOptions, JobCounts, JobEngine } from './engine.js';
+import type { JobCounts, JobEngine } from './engine.js';
 import type { EngineFactory } from './engines/index.js';
 import { EventHub } from './events/event-hub.js';
 import { Retention } from './retention.js';
@@ -32,9 +28,8 @@ import {
   type TaskDef,
   type WorkflowView,
 } from './types.js';
-import { WorkerLoop } from './worker-loop.js';
-import { enqueueSpan } from './job-trace.js';
-import type { TraceSpan } from '../telemetry/tracing.js';
+import { ENQUEUE_MANY_MAX, jobOptions, prepareJob, type PreparedJob, storeOne, unscoped } from './enqueue-prep.js';
+import { buildWorker, closeParts, type WorkerParts } from './jobs-worker.js';
 import type { LimitGate } from './limits/gate.js';
 import { SchedulesLimits } from './schedules-limits.js';
 import type { ScheduleDef, ScheduleInfo } from './types.js';
@@ -48,18 +43,15 @@ export interface JobsOptions {
   flushMs?: number;
 }
 
-const IDEMPOTENCY_KEY_MAX = 200;
-
 export class Jobs implements JobSystem {
   readonly engine: JobEngine;
   readonly #runtime: Host;
   readonly #registry: TaskRegistry;
   readonly #hub: EventHub;
-  readonly #worker?: WorkerLoop;
+  readonly #work?: WorkerParts;
   /** Deletes ended jobs past jobs.retention (on a timer; runOnce() for a round now). */
   readonly retention: Retention;
   readonly #metrics: JobMetrics;
-  readonly #wake?: WakeTimer;
   #closing?: Promise<void>;
   /** enqueue() before start() warns once (the worker loop only runs once the runtime started). */
   #warnedNotStarted = false;
@@ -82,31 +74,17 @@ export class Jobs implements JobSystem {
       maxBuffer: 5_000,
       onError: report,
     });
-    this.#metrics = jobMetrics(runtime, () => this.#worker?.active ?? 0);
+    this.#metrics = jobMetrics(runtime, () => this.#work?.worker.active ?? 0);
     if (cfg.worker) {
-      const wake = new WakeTimer(
-        this.engine,
-        cfg.pollMs,
-        () => this.#worker?.wake(),
-        (err) => report(toTasklaneError(err)),
-      );
-      this.#wake = wake;
-      const workflows: WorkflowDeps = {
-        engine: this.engine,
+      this.#work = buildWorker({
+        host: runtime,
         lanes,
-        maxStepResultBytes: cfg.maxStepResultBytes,
-        enqueueChild: (parent, task, input, opts, key) => this.#enqueueChild(parent, task, input, opts, key),
-        parkedHere: (record) => wake.parked(record),
-        tracing: runtime.tracing,
-        stepScope: new AsyncLocalStorage(),
-      };
-      this.#worker = new WorkerLoop(runtime, lanes, this.engine, this.#hub, this.#registry, {
-        leaseMs: cfg.leaseMs,
-        pollMs: cfg.pollMs,
-        cancelGraceMs: cfg.cancelGraceMs,
+        engine: this.engine,
+        hub: this.#hub,
+        registry: this.#registry,
         metrics: this.#metrics,
-        onError: report,
-        workflows,
+        report,
+        enqueueChild: (parent, task, input, opts, key) => this.#enqueueChild(parent, task, input, opts, key),
         onAttemptEnded: (job) => this.#sl.freed(job),
       });
     }
@@ -115,7 +93,7 @@ export class Jobs implements JobSystem {
       registry: this.#registry,
       host: runtime,
       enqueue: (task, input, opts) => this.enqueue(task, input, opts),
-      wake: () => this.#worker?.wake(),
+      wake: () => this.#work?.worker.wake(),
       report,
     });
     if (runtime.config.demo) {
@@ -128,8 +106,8 @@ export class Jobs implements JobSystem {
       this.#started = true;
       await this.engine.start();
       for (const m of cfg.modules) await this.#registry.addModule(m, runtime.config.baseDir);
-      this.#worker?.start();
-      this.#wake?.start();
+      this.#work?.worker.start();
+      this.#work?.wake.start();
       this.retention.start();
       await this.#sl.start();
     });
@@ -138,21 +116,13 @@ export class Jobs implements JobSystem {
 
   /** The worker's id in this process (undefined when `jobs.worker` is false). */
   get workerId(): string | undefined {
-    return this.#worker?.workerId;
+    return this.#work?.worker.workerId;
   }
 
   async enqueue(task: string, input: unknown, opts: EnqueueOptions = {}): Promise<JobRecord> {
     this.#assertOpen();
     const item = this.#prepare(task, input, opts);
-    let job: JobRecord;
-    try {
-      job = await this.engine.enqueue(item.task, item.input, item.opts);
-    } catch (err) {
-      item.span?.end(err);
-      throw err;
-    }
-    item.span?.set('tasklane.job.id', job.id);
-    item.span?.end();
+    const job = await storeOne(this.engine, item);
     await this.#sl.admit([job]);
     this.#enqueued([job]);
     return unscoped(job);
@@ -198,55 +168,25 @@ export class Jobs implements JobSystem {
     const { failParentOnChildFailure: _, ...rest } = opts;
     const item = this.#prepare(task, input, { ...rest, parentId: parent.id, ...(parent.owner ? { owner: parent.owner } : {}) });
     item.opts.idempotencyKey = key;
-    let job: JobRecord;
-    try {
-      job = await this.engine.enqueue(item.task, item.input, item.opts);
-    } catch (err) {
-      item.span?.end(err);
-      throw err;
-    }
-    item.span?.set('tasklane.job.id', job.id);
-    item.span?.end();
+    const job = await storeOne(this.engine, item);
     this.#enqueued([job]);
     return job;
   }
 
-  /** Validates one job against its task (input schema, options) and resolves its attempts. */
-  #prepare(task: string, input: unknown, opts: EnqueueOptions): EngineEnqueueItem & { span?: TraceSpan } {
-    const def = this.#registry.get(task);
-    checkOptions(opts);
-    let value = input;
-    if (def.input) {
-      const parsed = def.input.safeParse(input);
-      if (!parsed.success) {
-        const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-        const first = issues[0]!;
-        throw new ValidationError(`input of task "${task}" is invalid: ${first.path ? `${first.path}: ` : ''}${first.message}`, {
-          details: { task, issues },
-        });
-      }
-      value = parsed.data;
-    }
-    const maxAttempts = opts.maxAttempts ?? def.maxAttempts ?? this.#runtime.config.jobs.maxAttempts;
-    const engineOpts: EngineEnqueueOptions = { ...opts, maxAttempts };
-    const group = this.#sl.groupOf(def, value);
-    if (group !== undefined) engineOpts.group = group;
-    // The trace context is kept only with tracing on (off, nothing is stored for it).
-    const tracing = this.#runtime.tracing;
-    const span = tracing.enabled ? enqueueSpan(tracing, task, opts.traceparent) : undefined;
-    if (span) engineOpts.traceparent = span.traceparent;
-    else delete engineOpts.traceparent;
-    // Idempotency keys are per owner: another key using the same one makes its own job, and never
-    // learns that the key was taken.
-    if (opts.owner && opts.idempotencyKey !== undefined) engineOpts.idempotencyKey = `${opts.owner.key}${OWNER_SEP}${opts.idempotencyKey}`;
-    return span ? { task, input: value, opts: engineOpts, span } : { task, input: value, opts: engineOpts };
+  #prepare(task: string, input: unknown, opts: EnqueueOptions): PreparedJob {
+    return prepareJob(
+      { host: this.#runtime, registry: this.#registry, groupOf: (def, value) => this.#sl.groupOf(def, value) },
+      task,
+      input,
+      opts,
+    );
   }
 
   #enqueued(jobs: readonly JobRecord[]): void {
     for (const job of jobs) this.#metrics.enqueued(job.task);
-    this.#worker?.wake();
+    this.#work?.worker.wake();
     const job = jobs[0];
-    if (job && this.#worker && !this.#started && !this.#warnedNotStarted) {
+    if (job && this.#work && !this.#started && !this.#warnedNotStarted) {
       this.#warnedNotStarted = true;
       this.#runtime.log.warn(
         { task: job.task, jobId: job.id },
@@ -285,7 +225,7 @@ export class Jobs implements JobSystem {
     this.#assertOpen();
     const record = await this.engine.cancel(id);
     // Running here: abort now rather than at the next renewal. Running elsewhere: that process's renewer sees the flag.
-    if (record.state === 'running') this.#worker?.cancelLocal(id);
+    if (record.state === 'running') this.#work?.worker.cancelLocal(id);
     else this.#hub.poke(id);
     await this.#cancelChildren(id);
     this.#sl.freed(record);
@@ -297,7 +237,7 @@ export class Jobs implements JobSystem {
     const record = await this.engine.retry(id);
     this.#sl.freed(record);
     this.#hub.poke(id);
-    this.#worker?.wake();
+    this.#work?.worker.wake();
     return unscoped(record);
   }
 
@@ -327,7 +267,7 @@ export class Jobs implements JobSystem {
     const record = await workflowEngine(this.engine, 'signal').signal(id, name, payload ?? null);
     if (record.state === 'queued') {
       this.#hub.poke(id);
-      this.#worker?.wake();
+      this.#work?.worker.wake();
     }
     return unscoped(record);
   }
@@ -349,13 +289,13 @@ export class Jobs implements JobSystem {
   register(task: TaskDef): void {
     this.#assertOpen();
     this.#registry.add(task);
-    this.#worker?.wake();
+    this.#work?.worker.wake();
   }
 
   async registerModule(path: string): Promise<string[]> {
     this.#assertOpen();
     const names = await this.#registry.addModule(path, this.#runtime.config.baseDir);
-    this.#worker?.wake();
+    this.#work?.worker.wake();
     return names;
   }
 
@@ -381,76 +321,22 @@ export class Jobs implements JobSystem {
 
   /** Stops the worker (running jobs finish or are given back), ends streams, closes the store. Idempotent. */
   close(options: { deadlineMs?: number } = {}): Promise<void> {
-    this.#closing ??= (async () => {
-      const deadline = options.deadlineMs ?? this.#runtime.config.closeDeadlineMs;
-      // Leave a share of the deadline for giving leases back and closing the store.
-      // Past the deadline the engine drops what it still holds (a store that went away would
-      // otherwise keep its connections, and the process, alive); the timer itself never does.
-      const destroy = setTimeout(() => this.engine.destroy?.(), deadline);
-      destroy.unref();
-      try {
-        await this.#sl.scheduler.stop();
-        await this.retention.stop();
-        this.#wake?.stop();
-        await this.#worker?.close(Math.max(0, deadline - Math.min(1_000, deadline * 0.3)));
-        await this.#sl.gate?.stop();
-        this.#hub.close();
-        await this.engine.close();
-      } finally {
-        clearTimeout(destroy);
-      }
-    })();
+    this.#closing ??= closeParts(
+      {
+        engine: this.engine,
+        hub: this.#hub,
+        retention: this.retention,
+        scheduler: this.#sl.scheduler,
+        ...(this.#sl.gate ? { gate: this.#sl.gate } : {}),
+        ...(this.#work ? { worker: this.#work } : {}),
+      },
+      options.deadlineMs ?? this.#runtime.config.closeDeadlineMs,
+    );
     return this.#closing;
   }
 
   #assertOpen(): void {
     if (this.#closing) throw new ClosedError('job system');
     this.#runtime.assertOpen('job system');
-  }
-}
-
-/** Between an owner's key name and its idempotency key in the stored key (names never hold it). */
-const OWNER_SEP = '\u001f';
-
-/** The record with the idempotency key as its owner gave it. */
-function unscoped(job: JobRecord): JobRecord {
-  const prefix = job.owner && `${job.owner.key}${OWNER_SEP}`;
-  if (!prefix || !job.idempotencyKey?.startsWith(prefix)) return job;
-  return { ...job, idempotencyKey: job.idempotencyKey.slice(prefix.length) };
-}
-
-/** Most jobs one enqueueMany (or one POST /v1/jobs array) takes. */
-const ENQUEUE_MANY_MAX = 1_000;
-
-/** The options part of an enqueueMany item. */
-function jobOptions(item: EnqueueItem | undefined): EnqueueOptions {
-  if (!item || typeof item !== 'object') return {};
-  const { task: _task, input: _input, ...opts } = item;
-  return opts;
-}
-
-function checkOptions(opts: EnqueueOptions): void {
-  const bad = (what: string) => {
-    throw new ValidationError(what, { details: { options: opts } });
-  };
-  if (opts.priority !== undefined && (typeof opts.priority !== 'number' || !Number.isFinite(opts.priority)))
-    bad(`priority must be a finite number, got ${String(opts.priority)}`);
-  if (opts.delayMs !== undefined && (typeof opts.delayMs !== 'number' || !(opts.delayMs >= 0)))
-    bad(`delayMs must be a number ≥ 0, got ${String(opts.delayMs)}`);
-  if (opts.maxAttempts !== undefined && (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 1))
-    bad(`maxAttempts must be an integer ≥ 1, got ${String(opts.maxAttempts)}`);
-  if (
-    opts.owner !== undefined &&
-    (typeof opts.owner?.key !== 'string' ||
-      !/^[^\u0000-\u001f]{1,100}$/.test(opts.owner.key) ||
-      (opts.owner.tenant !== undefined && typeof opts.owner.tenant !== 'string'))
-  ) {
-    bad('owner must be { key: string (1 to 100 printable characters), tenant?: string }');
-  }
-  if (
-    opts.idempotencyKey !== undefined &&
-    (typeof opts.idempotencyKey !== 'string' || opts.idempotencyKey.length === 0 || opts.idempotencyKey.length > IDEMPOTENCY_KEY_MAX)
-  ) {
-    bad(`idempotencyKey must be a string of 1 to ${IDEMPOTENCY_KEY_MAX} characters`);
   }
 }

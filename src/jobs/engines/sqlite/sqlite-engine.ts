@@ -40,6 +40,7 @@ import {
 import { claimPass, dueTasks, recoverBatch, statusEvent } from './claims.js';
 import { json, prepare, rowToEvent, rowToRecord, type JobRow, type Queries } from './queries.js';
 import { storeError } from './faults.js';
+import { Checkpointer } from './checkpointer.js';
 import { openSchema } from './schema.js';
 import { finishAttempt, insertJob, lostOrMissing, releaseAttempt } from './transitions.js';
 import { WriteQueue } from './write-queue.js';
@@ -64,6 +65,7 @@ export class SqliteJobEngine implements JobEngine {
   readonly #db: Database.Database;
   readonly #q: Queries;
   readonly #writes: WriteQueue;
+  readonly #checkpoints: Checkpointer;
   #closed = false;
   /** Journal, park/wake, signals, children (journal.ts). */
   readonly #wf: SqliteWorkflows;
@@ -80,6 +82,7 @@ export class SqliteJobEngine implements JobEngine {
       this.#q = prepare(this.#db);
       const q = this.#q;
       this.#writes = new WriteQueue(this.#db, options.path, () => q.probe.run(Date.now()));
+      this.#checkpoints = new Checkpointer(this.#db, options.path);
       this.#wf = new SqliteWorkflows(this.#db, {
         write: (fn) => this.#write(fn),
         run: (fn) => this.#run(fn),
@@ -336,6 +339,7 @@ export class SqliteJobEngine implements JobEngine {
     if (this.#closed) return;
     this.#writes.close();
     this.#closed = true;
+    await this.#checkpoints.close();
     try {
       this.#db.close();
     } catch (err) {

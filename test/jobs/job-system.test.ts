@@ -85,9 +85,15 @@ describe('retries', () => {
     expect(events.map((e) => e.type)).toEqual(['enqueued', 'started', 'retrying', 'started', 'retrying', 'started', 'succeeded']);
     const retrying = events.filter((e) => e.type === 'retrying');
     const starts = events.filter((e) => e.type === 'started');
-    // Backoff: 100 ms after attempt 1, 200 ms after attempt 2 (baseMs 100, factor 2).
-    expect(starts[1]!.at - retrying[0]!.at).toBeGreaterThanOrEqual(95);
-    expect(starts[2]!.at - retrying[1]!.at).toBeGreaterThanOrEqual(195);
+    // Backoff: 100 ms after attempt 1, 200 ms after attempt 2 (baseMs 100, factor 2, no jitter). runAt is
+    // set when the attempt fails, which is after its start and before its retrying event is stamped, so
+    // these bounds pin the delay however slow the machine; and no attempt starts before its runAt.
+    for (const [i, delay] of [100, 200].entries()) {
+      const runAt = (retrying[i]!.data as { runAt: number }).runAt;
+      expect(runAt - starts[i]!.at).toBeGreaterThanOrEqual(delay);
+      expect(runAt - retrying[i]!.at).toBeLessThanOrEqual(delay);
+      expect(starts[i + 1]!.at).toBeGreaterThanOrEqual(runAt);
+    }
     expect(retrying[0]!.data).toMatchObject({ error: { code: 'TL_ERR_TASK_FAILED', message: 'attempt 1 fails on purpose' } });
     expect(await t.runtime.jobs.get(job.id)).toMatchObject({ state: 'succeeded', attempt: 3, result: { attempt: 3 } });
   });

@@ -69,12 +69,17 @@ describe('answers', () => {
   });
 
   it('a slow consumer is not an idle upstream', async () => {
-    const stream = await model.doStream(call('gpt-mock', { timeouts: { ...fastTimeouts, idleChunkMs: 60 } }));
+    // The mock sends a chunk every 3 ms, far inside a 400 ms idle clock even on a loaded machine; the
+    // consumer holds each of its first parts for three idle periods, which trips an idle clock that
+    // (wrongly) runs while the consumer holds the stream. totalMs is not under test here.
+    const idleChunkMs = 400;
+    const stream = await model.doStream(call('gpt-mock', { timeouts: { ...fastTimeouts, idleChunkMs, totalMs: 30_000 } }));
     const parts: StreamPart[] = [];
     for await (const p of stream) {
       parts.push(p);
-      await sleep(40);
+      if (parts.length <= 3) await sleep(3 * idleChunkMs);
     }
+    expect(parts.length).toBeGreaterThan(3);
     expect(parts.at(-1)?.type).toBe('finish');
   });
 });

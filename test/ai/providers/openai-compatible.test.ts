@@ -69,18 +69,25 @@ describe('answers', () => {
   });
 
   it('a slow consumer is not an idle upstream', async () => {
-    // The mock sends a chunk every 3 ms, far inside a 400 ms idle clock even on a loaded machine; the
-    // consumer holds each of its first parts for three idle periods, which trips an idle clock that
-    // (wrongly) runs while the consumer holds the stream. totalMs is not under test here.
-    const idleChunkMs = 400;
-    const stream = await model.doStream(call('gpt-mock', { timeouts: { ...fastTimeouts, idleChunkMs, totalMs: 30_000 } }));
-    const parts: StreamPart[] = [];
-    for await (const p of stream) {
-      parts.push(p);
-      if (parts.length <= 3) await sleep(3 * idleChunkMs);
+    // The upstream sends a chunk every 250 ms, well inside a 1 s idle clock even on a loaded machine,
+    // and stays open past that clock; the consumer holds the first part for 2.5 s meanwhile. An idle
+    // clock that ran on the consumer's reads instead of the upstream's chunks would trip. totalMs is
+    // not under test here.
+    const slow = await startMockProvider({ chunkDelayMs: 250 });
+    const slowModel = makeModel('openai-compatible', `${slow.url}/v1`);
+    try {
+      const stream = await slowModel.doStream(call('gpt-mock', { timeouts: { ...fastTimeouts, idleChunkMs: 1_000, totalMs: 30_000 } }));
+      const parts: StreamPart[] = [];
+      for await (const p of stream) {
+        parts.push(p);
+        if (parts.length === 1) await sleep(2_500);
+      }
+      expect(parts.length).toBeGreaterThan(3);
+      expect(parts.at(-1)?.type).toBe('finish');
+    } finally {
+      await slowModel.close();
+      await slow.close();
     }
-    expect(parts.length).toBeGreaterThan(3);
-    expect(parts.at(-1)?.type).toBe('finish');
   });
 });
 

@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * also recover on its own (Redis: BullMQ's stalled checker), so under load the sweep can find the job
  * already recovered: callers assert the job's resulting state and events exactly, and at most one recovery.
  */
-async function sweepUntilRecovered(e: JobEngine, id: string, withinMs = 20_000): Promise<number> {
+export async function sweepUntilRecovered(e: JobEngine, id: string, withinMs = 20_000): Promise<number> {
   const until = Date.now() + withinMs;
   let recovered = 0;
   while ((await e.get(id))!.state === 'running') {

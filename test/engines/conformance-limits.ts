@@ -4,22 +4,16 @@
  * state shared by two handles (two processes' views), and limit groups whose held jobs wait as
  * `queued`, out of the claim path, admitted by pumps that never pass a limit across handles.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobEngine } from '../../src/jobs/engine.js';
-import type { EngineFactory } from './conformance.js';
+import { type EngineFactory, storePerTest } from './conformance.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function limitsConformance(factory: EngineFactory): void {
   describe(`schedules and limits conformance: ${factory.name}`, () => {
-    let engine: JobEngine;
-    let store: Awaited<ReturnType<EngineFactory['open']>>;
-    const extra: JobEngine[] = [];
-    const another = async () => {
-      const e = await store.another();
-      extra.push(e);
-      return e;
-    };
+    let engine!: JobEngine;
+    const { another } = storePerTest(factory, (e) => (engine = e));
     const limits = (e: JobEngine) => e.limits!;
     const claimAll = async (e: JobEngine, task: string) => {
       const out = [];
@@ -27,17 +21,6 @@ export function limitsConformance(factory: EngineFactory): void {
         out.push(c);
       return out;
     };
-
-    beforeEach(async () => {
-      store = await factory.open();
-      engine = store.engine;
-      await engine.start();
-    });
-    afterEach(async () => {
-      for (const e of extra.splice(0)) await e.close();
-      await engine.close();
-      await store.destroy();
-    });
 
     it('keeps schedule state that every handle reads, moving only forward', async () => {
       const s = engine.schedules!;

@@ -5,10 +5,10 @@
  * to `engineConformance(factory)`; `another()` is a second process's view of the same store, so
  * "across a restart" means a fresh handle that never saw the first one's state.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobEngine } from '../../src/jobs/engine.js';
 import type { JobEvent } from '../../src/jobs/types.js';
-import { type EngineFactory, sweepUntilRecovered } from './conformance.js';
+import { type EngineFactory, storePerTest, sweepUntilRecovered } from './conformance.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,14 +32,8 @@ function wf(e: JobEngine) {
 
 export function workflowConformance(factory: EngineFactory): void {
   describe(`job engine conformance, workflows: ${factory.name}`, () => {
-    let engine: JobEngine;
-    let store: Awaited<ReturnType<EngineFactory['open']>>;
-    const extra: JobEngine[] = [];
-    const another = async () => {
-      const e = await store.another();
-      extra.push(e);
-      return e;
-    };
+    let engine!: JobEngine;
+    const { another, adopt } = storePerTest(factory, (e) => (engine = e));
     const claimOne = (e: JobEngine, tasks = ['t'], leaseMs = 10_000) => e.claim('w1', { tasks, leaseMs });
     const types = (events: JobEvent[]) => events.map((e) => e.type);
     const step = (key: string, pos: number, result: unknown) => ({
@@ -49,17 +43,6 @@ export function workflowConformance(factory: EngineFactory): void {
       result,
       startedAt: Date.now() - 5,
       endedAt: Date.now(),
-    });
-
-    beforeEach(async () => {
-      store = await factory.open();
-      engine = store.engine;
-      await engine.start();
-    });
-    afterEach(async () => {
-      for (const e of extra.splice(0)) await e.close();
-      await engine.close();
-      await store.destroy();
     });
 
     it('stores journal entries fenced by the token, replaces by key, and reads them back from another handle', async () => {
@@ -153,7 +136,7 @@ export function workflowConformance(factory: EngineFactory): void {
       expect(c2.job.attempt).toBe(1);
       expect((await w2.readJournal(job.id)).map((e) => [e.key, e.status])).toEqual([['sleep:#0', 'waiting']]);
       engine = next;
-      extra.splice(extra.indexOf(next), 1);
+      adopt(next);
     });
 
     it('wakes a job waiting for a signal, passes each signal once, and refuses a finished job (409 state)', async () => {

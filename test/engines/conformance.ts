@@ -31,29 +31,46 @@ export async function sweepUntilRecovered(e: JobEngine, id: string, withinMs = 2
   return recovered;
 }
 
-export function engineConformance(factory: EngineFactory): void {
-  describe(`job engine conformance: ${factory.name}`, () => {
-    let engine: JobEngine;
-    let store: Awaited<ReturnType<EngineFactory['open']>>;
-    const extra: JobEngine[] = [];
-    const another = async () => {
+/**
+ * A fresh store for each test of the calling describe(): its first handle goes to `use` and is
+ * started; `another()` opens a second process's view; every handle is closed after the test.
+ * `adopt(e)` makes a handle from another() the one closed last in place of the first (a test that
+ * closed the first one itself).
+ */
+export function storePerTest(factory: EngineFactory, use: (engine: JobEngine) => void) {
+  let store: Awaited<ReturnType<EngineFactory['open']>>;
+  let last: JobEngine;
+  const extra: JobEngine[] = [];
+  beforeEach(async () => {
+    store = await factory.open();
+    last = store.engine;
+    use(last);
+    await last.start();
+  });
+  afterEach(async () => {
+    for (const e of extra.splice(0)) await e.close();
+    await last.close();
+    await store.destroy();
+  });
+  return {
+    another: async (): Promise<JobEngine> => {
       const e = await store.another();
       extra.push(e);
       return e;
-    };
+    },
+    adopt: (e: JobEngine): void => {
+      extra.splice(extra.indexOf(e), 1);
+      last = e;
+    },
+  };
+}
+
+export function engineConformance(factory: EngineFactory): void {
+  describe(`job engine conformance: ${factory.name}`, () => {
+    let engine!: JobEngine;
+    const { another } = storePerTest(factory, (e) => (engine = e));
     const claimOne = (e: JobEngine, tasks = ['t'], leaseMs = 10_000) => e.claim('w1', { tasks, leaseMs });
     const types = (events: JobEvent[]) => events.map((e) => e.type);
-
-    beforeEach(async () => {
-      store = await factory.open();
-      engine = store.engine;
-      await engine.start();
-    });
-    afterEach(async () => {
-      for (const e of extra.splice(0)) await e.close();
-      await engine.close();
-      await store.destroy();
-    });
 
     it('enqueues a queued job with an enqueued event at seq 1', async () => {
       const job = await engine.enqueue('t', { a: 1 }, { maxAttempts: 3 });
